@@ -1,0 +1,80 @@
+/*
+ * pgward.ini: one table drives parsing, defaults, validation and reload rules for every
+ * key. Loading never touches the running configuration; the caller swaps it in.
+ */
+#ifndef PGWARD_CONFIG_H
+#define PGWARD_CONFIG_H
+
+#include "pgward/common.h"
+#include "pgward/log.h"
+
+/* TLS modes, named as in libpq's sslmode and PgBouncer's *_tls_sslmode. */
+enum pgw_sslmode {
+	PGW_SSL_DISABLE = 0,
+	PGW_SSL_ALLOW,
+	PGW_SSL_PREFER,
+	PGW_SSL_REQUIRE,
+	PGW_SSL_VERIFY_CA,
+	PGW_SSL_VERIFY_FULL,
+};
+
+struct pgw_config {
+	char *path; /* the file it was loaded from */
+
+	/* [pgward] listener */
+	char *listen_addr;
+	int listen_port;
+	int max_client_conn;
+
+	/* [pgward] the PostgreSQL server behind pgward */
+	char *server_host;
+	int server_port;
+
+	/* [pgward] TLS towards clients */
+	enum pgw_sslmode client_tls_sslmode; /* disable, allow, prefer, require, verify-ca, verify-full */
+	char *client_tls_cert_file;
+	char *client_tls_key_file;
+	char *client_tls_ca_file;
+
+	/* [pgward] TLS towards the server */
+	enum pgw_sslmode server_tls_sslmode; /* disable, prefer, require, verify-ca, verify-full */
+	char *server_tls_ca_file;
+	char *server_tls_cert_file;
+	char *server_tls_key_file;
+
+	/* [pgward] timeouts, in seconds; 0 disables the ones documented as optional */
+	double client_login_timeout;
+	double client_idle_timeout;
+	double server_connect_timeout;
+	double shutdown_timeout;
+
+	/* [pgward] limits */
+	uint32_t max_packet_size; /* largest frontend message accepted, header length included */
+
+	enum pgw_log_level log_level;
+};
+
+/* Fills <cfg> with every key's default (strings are heap copies). */
+void pgw_config_defaults(struct pgw_config *cfg);
+
+/*
+ * Parses <path> over the defaults into <cfg>. On error returns -1 and writes
+ * "file:line: problem" into <err>; <cfg> is then freed and zeroed.
+ */
+int pgw_config_load(const char *path, struct pgw_config *cfg, char *err, size_t errlen) PGW_MUSTCHECK;
+
+/* Frees the strings of <cfg> (not <cfg> itself) and zeroes it. */
+void pgw_config_free(struct pgw_config *cfg);
+
+/*
+ * For a reload: calls <report> once for every key whose value differs between <old> and
+ * <fresh> but which cannot change without a restart. Returns how many there were.
+ */
+typedef void (*pgw_config_report_fn)(const char *key, const char *old_value,
+				     const char *new_value, void *arg);
+int pgw_config_restart_changes(const struct pgw_config *old, const struct pgw_config *fresh,
+			       pgw_config_report_fn report, void *arg);
+
+const char *pgw_sslmode_name(enum pgw_sslmode mode);
+
+#endif

@@ -1,0 +1,5 @@
+#include "pgward/log.h"
+int main(void)
+{
+	return 0;
+}
