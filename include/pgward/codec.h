@@ -1,0 +1,70 @@
+/*
+ * Protocol v3 framing and message building. Framing reads only the 5-byte header, so
+ * a bad length is refused before any body is buffered. Builders append to an evbuffer.
+ */
+#ifndef PGWARD_CODEC_H
+#define PGWARD_CODEC_H
+
+#include "pgward/common.h"
+
+struct evbuffer;
+
+#define PGW_HDR_LEN 5 /* type byte + int32 length (which counts itself, not the type) */
+
+struct pgw_msg_hdr {
+	char type;
+	uint32_t len; /* as on the wire: body length + 4 */
+};
+
+enum pgw_frame_status {
+	PGW_FRAME_NEED_MORE = 0, /* fewer than PGW_HDR_LEN bytes available */
+	PGW_FRAME_OK,
+	PGW_FRAME_BAD_LENGTH, /* len < 4 or above the limit: the stream cannot be trusted */
+};
+
+/*
+ * Reads the header that starts <offset> bytes into <in>, without consuming anything.
+ * <max_len> bounds hdr->len.
+ */
+enum pgw_frame_status pgw_frame_peek(struct evbuffer *in, size_t offset, uint32_t max_len,
+				     struct pgw_msg_hdr *hdr);
+
+/* True for the message types a client may send after startup (protocol 3.0). */
+bool pgw_frontend_type_valid(char type);
+
+/*
+ * Bounded reader over one message body, in the manner of PostgreSQL's pqformat.c: every
+ * getter checks what is left and sets <bad> instead of reading past the end.
+ */
+struct pgw_reader {
+	const uint8_t *p;
+	size_t left;
+	bool bad;
+};
+
+void pgw_reader_init(struct pgw_reader *r, const void *body, size_t len);
+uint8_t pgw_read_u8(struct pgw_reader *r);
+uint16_t pgw_read_u16(struct pgw_reader *r);
+uint32_t pgw_read_u32(struct pgw_reader *r);
+/* A NUL-terminated string inside the body, borrowed; NULL (and bad) if unterminated. */
+const char *pgw_read_cstr(struct pgw_reader *r);
+/* <n> raw bytes, borrowed; NULL (and bad) if fewer are left. */
+const uint8_t *pgw_read_bytes(struct pgw_reader *r, size_t n);
+
+/* Message builders; each appends one whole message to <out>. */
+void pgw_msg_error(struct evbuffer *out, const char *severity, const char *sqlstate,
+		   const char *message, const char *hint);
+void pgw_msg_ready(struct evbuffer *out, char tx_status);
+void pgw_msg_backend_key(struct evbuffer *out, uint32_t pid, uint32_t secret);
+/* Appends the 5-byte header of a message whose body (<body_len> bytes) follows. */
+void pgw_msg_header(struct evbuffer *out, char type, uint32_t body_len);
+
+/*
+ * AuthenticationSASL ('R', code 10) with the mechanism SCRAM-SHA-256-PLUS removed: a
+ * client whose TLS ends at pgward cannot bind to the server's TLS channel. <body> is the
+ * original body (after the header). Returns 0, or -1 if the body is malformed.
+ */
+int pgw_msg_sasl_without_plus(struct evbuffer *out, const uint8_t *body, size_t len)
+	PGW_MUSTCHECK;
+
+#endif

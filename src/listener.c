@@ -1,0 +1,102 @@
+/*
+ * Accepting clients. Never blocks, never spins: when accept() fails for lack of file
+ * descriptors the listener sleeps for a moment and tries again.
+ */
+#include "pgward/listener.h"
+
+#include "pgward/log.h"
+#include "pgward/proxy.h"
+#include "pgward/session.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#define ACCEPT_PAUSE_MS 100
+#define LISTEN_BACKLOG	1024
+
+static struct evconnlistener *listener;
+static struct event *resume_ev;
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr,
+		      int socklen, void *arg)
+{
+	unsigned cap = (unsigned)pgw.cfg.max_client_conn * 2 + 100;
+
+	/* Sessions still in startup are not yet counted against max_client_conn (they get
+	 * 53300 after their StartupMessage, as from PostgreSQL); this only bounds them. */
+	if (pgw_session_count() >= cap) {
+		pgw_warn(0, "accept_refused", "reason=\"connection cap reached\" sessions=%u",
+			 pgw_session_count());
+		close(fd);
+		return;
+	}
+	pgw_session_accept(fd, addr, (socklen_t)socklen);
+}
+
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	if (listener != NULL)
+		evconnlistener_enable(listener);
+}
+
+static void error_cb(struct evconnlistener *l, void *arg)
+{
+	int err = EVUTIL_SOCKET_ERROR();
+	struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
+
+	pgw_warn(0, "accept_failed", "error=\"%s\" pause_ms=%d", strerror(err), ACCEPT_PAUSE_MS);
+	evconnlistener_disable(l);
+	if (resume_ev == NULL)
+		resume_ev = evtimer_new(pgw.base, resume_cb, NULL);
+	evtimer_add(resume_ev, &tv);
+}
+
+int pgw_listener_start(char *err, size_t errlen)
+{
+	struct addrinfo hints, *res = NULL;
+	char port[16];
+	int rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	snprintf(port, sizeof(port), "%d", pgw.cfg.listen_port);
+	rc = getaddrinfo(pgw.cfg.listen_addr[0] == '*' ? NULL : pgw.cfg.listen_addr, port, &hints,
+			 &res);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot resolve listen_addr %s: %s", pgw.cfg.listen_addr,
+			 gai_strerror(rc));
+		return -1;
+	}
+	listener = evconnlistener_new_bind(pgw.base, accept_cb, NULL,
+					   LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+						   LEV_OPT_CLOSE_ON_EXEC,
+					   LISTEN_BACKLOG, res->ai_addr, (int)res->ai_addrlen);
+	freeaddrinfo(res);
+	if (listener == NULL) {
+		snprintf(err, errlen, "cannot listen on %s:%d: %s", pgw.cfg.listen_addr,
+			 pgw.cfg.listen_port, strerror(errno));
+		return -1;
+	}
+	evconnlistener_set_error_cb(listener, error_cb);
+	pgw_info(0, "listening", "addr=%s port=%d", pgw.cfg.listen_addr, pgw.cfg.listen_port);
+	return 0;
+}
+
+void pgw_listener_stop(void)
+{
+	if (listener != NULL) {
+		evconnlistener_free(listener);
+		listener = NULL;
+	}
+	if (resume_ev != NULL) {
+		event_free(resume_ev);
+		resume_ev = NULL;
+	}
+}

@@ -1,0 +1,190 @@
+/*
+ * Framing and building of protocol v3 messages. Never trusts a length it has not
+ * checked, never reads past a body's end.
+ */
+#include "pgward/codec.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+#include <event2/buffer.h>
+
+enum pgw_frame_status pgw_frame_peek(struct evbuffer *in, size_t offset, uint32_t max_len,
+				     struct pgw_msg_hdr *hdr)
+{
+	unsigned char raw[PGW_HDR_LEN];
+	struct evbuffer_ptr pos;
+	uint32_t len;
+
+	if (evbuffer_get_length(in) < offset + PGW_HDR_LEN)
+		return PGW_FRAME_NEED_MORE;
+	if (offset == 0) {
+		if (evbuffer_copyout(in, raw, sizeof(raw)) != (ev_ssize_t)sizeof(raw))
+			return PGW_FRAME_NEED_MORE;
+	} else {
+		if (evbuffer_ptr_set(in, &pos, offset, EVBUFFER_PTR_SET) < 0 ||
+		    evbuffer_copyout_from(in, &pos, raw, sizeof(raw)) != (ev_ssize_t)sizeof(raw))
+			return PGW_FRAME_NEED_MORE;
+	}
+	memcpy(&len, raw + 1, 4);
+	hdr->type = (char)raw[0];
+	hdr->len = ntohl(len);
+	if (hdr->len < 4 || hdr->len > max_len)
+		return PGW_FRAME_BAD_LENGTH;
+	return PGW_FRAME_OK;
+}
+
+bool pgw_frontend_type_valid(char type)
+{
+	switch (type) {
+	case 'B': /* Bind */
+	case 'C': /* Close */
+	case 'd': /* CopyData */
+	case 'c': /* CopyDone */
+	case 'f': /* CopyFail */
+	case 'D': /* Describe */
+	case 'E': /* Execute */
+	case 'H': /* Flush */
+	case 'F': /* FunctionCall */
+	case 'P': /* Parse */
+	case 'p': /* PasswordMessage, SASLInitialResponse, SASLResponse, GSSResponse */
+	case 'Q': /* Query */
+	case 'S': /* Sync */
+	case 'X': /* Terminate */
+		return true;
+	default:
+		return false;
+	}
+}
+
+void pgw_reader_init(struct pgw_reader *r, const void *body, size_t len)
+{
+	r->p = body;
+	r->left = len;
+	r->bad = false;
+}
+
+const uint8_t *pgw_read_bytes(struct pgw_reader *r, size_t n)
+{
+	const uint8_t *at = r->p;
+
+	if (r->bad || r->left < n) {
+		r->bad = true;
+		return NULL;
+	}
+	r->p += n;
+	r->left -= n;
+	return at;
+}
+
+uint8_t pgw_read_u8(struct pgw_reader *r)
+{
+	const uint8_t *b = pgw_read_bytes(r, 1);
+
+	return b ? b[0] : 0;
+}
+
+uint16_t pgw_read_u16(struct pgw_reader *r)
+{
+	const uint8_t *b = pgw_read_bytes(r, 2);
+
+	return b ? (uint16_t)(b[0] << 8 | b[1]) : 0;
+}
+
+uint32_t pgw_read_u32(struct pgw_reader *r)
+{
+	const uint8_t *b = pgw_read_bytes(r, 4);
+
+	return b ? (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3] : 0;
+}
+
+const char *pgw_read_cstr(struct pgw_reader *r)
+{
+	const uint8_t *nul;
+
+	if (r->bad)
+		return NULL;
+	nul = memchr(r->p, '\0', r->left);
+	if (nul == NULL) {
+		r->bad = true;
+		return NULL;
+	}
+	return (const char *)pgw_read_bytes(r, (size_t)(nul - r->p) + 1);
+}
+
+void pgw_msg_header(struct evbuffer *out, char type, uint32_t body_len)
+{
+	unsigned char hdr[PGW_HDR_LEN];
+	uint32_t n = htonl(body_len + 4);
+
+	hdr[0] = (unsigned char)type;
+	memcpy(hdr + 1, &n, 4);
+	evbuffer_add(out, hdr, sizeof(hdr));
+}
+
+static void add_field(struct evbuffer *out, char code, const char *value)
+{
+	evbuffer_add(out, &code, 1);
+	evbuffer_add(out, value, strlen(value) + 1);
+}
+
+void pgw_msg_error(struct evbuffer *out, const char *severity, const char *sqlstate,
+		   const char *message, const char *hint)
+{
+	/* S and V carry the severity (V is the untranslated one since 9.6), C the SQLSTATE. */
+	size_t body = 1 + strlen(severity) + 1 + 1 + strlen(severity) + 1 + 1 + strlen(sqlstate) +
+		      1 + 1 + strlen(message) + 1 + 1;
+
+	if (hint != NULL)
+		body += 1 + strlen(hint) + 1;
+	pgw_msg_header(out, 'E', (uint32_t)body);
+	add_field(out, 'S', severity);
+	add_field(out, 'V', severity);
+	add_field(out, 'C', sqlstate);
+	add_field(out, 'M', message);
+	if (hint != NULL)
+		add_field(out, 'H', hint);
+	evbuffer_add(out, "", 1);
+}
+
+void pgw_msg_ready(struct evbuffer *out, char tx_status)
+{
+	pgw_msg_header(out, 'Z', 1);
+	evbuffer_add(out, &tx_status, 1);
+}
+
+void pgw_msg_backend_key(struct evbuffer *out, uint32_t pid, uint32_t secret)
+{
+	uint32_t v[2] = {htonl(pid), htonl(secret)};
+
+	pgw_msg_header(out, 'K', 8);
+	evbuffer_add(out, v, sizeof(v));
+}
+
+int pgw_msg_sasl_without_plus(struct evbuffer *out, const uint8_t *body, size_t len)
+{
+	static const char plus[] = "SCRAM-SHA-256-PLUS";
+	struct pgw_reader r;
+	const char *mechs[16];
+	size_t n = 0, body_len = 4 + 1;
+	const char *m;
+
+	pgw_reader_init(&r, body, len);
+	if (pgw_read_u32(&r) != 10)
+		return -1;
+	while ((m = pgw_read_cstr(&r)) != NULL && m[0] != '\0') {
+		if (strcmp(m, plus) == 0)
+			continue;
+		if (n == PGW_ARRAY_LEN(mechs))
+			return -1;
+		mechs[n++] = m;
+		body_len += strlen(m) + 1;
+	}
+	if (r.bad || r.left != 0)
+		return -1;
+	pgw_msg_header(out, 'R', (uint32_t)body_len);
+	evbuffer_add(out, "\0\0\0\n", 4); /* int32 10: AuthenticationSASL */
+	for (size_t i = 0; i < n; i++)
+		evbuffer_add(out, mechs[i], strlen(mechs[i]) + 1);
+	evbuffer_add(out, "", 1);
+	return 0;
+}

@@ -1,0 +1,149 @@
+/*
+ * Cancel keys. Each client gets the server's pid (so PQbackendPID() equals
+ * pg_backend_pid() and NOTIFY self-detection keeps working) with a secret of pgward's
+ * own; a CancelRequest is forwarded with the server's secret only if both match.
+ */
+#include "session-int.h"
+
+#include "pgward/log.h"
+#include "pgward/proxy.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#define CANCEL_TIMEOUT_SECONDS 10
+
+static struct pgw_session *registry; /* uthash by server_pid */
+
+struct cancel_link {
+	struct pgw_conn conn;
+	struct event timer;
+	uint64_t sid;
+};
+
+void pgw_cancel_register(struct pgw_session *s)
+{
+	struct pgw_session *old = NULL;
+
+	pgw_cancel_unregister(s);
+	HASH_FIND(hh, registry, &s->server_pid, sizeof(s->server_pid), old);
+	if (old != NULL) {
+		/* Only a session whose backend is gone can still hold this pid. */
+		HASH_DELETE(hh, registry, old);
+		old->cancel_registered = false;
+	}
+	HASH_ADD(hh, registry, server_pid, sizeof(s->server_pid), s);
+	s->cancel_registered = true;
+}
+
+void pgw_cancel_unregister(struct pgw_session *s)
+{
+	if (!s->cancel_registered)
+		return;
+	HASH_DELETE(hh, registry, s);
+	s->cancel_registered = false;
+}
+
+static void free_link_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct cancel_link *l = arg;
+
+	pgw_conn_release(&l->conn);
+	free(l);
+}
+
+/* Ends a link from inside its own callbacks: close now, free on the next loop turn. */
+static void finish_link(struct cancel_link *l)
+{
+	evtimer_del(&l->timer);
+	pgw_conn_close(&l->conn);
+	event_base_once(pgw.base, -1, EV_TIMEOUT, free_link_cb, l, NULL);
+}
+
+static void link_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg)
+{
+	struct cancel_link *l = arg;
+
+	switch (ev) {
+	case PGW_CONN_CONNECTED:
+		pgw_conn_set_reading(c, true); /* the server answers by closing */
+		if (pgw_conn_flush(c) < 0)
+			finish_link(l);
+		return;
+	case PGW_CONN_READ:
+		evbuffer_drain(c->in, evbuffer_get_length(c->in));
+		return;
+	case PGW_CONN_EOF:
+		pgw_debug(l->sid, "cancel_sent", "");
+		finish_link(l);
+		return;
+	case PGW_CONN_ERROR:
+		pgw_warn(l->sid, "cancel_failed", "error=\"%s\"", c->err);
+		finish_link(l);
+		return;
+	case PGW_CONN_DRAINED:
+	case PGW_CONN_HANDSHAKE_DONE:
+		return;
+	}
+}
+
+static void timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct cancel_link *l = arg;
+
+	pgw_warn(l->sid, "cancel_failed", "error=\"timed out\"");
+	finish_link(l);
+}
+
+/*
+ * A plain connection carrying the CancelRequest: PostgreSQL reads it before any TLS or
+ * pg_hba check, which is also what libpq does.
+ */
+void pgw_cancel_send(struct pgw_session *s)
+{
+	struct cancel_link *l;
+	uint32_t pkt[4] = {htonl(16), htonl(80877102u), htonl(s->server_pid),
+			   htonl(s->server_secret)};
+	struct timeval tv = {CANCEL_TIMEOUT_SECONDS, 0};
+
+	if (s->server_pid == 0)
+		return;
+	l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return;
+	l->sid = s->id;
+	if (pgw_conn_connect(&l->conn, pgw.base, (const struct sockaddr *)&pgw.server_addr,
+			     pgw.server_addrlen, link_cb, l) < 0) {
+		pgw_warn(s->id, "cancel_failed", "error=\"%s\"", l->conn.err);
+		pgw_conn_release(&l->conn);
+		free(l);
+		return;
+	}
+	evbuffer_add(l->conn.out, pkt, sizeof(pkt));
+	evtimer_assign(&l->timer, pgw.base, timeout_cb, l);
+	evtimer_add(&l->timer, &tv);
+}
+
+static bool secrets_equal(uint32_t a, uint32_t b)
+{
+	volatile uint32_t diff = a ^ b; /* no early exit on the first differing bit */
+
+	return diff == 0;
+}
+
+void pgw_cancel_request(uint64_t sid, uint32_t pid, uint32_t secret)
+{
+	struct pgw_session *s = NULL;
+
+	HASH_FIND(hh, registry, &pid, sizeof(pid), s);
+	if (s == NULL || !secrets_equal(s->client_secret, secret)) {
+		/* PostgreSQL also ignores a wrong key silently; a log line is the only trace. */
+		pgw_info(sid, "cancel_ignored", "pid=%u reason=\"no session with this key\"", pid);
+		return;
+	}
+	pgw_info(sid, "cancel", "target_sid=%llu pid=%u", (unsigned long long)s->id, pid);
+	pgw_cancel_send(s);
+}

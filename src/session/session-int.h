@@ -1,0 +1,84 @@
+/*
+ * What the session's files share: the session struct and the functions they call on
+ * each other. Not for use outside src/session/.
+ */
+#ifndef PGWARD_SESSION_INT_H
+#define PGWARD_SESSION_INT_H
+
+#include "pgward/conn.h"
+#include "pgward/server_link.h"
+#include "pgward/session.h"
+#include "pgward/startup.h"
+
+#include <event2/event_struct.h>
+#include <uthash.h>
+
+enum pgw_sess_state {
+	PGW_SS_STARTUP = 0, /* waiting for SSLRequest, StartupMessage or CancelRequest */
+	PGW_SS_TLS,	    /* client TLS handshake */
+	PGW_SS_CONNECTING,  /* opening the server connection */
+	PGW_SS_AUTH,	    /* relaying authentication until the first ReadyForQuery */
+	PGW_SS_READY,	    /* relaying */
+	PGW_SS_CLOSING,	    /* flushing the last bytes to the client */
+	PGW_SS_DEAD,	    /* waiting for the sweep to free it */
+	PGW_SS__COUNT
+};
+
+struct pgw_session {
+	uint64_t id;
+	enum pgw_sess_state state;
+	struct pgw_conn client;
+	struct pgw_conn server;
+	bool server_open; /* server conn initialised */
+	struct pgw_server_link link;
+	struct pgw_startup startup;
+	bool client_tls; /* the client's TLS ends here */
+	bool counted;	 /* counts against max_client_conn */
+
+	/* Cancel keys: the server's, and the secret pgward gave the client instead. */
+	uint32_t server_pid;
+	uint32_t server_secret;
+	uint32_t client_secret;
+	bool cancel_registered;
+	UT_hash_handle hh; /* cancel registry, keyed by server_pid */
+
+	/* Relay: bytes of a message still to stream through, per direction. */
+	uint32_t client_left;
+	uint32_t server_left;
+	char tx_status;	      /* from the last ReadyForQuery: 'I', 'T' or 'E' */
+	unsigned pending_rfq; /* Query/Sync/FunctionCall sent, ReadyForQuery not yet seen */
+	bool sent_since_rfq;  /* anything sent since the last ReadyForQuery */
+	double last_client_activity;
+
+	struct event timer; /* login timeout, then the closing flush deadline */
+	struct pgw_session *prev, *next;
+	char peer[64];
+};
+
+/* session.c */
+void pgw_sess_set_state(struct pgw_session *s, enum pgw_sess_state to);
+void pgw_sess_fail(struct pgw_session *s, const char *sqlstate, const char *fmt, ...)
+	PGW_PRINTF(3, 4);
+void pgw_sess_end(struct pgw_session *s, const char *reason);
+bool pgw_sess_busy(const struct pgw_session *s);
+unsigned pgw_sess_client_count(void);
+/* Counts <s> against max_client_conn; false if the limit is reached. */
+bool pgw_sess_count_client(struct pgw_session *s);
+
+/* handshake.c: the client's first packets, then the server link */
+void pgw_sess_startup_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg);
+
+/* relay.c */
+void pgw_sess_relay_start(struct pgw_session *s);
+void pgw_sess_client_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg);
+void pgw_sess_server_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg);
+
+/* cancel.c */
+void pgw_cancel_register(struct pgw_session *s);
+void pgw_cancel_unregister(struct pgw_session *s);
+/* A client's CancelRequest: forwarded only when pid and secret match a session. */
+void pgw_cancel_request(uint64_t sid, uint32_t pid, uint32_t secret);
+/* Asks the server to cancel what session <s>'s backend is running. */
+void pgw_cancel_send(struct pgw_session *s);
+
+#endif

@@ -1,0 +1,297 @@
+/*
+ * Session lifecycle: creation, the one state-changing function, the one close path,
+ * timeouts, and the sweep that frees sessions outside their own callbacks.
+ */
+#include "session-int.h"
+
+#include "pgward/codec.h"
+#include "pgward/log.h"
+#include "pgward/proxy.h"
+
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#define CLOSE_FLUSH_SECONDS 5 /* how long a closing client gets to take its last bytes */
+
+static struct pgw_session *sessions; /* all not yet freed, newest first */
+static unsigned nsessions;
+static unsigned nclients; /* sessions counted against max_client_conn */
+static uint64_t next_id = 1;
+static struct event *sweep_ev;
+
+static const char *const state_names[PGW_SS__COUNT] = {
+	"startup", "tls", "connecting", "auth", "ready", "closing", "dead",
+};
+
+/* Legal edges; CLOSING and DEAD are reachable from anywhere through the close path. */
+static bool edge_ok(enum pgw_sess_state from, enum pgw_sess_state to)
+{
+	switch (to) {
+	case PGW_SS_STARTUP:
+		return from == PGW_SS_TLS;
+	case PGW_SS_TLS:
+	case PGW_SS_CONNECTING:
+		return from == PGW_SS_STARTUP;
+	case PGW_SS_AUTH:
+		return from == PGW_SS_CONNECTING;
+	case PGW_SS_READY:
+		return from == PGW_SS_AUTH;
+	case PGW_SS_CLOSING:
+		return from < PGW_SS_CLOSING;
+	case PGW_SS_DEAD:
+		return from < PGW_SS_DEAD;
+	default:
+		return false;
+	}
+}
+
+void pgw_sess_set_state(struct pgw_session *s, enum pgw_sess_state to)
+{
+	if (!edge_ok(s->state, to)) {
+		pgw_error(s->id, "bug", "msg=\"illegal state change\" from=%s to=%s",
+			  state_names[s->state], state_names[to]);
+		abort();
+	}
+	pgw_debug(s->id, "state", "from=%s to=%s", state_names[s->state], state_names[to]);
+	s->state = to;
+}
+
+unsigned pgw_session_count(void)
+{
+	return nsessions;
+}
+
+unsigned pgw_sess_client_count(void)
+{
+	return nclients;
+}
+
+bool pgw_sess_busy(const struct pgw_session *s)
+{
+	return s->pending_rfq > 0 || s->sent_since_rfq;
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pgw_session *s = arg;
+
+	if (s->state == PGW_SS_CLOSING)
+		pgw_sess_end(s, "client did not take its last bytes in time");
+	else if (s->state < PGW_SS_READY)
+		pgw_sess_fail(s, "08006", "pgward: client login timeout (client_login_timeout=%gs)",
+			      pgw.cfg.client_login_timeout);
+}
+
+static void arm_timer(struct pgw_session *s, double seconds)
+{
+	struct timeval tv = {(time_t)seconds, (suseconds_t)((seconds - (time_t)seconds) * 1e6)};
+
+	evtimer_add(&s->timer, &tv);
+}
+
+static void format_peer(const struct sockaddr *sa, char *out, size_t outlen)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+	}
+	snprintf(out, outlen, "%s:%d", host, port);
+}
+
+void pgw_session_accept(int fd, const struct sockaddr *peer, socklen_t peerlen)
+{
+	struct pgw_session *s = calloc(1, sizeof(*s));
+
+	if (s == NULL) {
+		pgw_error(0, "accept_failed", "msg=\"out of memory\"");
+		close(fd);
+		return;
+	}
+	s->id = next_id++;
+	s->state = PGW_SS_STARTUP;
+	s->tx_status = 'I';
+	format_peer(peer, s->peer, sizeof(s->peer));
+	pgw_conn_init(&s->client, pgw.base, fd, pgw_sess_startup_cb, s);
+	evtimer_assign(&s->timer, pgw.base, timer_cb, s);
+	if (pgw.cfg.client_login_timeout > 0)
+		arm_timer(s, pgw.cfg.client_login_timeout);
+	s->next = sessions;
+	if (sessions)
+		sessions->prev = s;
+	sessions = s;
+	nsessions++;
+	pgw_debug(s->id, "accept", "peer=%s", s->peer);
+	pgw_conn_set_reading(&s->client, true);
+}
+
+static void free_session(struct pgw_session *s)
+{
+	evtimer_del(&s->timer);
+	pgw_server_link_stop(&s->link);
+	pgw_cancel_unregister(s);
+	pgw_conn_release(&s->client);
+	if (s->server_open)
+		pgw_conn_release(&s->server);
+	pgw_startup_free(&s->startup);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	nsessions--;
+	free(s);
+}
+
+static void sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pgw_session *s = sessions, *next;
+
+	for (; s != NULL; s = next) {
+		next = s->next;
+		if (s->state == PGW_SS_DEAD)
+			free_session(s);
+	}
+	if (pgw.draining && nsessions == 0 && pgw.on_drained)
+		pgw.on_drained();
+}
+
+/* Final step: both sockets closed now, memory freed by the sweep. */
+static void make_dead(struct pgw_session *s)
+{
+	pgw_conn_close(&s->client);
+	if (s->server_open)
+		pgw_conn_close(&s->server);
+	evtimer_del(&s->timer);
+	pgw_sess_set_state(s, PGW_SS_DEAD);
+	if (sweep_ev == NULL)
+		sweep_ev = event_new(pgw.base, -1, 0, sweep_cb, NULL);
+	event_active(sweep_ev, EV_TIMEOUT, 1);
+}
+
+static void closing_client_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg)
+{
+	struct pgw_session *s = arg;
+
+	if (s->state != PGW_SS_CLOSING)
+		return;
+	if (ev == PGW_CONN_DRAINED || ev == PGW_CONN_EOF || ev == PGW_CONN_ERROR)
+		make_dead(s);
+}
+
+/* The one close path: server side now, client side once its output has drained. */
+static void begin_close(struct pgw_session *s)
+{
+	if (s->counted) {
+		s->counted = false;
+		nclients--;
+	}
+	pgw_server_link_stop(&s->link);
+	pgw_cancel_unregister(s);
+	if (s->server_open) {
+		/* Best effort: a Terminate the client sent should still reach the server; a
+		 * failure changes nothing, the connection closes either way. */
+		if (pgw_conn_flush(&s->server) < 0)
+			pgw_debug(s->id, "server_flush_failed", "");
+		pgw_conn_close(&s->server);
+	}
+	evtimer_del(&s->timer);
+	if (s->client.closed || pgw_conn_flush(&s->client) < 0 ||
+	    evbuffer_get_length(s->client.out) == 0) {
+		make_dead(s);
+		return;
+	}
+	pgw_sess_set_state(s, PGW_SS_CLOSING);
+	pgw_conn_set_cb(&s->client, closing_client_cb, s);
+	pgw_conn_set_reading(&s->client, false);
+	s->client.notify_empty = true;
+	arm_timer(s, CLOSE_FLUSH_SECONDS);
+}
+
+void pgw_sess_fail(struct pgw_session *s, const char *sqlstate, const char *fmt, ...)
+{
+	char msg[512], quoted[600];
+	va_list ap;
+
+	if (s->state >= PGW_SS_CLOSING)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pgw_info(s->id, "close", "sqlstate=%s reason=%s", sqlstate,
+		 pgw_log_quote(msg, quoted, sizeof(quoted)));
+	/* An error may only be inserted between two server messages, never inside one. */
+	if (!s->client.closed && s->server_left == 0 && s->state != PGW_SS_TLS)
+		pgw_msg_error(s->client.out, "FATAL", sqlstate, msg, NULL);
+	begin_close(s);
+}
+
+void pgw_sess_end(struct pgw_session *s, const char *reason)
+{
+	if (s->state >= PGW_SS_DEAD)
+		return;
+	if (s->state == PGW_SS_CLOSING) {
+		make_dead(s);
+		return;
+	}
+	pgw_info(s->id, "close", "reason=\"%s\"", reason);
+	begin_close(s);
+}
+
+bool pgw_sess_count_client(struct pgw_session *s)
+{
+	if (nclients >= (unsigned)pgw.cfg.max_client_conn)
+		return false;
+	nclients++;
+	s->counted = true;
+	return true;
+}
+
+void pgw_session_close_all(const char *sqlstate, const char *message)
+{
+	for (struct pgw_session *s = sessions, *next; s != NULL; s = next) {
+		next = s->next;
+		pgw_sess_fail(s, sqlstate, "%s", message);
+	}
+}
+
+void pgw_session_tick(double now)
+{
+	double limit = pgw.cfg.client_idle_timeout;
+
+	if (limit <= 0)
+		return;
+	for (struct pgw_session *s = sessions, *next; s != NULL; s = next) {
+		next = s->next;
+		if (s->state == PGW_SS_READY && !pgw_sess_busy(s) &&
+		    now - s->last_client_activity > limit)
+			pgw_sess_fail(s, "57P05", "pgward: client idle timeout (client_idle_timeout=%gs)",
+				      limit);
+	}
+}
+
+void pgw_session_free_all(void)
+{
+	while (sessions != NULL)
+		free_session(sessions);
+	if (sweep_ev != NULL) {
+		event_free(sweep_ev);
+		sweep_ev = NULL;
+	}
+}
