@@ -64,7 +64,6 @@ void pgw_msg_header(struct evbuffer *out, char type, uint32_t body_len);
  * client whose TLS ends at pgward cannot bind to the server's TLS channel. <body> is the
  * original body (after the header). Returns 0, or -1 if the body is malformed.
  */
-int pgw_msg_sasl_without_plus(struct evbuffer *out, const uint8_t *body, size_t len)
-	PGW_MUSTCHECK;
+int pgw_msg_sasl_without_plus(struct evbuffer *out, const uint8_t *body, size_t len) PGW_MUSTCHECK;
 
 #endif

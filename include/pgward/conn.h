@@ -23,12 +23,12 @@ struct pgw_conn;
 #define PGW_CONN_READ_CHUNK	(64 * 1024)
 
 enum pgw_conn_event {
-	PGW_CONN_READ = 0,	  /* new bytes in conn->in */
-	PGW_CONN_DRAINED,	  /* output fell to the low watermark (or to empty, if asked) */
-	PGW_CONN_CONNECTED,	  /* an outgoing connect finished */
+	PGW_CONN_READ = 0,	 /* new bytes in conn->in */
+	PGW_CONN_DRAINED,	 /* output fell to the low watermark (or to empty, if asked) */
+	PGW_CONN_CONNECTED,	 /* an outgoing connect finished */
 	PGW_CONN_HANDSHAKE_DONE, /* TLS handshake finished */
-	PGW_CONN_EOF,		  /* the peer closed its side */
-	PGW_CONN_ERROR,		  /* conn->err says what happened */
+	PGW_CONN_EOF,		 /* the peer closed its side */
+	PGW_CONN_ERROR,		 /* conn->err says what happened */
 };
 
 typedef void (*pgw_conn_fn)(struct pgw_conn *c, enum pgw_conn_event ev, void *arg);
@@ -54,8 +54,7 @@ struct pgw_conn {
 };
 
 /* Sets up <c> around connected socket <fd> (taken: closed by pgw_conn_close). */
-void pgw_conn_init(struct pgw_conn *c, struct event_base *base, int fd, pgw_conn_fn cb,
-		   void *arg);
+void pgw_conn_init(struct pgw_conn *c, struct event_base *base, int fd, pgw_conn_fn cb, void *arg);
 
 /* Starts a non-blocking connect; reports CONNECTED or ERROR. -1 with c->err if it fails now. */
 int pgw_conn_connect(struct pgw_conn *c, struct event_base *base, const struct sockaddr *addr,

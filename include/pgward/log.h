@@ -25,8 +25,8 @@ const char *pgw_log_level_name(enum pgw_log_level level);
  * lines from concurrent processes never interleave. sid 0 means "not about a session".
  * <fmt> continues the key=value list; use pgw_log_quote-style values for free text.
  */
-void pgw_log_write(enum pgw_log_level level, uint64_t sid, const char *event, const char *fmt,
-		   ...) PGW_PRINTF(4, 5);
+void pgw_log_write(enum pgw_log_level level, uint64_t sid, const char *event, const char *fmt, ...)
+	PGW_PRINTF(4, 5);
 
 #define pgw_log(level, sid, event, ...)                                                            \
 	do {                                                                                       \

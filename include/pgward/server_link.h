@@ -46,9 +46,9 @@ struct pgw_link_target {
  * from the event loop, unless pgw_server_link_stop comes first. -1 with <why> set in
  * conn->err if it fails at once.
  */
-int pgw_server_link_start(struct pgw_server_link *l, struct pgw_conn *conn,
-			  struct event_base *base, const struct pgw_link_target *t,
-			  pgw_link_done_fn done, void *arg) PGW_MUSTCHECK;
+int pgw_server_link_start(struct pgw_server_link *l, struct pgw_conn *conn, struct event_base *base,
+			  const struct pgw_link_target *t, pgw_link_done_fn done,
+			  void *arg) PGW_MUSTCHECK;
 
 /* Cancels the timeout; the link will not call back any more. */
 void pgw_server_link_stop(struct pgw_server_link *l);

@@ -9,12 +9,12 @@
 
 struct evbuffer;
 
-#define PGW_STARTUP_MAX_LEN  10000 /* PostgreSQL's MAX_STARTUP_PACKET_LENGTH */
+#define PGW_STARTUP_MAX_LEN    10000 /* PostgreSQL's MAX_STARTUP_PACKET_LENGTH */
 #define PGW_STARTUP_MAX_PARAMS 64
-#define PGW_CODE_CANCEL	     80877102u
-#define PGW_CODE_SSL	     80877103u
-#define PGW_CODE_GSSENC	     80877104u
-#define PGW_PROTO_MAJOR(v)   ((v) >> 16)
+#define PGW_CODE_CANCEL	       80877102u
+#define PGW_CODE_SSL	       80877103u
+#define PGW_CODE_GSSENC	       80877104u
+#define PGW_PROTO_MAJOR(v)     ((v) >> 16)
 
 enum pgw_initial_kind {
 	PGW_INIT_NEED_MORE = 0,
@@ -33,11 +33,11 @@ struct pgw_startup_param {
 };
 
 struct pgw_startup {
-	uint32_t version;     /* StartupMessage: the protocol the client asked for */
-	char *buf;	      /* owned copy of the parameter area */
+	uint32_t version; /* StartupMessage: the protocol the client asked for */
+	char *buf;	  /* owned copy of the parameter area */
 	size_t nparams;
 	struct pgw_startup_param params[PGW_STARTUP_MAX_PARAMS];
-	uint32_t cancel_pid;  /* CancelRequest */
+	uint32_t cancel_pid; /* CancelRequest */
 	uint32_t cancel_key;
 };
 

@@ -15,12 +15,12 @@
  * Context for accepting client TLS, or NULL in <*out> when client_tls_sslmode is
  * disable. -1 with <err> filled if files cannot be loaded.
  */
-int pgw_tls_client_side(const struct pgw_config *cfg, SSL_CTX **out, char *err, size_t errlen)
-	PGW_MUSTCHECK;
+int pgw_tls_client_side(const struct pgw_config *cfg, SSL_CTX **out, char *err,
+			size_t errlen) PGW_MUSTCHECK;
 
 /* Context for TLS towards the server, or NULL when server_tls_sslmode is disable. */
-int pgw_tls_server_side(const struct pgw_config *cfg, SSL_CTX **out, char *err, size_t errlen)
-	PGW_MUSTCHECK;
+int pgw_tls_server_side(const struct pgw_config *cfg, SSL_CTX **out, char *err,
+			size_t errlen) PGW_MUSTCHECK;
 
 /*
  * A new SSL for one server connection to <host>: SNI, and for verify-full the host name

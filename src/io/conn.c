@@ -210,7 +210,7 @@ static ssize_t tls_read(struct pgw_conn *c)
 		case SSL_ERROR_SYSCALL:
 			if (ERR_peek_error() == 0 && (errno == 0 || errno == ECONNRESET))
 				return total > 0 ? total : 0; /* EOF without close_notify */
-			/* fall through */
+							      /* fall through */
 		default:
 			set_tls_err(c, "TLS read");
 			return total > 0 ? total : -1;

@@ -49,7 +49,8 @@ static void on_ssl_answer(struct pgw_server_link *l)
 	} else if (answer == 'N' && l->mode == PGW_SSL_PREFER) {
 		finish(l, true, NULL);
 	} else if (answer == 'N') {
-		finish(l, false, "the server does not support TLS, and server_tls_sslmode requires it");
+		finish(l, false,
+		       "the server does not support TLS, and server_tls_sslmode requires it");
 	} else {
 		finish(l, false, "the server answered the TLS request with an error");
 	}
@@ -100,9 +101,8 @@ static void timeout_cb(evutil_socket_t fd, short what, void *arg)
 	finish(l, false, "timed out (server_connect_timeout)");
 }
 
-int pgw_server_link_start(struct pgw_server_link *l, struct pgw_conn *conn,
-			  struct event_base *base, const struct pgw_link_target *t,
-			  pgw_link_done_fn done, void *arg)
+int pgw_server_link_start(struct pgw_server_link *l, struct pgw_conn *conn, struct event_base *base,
+			  const struct pgw_link_target *t, pgw_link_done_fn done, void *arg)
 {
 	memset(l, 0, sizeof(*l));
 	l->conn = conn;

@@ -38,7 +38,8 @@ int pgw_tls_client_side(const struct pgw_config *cfg, SSL_CTX **out, char *err, 
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->client_tls_cert_file) != 1) {
-		tls_fail(err, errlen, "cannot load client_tls_cert_file", cfg->client_tls_cert_file);
+		tls_fail(err, errlen, "cannot load client_tls_cert_file",
+			 cfg->client_tls_cert_file);
 		goto fail;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->client_tls_key_file, SSL_FILETYPE_PEM) != 1 ||

@@ -109,7 +109,8 @@ static void on_startup(struct pgw_session *s)
 		return;
 	}
 	if (!pgw_sess_count_client(s)) {
-		pgw_sess_fail(s, "53300", "pgward: too many client connections (max_client_conn=%d)",
+		pgw_sess_fail(s, "53300",
+			      "pgward: too many client connections (max_client_conn=%d)",
 			      pgw.cfg.max_client_conn);
 		return;
 	}
@@ -138,10 +139,11 @@ static void read_initial(struct pgw_session *s)
 			pgw_sess_fail(s, "08P01", "pgward: invalid startup packet layout");
 			return;
 		case PGW_INIT_BAD_VERSION:
-			pgw_sess_fail(s, "0A000",
-				      "pgward: unsupported frontend protocol %u.%u: pgward supports "
-				      "protocol 3.x",
-				      st.version >> 16, st.version & 0xffff);
+			pgw_sess_fail(
+				s, "0A000",
+				"pgward: unsupported frontend protocol %u.%u: pgward supports "
+				"protocol 3.x",
+				st.version >> 16, st.version & 0xffff);
 			return;
 		case PGW_INIT_SSL:
 			on_ssl_request(s);

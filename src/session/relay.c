@@ -128,14 +128,15 @@ static bool relay_decoded(struct pgw_session *s, const struct pgw_msg_hdr *h)
 
 	if (h->type == 'K') {
 		if (body_len != 8) {
-			pgw_sess_fail(s, "08P01", "pgward: malformed BackendKeyData from the server");
+			pgw_sess_fail(s, "08P01",
+				      "pgward: malformed BackendKeyData from the server");
 			return false;
 		}
 		on_backend_key(s, body, body_len);
-	} else if (body_len >= 4 && body[0] == 0 && body[1] == 0 && body[2] == 0 &&
-		   body[3] == 10) {
+	} else if (body_len >= 4 && body[0] == 0 && body[1] == 0 && body[2] == 0 && body[3] == 10) {
 		if (pgw_msg_sasl_without_plus(s->client.out, body, body_len) < 0) {
-			pgw_sess_fail(s, "08P01", "pgward: malformed AuthenticationSASL from the server");
+			pgw_sess_fail(s, "08P01",
+				      "pgward: malformed AuthenticationSASL from the server");
 			return false;
 		}
 	} else {
@@ -176,7 +177,8 @@ static bool relay_server(struct pgw_session *s)
 		if (h.type == 'Z' || needs_decode(s, h.type)) {
 			if (h.len > DECODED_MSG_MAX) {
 				evbuffer_remove_buffer(in, s->client.out, run);
-				pgw_sess_fail(s, "08P01", "pgward: oversized message 0x%02x from the server",
+				pgw_sess_fail(s, "08P01",
+					      "pgward: oversized message 0x%02x from the server",
 					      (unsigned char)h.type);
 				return false;
 			}
@@ -188,8 +190,8 @@ static bool relay_server(struct pgw_session *s)
 			char status = 'I';
 
 			/* Stays in the run: only its status byte is read. */
-			if (h.len == 5 && evbuffer_ptr_set(in, &pos, run + PGW_HDR_LEN,
-							   EVBUFFER_PTR_SET) == 0)
+			if (h.len == 5 &&
+			    evbuffer_ptr_set(in, &pos, run + PGW_HDR_LEN, EVBUFFER_PTR_SET) == 0)
 				evbuffer_copyout_from(in, &pos, &status, 1);
 			on_ready_for_query(s, status);
 		} else if (needs_decode(s, h.type)) {

@@ -281,7 +281,8 @@ void pgw_session_tick(double now)
 		next = s->next;
 		if (s->state == PGW_SS_READY && !pgw_sess_busy(s) &&
 		    now - s->last_client_activity > limit)
-			pgw_sess_fail(s, "57P05", "pgward: client idle timeout (client_idle_timeout=%gs)",
+			pgw_sess_fail(s, "57P05",
+				      "pgward: client idle timeout (client_idle_timeout=%gs)",
 				      limit);
 	}
 }
