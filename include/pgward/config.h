@@ -31,7 +31,8 @@ struct pgw_config {
 	int server_port;
 
 	/* [pgward] TLS towards clients */
-	enum pgw_sslmode client_tls_sslmode; /* disable, allow, prefer, require, verify-ca, verify-full */
+	enum pgw_sslmode
+		client_tls_sslmode; /* disable, allow, prefer, require, verify-ca, verify-full */
 	char *client_tls_cert_file;
 	char *client_tls_key_file;
 	char *client_tls_ca_file;
@@ -61,7 +62,8 @@ void pgw_config_defaults(struct pgw_config *cfg);
  * Parses <path> over the defaults into <cfg>. On error returns -1 and writes
  * "file:line: problem" into <err>; <cfg> is then freed and zeroed.
  */
-int pgw_config_load(const char *path, struct pgw_config *cfg, char *err, size_t errlen) PGW_MUSTCHECK;
+int pgw_config_load(const char *path, struct pgw_config *cfg, char *err,
+		    size_t errlen) PGW_MUSTCHECK;
 
 /* Frees the strings of <cfg> (not <cfg> itself) and zeroes it. */
 void pgw_config_free(struct pgw_config *cfg);
@@ -70,8 +72,8 @@ void pgw_config_free(struct pgw_config *cfg);
  * For a reload: calls <report> once for every key whose value differs between <old> and
  * <fresh> but which cannot change without a restart. Returns how many there were.
  */
-typedef void (*pgw_config_report_fn)(const char *key, const char *old_value,
-				     const char *new_value, void *arg);
+typedef void (*pgw_config_report_fn)(const char *key, const char *old_value, const char *new_value,
+				     void *arg);
 int pgw_config_restart_changes(const struct pgw_config *old, const struct pgw_config *fresh,
 			       pgw_config_report_fn report, void *arg);
 
