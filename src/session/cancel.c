@@ -13,6 +13,7 @@
 #include <string.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <utlist.h>
 
 #define CANCEL_TIMEOUT_SECONDS 10
 
@@ -22,7 +23,10 @@ struct cancel_link {
 	struct pgw_conn conn;
 	struct event timer;
 	uint64_t sid;
+	struct cancel_link *prev, *next;
 };
+
+static struct cancel_link *links; /* in flight, so that exit can free them */
 
 void pgw_cancel_register(struct pgw_session *s)
 {
@@ -47,12 +51,23 @@ void pgw_cancel_unregister(struct pgw_session *s)
 	s->cancel_registered = false;
 }
 
+static void free_link(struct cancel_link *l)
+{
+	evtimer_del(&l->timer);
+	pgw_conn_release(&l->conn);
+	DL_DELETE(links, l);
+	free(l);
+}
+
 static void free_link_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct cancel_link *l = arg;
+	free_link(arg);
+}
 
-	pgw_conn_release(&l->conn);
-	free(l);
+void pgw_cancel_free_all(void)
+{
+	while (links != NULL)
+		free_link(links);
 }
 
 /* Ends a link from inside its own callbacks: close now, free on the next loop turn. */
@@ -115,6 +130,7 @@ void pgw_cancel_send(struct pgw_session *s)
 	if (l == NULL)
 		return;
 	l->sid = s->id;
+	evtimer_assign(&l->timer, pgw.base, timeout_cb, l);
 	if (pgw_conn_connect(&l->conn, pgw.base, (const struct sockaddr *)&pgw.server_addr,
 			     pgw.server_addrlen, link_cb, l) < 0) {
 		pgw_warn(s->id, "cancel_failed", "error=\"%s\"", l->conn.err);
@@ -122,8 +138,8 @@ void pgw_cancel_send(struct pgw_session *s)
 		free(l);
 		return;
 	}
+	DL_APPEND(links, l);
 	evbuffer_add(l->conn.out, pkt, sizeof(pkt));
-	evtimer_assign(&l->timer, pgw.base, timeout_cb, l);
 	evtimer_add(&l->timer, &tv);
 }
 

@@ -76,6 +76,7 @@ static bool relay_client(struct pgw_session *s)
 	if (run > 0)
 		evbuffer_remove_buffer(in, s->server.out, run);
 	if (pgw_conn_flush(&s->server) < 0) {
+		s->server_gone = true;
 		pgw_sess_fail(s, "08006", "pgward: lost the server connection: %s", s->server.err);
 		return false;
 	}
@@ -268,9 +269,6 @@ void pgw_sess_client_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg)
 		return;
 	case PGW_CONN_EOF:
 	case PGW_CONN_ERROR:
-		/* A vanished client must not leave its query running on the server. */
-		if (s->state == PGW_SS_READY && pgw_sess_busy(s))
-			pgw_cancel_send(s);
 		pgw_sess_end(s, ev == PGW_CONN_EOF ? "client closed the connection" : c->err);
 		return;
 	case PGW_CONN_CONNECTED:
@@ -293,9 +291,11 @@ void pgw_sess_server_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg)
 			relay_client(s);
 		return;
 	case PGW_CONN_EOF:
+		s->server_gone = true;
 		pgw_sess_end(s, "server closed the connection");
 		return;
 	case PGW_CONN_ERROR:
+		s->server_gone = true;
 		pgw_sess_end(s, c->err);
 		return;
 	case PGW_CONN_CONNECTED:

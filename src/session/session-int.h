@@ -30,6 +30,7 @@ struct pgw_session {
 	struct pgw_conn client;
 	struct pgw_conn server;
 	bool server_open; /* server conn initialised */
+	bool server_gone; /* the server closed its side or failed */
 	struct pgw_server_link link;
 	struct pgw_startup startup;
 	bool client_tls; /* the client's TLS ends here */
@@ -80,5 +81,7 @@ void pgw_cancel_unregister(struct pgw_session *s);
 void pgw_cancel_request(uint64_t sid, uint32_t pid, uint32_t secret);
 /* Asks the server to cancel what session <s>'s backend is running. */
 void pgw_cancel_send(struct pgw_session *s);
+/* At exit: frees cancel requests still in flight. */
+void pgw_cancel_free_all(void);
 
 #endif

@@ -203,6 +203,10 @@ static void begin_close(struct pgw_session *s)
 		nclients--;
 	}
 	pgw_server_link_stop(&s->link);
+	/* Closing the socket does not stop a running query (pg_sleep, a lock wait): whatever
+	 * ends a busy session, its server backend is told to cancel as well. */
+	if (s->state == PGW_SS_READY && pgw_sess_busy(s) && !s->server_gone)
+		pgw_cancel_send(s);
 	pgw_cancel_unregister(s);
 	if (s->server_open) {
 		/* Best effort: a Terminate the client sent should still reach the server; a
@@ -291,6 +295,7 @@ void pgw_session_free_all(void)
 {
 	while (sessions != NULL)
 		free_session(sessions);
+	pgw_cancel_free_all();
 	if (sweep_ev != NULL) {
 		event_free(sweep_ev);
 		sweep_ev = NULL;
