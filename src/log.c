@@ -58,18 +58,31 @@ void pgw_log_write(enum pgw_log_level level, uint64_t sid, const char *event, co
 		return;
 }
 
+/* Bytes <c> takes once escaped. */
+static size_t escaped_len(unsigned char c)
+{
+	if (c == '"' || c == '\\')
+		return 2;
+	return c < 0x20 || c == 0x7f ? 4 : 1;
+}
+
 const char *pgw_log_quote(const char *in, char *out, size_t outlen)
 {
-	size_t o = 0;
+	const unsigned char *p = (const unsigned char *)(in ? in : "");
+	size_t full = 2, o = 0, budget;
 
 	if (outlen < 8) {
 		if (outlen > 0)
 			out[0] = '\0';
 		return out;
 	}
+	for (const unsigned char *q = p; *q; q++)
+		full += escaped_len(*q);
+	/* Cut only when the whole value cannot fit; then keep room for `..."` and the NUL. */
+	budget = full + 1 <= outlen ? full - 1 : outlen - 5;
 	out[o++] = '"';
-	for (const unsigned char *p = (const unsigned char *)(in ? in : ""); *p; p++) {
-		if (o + 8 >= outlen) {
+	for (; *p; p++) {
+		if (o + escaped_len(*p) > budget) {
 			memcpy(out + o, "...", 3);
 			o += 3;
 			break;

@@ -129,8 +129,12 @@ static bool relay_decoded(struct pgw_session *s, const struct pgw_msg_hdr *h)
 
 	if (h->type == 'K') {
 		if (body_len != 8) {
-			pgw_sess_fail(s, "08P01",
-				      "pgward: malformed BackendKeyData from the server");
+			/* Protocol 3.2 (PostgreSQL 18) allows longer keys; pgward maps 3.0's. */
+			pgw_sess_fail(
+				s, "0A000",
+				"pgward: unsupported cancel key length %zu from the server: "
+				"pgward supports protocol 3.0 keys (use max_protocol_version=3.0)",
+				body_len);
 			return false;
 		}
 		on_backend_key(s, body, body_len);

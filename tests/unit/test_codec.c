@@ -1,0 +1,596 @@
+/*
+ * codec.c: framing (pgw_frame_peek, also at offsets straddling evbuffer chains), the
+ * bounded reader, and the message builders byte for byte against what PostgreSQL sends.
+ * Memory and evbuffers only; no network.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <event2/buffer.h>
+
+#include "pgward/codec.h"
+
+#define MAX_1GB 0x3fffffffu /* PostgreSQL's MaxAllocSize - 1: the largest message it takes */
+
+/* <lit> is a string literal with embedded NULs; its implicit final NUL is not counted. */
+#define LIT(lit) (const uint8_t *)(lit), sizeof(lit) - 1
+
+static void assert_evbuffer_equal(struct evbuffer *buf, const uint8_t *want, size_t want_len)
+{
+	size_t len = evbuffer_get_length(buf);
+
+	assert_int_equal(len, want_len);
+	if (len > 0)
+		assert_memory_equal(evbuffer_pullup(buf, -1), want, want_len);
+}
+
+/* Number of chains (iovecs) holding <buf>'s data: proves a test really straddles chains. */
+static int chain_count(struct evbuffer *buf)
+{
+	return evbuffer_peek(buf, -1, NULL, NULL, 0);
+}
+
+/* Appends <data> to <dst> as a separate chain, the way a relay accumulates reads. */
+static void add_as_chain(struct evbuffer *dst, const void *data, size_t len)
+{
+	struct evbuffer *piece = evbuffer_new();
+
+	assert_non_null(piece);
+	assert_int_equal(evbuffer_add(piece, data, len), 0);
+	assert_int_equal(evbuffer_add_buffer(dst, piece), 0);
+	evbuffer_free(piece);
+}
+
+/* ---- pgw_frame_peek ---- */
+
+static const struct {
+	const char *name;
+	uint8_t bytes[8];
+	size_t n;
+	uint32_t max_len;
+	enum pgw_frame_status want;
+	char type;
+	uint32_t len;
+} peek_cases[] = {
+	{"empty", {0}, 0, MAX_1GB, PGW_FRAME_NEED_MORE, 0, 0},
+	{"type only", {'Q'}, 1, MAX_1GB, PGW_FRAME_NEED_MORE, 0, 0},
+	{"4 of 5 header bytes", {'Q', 0, 0, 0}, 4, MAX_1GB, PGW_FRAME_NEED_MORE, 0, 0},
+	{"Sync, empty body", {'S', 0, 0, 0, 4}, 5, MAX_1GB, PGW_FRAME_OK, 'S', 4},
+	{"Query, body not yet here", {'Q', 0, 0, 0, 13}, 5, MAX_1GB, PGW_FRAME_OK, 'Q', 13},
+	{"header plus some body", {'Q', 0, 0, 1, 0, 'S', 'E'}, 7, MAX_1GB, PGW_FRAME_OK, 'Q', 256},
+	{"all four length bytes",
+	 {'d', 0x01, 0x02, 0x03, 0x04},
+	 5,
+	 MAX_1GB,
+	 PGW_FRAME_OK,
+	 'd',
+	 0x01020304},
+	{"type byte 0xff passes through",
+	 {0xff, 0, 0, 0, 4},
+	 5,
+	 MAX_1GB,
+	 PGW_FRAME_OK,
+	 (char)0xff,
+	 4},
+	{"len 0", {'Q', 0, 0, 0, 0}, 5, MAX_1GB, PGW_FRAME_BAD_LENGTH, 'Q', 0},
+	{"len 3", {'Q', 0, 0, 0, 3}, 5, MAX_1GB, PGW_FRAME_BAD_LENGTH, 'Q', 3},
+	{"len 0x7fffffff",
+	 {'Q', 0x7f, 0xff, 0xff, 0xff},
+	 5,
+	 MAX_1GB,
+	 PGW_FRAME_BAD_LENGTH,
+	 'Q',
+	 0x7fffffff},
+	{"len 0xffffffff (negative int32)",
+	 {'Q', 0xff, 0xff, 0xff, 0xff},
+	 5,
+	 MAX_1GB,
+	 PGW_FRAME_BAD_LENGTH,
+	 'Q',
+	 0xffffffff},
+	{"len = max", {'Q', 0x3f, 0xff, 0xff, 0xff}, 5, MAX_1GB, PGW_FRAME_OK, 'Q', MAX_1GB},
+	{"len = max + 1", {'Q', 0x40, 0, 0, 0}, 5, MAX_1GB, PGW_FRAME_BAD_LENGTH, 'Q', MAX_1GB + 1},
+	{"small max, len = max", {'P', 0, 0, 0x20, 0}, 5, 8192, PGW_FRAME_OK, 'P', 8192},
+	{"small max, len = max + 1",
+	 {'P', 0, 0, 0x20, 1},
+	 5,
+	 8192,
+	 PGW_FRAME_BAD_LENGTH,
+	 'P',
+	 8193},
+};
+
+static void test_peek_table(void **state)
+{
+	for (size_t i = 0; i < PGW_ARRAY_LEN(peek_cases); i++) {
+		struct evbuffer *buf = evbuffer_new();
+		struct pgw_msg_hdr hdr = {.type = 'x', .len = 12345};
+		enum pgw_frame_status st;
+
+		print_message("case: %s\n", peek_cases[i].name);
+		evbuffer_add(buf, peek_cases[i].bytes, peek_cases[i].n);
+		st = pgw_frame_peek(buf, 0, peek_cases[i].max_len, &hdr);
+		assert_int_equal(st, peek_cases[i].want);
+		if (st != PGW_FRAME_NEED_MORE) {
+			assert_int_equal(hdr.type, peek_cases[i].type);
+			assert_int_equal(hdr.len, peek_cases[i].len);
+		}
+		/* Peeking never consumes. */
+		assert_int_equal(evbuffer_get_length(buf), peek_cases[i].n);
+		evbuffer_free(buf);
+	}
+}
+
+/*
+ * Sync, then Query "SELECT 1" whose header is cut at every possible point between two
+ * chains, then Terminate. The relay peeks at non-zero offsets in exactly this situation.
+ */
+static const uint8_t stream[] = "S\0\0\0\x04"
+				"Q\0\0\0\x0dSELECT 1\0"
+				"X\0\0\0\x04";
+#define STREAM_LEN (sizeof(stream) - 1)
+
+static void assert_walk(struct evbuffer *buf)
+{
+	static const struct {
+		size_t offset;
+		char type;
+		uint32_t len;
+	} want[] = {{0, 'S', 4}, {5, 'Q', 13}, {19, 'X', 4}};
+	struct pgw_msg_hdr hdr;
+	size_t off = 0;
+
+	for (size_t i = 0; i < PGW_ARRAY_LEN(want); i++) {
+		assert_int_equal(off, want[i].offset);
+		assert_int_equal(pgw_frame_peek(buf, off, MAX_1GB, &hdr), PGW_FRAME_OK);
+		assert_int_equal(hdr.type, want[i].type);
+		assert_int_equal(hdr.len, want[i].len);
+		off += (size_t)hdr.len + 1;
+	}
+	assert_int_equal(off, STREAM_LEN);
+	/* At the end, and anywhere fewer than 5 bytes remain: need more. */
+	for (size_t o = STREAM_LEN - 4; o <= STREAM_LEN + 1; o++)
+		assert_int_equal(pgw_frame_peek(buf, o, MAX_1GB, &hdr), PGW_FRAME_NEED_MORE);
+	assert_int_equal(evbuffer_get_length(buf), STREAM_LEN);
+}
+
+static void test_peek_offset_two_chains(void **state)
+{
+	/* Split the Query header (stream bytes 5..9) after each of its bytes. */
+	for (size_t cut = 5; cut <= 10; cut++) {
+		struct evbuffer *buf = evbuffer_new();
+
+		print_message("cut at %zu\n", cut);
+		add_as_chain(buf, stream, cut);
+		add_as_chain(buf, stream + cut, STREAM_LEN - cut);
+		assert_true(chain_count(buf) >= 2);
+		assert_walk(buf);
+		evbuffer_free(buf);
+	}
+}
+
+static void test_peek_offset_one_byte_chains(void **state)
+{
+	struct evbuffer *buf = evbuffer_new();
+
+	/* evbuffer_add_reference never merges into an existing chain: one chain per byte. */
+	for (size_t i = 0; i < STREAM_LEN; i++)
+		evbuffer_add_reference(buf, stream + i, 1, NULL, NULL);
+	assert_int_equal(chain_count(buf), (int)STREAM_LEN);
+	assert_walk(buf);
+	evbuffer_free(buf);
+}
+
+static void test_peek_offset_mixed(void **state)
+{
+	struct evbuffer *buf = evbuffer_new();
+	struct pgw_msg_hdr hdr;
+
+	/* Plain adds, then moved buffers, as bufferevent reads would accumulate them. */
+	evbuffer_add(buf, stream, 3);
+	evbuffer_add(buf, stream + 3, 4); /* Sync + "Q\0" */
+	add_as_chain(buf, stream + 7, 2);
+	add_as_chain(buf, stream + 9, 1);
+	add_as_chain(buf, stream + 10, STREAM_LEN - 10);
+	assert_true(chain_count(buf) >= 3);
+	assert_walk(buf);
+
+	/* Drained from the front, the next header is at offset 0 and still straddles. */
+	evbuffer_drain(buf, 5);
+	assert_int_equal(pgw_frame_peek(buf, 0, MAX_1GB, &hdr), PGW_FRAME_OK);
+	assert_int_equal(hdr.type, 'Q');
+	assert_int_equal(hdr.len, 13);
+	evbuffer_free(buf);
+}
+
+static void test_peek_bad_length_at_offset(void **state)
+{
+	static const uint8_t bytes[] = "S\0\0\0\x04"
+				       "Q\0\0\0\x02";
+	struct evbuffer *buf = evbuffer_new();
+	struct pgw_msg_hdr hdr;
+
+	add_as_chain(buf, bytes, 7);
+	add_as_chain(buf, bytes + 7, sizeof(bytes) - 1 - 7);
+	assert_int_equal(pgw_frame_peek(buf, 0, MAX_1GB, &hdr), PGW_FRAME_OK);
+	assert_int_equal(pgw_frame_peek(buf, 5, MAX_1GB, &hdr), PGW_FRAME_BAD_LENGTH);
+	assert_int_equal(hdr.type, 'Q');
+	assert_int_equal(hdr.len, 2);
+	evbuffer_free(buf);
+}
+
+/* ---- pgw_frontend_type_valid ---- */
+
+static void test_frontend_types(void **state)
+{
+	/* Every message a 3.0 client may send after startup, and nothing else. */
+	static const char valid[] = "BCdcfDEHFPpQSX";
+
+	for (int c = 0; c < 256; c++) {
+		bool want = c != 0 && memchr(valid, c, sizeof(valid) - 1) != NULL;
+
+		if (pgw_frontend_type_valid((char)c) != want)
+			fail_msg("type 0x%02x: want %s", c, want ? "valid" : "invalid");
+	}
+	/* Backend-only types and obvious junk, spelled out. */
+	assert_false(pgw_frontend_type_valid('Z'));
+	assert_false(pgw_frontend_type_valid('T'));
+	assert_false(pgw_frontend_type_valid('R'));
+	assert_false(pgw_frontend_type_valid('K'));
+	assert_false(pgw_frontend_type_valid(0));
+	assert_false(pgw_frontend_type_valid((char)0xff));
+	assert_false(pgw_frontend_type_valid((char)('Q' | 0x80)));
+}
+
+/* ---- pgw_reader ---- */
+
+static void test_reader_integers(void **state)
+{
+	static const uint8_t body[] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0xff, 0xfe, 0x80,
+				       0x00, 0x00, 0x01, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x80};
+	struct pgw_reader r;
+
+	pgw_reader_init(&r, body, sizeof(body));
+	assert_int_equal(pgw_read_u8(&r), 0x01);
+	assert_int_equal(pgw_read_u16(&r), 0x0203);
+	assert_int_equal(pgw_read_u32(&r), 0x04050607);
+	assert_int_equal(pgw_read_u16(&r), 0xfffe); /* no sign extension */
+	assert_int_equal(pgw_read_u32(&r), 0x80000001u);
+	assert_int_equal(pgw_read_u32(&r), 0xffffffffu);
+	assert_int_equal(r.left, 3);
+	assert_int_equal(pgw_read_u8(&r), 0x00);
+	assert_int_equal(pgw_read_u16(&r), 0x0080);
+	assert_int_equal(r.left, 0);
+	assert_false(r.bad);
+}
+
+static void test_reader_cstr_and_bytes(void **state)
+{
+	static const uint8_t body[] = "user\0alice\0\0tail";
+	struct pgw_reader r;
+	const uint8_t *b;
+
+	pgw_reader_init(&r, body, sizeof(body) - 1);
+	/* Strings are borrowed: they point into the body. */
+	assert_ptr_equal(pgw_read_cstr(&r), body);
+	assert_string_equal((const char *)body, "user");
+	assert_ptr_equal(pgw_read_cstr(&r), body + 5);
+	assert_string_equal(body + 5, "alice");
+	assert_string_equal(pgw_read_cstr(&r), "");
+	assert_int_equal(r.left, 4);
+	b = pgw_read_bytes(&r, 4);
+	assert_ptr_equal(b, body + 12);
+	assert_memory_equal(b, "tail", 4);
+	assert_int_equal(r.left, 0);
+	/* Zero bytes at the very end is not an error. */
+	assert_non_null(pgw_read_bytes(&r, 0));
+	assert_false(r.bad);
+}
+
+enum reader_op { OP_U8, OP_U16, OP_U32, OP_CSTR, OP_BYTES3 };
+
+/* Runs <op>; returns true when it produced a value (non-zero or non-NULL). */
+static bool run_op(struct pgw_reader *r, enum reader_op op)
+{
+	switch (op) {
+	case OP_U8:
+		return pgw_read_u8(r) != 0;
+	case OP_U16:
+		return pgw_read_u16(r) != 0;
+	case OP_U32:
+		return pgw_read_u32(r) != 0;
+	case OP_CSTR:
+		return pgw_read_cstr(r) != NULL;
+	case OP_BYTES3:
+		return pgw_read_bytes(r, 3) != NULL;
+	}
+	return true;
+}
+
+static void test_reader_past_end(void **state)
+{
+	/* Non-zero bytes, so a getter that read them would return non-zero. */
+	static const uint8_t ones[] = {0x11, 0x22, 0x33, 0x44, 0x55};
+	static const uint8_t unterminated[] = "abc";
+	static const struct {
+		const char *name;
+		const uint8_t *body;
+		size_t len;
+		enum reader_op op;
+	} cases[] = {
+		{"u8 of 0", ones, 0, OP_U8},
+		{"u16 of 1", ones, 1, OP_U16},
+		{"u32 of 3", ones, 3, OP_U32},
+		{"u32 of 0", ones, 0, OP_U32},
+		{"bytes(3) of 2", ones, 2, OP_BYTES3},
+		{"cstr of 0", ones, 0, OP_CSTR},
+		{"cstr unterminated", unterminated, 3, OP_CSTR},
+		{"cstr, no NUL anywhere", ones, 5, OP_CSTR},
+	};
+
+	for (size_t i = 0; i < PGW_ARRAY_LEN(cases); i++) {
+		struct pgw_reader r;
+
+		print_message("case: %s\n", cases[i].name);
+		pgw_reader_init(&r, cases[i].body, cases[i].len);
+		assert_false(run_op(&r, cases[i].op));
+		assert_true(r.bad);
+		/* Stays bad: even reads that would fit now fail, and nothing is consumed. */
+		assert_int_equal(pgw_read_u8(&r), 0);
+		assert_null(pgw_read_bytes(&r, 0));
+		assert_null(pgw_read_cstr(&r));
+		for (int op = OP_U8; op <= OP_BYTES3; op++)
+			assert_false(run_op(&r, (enum reader_op)op));
+		assert_true(r.bad);
+		assert_int_equal(r.left, cases[i].len);
+	}
+}
+
+static void test_reader_huge_n(void **state)
+{
+	static const uint8_t body[4] = {1, 2, 3, 4};
+	struct pgw_reader r;
+
+	pgw_reader_init(&r, body, sizeof(body));
+	assert_int_equal(pgw_read_u8(&r), 1);
+	assert_null(pgw_read_bytes(&r, SIZE_MAX));
+	assert_true(r.bad);
+	assert_int_equal(r.left, 3);
+}
+
+/* ---- builders ---- */
+
+static void test_msg_error_bytes(void **state)
+{
+	/* What a PostgreSQL 16 backend sends for this error (without the R/F/L fields). */
+	static const uint8_t want[] = "E\0\0\0\x30"
+				      "SFATAL\0"
+				      "VFATAL\0"
+				      "C28000\0"
+				      "Mno pg_hba.conf entry\0"
+				      "\0";
+	struct evbuffer *out = evbuffer_new();
+
+	pgw_msg_error(out, "FATAL", "28000", "no pg_hba.conf entry", NULL);
+	assert_evbuffer_equal(out, LIT(want));
+	evbuffer_free(out);
+}
+
+static void test_msg_error_hint_bytes(void **state)
+{
+	static const uint8_t want[] = "E\0\0\0\x27"
+				      "SERROR\0"
+				      "VERROR\0"
+				      "C42501\0"
+				      "Mdenied\0"
+				      "Hask\0"
+				      "\0";
+	struct evbuffer *out = evbuffer_new();
+
+	evbuffer_add(out, "Z", 1); /* builders append */
+	pgw_msg_error(out, "ERROR", "42501", "denied", "ask");
+	assert_int_equal(evbuffer_get_length(out), sizeof(want));
+	assert_memory_equal(evbuffer_pullup(out, -1), "Z", 1);
+	assert_memory_equal(evbuffer_pullup(out, -1) + 1, want, sizeof(want) - 1);
+	evbuffer_free(out);
+}
+
+static void test_msg_error_decode(void **state)
+{
+	static const struct {
+		const char *severity, *sqlstate, *message, *hint;
+	} cases[] = {
+		{"FATAL", "08P01", "pgward: invalid frontend message type 0x5a", NULL},
+		{"ERROR", "42501", "pgward: statement denied by policy", "see pgward.ini"},
+		{"ERROR", "XX000", "", ""},
+		{"FATAL", "53300", "sorry, too many clients already", NULL},
+	};
+
+	for (size_t i = 0; i < PGW_ARRAY_LEN(cases); i++) {
+		struct evbuffer *out = evbuffer_new();
+		struct pgw_reader r;
+		const char *want[5] = {cases[i].severity, cases[i].severity, cases[i].sqlstate,
+				       cases[i].message, cases[i].hint};
+		const char codes[] = "SVCMH";
+		size_t nfields = cases[i].hint ? 5 : 4, len, f;
+		uint32_t declared;
+		const uint8_t *msg;
+
+		pgw_msg_error(out, cases[i].severity, cases[i].sqlstate, cases[i].message,
+			      cases[i].hint);
+		len = evbuffer_get_length(out);
+		msg = evbuffer_pullup(out, -1);
+		pgw_reader_init(&r, msg, len);
+		assert_int_equal(pgw_read_u8(&r), 'E');
+		declared = pgw_read_u32(&r);
+		assert_int_equal(declared, len - 1);
+		for (f = 0;; f++) {
+			uint8_t code = pgw_read_u8(&r);
+
+			assert_false(r.bad);
+			if (code == 0)
+				break;
+			assert_true(f < nfields);
+			assert_int_equal(code, codes[f]);
+			assert_string_equal(pgw_read_cstr(&r), want[f]);
+		}
+		assert_int_equal(f, nfields);
+		/* Consumed exactly what the length word declared. */
+		assert_int_equal(r.left, 0);
+		assert_false(r.bad);
+		evbuffer_free(out);
+	}
+}
+
+static void test_msg_ready_bytes(void **state)
+{
+	static const char statuses[] = {'I', 'T', 'E'};
+
+	for (size_t i = 0; i < sizeof(statuses); i++) {
+		struct evbuffer *out = evbuffer_new();
+		const uint8_t want[] = {'Z', 0, 0, 0, 5, (uint8_t)statuses[i]};
+
+		pgw_msg_ready(out, statuses[i]);
+		assert_evbuffer_equal(out, want, sizeof(want));
+		evbuffer_free(out);
+	}
+}
+
+static void test_msg_backend_key_bytes(void **state)
+{
+	static const uint8_t want[] = {'K',  0,	   0,	 0,    12,   0x00, 0x01,
+				       0xe2, 0x40, 0xde, 0xad, 0xbe, 0xef};
+	struct evbuffer *out = evbuffer_new();
+
+	pgw_msg_backend_key(out, 123456, 0xdeadbeef);
+	assert_evbuffer_equal(out, want, sizeof(want));
+	evbuffer_free(out);
+}
+
+static void test_msg_header_bytes(void **state)
+{
+	static const uint8_t want[] = {'D',  0,	   0,	0,    4,    'd',  0x01, 0x02,
+				       0x03, 0x04, 'Q', 0x3f, 0xff, 0xff, 0xff};
+	struct evbuffer *out = evbuffer_new();
+
+	pgw_msg_header(out, 'D', 0);
+	pgw_msg_header(out, 'd', 0x01020300);
+	pgw_msg_header(out, 'Q', MAX_1GB - 4);
+	assert_evbuffer_equal(out, want, sizeof(want));
+	evbuffer_free(out);
+}
+
+/* ---- pgw_msg_sasl_without_plus ---- */
+
+#define SASL_CODE "\0\0\0\x0a"
+
+static const struct {
+	const char *name;
+	const char *body;
+	size_t body_len;
+	const char *want; /* the whole 'R' message */
+	size_t want_len;
+} sasl_cases[] = {
+#define SASL_CASE(name, body, want)                                                                \
+	{                                                                                          \
+		name, body, sizeof(body) - 1, want, sizeof(want) - 1                               \
+	}
+	SASL_CASE("PLUS first, as PostgreSQL sends it",
+		  SASL_CODE "SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0",
+		  "R\0\0\0\x17" SASL_CODE "SCRAM-SHA-256\0\0"),
+	SASL_CASE("PLUS last", SASL_CODE "SCRAM-SHA-256\0SCRAM-SHA-256-PLUS\0\0",
+		  "R\0\0\0\x17" SASL_CODE "SCRAM-SHA-256\0\0"),
+	SASL_CASE("no PLUS: unchanged", SASL_CODE "SCRAM-SHA-256\0\0",
+		  "R\0\0\0\x17" SASL_CODE "SCRAM-SHA-256\0\0"),
+	SASL_CASE("others kept in order",
+		  SASL_CODE "OAUTHBEARER\0SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0",
+		  "R\0\0\0\x23" SASL_CODE "OAUTHBEARER\0SCRAM-SHA-256\0\0"),
+	SASL_CASE("only exact name removed", SASL_CODE "SCRAM-SHA-256-PLUSX\0\0",
+		  "R\0\0\0\x1d" SASL_CODE "SCRAM-SHA-256-PLUSX\0\0"),
+#undef SASL_CASE
+};
+
+static void test_sasl_without_plus(void **state)
+{
+	for (size_t i = 0; i < PGW_ARRAY_LEN(sasl_cases); i++) {
+		struct evbuffer *out = evbuffer_new();
+		struct pgw_reader r;
+
+		print_message("case: %s\n", sasl_cases[i].name);
+		assert_int_equal(pgw_msg_sasl_without_plus(out, (const uint8_t *)sasl_cases[i].body,
+							   sasl_cases[i].body_len),
+				 0);
+		assert_evbuffer_equal(out, (const uint8_t *)sasl_cases[i].want,
+				      sasl_cases[i].want_len);
+		/* The length word agrees with what was written. */
+		pgw_reader_init(&r, evbuffer_pullup(out, -1), evbuffer_get_length(out));
+		assert_int_equal(pgw_read_u8(&r), 'R');
+		assert_int_equal(pgw_read_u32(&r), evbuffer_get_length(out) - 1);
+		evbuffer_free(out);
+	}
+}
+
+static void test_sasl_without_plus_malformed(void **state)
+{
+	static const struct {
+		const char *name;
+		const char *body;
+		size_t len;
+	} cases[] = {
+#define BAD(name, body) {name, body, sizeof(body) - 1}
+		BAD("empty", ""),
+		BAD("short code", "\0\0\x0a"),
+		BAD("code 11 (SASLContinue)", "\0\0\0\x0bSCRAM-SHA-256\0\0"),
+		BAD("code 0 (AuthenticationOk)", "\0\0\0\0"),
+		BAD("code, no list", SASL_CODE),
+		BAD("missing final terminator", SASL_CODE "SCRAM-SHA-256\0"),
+		BAD("missing terminator after PLUS", SASL_CODE "SCRAM-SHA-256-PLUS\0"),
+		BAD("unterminated name", SASL_CODE "SCRAM-SHA-256"),
+		BAD("trailing bytes", SASL_CODE "SCRAM-SHA-256\0\0x"),
+		BAD("trailing NUL", SASL_CODE "SCRAM-SHA-256\0\0\0"),
+#undef BAD
+	};
+
+	for (size_t i = 0; i < PGW_ARRAY_LEN(cases); i++) {
+		struct evbuffer *out = evbuffer_new();
+
+		print_message("case: %s\n", cases[i].name);
+		assert_int_equal(pgw_msg_sasl_without_plus(out, (const uint8_t *)cases[i].body,
+							   cases[i].len),
+				 -1);
+		/* Nothing half-written for the client. */
+		assert_int_equal(evbuffer_get_length(out), 0);
+		evbuffer_free(out);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_peek_table),
+		cmocka_unit_test(test_peek_offset_two_chains),
+		cmocka_unit_test(test_peek_offset_one_byte_chains),
+		cmocka_unit_test(test_peek_offset_mixed),
+		cmocka_unit_test(test_peek_bad_length_at_offset),
+		cmocka_unit_test(test_frontend_types),
+		cmocka_unit_test(test_reader_integers),
+		cmocka_unit_test(test_reader_cstr_and_bytes),
+		cmocka_unit_test(test_reader_past_end),
+		cmocka_unit_test(test_reader_huge_n),
+		cmocka_unit_test(test_msg_error_bytes),
+		cmocka_unit_test(test_msg_error_hint_bytes),
+		cmocka_unit_test(test_msg_error_decode),
+		cmocka_unit_test(test_msg_ready_bytes),
+		cmocka_unit_test(test_msg_backend_key_bytes),
+		cmocka_unit_test(test_msg_header_bytes),
+		cmocka_unit_test(test_sasl_without_plus),
+		cmocka_unit_test(test_sasl_without_plus_malformed),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
