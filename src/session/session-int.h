@@ -9,6 +9,7 @@
 #include "pgward/server_link.h"
 #include "pgward/session.h"
 #include "pgward/startup.h"
+#include "pgward/tracker.h"
 
 #include <event2/event_struct.h>
 #include <uthash.h>
@@ -46,9 +47,9 @@ struct pgw_session {
 	/* Relay: bytes of a message still to stream through, per direction. */
 	uint32_t client_left;
 	uint32_t server_left;
-	char tx_status;	      /* from the last ReadyForQuery: 'I', 'T' or 'E' */
-	unsigned pending_rfq; /* Query/Sync/FunctionCall sent, ReadyForQuery not yet seen */
-	bool sent_since_rfq;  /* anything sent since the last ReadyForQuery */
+	bool server_discarding;	    /* server_left bytes are to be dropped, not relayed */
+	char tx_status;		    /* from the last ReadyForQuery: 'I', 'T' or 'E' */
+	struct pgw_tracker tracker; /* what the server still owes, and what to do with it */
 	double last_client_activity;
 
 	struct event timer; /* login timeout, then the closing flush deadline */
@@ -69,8 +70,13 @@ bool pgw_sess_count_client(struct pgw_session *s);
 /* handshake.c: the client's first packets, then the server link */
 void pgw_sess_startup_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg);
 
-/* relay.c */
+/* relay.c, relay_client.c, relay_server.c; the directions return false if they closed
+ * the session */
 void pgw_sess_relay_start(struct pgw_session *s);
+bool pgw_relay_client(struct pgw_session *s);
+bool pgw_relay_server(struct pgw_session *s);
+void pgw_relay_client_backpressure(struct pgw_session *s);
+void pgw_relay_server_backpressure(struct pgw_session *s);
 void pgw_sess_client_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg);
 void pgw_sess_server_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg);
 

@@ -74,7 +74,7 @@ unsigned pgw_sess_client_count(void)
 
 bool pgw_sess_busy(const struct pgw_session *s)
 {
-	return s->pending_rfq > 0 || s->sent_since_rfq;
+	return pgw_tracker_pending(&s->tracker) > 0;
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -149,6 +149,7 @@ static void free_session(struct pgw_session *s)
 	if (s->server_open)
 		pgw_conn_release(&s->server);
 	pgw_startup_free(&s->startup);
+	pgw_tracker_free(&s->tracker);
 	if (s->prev)
 		s->prev->next = s->next;
 	else

@@ -1,0 +1,187 @@
+/*
+ * Server → client. Frames the server's messages by their headers and moves runs of them
+ * to the client without copying. Each message is matched to the client request it
+ * answers (tracker.h): answers to what pgward injected are swallowed, and the error for
+ * a refused-and-substituted message becomes pgward's own, at the same place. Decodes
+ * only ReadyForQuery (status byte, in place), BackendKeyData and, during
+ * authentication, AuthenticationSASL.
+ */
+#include "session-int.h"
+
+#include "pgward/codec.h"
+#include "pgward/log.h"
+#include "pgward/proxy.h"
+
+#include <stdlib.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <openssl/rand.h>
+
+/* A server message pgward decodes is small; anything bigger means the stream is lost. */
+#define DECODED_MSG_MAX (64 * 1024)
+/* DataRow and CopyData can legitimately reach 1 GB; the header check only rules out junk. */
+#define SERVER_MSG_MAX 0x7fffffffu
+
+static void on_ready_for_query(struct pgw_session *s, char status)
+{
+	s->tx_status = status;
+	if (s->state == PGW_SS_AUTH) {
+		pgw_sess_set_state(s, PGW_SS_READY);
+		evtimer_del(&s->timer); /* login done: no more login timeout */
+		s->last_client_activity = pgw_now();
+		pgw_debug(s->id, "ready", "server_pid=%u", s->server_pid);
+	}
+}
+
+/* BackendKeyData: the client gets the server's pid but pgward's own secret. */
+static void on_backend_key(struct pgw_session *s, const uint8_t *body, size_t len)
+{
+	struct pgw_reader r;
+
+	pgw_reader_init(&r, body, len);
+	s->server_pid = pgw_read_u32(&r);
+	s->server_secret = pgw_read_u32(&r);
+	if (RAND_bytes((unsigned char *)&s->client_secret, sizeof(s->client_secret)) != 1)
+		s->client_secret = (uint32_t)random();
+	pgw_cancel_register(s);
+	pgw_msg_backend_key(s->client.out, s->server_pid, s->client_secret);
+}
+
+/*
+ * A server message that must be read whole: K always, R during authentication.
+ * Consumes it from the server's input. Returns false if the session was closed.
+ */
+static bool relay_decoded(struct pgw_session *s, const struct pgw_msg_hdr *h)
+{
+	size_t total = (size_t)h->len + 1, body_len = h->len - 4;
+	const uint8_t *msg = evbuffer_pullup(s->server.in, (ev_ssize_t)total);
+	const uint8_t *body = msg + PGW_HDR_LEN;
+
+	if (h->type == 'K') {
+		if (body_len != 8) {
+			/* Protocol 3.2 (PostgreSQL 18) allows longer keys; pgward maps 3.0's. */
+			pgw_sess_fail(
+				s, "0A000",
+				"pgward: unsupported cancel key length %zu from the server: "
+				"pgward supports protocol 3.0 keys (use max_protocol_version=3.0)",
+				body_len);
+			return false;
+		}
+		on_backend_key(s, body, body_len);
+	} else if (body_len >= 4 && body[0] == 0 && body[1] == 0 && body[2] == 0 && body[3] == 10) {
+		if (pgw_msg_sasl_without_plus(s->client.out, body, body_len) < 0) {
+			pgw_sess_fail(s, "08P01",
+				      "pgward: malformed AuthenticationSASL from the server");
+			return false;
+		}
+	} else {
+		evbuffer_add(s->client.out, msg, total);
+	}
+	evbuffer_drain(s->server.in, total);
+	return true;
+}
+
+static bool needs_decode(const struct pgw_session *s, char type)
+{
+	return type == 'K' || (type == 'R' && s->state == PGW_SS_AUTH);
+}
+
+static char ready_status(struct evbuffer *in, size_t offset)
+{
+	struct evbuffer_ptr pos;
+	char status = 'I';
+
+	if (evbuffer_ptr_set(in, &pos, offset + PGW_HDR_LEN, EVBUFFER_PTR_SET) == 0)
+		evbuffer_copyout_from(in, &pos, &status, 1);
+	return status;
+}
+
+/* Drops (the start of) a message the client must not see; the rest follows as it comes. */
+static void discard(struct pgw_session *s, size_t total)
+{
+	size_t now = PGW_MIN(total, evbuffer_get_length(s->server.in));
+
+	evbuffer_drain(s->server.in, now);
+	s->server_left = (uint32_t)(total - now);
+	s->server_discarding = s->server_left > 0;
+}
+
+bool pgw_relay_server(struct pgw_session *s)
+{
+	struct evbuffer *in = s->server.in;
+	size_t avail = evbuffer_get_length(in), run = 0;
+
+	if (s->server_left > 0) {
+		size_t n = PGW_MIN(avail, s->server_left);
+
+		s->server_left -= (uint32_t)n;
+		if (s->server_discarding) {
+			evbuffer_drain(in, n);
+			avail -= n;
+			s->server_discarding = s->server_left > 0;
+		} else {
+			run = n;
+		}
+	}
+	while (s->server_left == 0 && run < avail) {
+		struct pgw_msg_hdr h;
+		enum pgw_frame_status st = pgw_frame_peek(in, run, SERVER_MSG_MAX, &h);
+		struct pgw_resp_verdict v;
+		size_t total, take;
+
+		if (st == PGW_FRAME_NEED_MORE)
+			break;
+		if (st == PGW_FRAME_BAD_LENGTH) {
+			evbuffer_remove_buffer(in, s->client.out, run);
+			pgw_sess_fail(s, "08P01", "pgward: invalid message length from the server");
+			return false;
+		}
+		total = (size_t)h.len + 1;
+		if (h.type == 'Z' || needs_decode(s, h.type)) {
+			if (h.len > DECODED_MSG_MAX) {
+				evbuffer_remove_buffer(in, s->client.out, run);
+				pgw_sess_fail(s, "08P01",
+					      "pgward: oversized message 0x%02x from the server",
+					      (unsigned char)h.type);
+				return false;
+			}
+			if (avail - run < total)
+				break; /* wait for the whole of it */
+		}
+		v = pgw_tracker_on_backend(&s->tracker, h.type);
+		if (h.type == 'Z')
+			s->tx_status = ready_status(in, run);
+		if (v.action == PGW_RESP_SWALLOW || v.error != NULL) {
+			evbuffer_remove_buffer(in, s->client.out, run);
+			run = 0;
+			if (v.error != NULL) {
+				evbuffer_add(s->client.out, v.error, v.error_len);
+				free(v.error);
+			}
+			discard(s, total);
+			avail = evbuffer_get_length(in);
+			continue;
+		}
+		if (h.type == 'Z') {
+			on_ready_for_query(s, s->tx_status);
+		} else if (needs_decode(s, h.type)) {
+			evbuffer_remove_buffer(in, s->client.out, run);
+			run = 0;
+			if (!relay_decoded(s, &h))
+				return false;
+			avail = evbuffer_get_length(in);
+			continue;
+		}
+		take = PGW_MIN(total, avail - run);
+		run += take;
+		s->server_left = (uint32_t)(total - take);
+	}
+	if (run > 0)
+		evbuffer_remove_buffer(in, s->client.out, run);
+	if (pgw_conn_flush(&s->client) < 0) {
+		pgw_sess_end(s, s->client.err);
+		return false;
+	}
+	pgw_relay_server_backpressure(s);
+	return true;
+}
