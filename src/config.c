@@ -545,7 +545,7 @@ static int parse_section_header(struct parser *p, char *s)
 
 static int parse_assignment(struct parser *p, char *s)
 {
-	char *eq = strchr(s, '='), *name, *value, q[96], msg[512];
+	char *eq = strchr(s, '='), *name, *value = NULL, q[96], msg[512];
 	const struct config_key *key;
 	size_t slot;
 
