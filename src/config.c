@@ -143,9 +143,23 @@ static const struct config_key pgward_keys[] = {
 	ENUM_KEY(log_level, enum pgw_log_level, log_level_enum, "info", RELOAD),
 };
 
+/*
+ * Payload limits (report finding 3.3.2). Query, Parse, Bind and FunctionCall messages are
+ * read whole before they are forwarded, so max_message_size also bounds what one session
+ * may hold in memory.
+ */
+static const struct config_key limits_keys[] = {
+	SIZE_KEY(max_message_size, "16MB", 1024, 1073741823, RELOAD),
+	SIZE_KEY(max_query_size, "1MB", 64, 1073741823, RELOAD),
+	SIZE_KEY(max_bind_param_size, "8MB", 1, 1073741823, RELOAD),
+	INT_KEY(max_bind_params, "65535", 0, 65535, RELOAD),
+	SIZE_KEY(max_copy_data_size, "16MB", 1, 1073741823, RELOAD),
+};
+
 /* A new section is one more key table and one more line here. */
 static const struct config_section sections[] = {
 	{"pgward", pgward_keys, PGW_ARRAY_LEN(pgward_keys), check_pgward},
+	{"limits", limits_keys, PGW_ARRAY_LEN(limits_keys), NULL},
 };
 
 static void *field_of(struct pgw_config *cfg, const struct config_key *key)

@@ -53,6 +53,14 @@ struct pgw_config {
 	uint32_t max_packet_size; /* largest frontend message accepted, header length included */
 
 	enum pgw_log_level log_level;
+
+	/* [limits] payload limits, each refused with 54000 under its own rule name; the
+	 * session goes on. Sizes are message bodies, without the 5-byte header. */
+	uint32_t max_message_size;    /* any frontend message (rule message_size) */
+	uint32_t max_query_size;      /* Query and Parse messages (rule query_size) */
+	uint32_t max_bind_param_size; /* one Bind parameter value (rule bind_param_size) */
+	int max_bind_params;	      /* parameters in one Bind (rule bind_param_count) */
+	uint32_t max_copy_data_size;  /* one CopyData message (rule copy_data_size) */
 };
 
 /* Fills <cfg> with every key's default (strings are heap copies). */

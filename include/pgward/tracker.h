@@ -47,6 +47,13 @@ bool pgw_tracker_expects_answer(char type);
 int pgw_tracker_push(struct pgw_tracker *t, char type, enum pgw_resp_action action, uint8_t *error,
 		     uint32_t error_len) PGW_MUSTCHECK;
 
+/*
+ * Makes the newest pending request's ErrorResponse <error> (taken): used when a CopyData
+ * is refused, whose error belongs to the request that started the COPY. If nothing is
+ * pending, <error> is freed.
+ */
+void pgw_tracker_replace_newest(struct pgw_tracker *t, uint8_t *error, uint32_t error_len);
+
 /* What to do with one backend message of <type>; updates the queue. */
 struct pgw_resp_verdict pgw_tracker_on_backend(struct pgw_tracker *t, char type);
 

@@ -62,6 +62,21 @@ int pgw_tracker_push(struct pgw_tracker *t, char type, enum pgw_resp_action acti
 	return 0;
 }
 
+void pgw_tracker_replace_newest(struct pgw_tracker *t, uint8_t *error, uint32_t error_len)
+{
+	struct pgw_expect *e;
+
+	if (t->count == 0) {
+		free(error);
+		return;
+	}
+	e = &t->ring[(t->head + t->count - 1) & (t->cap - 1)];
+	free(e->error);
+	e->action = PGW_RESP_REPLACE;
+	e->error = error;
+	e->len = error_len;
+}
+
 static struct pgw_expect *head(struct pgw_tracker *t)
 {
 	return t->count ? &t->ring[t->head] : NULL;

@@ -1,8 +1,10 @@
 /*
  * Client → server. Checks every message's header (length, type) before its body is
- * buffered, records what the server will answer (tracker.h), and moves runs of
- * messages to the server without copying; a message larger than what has arrived
- * streams through as it arrives.
+ * buffered and runs the policy pipeline: header-level limits first, then, for the few
+ * message types policies read (Query, Parse, Bind, FunctionCall), the whole message,
+ * bounded by those limits. Passed messages are recorded in the tracker and moved to the
+ * server in runs without copying; a message larger than what has arrived streams through.
+ * A refused message is discarded as it arrives and replaced (refuse.c).
  */
 #include "session-int.h"
 
@@ -10,6 +12,7 @@
 #include "pgward/log.h"
 #include "pgward/proxy.h"
 
+#include <string.h>
 #include <event2/buffer.h>
 
 /* Checks one header; false (session closed) if the stream cannot be trusted. */
@@ -30,42 +33,169 @@ static bool header_ok(struct pgw_session *s, enum pgw_frame_status st, const str
 	return true;
 }
 
+static void init_ctx(struct pgw_session *s, struct pgw_policy_ctx *ctx)
+{
+	ctx->cfg = &pgw.cfg;
+	ctx->user = pgw_startup_get(&s->startup, "user");
+}
+
+/* Sends <run> bytes of passed messages on, so what follows can be looked at alone. */
+static void forward(struct pgw_session *s, size_t *run)
+{
+	if (*run > 0)
+		evbuffer_remove_buffer(s->client.in, s->server.out, *run);
+	*run = 0;
+}
+
+/* The refused message is all gone: answer it (or not, for dropped COPY leftovers). */
+static bool discarded(struct pgw_session *s)
+{
+	char type = s->discard_type;
+
+	s->discard_type = 0;
+	if (s->discard_refusal.rule == NULL)
+		return true;
+	return pgw_sess_refuse(s, type, NULL, &s->discard_refusal);
+}
+
+/* Drops (the start of) a refused message; the refusal is sent once all of it is gone. */
+static bool discard(struct pgw_session *s, const struct pgw_msg_hdr *h, const struct pgw_refusal *r)
+{
+	size_t total = (size_t)h->len + 1;
+	size_t now = PGW_MIN(total, evbuffer_get_length(s->client.in));
+
+	evbuffer_drain(s->client.in, now);
+	s->client_left = (uint32_t)(total - now);
+	s->discard_type = h->type;
+	s->discard_refusal = *r;
+	return s->client_left > 0 || discarded(s);
+}
+
+static const char *parse_name(const struct pgw_msg_view *m)
+{
+	const char *name = (const char *)m->body;
+
+	return memchr(m->body, '\0', m->len) != NULL ? name : "";
+}
+
+/*
+ * The message at the head of the input is whole: run the pipeline on it. Returns the
+ * number of bytes to forward (its length), 0 if it was refused, -1 if the session closed.
+ */
+static ssize_t inspect_whole(struct pgw_session *s, const struct pgw_msg_hdr *h)
+{
+	size_t total = (size_t)h->len + 1;
+	const uint8_t *msg = evbuffer_pullup(s->client.in, (ev_ssize_t)total);
+	struct pgw_msg_view m = {h->type, h->len - 4, msg + PGW_HDR_LEN};
+	struct pgw_policy_ctx ctx = {0};
+
+	init_ctx(s, &ctx);
+	if (pgw_pipeline_message(&ctx, &m) == PGW_PASS)
+		return (ssize_t)total;
+	if (!pgw_sess_refuse(s, h->type, h->type == 'P' ? parse_name(&m) : NULL, &ctx.refusal))
+		return -1;
+	evbuffer_drain(s->client.in, total);
+	return 0;
+}
+
+/* After a refused CopyData the server has left COPY mode; the rest of the data is dropped. */
+static bool drop_refused_copy(struct pgw_session *s, char type)
+{
+	if (type == 'd' || type == 'c' || type == 'f')
+		return s->copy_refused;
+	s->copy_refused = false;
+	return false;
+}
+
+/*
+ * Looks at the message whose header is <h>, <run> bytes into the input. Returns false if
+ * the session closed; otherwise updates <run> (bytes to forward) and <avail>.
+ */
+static bool on_message(struct pgw_session *s, const struct pgw_msg_hdr *h, size_t *run,
+		       size_t *avail, bool *wait)
+{
+	struct pgw_msg_view hv = {h->type, h->len - 4, NULL};
+	struct pgw_policy_ctx ctx = {0};
+	size_t total = (size_t)h->len + 1, take;
+
+	init_ctx(s, &ctx);
+	if (drop_refused_copy(s, h->type) || pgw_pipeline_header(&ctx, &hv) != PGW_PASS) {
+		bool alive;
+
+		forward(s, run);
+		if (s->copy_refused && (h->type == 'd' || h->type == 'c' || h->type == 'f'))
+			ctx.refusal.rule = NULL; /* dropped silently */
+		alive = discard(s, h, &ctx.refusal);
+		*avail = evbuffer_get_length(s->client.in);
+		return alive;
+	}
+	if (pgw_policy_needs_body(h->type)) {
+		ssize_t n;
+
+		if (*avail - *run < total) {
+			*wait = true; /* bounded: the header passed the size limits */
+			return true;
+		}
+		forward(s, run);
+		n = inspect_whole(s, h);
+		if (n < 0)
+			return false;
+		*avail = evbuffer_get_length(s->client.in);
+		if (n == 0)
+			return true;
+	}
+	if (pgw_tracker_expects_answer(h->type) &&
+	    pgw_tracker_push(&s->tracker, h->type, PGW_RESP_PASS, NULL, 0) < 0) {
+		pgw_sess_fail(s, "53200", "pgward: out of memory");
+		return false;
+	}
+	take = PGW_MIN(total, *avail - *run);
+	*run += take;
+	s->client_left = (uint32_t)(total - take);
+	return true;
+}
+
+/* Continues a message that started in an earlier read: stream it on, or keep discarding. */
+static bool continue_message(struct pgw_session *s, size_t *run, size_t *avail)
+{
+	size_t n = PGW_MIN(*avail, s->client_left);
+
+	s->client_left -= (uint32_t)n;
+	if (s->discard_type == 0) {
+		*run = n;
+		return true;
+	}
+	evbuffer_drain(s->client.in, n);
+	*avail -= n;
+	return s->client_left > 0 || discarded(s);
+}
+
 bool pgw_relay_client(struct pgw_session *s)
 {
 	struct evbuffer *in = s->client.in;
 	size_t avail = evbuffer_get_length(in), run = 0;
-	bool terminate = false;
+	bool terminate = false, wait = false;
 
 	s->last_client_activity = pgw_now();
-	if (s->client_left > 0) {
-		run = PGW_MIN(avail, s->client_left);
-		s->client_left -= (uint32_t)run;
-	}
-	while (s->client_left == 0 && run < avail) {
+	if (s->client_left > 0 && !continue_message(s, &run, &avail))
+		return false;
+	while (s->client_left == 0 && run < avail && !wait) {
 		struct pgw_msg_hdr h;
 		enum pgw_frame_status st = pgw_frame_peek(in, run, pgw.cfg.max_packet_size, &h);
-		size_t total, take;
 
 		if (st == PGW_FRAME_NEED_MORE)
 			break;
 		if (!header_ok(s, st, &h))
 			return false;
-		if (pgw_tracker_expects_answer(h.type) &&
-		    pgw_tracker_push(&s->tracker, h.type, PGW_RESP_PASS, NULL, 0) < 0) {
-			pgw_sess_fail(s, "53200", "pgward: out of memory");
-			return false;
-		}
-		total = (size_t)h.len + 1;
-		take = PGW_MIN(total, avail - run);
-		run += take;
-		s->client_left = (uint32_t)(total - take);
 		if (h.type == 'X') {
+			run += PGW_MIN((size_t)h.len + 1, avail - run);
 			terminate = true;
 			break;
 		}
+		if (!on_message(s, &h, &run, &avail, &wait))
+			return false;
 	}
-	if (run > 0)
-		evbuffer_remove_buffer(in, s->server.out, run);
+	forward(s, &run);
 	if (pgw_conn_flush(&s->server) < 0) {
 		s->server_gone = true;
 		pgw_sess_fail(s, "08006", "pgward: lost the server connection: %s", s->server.err);

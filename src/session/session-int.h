@@ -6,6 +6,7 @@
 #define PGWARD_SESSION_INT_H
 
 #include "pgward/conn.h"
+#include "pgward/policy.h"
 #include "pgward/server_link.h"
 #include "pgward/session.h"
 #include "pgward/startup.h"
@@ -47,9 +48,12 @@ struct pgw_session {
 	/* Relay: bytes of a message still to stream through, per direction. */
 	uint32_t client_left;
 	uint32_t server_left;
-	bool server_discarding;	    /* server_left bytes are to be dropped, not relayed */
-	char tx_status;		    /* from the last ReadyForQuery: 'I', 'T' or 'E' */
-	struct pgw_tracker tracker; /* what the server still owes, and what to do with it */
+	bool server_discarding; /* server_left bytes are to be dropped, not relayed */
+	char discard_type;	/* client_left bytes belong to a refused message of this type */
+	struct pgw_refusal discard_refusal; /* its answer, once it is all gone */
+	bool copy_refused;		    /* a CopyData was refused: drop the rest of that COPY */
+	char tx_status;			    /* from the last ReadyForQuery: 'I', 'T' or 'E' */
+	struct pgw_tracker tracker;	    /* what the server still owes, and what to do with it */
 	double last_client_activity;
 
 	struct event timer; /* login timeout, then the closing flush deadline */
@@ -79,6 +83,12 @@ void pgw_relay_client_backpressure(struct pgw_session *s);
 void pgw_relay_server_backpressure(struct pgw_session *s);
 void pgw_sess_client_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg);
 void pgw_sess_server_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg);
+
+/* refuse.c: replaces a refused message of <type> (Parse: named <stmt_name>) with one the
+ * server rejects, and arranges for the client to get <r> instead of the server's error.
+ * False if the session was closed. */
+bool pgw_sess_refuse(struct pgw_session *s, char type, const char *stmt_name,
+		     const struct pgw_refusal *r);
 
 /* cancel.c */
 void pgw_cancel_register(struct pgw_session *s);

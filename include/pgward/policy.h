@@ -1,0 +1,60 @@
+/*
+ * The policy pipeline: an ordered list of small, independent policies that each look at
+ * a client message and say pass or refuse. A policy never sees a socket; it gets the
+ * message and a context, so it is tested without mocks. Adding a policy is one file and
+ * one line in pipeline.c.
+ */
+#ifndef PGWARD_POLICY_H
+#define PGWARD_POLICY_H
+
+#include "pgward/common.h"
+#include "pgward/config.h"
+
+enum pgw_verdict {
+	PGW_PASS = 0,
+	PGW_REFUSE,
+};
+
+/* Why a message was refused: what the client's ErrorResponse says. */
+struct pgw_refusal {
+	const char *rule;     /* stable rule name, e.g. "query_size" */
+	const char *sqlstate; /* e.g. "54000" */
+	char message[512];
+	char hint[256];
+};
+
+/* One client message; body is NULL at the header stage. */
+struct pgw_msg_view {
+	char type;
+	uint32_t len; /* body length, without the 5-byte header */
+	const uint8_t *body;
+};
+
+struct pgw_policy_ctx {
+	const struct pgw_config *cfg;
+	const char *user;	    /* the login role */
+	struct pgw_refusal refusal; /* filled by the policy that refuses */
+};
+
+struct pgw_policy {
+	const char *name;
+	/* From the header alone, before the body is read; optional. */
+	enum pgw_verdict (*on_header)(struct pgw_policy_ctx *ctx, const struct pgw_msg_view *msg);
+	/* The whole message; optional. Only for types pgw_policy_needs_body() names. */
+	enum pgw_verdict (*on_message)(struct pgw_policy_ctx *ctx, const struct pgw_msg_view *msg);
+};
+
+/* Message types the pipeline reads whole before forwarding: Query, Parse, Bind, FunctionCall. */
+bool pgw_policy_needs_body(char type);
+
+enum pgw_verdict pgw_pipeline_header(struct pgw_policy_ctx *ctx, const struct pgw_msg_view *msg);
+enum pgw_verdict pgw_pipeline_message(struct pgw_policy_ctx *ctx, const struct pgw_msg_view *msg);
+
+/* Fills ctx->refusal; returns PGW_REFUSE so a policy can `return pgw_refuse(...)`. */
+enum pgw_verdict pgw_refuse(struct pgw_policy_ctx *ctx, const char *rule, const char *sqlstate,
+			    const char *hint, const char *fmt, ...) PGW_PRINTF(5, 6);
+
+/* The policies, in pipeline order. */
+extern const struct pgw_policy pgw_size_guard;
+
+#endif

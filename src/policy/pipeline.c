@@ -1,0 +1,48 @@
+/*
+ * The pipeline: runs the policies in order, cheapest first; the first refusal wins.
+ */
+#include "pgward/policy.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct pgw_policy *const pipeline[] = {
+	&pgw_size_guard,
+};
+
+bool pgw_policy_needs_body(char type)
+{
+	return type == 'Q' || type == 'P' || type == 'B' || type == 'F';
+}
+
+enum pgw_verdict pgw_pipeline_header(struct pgw_policy_ctx *ctx, const struct pgw_msg_view *msg)
+{
+	for (size_t i = 0; i < PGW_ARRAY_LEN(pipeline); i++)
+		if (pipeline[i]->on_header != NULL && pipeline[i]->on_header(ctx, msg) != PGW_PASS)
+			return PGW_REFUSE;
+	return PGW_PASS;
+}
+
+enum pgw_verdict pgw_pipeline_message(struct pgw_policy_ctx *ctx, const struct pgw_msg_view *msg)
+{
+	for (size_t i = 0; i < PGW_ARRAY_LEN(pipeline); i++)
+		if (pipeline[i]->on_message != NULL &&
+		    pipeline[i]->on_message(ctx, msg) != PGW_PASS)
+			return PGW_REFUSE;
+	return PGW_PASS;
+}
+
+enum pgw_verdict pgw_refuse(struct pgw_policy_ctx *ctx, const char *rule, const char *sqlstate,
+			    const char *hint, const char *fmt, ...)
+{
+	va_list ap;
+
+	ctx->refusal.rule = rule;
+	ctx->refusal.sqlstate = sqlstate;
+	va_start(ap, fmt);
+	vsnprintf(ctx->refusal.message, sizeof(ctx->refusal.message), fmt, ap);
+	va_end(ap);
+	snprintf(ctx->refusal.hint, sizeof(ctx->refusal.hint), "%s", hint ? hint : "");
+	return PGW_REFUSE;
+}
