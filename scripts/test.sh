@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# test.sh - everything CI checks, in order: dependencies, clang-format, Release and Asan
+# builds, unit tests (ctest) in both, and the integration suite (tests/integration,
+# a real PostgreSQL 15) against build/pgward and build-asan/pgward.
+# Every step runs even after a failure (unless it needs a build that failed); the exit
+# status is non-zero when any step failed.
+#
+# Environment: PGWARD_IT_ARGS  extra pytest arguments (e.g. "-k cancel -x")
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$PGWARD_ROOT"
+
+PYTHON=/usr/bin/python3 # not the first python3 on PATH: only this one sees python3-* debs
+failed=()
+passed=()
+
+step() {
+	local name=$1 rc=0 start=$SECONDS
+	shift
+	printf '\n===== %s =====\n' "$name"
+	"$@" || rc=$?
+	if [ "$rc" -eq 0 ]; then
+		passed+=("$name")
+		printf '===== %s: ok (%ss)\n' "$name" "$((SECONDS - start))"
+	else
+		failed+=("$name")
+		printf '===== %s: FAILED rc=%s (%ss)\n' "$name" "$rc" "$((SECONDS - start))"
+	fi
+	return 0
+}
+
+format_check() {
+	local files=()
+	mapfile -t files < <(find src include tests -type f \( -name '*.c' -o -name '*.h' \) | sort)
+	if [ ${#files[@]} -eq 0 ]; then
+		echo "no C files to check"
+		return 0
+	fi
+	clang-format --version
+	clang-format --dry-run --Werror "${files[@]}"
+	echo "${#files[@]} files formatted"
+}
+
+unit_tests() {
+	ctest --test-dir "$1" --output-on-failure --timeout 300
+}
+
+integration() {
+	local bin=$1
+	shift
+	# The Asan pass skips the direct-to-PostgreSQL variants: they do not involve pgward.
+	# shellcheck disable=SC2086
+	PGWARD_BIN=$PGWARD_ROOT/$bin timeout -k 10 1200 "$PYTHON" -m pytest -v -p no:cacheprovider \
+		-rfE --durations=15 "$@" ${PGWARD_IT_ARGS:-} tests/integration
+}
+
+built() { [ -x "$1" ]; }
+
+step "install dependencies" install_deps
+step "clang-format" format_check
+step "build Release" build Release build
+step "build Asan" build Asan build-asan
+if [[ " ${passed[*]} " == *" build Release "* ]]; then
+	step "unit tests (Release)" unit_tests build
+	step "integration (Release)" integration build/pgward
+fi
+if [[ " ${passed[*]} " == *" build Asan "* ]]; then
+	step "unit tests (Asan)" unit_tests build-asan
+	PGWARD_SKIP_DIRECT=1 step "integration (Asan)" integration build-asan/pgward
+fi
+
+printf '\n===== summary =====\n'
+for s in "${passed[@]}"; do printf 'ok      %s\n' "$s"; done
+for s in "${failed[@]}"; do printf 'FAILED  %s\n' "$s"; done
+if [ ${#failed[@]} -ne 0 ]; then
+	echo "test.sh: ${#failed[@]} step(s) failed"
+	exit 1
+fi
+echo "test.sh: all ${#passed[@]} steps succeeded"
