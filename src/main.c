@@ -178,10 +178,7 @@ static int run(void)
 		return 1;
 	}
 	install(&b);
-	if (pgw_listener_start(err, sizeof(err)) < 0) {
-		fprintf(stderr, "pgward: %s\n", err);
-		return 1;
-	}
+	/* Signals first: one that arrives before its handler would kill the process. */
 	sig_hup = evsignal_new(pgw.base, SIGHUP, signal_cb, NULL);
 	sig_term = evsignal_new(pgw.base, SIGTERM, signal_cb, NULL);
 	sig_int = evsignal_new(pgw.base, SIGINT, signal_cb, NULL);
@@ -190,6 +187,10 @@ static int run(void)
 	evsignal_add(sig_term, NULL);
 	evsignal_add(sig_int, NULL);
 	evtimer_add(tick_ev, &tick);
+	if (pgw_listener_start(err, sizeof(err)) < 0) {
+		fprintf(stderr, "pgward: %s\n", err);
+		return 1;
+	}
 	pgw_info(0, "started", "version=%s server=%s:%d", PGWARD_VERSION, pgw.cfg.server_host,
 		 pgw.cfg.server_port);
 	event_base_dispatch(pgw.base);

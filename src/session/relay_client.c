@@ -98,6 +98,35 @@ static ssize_t inspect_whole(struct pgw_session *s, const struct pgw_msg_hdr *h)
 	return 0;
 }
 
+/*
+ * SCRAM with channel binding cannot cross pgward (two TLS sessions), so PLUS is never
+ * offered; a client that could bind then says so with the gs2 flag 'y', which a server
+ * on TLS must treat as a downgrade attack. The server's answer ("channel binding
+ * negotiation error") would not tell the user what to change, so pgward says it here.
+ */
+static bool sasl_binding_ok(struct pgw_session *s, size_t offset, size_t total)
+{
+	const uint8_t *msg = evbuffer_pullup(s->client.in, (ev_ssize_t)(offset + total));
+	struct pgw_reader r;
+	const char *mech;
+	const uint8_t *data;
+
+	pgw_reader_init(&r, msg + offset + PGW_HDR_LEN, total - PGW_HDR_LEN);
+	mech = pgw_read_cstr(&r);
+	if (mech == NULL || strcmp(mech, "SCRAM-SHA-256") != 0)
+		return true;
+	pgw_read_u32(&r);
+	data = pgw_read_bytes(&r, 1);
+	if (data == NULL || data[0] != 'y')
+		return true;
+	pgw_sess_fail(
+		s, "28000",
+		"pgward: SCRAM channel binding cannot pass through pgward while its connection "
+		"to the server uses TLS; connect with channel_binding=disable, or use md5, or "
+		"set server_tls_sslmode=disable");
+	return false;
+}
+
 /* After a refused CopyData the server has left COPY mode; the rest of the data is dropped. */
 static bool drop_refused_copy(struct pgw_session *s, char type)
 {
@@ -119,6 +148,14 @@ static bool on_message(struct pgw_session *s, const struct pgw_msg_hdr *h, size_
 	size_t total = (size_t)h->len + 1, take;
 
 	init_ctx(s, &ctx);
+	if (h->type == 'p' && s->state == PGW_SS_AUTH && s->server.ssl != NULL) {
+		if (*avail - *run < total) {
+			*wait = true; /* authentication messages are small */
+			return true;
+		}
+		if (!sasl_binding_ok(s, *run, total))
+			return false;
+	}
 	if (drop_refused_copy(s, h->type) || pgw_pipeline_header(&ctx, &hv) != PGW_PASS) {
 		bool alive;
 

@@ -134,9 +134,20 @@ def tls_target(request, pg):
 
 
 def test_scram_channel_binding_prefer(tls_target, tls):
+    dsn = {"host": "localhost", "sslmode": "verify-full", "sslrootcert": tls.ca_cert}
+    r = tls_target.psql("-c", "SELECT current_user", user=SCRAM_USER, check=False,
+                        dsn_extra=dict(dsn, channel_binding="prefer"))
+    if tls_target.name == "direct":
+        assert r.stdout.decode().strip() == SCRAM_USER
+    else:
+        # With TLS on both legs the server must reject libpq's 'y' flag as a downgrade;
+        # pgward says so itself, naming the way out.
+        assert r.returncode == 2
+        err = r.stderr.decode()
+        assert "pgward: SCRAM channel binding cannot pass through pgward" in err
+        assert "channel_binding=disable" in err
     r = tls_target.psql("-c", "SELECT current_user", user=SCRAM_USER,
-                        dsn_extra={"host": "localhost", "sslmode": "verify-full", "sslrootcert": tls.ca_cert,
-                                   "channel_binding": "prefer"})
+                        dsn_extra=dict(dsn, channel_binding="disable"))
     assert r.stdout.decode().strip() == SCRAM_USER
 
 
@@ -176,7 +187,7 @@ def test_sasl_mechanisms_over_tls(tls_target):
 
 @pytest.mark.parametrize("user", [MD5_USER, SCRAM_USER])
 def test_password_auth_over_tls_both_legs(tls_both_legs, user):
-    conn = tls_both_legs.connect(user=user, sslmode="require")
+    conn = tls_both_legs.connect(user=user, sslmode="require", channel_binding="disable")
     assert conn.info.ssl_in_use
     with conn.cursor() as cur:
         cur.execute("SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
