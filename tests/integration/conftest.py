@@ -376,10 +376,17 @@ class Pgward(Endpoint):
         self.write_config()
 
     def write_config(self, extra_lines=""):
-        lines = ["; written by tests/integration/conftest.py", "[pgward]"]
+        """Settings named "section.key" go to [section], all others to [pgward]."""
+        sections = {"pgward": []}
         for k, v in self.settings.items():
-            if v is not None:
-                lines.append("%s = %s" % (k, v))
+            if v is None:
+                continue
+            section, _, key = k.rpartition(".") if "." in k else ("pgward", "", k)
+            sections.setdefault(section, []).append("%s = %s" % (key, v))
+        lines = ["; written by tests/integration/conftest.py"]
+        for section, keys in sections.items():
+            lines.append("[%s]" % section)
+            lines.extend(keys)
         self.conf_path.write_text("\n".join(lines) + "\n" + extra_lines)
 
     def start(self, wait=True):
