@@ -7,6 +7,7 @@
 #include "pgward/log.h"
 #include "pgward/proxy.h"
 #include "pgward/session.h"
+#include "pgward/sql.h"
 #include "pgward/tls.h"
 
 #include <getopt.h>
@@ -168,6 +169,7 @@ static int run(void)
 	char err[512];
 
 	signal(SIGPIPE, SIG_IGN);
+	pgw_sql_tune_malloc();
 	pgw.base = event_base_new();
 	if (pgw.base == NULL) {
 		fprintf(stderr, "pgward: cannot create the event loop\n");

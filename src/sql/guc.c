@@ -1,0 +1,253 @@
+/*
+ * Every way a statement can write a GUC, for the tenant guard and the session-safety
+ * rules: SET/RESET (session, LOCAL), set_config() anywhere in a tree, ALTER ROLE/
+ * DATABASE/SYSTEM ... SET, CREATE/ALTER FUNCTION ... SET, and UPDATE pg_settings (whose
+ * rule calls set_config()). A value we cannot read is treated as the dangerous one.
+ */
+#include "sql-int.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <cJSON.h>
+
+/* PostgreSQL's parse_bool_with_len(): 1 true, 0 false, -1 not a boolean. */
+static int parse_bool(const char *v)
+{
+	size_t len = strlen(v);
+
+	switch (v[0]) {
+	case 't':
+	case 'T':
+		return strncasecmp(v, "true", len) == 0 ? 1 : -1;
+	case 'f':
+	case 'F':
+		return strncasecmp(v, "false", len) == 0 ? 0 : -1;
+	case 'y':
+	case 'Y':
+		return strncasecmp(v, "yes", len) == 0 ? 1 : -1;
+	case 'n':
+	case 'N':
+		return strncasecmp(v, "no", len) == 0 ? 0 : -1;
+	case 'o':
+	case 'O':
+		/* "o" alone is ambiguous, as in the server */
+		if (strncasecmp(v, "on", len > 2 ? len : 2) == 0)
+			return 1;
+		if (strncasecmp(v, "off", len > 2 ? len : 2) == 0)
+			return 0;
+		return -1;
+	case '1':
+		return len == 1 ? 1 : -1;
+	case '0':
+		return len == 1 ? 0 : -1;
+	default:
+		return -1;
+	}
+}
+
+/* pg_char_to_encoding() after clean_encoding_name(): "UTF-8", "utf8", "Unicode". */
+static bool is_utf8_name(const char *v)
+{
+	char clean[16];
+	size_t n = 0;
+
+	for (; *v; v++) {
+		char c = *v;
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+			continue;
+		if (n + 1 >= sizeof(clean))
+			return false;
+		clean[n++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+	}
+	clean[n] = '\0';
+	return strcmp(clean, "utf8") == 0 || strcmp(clean, "unicode") == 0;
+}
+
+/* The A_Const under a node (casts looked through), or NULL if it is anything else. */
+static const cJSON *const_under(const cJSON *wrapper)
+{
+	const char *type = NULL;
+	const cJSON *body = sql_node_body(wrapper, &type);
+
+	while (body && strcmp(type, "TypeCast") == 0)
+		body = sql_node_body(cJSON_GetObjectItemCaseSensitive(body, "arg"), &type);
+	return body && strcmp(type, "A_Const") == 0 ? body : NULL;
+}
+
+static const char *route_prefix(enum pgw_sql_guc_route route, bool reset)
+{
+	switch (route) {
+	case PGW_SQL_GUC_LOCAL:
+		return "SET LOCAL"; /* a LOCAL reset is SET LOCAL name TO DEFAULT */
+	case PGW_SQL_GUC_SET_CONFIG:
+		return "set_config";
+	case PGW_SQL_GUC_ALTER_ROLE:
+		return reset ? "ALTER ROLE ... RESET" : "ALTER ROLE ... SET";
+	case PGW_SQL_GUC_ALTER_DATABASE:
+		return reset ? "ALTER DATABASE ... RESET" : "ALTER DATABASE ... SET";
+	case PGW_SQL_GUC_ALTER_SYSTEM:
+		return reset ? "ALTER SYSTEM RESET" : "ALTER SYSTEM SET";
+	case PGW_SQL_GUC_FUNCTION:
+		return "FUNCTION ... SET";
+	default:
+		return reset ? "RESET" : "SET";
+	}
+}
+
+static void describe(char *out, size_t outsz, const char *name, enum pgw_sql_guc_route route,
+		     bool reset)
+{
+	const char *shown = name;
+
+	if (route == PGW_SQL_GUC_SET_CONFIG) {
+		snprintf(out, outsz, "set_config('%s')", name);
+		return;
+	}
+	if (strcmp(name, "role") == 0)
+		shown = "ROLE";
+	else if (strcmp(name, "session_authorization") == 0)
+		shown = "SESSION AUTHORIZATION";
+	snprintf(out, outsz, "%s %s", route_prefix(route, reset), shown);
+}
+
+/*
+ * What writing <name> means for the rules. <setting> is true when a value is given
+ * (not RESET/DEFAULT/FROM CURRENT); <value> is its text, or NULL when not a constant.
+ */
+static void effects(struct sql_builder *b, const char *name, enum pgw_sql_guc_route route,
+		    bool reset, bool setting, const char *value)
+{
+	char desc[SQL_MAX_DESC];
+
+	describe(desc, sizeof(desc), name, route, reset);
+	if (strcmp(name, "role") == 0 || strcmp(name, "session_authorization") == 0)
+		sql_flag(b, PGW_SQL_SET_ROLE, desc);
+	if (!setting)
+		return;
+	if (strcmp(name, "row_security") == 0 && !(value && parse_bool(value) == 1))
+		sql_flag(b, PGW_SQL_ROW_SECURITY_OFF, desc);
+	else if (strcmp(name, "standard_conforming_strings") == 0 &&
+		 !(value && parse_bool(value) == 1))
+		sql_flag(b, PGW_SQL_SCS_OFF, desc);
+	else if (strcmp(name, "client_encoding") == 0 && !(value && is_utf8_name(value)))
+		sql_flag(b, PGW_SQL_ENCODING_NOT_UTF8, desc);
+}
+
+/* Lower-cased copy in the info: the server compares GUC names case-insensitively. */
+static const char *guc_name(struct sql_builder *b, const char *name)
+{
+	char *copy = (char *)sql_strdup(b, name, strlen(name));
+
+	for (char *p = copy; p && *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p + 32);
+	return copy;
+}
+
+static void add_guc(struct sql_builder *b, const char *name, enum pgw_sql_guc_route route,
+		    bool reset)
+{
+	struct pgw_sql_guc *g;
+
+	if (b->suppress > 0 || !name)
+		return;
+	g = sql_vec_push(b, &b->gucs, sizeof(*g));
+	if (g) {
+		g->name = name;
+		g->route = route;
+		g->reset = reset;
+	}
+}
+
+void sql_guc_setstmt(struct sql_builder *b, const cJSON *vss, int route_in)
+{
+	const char *kind = sql_json_str(vss, "kind");
+	const char *raw = sql_json_str(vss, "name");
+	const cJSON *args = cJSON_GetObjectItemCaseSensitive(vss, "args");
+	enum pgw_sql_guc_route route;
+	const char *name, *value = NULL;
+	bool reset, setting;
+
+	if (!kind)
+		return;
+	if (route_in >= 0)
+		route = (enum pgw_sql_guc_route)route_in;
+	else
+		route = sql_json_bool(vss, "is_local") ? PGW_SQL_GUC_LOCAL : PGW_SQL_GUC_SESSION;
+	if (strcmp(kind, "VAR_RESET_ALL") == 0) {
+		if (route == PGW_SQL_GUC_SESSION || route == PGW_SQL_GUC_LOCAL)
+			sql_flag(b, PGW_SQL_RESET_ALL, "RESET ALL");
+		else
+			add_guc(b, "all", route, true);
+		return;
+	}
+	if (!raw)
+		return;
+	name = guc_name(b, raw);
+	if (!name)
+		return;
+	reset = strcmp(kind, "VAR_RESET") == 0 || strcmp(kind, "VAR_SET_DEFAULT") == 0;
+	setting = strcmp(kind, "VAR_SET_VALUE") == 0;
+	add_guc(b, name, route, reset);
+	/* one constant argument, or the value is unknown (a list, $n) */
+	if (setting && cJSON_GetArraySize(args) == 1) {
+		const cJSON *ac = const_under(cJSON_GetArrayItem(args, 0));
+		bool isnull;
+
+		if (ac)
+			value = sql_const_text(b, ac, &isnull);
+	}
+	effects(b, name, route, reset, setting, value);
+}
+
+/* A set_config() whose name we cannot read may write any GUC: every rule applies. */
+static void dynamic(struct sql_builder *b, const char *desc)
+{
+	sql_flag(b, PGW_SQL_SET_CONFIG_DYNAMIC, desc);
+	sql_flag(b, PGW_SQL_SET_ROLE, desc);
+	sql_flag(b, PGW_SQL_ROW_SECURITY_OFF, desc);
+	sql_flag(b, PGW_SQL_ENCODING_NOT_UTF8, desc);
+	sql_flag(b, PGW_SQL_SCS_OFF, desc);
+}
+
+void sql_guc_pg_settings(struct sql_builder *b, const char *how)
+{
+	dynamic(b, how);
+}
+
+void sql_guc_funccall(struct sql_builder *b, const cJSON *fc)
+{
+	const cJSON *names = cJSON_GetObjectItemCaseSensitive(fc, "funcname");
+	const cJSON *args = cJSON_GetObjectItemCaseSensitive(fc, "args");
+	const cJSON *last, *ac;
+	const char *type, *fname, *raw, *name, *value = NULL;
+	bool isnull = false, setting = true;
+
+	last = sql_node_body(cJSON_GetArrayItem(names, cJSON_GetArraySize(names) - 1), &type);
+	if (!last || strcmp(type, "String") != 0)
+		return;
+	fname = sql_json_str(last, "sval");
+	/* any schema: pg_catalog.set_config, or a wrapper that may call it */
+	if (!fname || strcasecmp(fname, "set_config") != 0)
+		return;
+	ac = const_under(cJSON_GetArrayItem(args, 0));
+	raw = ac ? sql_const_text(b, ac, &isnull) : NULL;
+	if (!raw || sql_json_bool(fc, "func_variadic") || !ac ||
+	    !cJSON_GetObjectItemCaseSensitive(ac, "sval")) {
+		dynamic(b, "set_config() with a non-constant name");
+		return;
+	}
+	name = guc_name(b, raw);
+	if (!name)
+		return;
+	ac = const_under(cJSON_GetArrayItem(args, 1));
+	if (ac) {
+		value = sql_const_text(b, ac, &isnull);
+		if (isnull)
+			setting = false; /* set_config(name, NULL, ...) resets to the default */
+	}
+	add_guc(b, name, PGW_SQL_GUC_SET_CONFIG, !setting);
+	effects(b, name, PGW_SQL_GUC_SET_CONFIG, !setting, setting, value);
+}

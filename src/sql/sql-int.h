@@ -1,0 +1,153 @@
+/*
+ * Private to src/sql: the info builder that the tree walk fills, the big-stack runner,
+ * and the entry points the cache calls. Only the files of src/sql (and the module's
+ * unit test) include this file; only they include pg_query.h and cJSON.h.
+ */
+#ifndef PGWARD_SQL_INT_H
+#define PGWARD_SQL_INT_H
+
+#include "pgward/sql.h"
+
+struct cJSON;
+struct sql_stmt_type;
+
+struct pgw_sql_hit {
+	enum pgw_sql_flag flag;
+	const char *desc;
+};
+
+/* ---- info memory: a chunk list owned by the info, so one free releases it all ---- */
+
+struct sql_chunk {
+	struct sql_chunk *next;
+	size_t size, used;
+	max_align_t data[];
+};
+
+/* A growable array used while walking; copied into the info's chunks at the end. */
+struct sql_vec {
+	void *p;
+	size_t n, cap;
+};
+
+/* Everything the walk learns about one text. */
+struct sql_builder {
+	const char *text; /* NUL-terminated */
+	size_t len;
+	struct pgw_sql_info *info; /* owns the chunks strings are put in */
+	struct sql_vec stmts, rels, gucs, inserts, values, cols, hits;
+	struct sql_vec created; /* "schema.name" of tables created so far, for CREATE INDEX */
+	uint64_t flags;		/* all statements */
+	uint64_t stmt_flags;	/* the current top-level statement */
+	uint64_t fp;		/* fingerprint state */
+	unsigned stmt_index;
+	int stmt_depth;	   /* *Stmt nodes above the current one inside this statement */
+	int suppress;	   /* > 0 below EXPLAIN without ANALYZE: nothing there runs */
+	int in_prepare;	   /* > 0 below PREPARE */
+	int in_definition; /* > 0 below CREATE VIEW/RULE/FUNCTION: runs later */
+	int guc_route;	   /* -1, or the route of a SET below ALTER ROLE/FUNCTION/... */
+	bool oom;
+	bool too_complex;
+};
+
+/* Caps that keep one adversarial text from making the walk quadratic. */
+#define SQL_MAX_CREATED	   64 /* remembered CREATE TABLEs; more: CREATE INDEX flagged */
+#define SQL_MAX_DESC	   160
+#define SQL_MAX_WALK_DEPTH 1200 /* above cJSON's own nesting limit: a second fence */
+
+/* info.c */
+void *sql_alloc(struct sql_builder *b, size_t size);
+const char *sql_strdup(struct sql_builder *b, const char *s, size_t n);
+void *sql_vec_push(struct sql_builder *b, struct sql_vec *v, size_t elem);
+struct pgw_sql_info *sql_info_new(size_t hint);
+struct pgw_sql_info *sql_info_error(enum pgw_sql_status status, const char *msg, int cursor);
+const struct pgw_sql_info *sql_info_static(enum pgw_sql_status status);
+void sql_builder_init(struct sql_builder *b, const char *text, size_t len);
+/* Returns the finished info, or a static NO_MEMORY/TOO_COMPLEX one; frees the builder. */
+struct pgw_sql_info *sql_builder_finish(struct sql_builder *b);
+void sql_builder_discard(struct sql_builder *b);
+void sql_flag(struct sql_builder *b, enum pgw_sql_flag flag, const char *desc);
+void sql_flagf(struct sql_builder *b, enum pgw_sql_flag flag, const char *fmt, ...)
+	PGW_PRINTF(3, 4);
+
+/* walk.c: the whole-tree walk of one top-level statement */
+void sql_walk_stmt(struct sql_builder *b, const struct cJSON *raw_stmt);
+
+/* rules.c */
+void sql_stmt_fields(struct sql_builder *b, const char *type, const struct cJSON *body);
+const char *sql_stmt_tag(const char *type, const struct cJSON *body, const struct sql_stmt_type *t);
+
+/* node.c */
+/* {"Type": {...}} -> the body, and *type = "Type"; NULL if not a node */
+const struct cJSON *sql_node_body(const struct cJSON *wrapper, const char **type);
+const struct cJSON *sql_json_item(const struct cJSON *obj, const char *key);
+const char *sql_json_str(const struct cJSON *obj, const char *key);
+bool sql_json_bool(const struct cJSON *obj, const char *key);
+int sql_json_int(const struct cJSON *obj, const char *key);
+/*
+ * An A_Const body in text form: a string from the tree, a static one, or a thread-local
+ * buffer valid until the next call (copy it to keep it). NULL for NULL (*isnull set)
+ * and for a constant that cannot be read exactly.
+ */
+const char *sql_const_text(struct sql_builder *b, const struct cJSON *aconst, bool *isnull);
+/* Fills <out> from a bare RangeVar object; false if it has no relname. */
+bool sql_rel_from_rangevar(struct sql_builder *b, const struct cJSON *rv, struct pgw_sql_rel *out);
+void sql_add_rel(struct sql_builder *b, const struct pgw_sql_rel *rel,
+		 enum pgw_sql_rel_action action);
+/* "a.b, c" from a DropStmt's objects, bounded by <outsz> */
+void sql_describe_objects(const struct cJSON *objects, char *out, size_t outsz);
+void sql_drop_rels(struct sql_builder *b, const char *objtype, const struct cJSON *objects);
+
+static inline const char *sql_nz(const char *s, const char *dflt)
+{
+	return s ? s : dflt;
+}
+
+static inline bool sql_streq(const char *a, const char *b)
+{
+	return a && __builtin_strcmp(a, b) == 0;
+}
+
+/* guc.c */
+void sql_guc_setstmt(struct sql_builder *b, const struct cJSON *vss, int route);
+void sql_guc_funccall(struct sql_builder *b, const struct cJSON *fc);
+void sql_guc_pg_settings(struct sql_builder *b, const char *how);
+
+/* insert_keys.c */
+void sql_insert_extract(struct sql_builder *b, const struct cJSON *ins,
+			const struct pgw_sql_rel *rel);
+
+/* stmt_table.c */
+struct sql_stmt_type {
+	const char *name; /* JSON node name, e.g. "CreateStmt" */
+	enum pgw_sql_kind kind;
+	const char *tag;
+};
+const struct sql_stmt_type *sql_stmt_type(const char *name);
+/* "TABLE", "MATERIALIZED VIEW", ... for an ObjectType enum string; NULL if unknown. */
+const char *sql_object_word(const char *objtype);
+const char *sql_drop_tag(const char *objtype);
+/* "ALTER TABLE", "ALTER INDEX", ... for an ObjectType, or <dflt>. */
+const char *sql_alter_tag(const char *objtype, const char *dflt);
+
+/* stack.c: runs a function on a large private stack, synchronously */
+struct sql_stack {
+	void *map;
+	size_t map_size; /* guard page included */
+	bool use_ucontext;
+};
+int sql_stack_init(struct sql_stack *s, size_t size) PGW_MUSTCHECK;
+void sql_stack_free(struct sql_stack *s);
+void sql_stack_run(struct sql_stack *s, void (*fn)(void *), void *arg);
+size_t sql_stack_size_for(size_t max_parse_bytes);
+/* Returns all but the top 1 MB of the stack to the kernel (after a deep parse). */
+void sql_stack_trim(struct sql_stack *s);
+/* Texts above this may recurse deep enough to be worth a trim afterwards. */
+#define SQL_TRIM_ABOVE (64 * 1024)
+
+/* inspect.c: validates, parses and walks one NUL-terminated text on <stack> */
+struct pgw_sql_info *sql_analyze(struct sql_stack *stack, const char *text, size_t len);
+/* 0-based offset of the first byte that is not valid UTF-8 (NUL included), or len. */
+size_t sql_utf8_check(const char *s, size_t len);
+
+#endif
