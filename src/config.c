@@ -3,7 +3,8 @@
  * Loading only ever writes into the caller's struct, never into the running configuration, so
  * a reload that fails leaves pgward exactly as it was.
  */
-#include "pgward/config.h"
+#include "config-int.h"
+#include "pgward/sql.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -23,51 +24,6 @@
 /* Enum keys are stored through an int lvalue. */
 _Static_assert(sizeof(enum pgw_sslmode) == sizeof(int), "sslmode must be int-sized");
 _Static_assert(sizeof(enum pgw_log_level) == sizeof(int), "log level must be int-sized");
-
-enum key_type {
-	KEY_STRING,   /* char *, NULL when empty; min is the shortest allowed length */
-	KEY_INT,      /* int within min..max */
-	KEY_ENUM,     /* int-sized enum named by key->enum_type */
-	KEY_DURATION, /* double seconds: a number with an optional unit ms, s, min or h */
-	KEY_SIZE,     /* uint32_t bytes: an integer with an optional unit B, kB, MB or GB */
-};
-
-struct config_enum {
-	int nvalues;			/* the values are 0 .. nvalues - 1 */
-	int (*parse)(const char *name); /* the value, or -1 */
-	const char *(*name)(int value);
-};
-
-struct config_key {
-	const char *name;
-	enum key_type type;
-	size_t offset; /* into struct pgw_config */
-	const char *def;
-	bool reloadable;    /* false: a new value needs a restart */
-	long long min, max; /* accepted range; for strings, min is the shortest length */
-	const struct config_enum *enum_type; /* KEY_ENUM only */
-};
-
-struct parser;
-struct config_section {
-	const char *name;
-	const struct config_key *keys;
-	size_t nkeys;
-	/* Cross-key rules, run once the whole file is read; may be NULL. */
-	int (*check)(struct parser *p, const struct config_section *sec);
-};
-
-struct parser {
-	struct pgw_config *cfg;
-	const char *path;
-	unsigned lineno;
-	const struct config_section *section; /* the current [section], NULL before the first */
-	unsigned *key_lines; /* per key_slot(): the line that set the key, 0 if none did */
-	char *err;
-	size_t errlen;
-};
-
-static int check_pgward(struct parser *p, const struct config_section *sec);
 
 static const char *const sslmode_names[] = {"disable", "allow",	    "prefer",
 					    "require", "verify-ca", "verify-full"};
@@ -100,13 +56,33 @@ static const struct config_enum sslmode_enum = {PGW_SSL_VERIFY_FULL + 1, sslmode
 static const struct config_enum log_level_enum = {PGW_LOG_ERROR + 1, pgw_log_level_parse,
 						  log_level_name};
 
+static const char *const guard_mode_names[] = {"enforce", "detect"};
+
+static int guard_mode_parse(const char *name)
+{
+	for (size_t i = 0; i < PGW_ARRAY_LEN(guard_mode_names); i++)
+		if (strcasecmp(name, guard_mode_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+static const char *guard_mode_name(int value)
+{
+	return (unsigned)value < PGW_ARRAY_LEN(guard_mode_names) ? guard_mode_names[value] : "?";
+}
+
+static const struct config_enum guard_mode_enum = {PGW_GUARD_DETECT + 1, guard_mode_parse,
+						   guard_mode_name};
+
 /* offsetof that refuses to compile when field <f> is not a <T>: a row cannot lie about it. */
 #define FIELD(f, T)                                                                                \
 	(offsetof(struct pgw_config, f) + 0 * sizeof(_Generic(((struct pgw_config *)0)->f, T : 1)))
 
 #define KEY(f, ctype, ktype, dflt, rl, lo, hi, e)                                                  \
+	KEY_NAMED(#f, f, ctype, ktype, dflt, rl, lo, hi, e)
+#define KEY_NAMED(n, f, ctype, ktype, dflt, rl, lo, hi, e)                                         \
 	{                                                                                          \
-		.name = #f, .type = ktype, .offset = FIELD(f, ctype), .def = dflt,                 \
+		.name = n, .type = ktype, .offset = FIELD(f, ctype), .def = dflt,                  \
 		.reloadable = rl, .min = lo, .max = hi, .enum_type = e                             \
 	}
 /* For strings, min is the shortest allowed length: 1 makes the key mandatory. */
@@ -156,10 +132,19 @@ static const struct config_key limits_keys[] = {
 	SIZE_KEY(max_copy_data_size, "16MB", 1, 1073741823, RELOAD),
 };
 
+/* The unsafe-statement guard; rule names are those of sql.h's detections. */
+static const struct config_key guard_keys[] = {
+	KEY_NAMED("mode", guard_mode, enum pgw_guard_mode, KEY_ENUM, "enforce", RELOAD, 0, 0,
+		  &guard_mode_enum),
+	STRING_KEY(rules, "", 0, RELOAD),
+	STRING_KEY(role_rules, "", 0, RELOAD),
+};
+
 /* A new section is one more key table and one more line here. */
 static const struct config_section sections[] = {
-	{"pgward", pgward_keys, PGW_ARRAY_LEN(pgward_keys), check_pgward},
+	{"pgward", pgward_keys, PGW_ARRAY_LEN(pgward_keys), pgw_config_check_pgward},
 	{"limits", limits_keys, PGW_ARRAY_LEN(limits_keys), NULL},
+	{"guard", guard_keys, PGW_ARRAY_LEN(guard_keys), pgw_config_check_guard},
 };
 
 static void *field_of(struct pgw_config *cfg, const struct config_key *key)
@@ -173,7 +158,7 @@ static const void *cfield_of(const struct pgw_config *cfg, const struct config_k
 }
 
 /* Index of <key> in one array holding every key of every section. */
-static size_t key_slot(const struct config_section *sec, const struct config_key *key)
+size_t pgw_config_key_slot(const struct config_section *sec, const struct config_key *key)
 {
 	size_t slot = (size_t)(key - sec->keys);
 
@@ -199,7 +184,7 @@ static const struct config_section *find_section(const char *name)
 	return NULL;
 }
 
-static const struct config_key *find_key(const struct config_section *sec, const char *name)
+const struct config_key *pgw_config_find_key(const struct config_section *sec, const char *name)
 {
 	for (size_t i = 0; i < sec->nkeys; i++)
 		if (strcasecmp(name, sec->keys[i].name) == 0)
@@ -444,6 +429,9 @@ void pgw_config_defaults(struct pgw_config *cfg)
 void pgw_config_free(struct pgw_config *cfg)
 {
 	free(cfg->path);
+	for (size_t i = 0; i < cfg->nguard_roles; i++)
+		free(cfg->guard_roles[i].role);
+	free(cfg->guard_roles);
 	for (size_t s = 0; s < PGW_ARRAY_LEN(sections); s++)
 		for (size_t k = 0; k < sections[s].nkeys; k++)
 			if (sections[s].keys[k].type == KEY_STRING)
@@ -473,8 +461,7 @@ int pgw_config_restart_changes(const struct pgw_config *old, const struct pgw_co
 }
 
 /* Writes "file:line: message" into the caller's buffer; always returns -1. */
-static int fail(struct parser *p, unsigned line, const char *fmt, ...) PGW_PRINTF(3, 4);
-static int fail(struct parser *p, unsigned line, const char *fmt, ...)
+int pgw_config_fail(struct parser *p, unsigned line, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -490,7 +477,7 @@ static int fail(struct parser *p, unsigned line, const char *fmt, ...)
 	return -1;
 }
 
-static char *trim(char *s)
+char *pgw_config_trim(char *s)
 {
 	char *end;
 
@@ -520,12 +507,14 @@ static int extract_value(struct parser *p, const struct config_key *key, char *r
 	if (*s == '"' || *s == '\'') {
 		close = strchr(s + 1, *s);
 		if (close == NULL)
-			return fail(p, p->lineno, "unterminated quote in value of %s", key->name);
+			return pgw_config_fail(p, p->lineno, "unterminated quote in value of %s",
+					       key->name);
 		*close = '\0';
-		close = trim(close + 1);
+		close = pgw_config_trim(close + 1);
 		if (*close != '\0' && !is_comment(close))
-			return fail(p, p->lineno, "unexpected text after the quoted value of %s",
-				    key->name);
+			return pgw_config_fail(p, p->lineno,
+					       "unexpected text after the quoted value of %s",
+					       key->name);
 		*value = s + 1;
 		return 0;
 	}
@@ -536,7 +525,7 @@ static int extract_value(struct parser *p, const struct config_key *key, char *r
 			break;
 		}
 	}
-	*value = trim(s);
+	*value = pgw_config_trim(s);
 	return 0;
 }
 
@@ -545,15 +534,16 @@ static int parse_section_header(struct parser *p, char *s)
 	char *close = strchr(s, ']'), *name, *rest, q[96];
 
 	if (close == NULL)
-		return fail(p, p->lineno, "malformed section header (expected [name])");
+		return pgw_config_fail(p, p->lineno, "malformed section header (expected [name])");
 	*close = '\0';
-	rest = trim(close + 1);
+	rest = pgw_config_trim(close + 1);
 	if (*rest != '\0' && !is_comment(rest))
-		return fail(p, p->lineno, "unexpected text after section header");
-	name = trim(s + 1);
+		return pgw_config_fail(p, p->lineno, "unexpected text after section header");
+	name = pgw_config_trim(s + 1);
 	p->section = find_section(name);
 	if (p->section == NULL)
-		return fail(p, p->lineno, "unknown section %s", pgw_log_quote(name, q, sizeof(q)));
+		return pgw_config_fail(p, p->lineno, "unknown section %s",
+				       pgw_log_quote(name, q, sizeof(q)));
 	return 0;
 }
 
@@ -564,33 +554,36 @@ static int parse_assignment(struct parser *p, char *s)
 	size_t slot;
 
 	if (eq == NULL)
-		return fail(p, p->lineno, "malformed line (expected key = value or [section])");
+		return pgw_config_fail(p, p->lineno,
+				       "malformed line (expected key = value or [section])");
 	*eq = '\0';
-	name = trim(s);
+	name = pgw_config_trim(s);
 	if (*name == '\0')
-		return fail(p, p->lineno, "malformed line (no key before '=')");
+		return pgw_config_fail(p, p->lineno, "malformed line (no key before '=')");
 	pgw_log_quote(name, q, sizeof(q));
 	if (p->section == NULL)
-		return fail(p, p->lineno, "key %s is outside any section (put it under [pgward])",
-			    q);
-	key = find_key(p->section, name);
+		return pgw_config_fail(p, p->lineno,
+				       "key %s is outside any section (put it under [pgward])", q);
+	key = pgw_config_find_key(p->section, name);
 	if (key == NULL)
-		return fail(p, p->lineno, "unknown key %s in section [%s]", q, p->section->name);
-	slot = key_slot(p->section, key);
+		return pgw_config_fail(p, p->lineno, "unknown key %s in section [%s]", q,
+				       p->section->name);
+	slot = pgw_config_key_slot(p->section, key);
 	if (p->key_lines[slot] != 0)
-		return fail(p, p->lineno, "duplicate key %s in section [%s] (first set on line %u)",
-			    q, p->section->name, p->key_lines[slot]);
+		return pgw_config_fail(p, p->lineno,
+				       "duplicate key %s in section [%s] (first set on line %u)", q,
+				       p->section->name, p->key_lines[slot]);
 	p->key_lines[slot] = p->lineno;
 	if (extract_value(p, key, eq + 1, &value) != 0)
 		return -1;
 	if (set_value(p->cfg, key, value, msg, sizeof(msg)) != 0)
-		return fail(p, p->lineno, "%s", msg);
+		return pgw_config_fail(p, p->lineno, "%s", msg);
 	return 0;
 }
 
 static int parse_line(struct parser *p, char *line)
 {
-	char *s = trim(line);
+	char *s = pgw_config_trim(line);
 
 	if (*s == '\0' || is_comment(s))
 		return 0;
@@ -632,11 +625,12 @@ static int parse_file(struct parser *p, FILE *f)
 	while ((st = read_line(f, line)) != LINE_EOF) {
 		p->lineno++;
 		if (st == LINE_TOO_LONG)
-			return fail(p, p->lineno, "line longer than %d bytes", PGW_CONFIG_MAX_LINE);
+			return pgw_config_fail(p, p->lineno, "line longer than %d bytes",
+					       PGW_CONFIG_MAX_LINE);
 		if (st == LINE_NUL)
-			return fail(p, p->lineno, "NUL byte in line");
+			return pgw_config_fail(p, p->lineno, "NUL byte in line");
 		if (st == LINE_IO_ERROR)
-			return fail(p, p->lineno, "read error: %s", strerror(errno));
+			return pgw_config_fail(p, p->lineno, "read error: %s", strerror(errno));
 		s = line;
 		/* Editors on Windows like to start the file with a UTF-8 byte order mark. */
 		if (p->lineno == 1 && strncmp(s, "\xef\xbb\xbf", 3) == 0)
@@ -644,52 +638,6 @@ static int parse_file(struct parser *p, FILE *f)
 		if (parse_line(p, s) != 0)
 			return -1;
 	}
-	return 0;
-}
-
-/* The line that set <name> in <sec>, 0 if the file left it at its default. */
-static unsigned line_of(const struct parser *p, const struct config_section *sec, const char *name)
-{
-	const struct config_key *key = find_key(sec, name);
-
-	return key != NULL ? p->key_lines[key_slot(sec, key)] : 0;
-}
-
-static bool verifies_peer(enum pgw_sslmode mode)
-{
-	return mode == PGW_SSL_VERIFY_CA || mode == PGW_SSL_VERIFY_FULL;
-}
-
-/* Errors point at the key that imposes the rule, since the missing keys have no line. */
-static int check_pgward(struct parser *p, const struct config_section *sec)
-{
-	const struct pgw_config *c = p->cfg;
-	const char *cmode = pgw_sslmode_name(c->client_tls_sslmode);
-	const char *smode = pgw_sslmode_name(c->server_tls_sslmode);
-
-	/* libpq's "allow" tries plaintext first; pgward never downgrades towards the server. */
-	if (c->server_tls_sslmode == PGW_SSL_ALLOW)
-		return fail(p, line_of(p, sec, "server_tls_sslmode"),
-			    "server_tls_sslmode \"allow\" is not supported "
-			    "(use disable, prefer, require, verify-ca or verify-full)");
-	if (c->client_tls_sslmode != PGW_SSL_DISABLE &&
-	    (c->client_tls_cert_file == NULL || c->client_tls_key_file == NULL))
-		return fail(p, line_of(p, sec, "client_tls_sslmode"),
-			    "client_tls_sslmode \"%s\" requires client_tls_cert_file and "
-			    "client_tls_key_file",
-			    cmode);
-	if (verifies_peer(c->client_tls_sslmode) && c->client_tls_ca_file == NULL)
-		return fail(p, line_of(p, sec, "client_tls_sslmode"),
-			    "client_tls_sslmode \"%s\" requires client_tls_ca_file", cmode);
-	if (verifies_peer(c->server_tls_sslmode) && c->server_tls_ca_file == NULL)
-		return fail(p, line_of(p, sec, "server_tls_sslmode"),
-			    "server_tls_sslmode \"%s\" requires server_tls_ca_file", smode);
-	if ((c->server_tls_cert_file == NULL) != (c->server_tls_key_file == NULL))
-		return fail(p,
-			    line_of(p, sec,
-				    c->server_tls_cert_file ? "server_tls_cert_file"
-							    : "server_tls_key_file"),
-			    "server_tls_cert_file and server_tls_key_file must be set together");
 	return 0;
 }
 
@@ -705,13 +653,13 @@ int pgw_config_load(const char *path, struct pgw_config *cfg, char *err, size_t 
 	cfg->path = strdup(path);
 	p.key_lines = calloc(total_keys(), sizeof(*p.key_lines));
 	if (cfg->path == NULL || p.key_lines == NULL) {
-		fail(&p, 0, "out of memory");
+		pgw_config_fail(&p, 0, "out of memory");
 		goto out;
 	}
 	/* "e": O_CLOEXEC, so a child we might exec never inherits the descriptor. */
 	f = fopen(path, "re");
 	if (f == NULL) {
-		fail(&p, 0, "cannot open config file: %s", strerror(errno));
+		pgw_config_fail(&p, 0, "cannot open config file: %s", strerror(errno));
 		goto out;
 	}
 	if (parse_file(&p, f) != 0)

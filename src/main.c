@@ -5,6 +5,7 @@
 #include "pgward/config.h"
 #include "pgward/listener.h"
 #include "pgward/log.h"
+#include "pgward/policy.h"
 #include "pgward/proxy.h"
 #include "pgward/session.h"
 #include "pgward/sql.h"
@@ -204,6 +205,7 @@ static void cleanup(void)
 {
 	pgw_listener_stop();
 	pgw_session_free_all();
+	pgw_guard_shutdown();
 	if (sig_hup)
 		event_free(sig_hup);
 	if (sig_term)

@@ -18,6 +18,13 @@ enum pgw_sslmode {
 	PGW_SSL_VERIFY_FULL,
 };
 
+enum pgw_guard_mode {
+	PGW_GUARD_ENFORCE = 0, /* refuse */
+	PGW_GUARD_DETECT,      /* log and count what would be refused, refuse nothing */
+};
+
+struct pgw_guard_role;
+
 struct pgw_config {
 	char *path; /* the file it was loaded from */
 
@@ -61,7 +68,24 @@ struct pgw_config {
 	uint32_t max_bind_param_size; /* one Bind parameter value (rule bind_param_size) */
 	int max_bind_params;	      /* parameters in one Bind (rule bind_param_count) */
 	uint32_t max_copy_data_size;  /* one CopyData message (rule copy_data_size) */
+
+	/* [guard] the unsafe-statement guard */
+	enum pgw_guard_mode guard_mode;
+	char *rules;	  /* rule list for roles without their own entry in role_rules */
+	char *role_rules; /* "role: rule, rule; role2: none" */
+	/* derived from the two above when the file is loaded */
+	uint64_t guard_default_rules;
+	struct pgw_guard_role *guard_roles;
+	size_t nguard_roles;
 };
+
+struct pgw_guard_role {
+	char *role;
+	uint64_t rules; /* PGW_SQL_GUARD_RULES bits */
+};
+
+/* The guard rules (a mask of PGW_SQL_GUARD_RULES bits) that apply to login role <role>. */
+uint64_t pgw_config_guard_rules(const struct pgw_config *cfg, const char *role);
 
 /* Fills <cfg> with every key's default (strings are heap copies). */
 void pgw_config_defaults(struct pgw_config *cfg);

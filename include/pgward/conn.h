@@ -50,6 +50,7 @@ struct pgw_conn {
 	bool notify_empty;     /* report DRAINED when the output is empty */
 	bool rev_on, wev_on;   /* what is armed in the event loop */
 	bool closed;
+	uint32_t read_size; /* next plain read, adapted to the traffic */
 	char err[192];
 };
 

@@ -33,6 +33,7 @@ struct pgw_msg_view {
 struct pgw_policy_ctx {
 	const struct pgw_config *cfg;
 	const char *user;	    /* the login role */
+	uint64_t sid;		    /* the session, for log lines */
 	struct pgw_refusal refusal; /* filled by the policy that refuses */
 };
 
@@ -56,5 +57,11 @@ enum pgw_verdict pgw_refuse(struct pgw_policy_ctx *ctx, const char *rule, const 
 
 /* The policies, in pipeline order. */
 extern const struct pgw_policy pgw_size_guard;
+extern const struct pgw_policy pgw_guard;
+
+/* At exit: frees the guard's SQL classification cache. */
+void pgw_guard_shutdown(void);
+/* Detect mode: how many statements rule <rule> (enum pgw_sql_flag) let through. */
+uint64_t pgw_guard_detected(int rule);
 
 #endif

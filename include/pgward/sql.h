@@ -210,6 +210,15 @@ const char *pgw_sql_info_desc(const struct pgw_sql_info *info, enum pgw_sql_flag
 const struct pgw_sql_info *pgw_sql_info_ref(const struct pgw_sql_info *info);
 void pgw_sql_info_unref(const struct pgw_sql_info *info); /* NULL is fine */
 
+/* The detections the unsafe-statement guard can refuse, per role: drop_table .. do_block. */
+#define PGW_SQL_GUARD_RULES (PGW_SQL_BIT(PGW_SQL_DO_BLOCK + 1) - 1)
+
+/*
+ * Parses a rule list ("drop_table, truncate", "all", "none" or empty) into a mask of
+ * PGW_SQL_GUARD_RULES bits. -1 with the offending word in <bad> if a name is unknown.
+ */
+int pgw_sql_rule_list_parse(const char *list, uint64_t *mask, char *bad, size_t badlen);
+
 const char *pgw_sql_flag_name(enum pgw_sql_flag flag); /* "drop_table", ... */
 int pgw_sql_flag_by_name(const char *name);	       /* the flag, or -1 if unknown */
 const char *pgw_sql_status_name(enum pgw_sql_status status);

@@ -17,6 +17,7 @@
 
 #define TLS_WRITE_CHUNK (16 * 1024) /* one TLS record */
 #define WRITE_IOVECS	16
+#define READ_SIZE_MIN	4096 /* first and smallest plain read */
 
 static void conn_cb(evutil_socket_t fd, short what, void *arg);
 
@@ -231,12 +232,19 @@ static ssize_t tls_read(struct pgw_conn *c)
 static ssize_t plain_read(struct pgw_conn *c)
 {
 	struct evbuffer_iovec v;
+	size_t want = c->read_size ? c->read_size : READ_SIZE_MIN;
 	ssize_t n;
 
-	if (evbuffer_reserve_space(c->in, PGW_CONN_READ_CHUNK, &v, 1) < 1)
+	if (evbuffer_reserve_space(c->in, (ev_ssize_t)want, &v, 1) < 1)
 		return -1;
-	n = recv(c->fd, v.iov_base, PGW_MIN(v.iov_len, (size_t)PGW_CONN_READ_CHUNK), 0);
+	n = recv(c->fd, v.iov_base, PGW_MIN(v.iov_len, want), 0);
 	if (n > 0) {
+		/* Small buffers keep a request/response stream in cache; a full read means a bulk
+		 * transfer, which gets bigger reads (fewer syscalls) up to the chunk size. */
+		if ((size_t)n == want)
+			c->read_size = (uint32_t)PGW_MIN(want * 2, (size_t)PGW_CONN_READ_CHUNK);
+		else if ((size_t)n < want / 4 && want > READ_SIZE_MIN)
+			c->read_size = (uint32_t)(want / 2);
 		v.iov_len = (size_t)n;
 		evbuffer_commit_space(c->in, &v, 1);
 		return n;

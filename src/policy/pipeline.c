@@ -9,6 +9,7 @@
 
 static const struct pgw_policy *const pipeline[] = {
 	&pgw_size_guard,
+	&pgw_guard,
 };
 
 bool pgw_policy_needs_body(char type)

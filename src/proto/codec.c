@@ -15,9 +15,14 @@ enum pgw_frame_status pgw_frame_peek(struct evbuffer *in, size_t offset, uint32_
 	struct evbuffer_ptr pos;
 	uint32_t len;
 
+	struct evbuffer_iovec first;
+
 	if (evbuffer_get_length(in) < offset + PGW_HDR_LEN)
 		return PGW_FRAME_NEED_MORE;
-	if (offset == 0) {
+	/* Most reads hold a whole packet in one chain: read the header in place. */
+	if (evbuffer_peek(in, -1, NULL, &first, 1) >= 1 && first.iov_len >= offset + PGW_HDR_LEN) {
+		memcpy(raw, (const unsigned char *)first.iov_base + offset, sizeof(raw));
+	} else if (offset == 0) {
 		if (evbuffer_copyout(in, raw, sizeof(raw)) != (ev_ssize_t)sizeof(raw))
 			return PGW_FRAME_NEED_MORE;
 	} else {

@@ -10,7 +10,9 @@
 #include "pgward/proxy.h"
 #include "pgward/tls.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <event2/buffer.h>
 
 static void send_byte(struct pgw_session *s, char b)
@@ -86,12 +88,77 @@ static void connect_server(struct pgw_session *s)
 		link_done(s, false, s->server.err);
 }
 
+/* "UTF8", "utf-8", "Unicode": what PostgreSQL's encoding lookup accepts as UTF8. */
+static bool is_utf8(const char *v)
+{
+	char clean[16];
+	size_t n = 0;
+
+	for (; *v && n + 1 < sizeof(clean); v++)
+		if (*v != '-' && *v != '_')
+			clean[n++] = (char)(*v | 0x20);
+	clean[n] = '\0';
+	return strcmp(clean, "utf8") == 0 || strcmp(clean, "unicode") == 0;
+}
+
+static bool is_on(const char *v)
+{
+	return strcasecmp(v, "on") == 0 || strcasecmp(v, "true") == 0 ||
+	       strcasecmp(v, "yes") == 0 || strcmp(v, "1") == 0;
+}
+
+/*
+ * The settings that would make the server lex differently from pgward's parser, set in the
+ * startup packet directly or through -c / --name= in options. Returns the offending
+ * setting's name, or NULL.
+ */
+static const char *lexing_setting(const char *name, const char *value)
+{
+	if (strcasecmp(name, "client_encoding") == 0 && !is_utf8(value))
+		return "client_encoding";
+	if (strcasecmp(name, "standard_conforming_strings") == 0 && !is_on(value))
+		return "standard_conforming_strings";
+	return NULL;
+}
+
+static const char *startup_lexing_violation(const struct pgw_startup *st)
+{
+	const char *options = pgw_startup_get(st, "options"), *bad;
+	char buf[1024], *save = NULL;
+
+	for (size_t i = 0; i < st->nparams; i++)
+		if ((bad = lexing_setting(st->params[i].name, st->params[i].value)) != NULL)
+			return bad;
+	if (options == NULL)
+		return NULL;
+	snprintf(buf, sizeof(buf), "%s", options);
+	for (char *tok = strtok_r(buf, " \t", &save); tok != NULL;
+	     tok = strtok_r(NULL, " \t", &save)) {
+		char *eq;
+
+		if (strcmp(tok, "-c") == 0)
+			continue;
+		tok += strncmp(tok, "--", 2) == 0 ? 2 : strncmp(tok, "-c", 2) == 0 ? 2 : 0;
+		eq = strchr(tok, '=');
+		if (eq == NULL)
+			continue;
+		*eq = '\0';
+		for (char *c = tok; *c; c++)
+			if (*c == '-')
+				*c = '_';
+		if ((bad = lexing_setting(tok, eq + 1)) != NULL)
+			return bad;
+	}
+	return NULL;
+}
+
 /* The checks PostgreSQL would make, plus pgward's own, before any server is contacted. */
 static void on_startup(struct pgw_session *s)
 {
 	const char *user = pgw_startup_get(&s->startup, "user");
 	char quoted_user[96], quoted_db[96];
 	char cn[256];
+	const char *bad;
 
 	if (pgw.cfg.client_tls_sslmode >= PGW_SSL_REQUIRE && !s->client_tls) {
 		pgw_sess_fail(s, "28000", "pgward: TLS is required (client_tls_sslmode=%s)",
@@ -100,6 +167,15 @@ static void on_startup(struct pgw_session *s)
 	}
 	if (user == NULL || user[0] == '\0') {
 		pgw_sess_fail(s, "28000", "no PostgreSQL user name specified in startup packet");
+		return;
+	}
+	bad = startup_lexing_violation(&s->startup);
+	if (bad != NULL) {
+		pgw_sess_fail(
+			s, "42501",
+			"pgward: %s must be %s for sessions through pgward (rule %s): it changes "
+			"how the server reads SQL text",
+			bad, strcmp(bad, "client_encoding") == 0 ? "UTF8" : "on", bad);
 		return;
 	}
 	if (pgw.cfg.client_tls_sslmode == PGW_SSL_VERIFY_FULL &&
@@ -114,6 +190,7 @@ static void on_startup(struct pgw_session *s)
 			      pgw.cfg.max_client_conn);
 		return;
 	}
+	s->user = user;
 	pgw_info(s->id, "login", "peer=%s user=%s database=%s tls=%s", s->peer,
 		 pgw_log_quote(user, quoted_user, sizeof(quoted_user)),
 		 pgw_log_quote(pgw_startup_get(&s->startup, "database") ?: user, quoted_db,

@@ -36,7 +36,8 @@ static bool header_ok(struct pgw_session *s, enum pgw_frame_status st, const str
 static void init_ctx(struct pgw_session *s, struct pgw_policy_ctx *ctx)
 {
 	ctx->cfg = &pgw.cfg;
-	ctx->user = pgw_startup_get(&s->startup, "user");
+	ctx->user = s->user;
+	ctx->sid = s->id;
 }
 
 /* Sends <run> bytes of passed messages on, so what follows can be looked at alone. */

@@ -88,9 +88,12 @@ static bool needs_decode(const struct pgw_session *s, char type)
 
 static char ready_status(struct evbuffer *in, size_t offset)
 {
+	struct evbuffer_iovec first;
 	struct evbuffer_ptr pos;
 	char status = 'I';
 
+	if (evbuffer_peek(in, -1, NULL, &first, 1) >= 1 && first.iov_len > offset + PGW_HDR_LEN)
+		return ((const char *)first.iov_base)[offset + PGW_HDR_LEN];
 	if (evbuffer_ptr_set(in, &pos, offset + PGW_HDR_LEN, EVBUFFER_PTR_SET) == 0)
 		evbuffer_copyout_from(in, &pos, &status, 1);
 	return status;

@@ -35,8 +35,9 @@ struct pgw_session {
 	bool server_gone; /* the server closed its side or failed */
 	struct pgw_server_link link;
 	struct pgw_startup startup;
-	bool client_tls; /* the client's TLS ends here */
-	bool counted;	 /* counts against max_client_conn */
+	const char *user; /* the login role, inside startup */
+	bool client_tls;  /* the client's TLS ends here */
+	bool counted;	  /* counts against max_client_conn */
 
 	/* Cancel keys: the server's, and the secret pgward gave the client instead. */
 	uint32_t server_pid;

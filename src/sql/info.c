@@ -54,6 +54,38 @@ int pgw_sql_flag_by_name(const char *name)
 	return -1;
 }
 
+int pgw_sql_rule_list_parse(const char *list, uint64_t *mask, char *bad, size_t badlen)
+{
+	const char *p = list ? list : "";
+
+	*mask = 0;
+	while (*p != '\0') {
+		size_t n;
+		char word[64];
+		int flag;
+
+		p += strspn(p, " \t,");
+		n = strcspn(p, " \t,");
+		if (n == 0)
+			break;
+		snprintf(word, sizeof(word), "%.*s", (int)n, p);
+		p += n;
+		if (strcmp(word, "all") == 0) {
+			*mask |= PGW_SQL_GUARD_RULES;
+			continue;
+		}
+		if (strcmp(word, "none") == 0)
+			continue;
+		flag = pgw_sql_flag_by_name(word);
+		if (flag < 0 || !(PGW_SQL_BIT(flag) & PGW_SQL_GUARD_RULES)) {
+			snprintf(bad, badlen, "%s", word);
+			return -1;
+		}
+		*mask |= PGW_SQL_BIT(flag);
+	}
+	return 0;
+}
+
 const char *pgw_sql_status_name(enum pgw_sql_status status)
 {
 	static const char *const names[] = {"ok",	    "parse_error", "too_large",

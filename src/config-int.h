@@ -1,0 +1,64 @@
+/*
+ * What config.c shares with the checks of its sections (config_checks.c): the key table
+ * types and the parser's error reporting. Not for use outside src/config*.c.
+ */
+#ifndef PGWARD_CONFIG_INT_H
+#define PGWARD_CONFIG_INT_H
+
+#include "pgward/config.h"
+
+enum key_type {
+	KEY_STRING,   /* char *, NULL when empty; min is the shortest allowed length */
+	KEY_INT,      /* int within min..max */
+	KEY_ENUM,     /* int-sized enum named by key->enum_type */
+	KEY_DURATION, /* double seconds: a number with an optional unit ms, s, min or h */
+	KEY_SIZE,     /* uint32_t bytes: an integer with an optional unit B, kB, MB or GB */
+};
+
+struct config_enum {
+	int nvalues;			/* the values are 0 .. nvalues - 1 */
+	int (*parse)(const char *name); /* the value, or -1 */
+	const char *(*name)(int value);
+};
+
+struct config_key {
+	const char *name;
+	enum key_type type;
+	size_t offset; /* into struct pgw_config */
+	const char *def;
+	bool reloadable;    /* false: a new value needs a restart */
+	long long min, max; /* accepted range; for strings, min is the shortest length */
+	const struct config_enum *enum_type; /* KEY_ENUM only */
+};
+
+struct parser;
+struct config_section {
+	const char *name;
+	const struct config_key *keys;
+	size_t nkeys;
+	/* Cross-key rules, run once the whole file is read; may be NULL. */
+	int (*check)(struct parser *p, const struct config_section *sec);
+};
+
+struct parser {
+	struct pgw_config *cfg;
+	const char *path;
+	unsigned lineno;
+	const struct config_section *section; /* the current [section], NULL before the first */
+	unsigned *
+		key_lines; /* per pgw_config_key_slot(): the line that set the key, 0 if none did */
+	char *err;
+	size_t errlen;
+};
+
+/* Writes "file:line: message" into the parser's error buffer; returns -1. */
+int pgw_config_fail(struct parser *p, unsigned line, const char *fmt, ...) PGW_PRINTF(3, 4);
+char *pgw_config_trim(char *s);
+const struct config_key *pgw_config_find_key(const struct config_section *sec, const char *name);
+size_t pgw_config_key_slot(const struct config_section *sec, const struct config_key *key);
+
+/* Cross-key rules of [pgward] and [guard], run once the whole file is read. */
+int pgw_config_check_pgward(struct parser *p, const struct config_section *sec);
+int pgw_config_check_guard(struct parser *p, const struct config_section *sec);
+
+#endif

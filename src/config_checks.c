@@ -1,0 +1,122 @@
+/*
+ * The rules that span several keys of a section, checked once the whole file is read,
+ * and what they derive (the guard's rule masks). Errors point at the key that imposes
+ * the rule.
+ */
+#include "config-int.h"
+
+#include "pgward/sql.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The line that set <name> in <sec>, 0 if the file left it at its default. */
+static unsigned line_of(const struct parser *p, const struct config_section *sec, const char *name)
+{
+	const struct config_key *key = pgw_config_find_key(sec, name);
+
+	return key != NULL ? p->key_lines[pgw_config_key_slot(sec, key)] : 0;
+}
+
+static bool verifies_peer(enum pgw_sslmode mode)
+{
+	return mode == PGW_SSL_VERIFY_CA || mode == PGW_SSL_VERIFY_FULL;
+}
+
+/* Errors point at the key that imposes the rule, since the missing keys have no line. */
+int pgw_config_check_pgward(struct parser *p, const struct config_section *sec)
+{
+	const struct pgw_config *c = p->cfg;
+	const char *cmode = pgw_sslmode_name(c->client_tls_sslmode);
+	const char *smode = pgw_sslmode_name(c->server_tls_sslmode);
+
+	/* libpq's "allow" tries plaintext first; pgward never downgrades towards the server. */
+	if (c->server_tls_sslmode == PGW_SSL_ALLOW)
+		return pgw_config_fail(p, line_of(p, sec, "server_tls_sslmode"),
+				       "server_tls_sslmode \"allow\" is not supported "
+				       "(use disable, prefer, require, verify-ca or verify-full)");
+	if (c->client_tls_sslmode != PGW_SSL_DISABLE &&
+	    (c->client_tls_cert_file == NULL || c->client_tls_key_file == NULL))
+		return pgw_config_fail(
+			p, line_of(p, sec, "client_tls_sslmode"),
+			"client_tls_sslmode \"%s\" requires client_tls_cert_file and "
+			"client_tls_key_file",
+			cmode);
+	if (verifies_peer(c->client_tls_sslmode) && c->client_tls_ca_file == NULL)
+		return pgw_config_fail(p, line_of(p, sec, "client_tls_sslmode"),
+				       "client_tls_sslmode \"%s\" requires client_tls_ca_file",
+				       cmode);
+	if (verifies_peer(c->server_tls_sslmode) && c->server_tls_ca_file == NULL)
+		return pgw_config_fail(p, line_of(p, sec, "server_tls_sslmode"),
+				       "server_tls_sslmode \"%s\" requires server_tls_ca_file",
+				       smode);
+	if ((c->server_tls_cert_file == NULL) != (c->server_tls_key_file == NULL))
+		return pgw_config_fail(
+			p,
+			line_of(p, sec,
+				c->server_tls_cert_file ? "server_tls_cert_file"
+							: "server_tls_key_file"),
+			"server_tls_cert_file and server_tls_key_file must be set together");
+	return 0;
+}
+
+/* One "role: rules" entry of role_rules; <entry> is modified. */
+static int add_guard_role(struct parser *p, unsigned line, char *entry)
+{
+	struct pgw_config *c = p->cfg;
+	char *colon = strchr(entry, ':'), bad[64];
+	struct pgw_guard_role *roles;
+	uint64_t mask;
+
+	if (colon == NULL)
+		return pgw_config_fail(p, line,
+				       "role_rules entry \"%s\" is not \"role: rule, ...\"",
+				       pgw_config_trim(entry));
+	*colon = '\0';
+	if (*pgw_config_trim(entry) == '\0')
+		return pgw_config_fail(p, line, "role_rules entry without a role name");
+	if (pgw_sql_rule_list_parse(colon + 1, &mask, bad, sizeof(bad)) < 0)
+		return pgw_config_fail(p, line, "unknown rule \"%s\" for role %s in role_rules",
+				       bad, pgw_config_trim(entry));
+	roles = realloc(c->guard_roles, (c->nguard_roles + 1) * sizeof(*roles));
+	if (roles == NULL)
+		return pgw_config_fail(p, line, "out of memory");
+	c->guard_roles = roles;
+	roles[c->nguard_roles].role = strdup(pgw_config_trim(entry));
+	roles[c->nguard_roles].rules = mask;
+	if (roles[c->nguard_roles].role == NULL)
+		return pgw_config_fail(p, line, "out of memory");
+	c->nguard_roles++;
+	return 0;
+}
+
+int pgw_config_check_guard(struct parser *p, const struct config_section *sec)
+{
+	struct pgw_config *c = p->cfg;
+	char bad[64], *copy, *save = NULL;
+	unsigned line = line_of(p, sec, "role_rules");
+	int rc = 0;
+
+	if (pgw_sql_rule_list_parse(c->rules, &c->guard_default_rules, bad, sizeof(bad)) < 0)
+		return pgw_config_fail(p, line_of(p, sec, "rules"), "unknown rule \"%s\" in rules",
+				       bad);
+	if (c->role_rules == NULL)
+		return 0;
+	copy = strdup(c->role_rules);
+	if (copy == NULL)
+		return pgw_config_fail(p, line, "out of memory");
+	for (char *e = strtok_r(copy, ";", &save); e != NULL && rc == 0;
+	     e = strtok_r(NULL, ";", &save))
+		if (*pgw_config_trim(e) != '\0')
+			rc = add_guard_role(p, line, e);
+	free(copy);
+	return rc;
+}
+
+uint64_t pgw_config_guard_rules(const struct pgw_config *cfg, const char *role)
+{
+	for (size_t i = 0; role != NULL && i < cfg->nguard_roles; i++)
+		if (strcmp(cfg->guard_roles[i].role, role) == 0)
+			return cfg->guard_roles[i].rules;
+	return cfg->guard_default_rules;
+}

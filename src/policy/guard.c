@@ -1,0 +1,176 @@
+/*
+ * The unsafe-statement guard (report sections 4, 6.1): refuses, per login role, the
+ * statements [guard] names, wherever they sit in the parse tree. It also keeps what the
+ * server executes equal to what pgward inspected: text that is not valid UTF-8, a
+ * client_encoding other than UTF8 and standard_conforming_strings off are always refused,
+ * as is a statement too deeply nested to inspect. A text the parser rejects is forwarded,
+ * so the server reports its own syntax error.
+ */
+#include "pgward/log.h"
+#include "pgward/policy.h"
+#include "pgward/sql.h"
+
+#include <string.h>
+
+#define SQL_CACHE_ENTRIES 20000
+#define SQL_CACHE_BYTES	  (64u << 20)
+
+static struct pgw_sql_cache *cache;
+static uint64_t detected[PGW_SQL_NFLAGS]; /* detect mode: what would have been refused */
+
+static const char *const hints[PGW_SQL_NFLAGS] = {
+	[PGW_SQL_DROP_TABLE] = "Archive or rename the table instead, or run the change as a role "
+			       "that role_rules in [guard] allows to.",
+	[PGW_SQL_DROP_SCHEMA] = "Run it as a migration role that role_rules in [guard] allows to.",
+	[PGW_SQL_DROP_DATABASE] = "Drop databases outside the application path.",
+	[PGW_SQL_TRUNCATE] = "Use DELETE with a WHERE clause, or run it as a migration role.",
+	[PGW_SQL_DELETE_WITHOUT_WHERE] = "Add a WHERE clause (WHERE true if every row is meant).",
+	[PGW_SQL_UPDATE_WITHOUT_WHERE] = "Add a WHERE clause (WHERE true if every row is meant).",
+	[PGW_SQL_ALTER_DROP_COLUMN] = "Run schema changes as a migration role, in steps that keep "
+				      "running code working.",
+	[PGW_SQL_ALTER_DROP_CONSTRAINT] = "Run schema changes as a migration role.",
+	[PGW_SQL_ALTER_COLUMN_TYPE] = "Add a new column and backfill it; a type change rewrites "
+				      "the table under an exclusive lock.",
+	[PGW_SQL_CREATE_INDEX_BLOCKING] = "Use CREATE INDEX CONCURRENTLY, which does not block "
+					  "writes.",
+	[PGW_SQL_DROP_INDEX_BLOCKING] = "Use DROP INDEX CONCURRENTLY.",
+	[PGW_SQL_SET_ROLE] = "Sessions keep their login role; connect as the role you need.",
+	[PGW_SQL_ROW_SECURITY_OFF] = "Row-level security stays on through pgward.",
+	[PGW_SQL_CASCADE] = "Drop the dependent objects explicitly instead of CASCADE.",
+	[PGW_SQL_GRANT_REVOKE] = "Manage privileges in migrations run as a role allowed to.",
+	[PGW_SQL_ALTER_SYSTEM] = "Change server settings in postgresql.conf.",
+	[PGW_SQL_DO_BLOCK] = "pgward cannot inspect a DO block's body; put the code in a function "
+			     "created by a migration.",
+};
+
+static struct pgw_sql_cache *sql_cache(const struct pgw_config *cfg)
+{
+	struct pgw_sql_limits limits;
+
+	if (cache == NULL)
+		cache = pgw_sql_cache_new(SQL_CACHE_ENTRIES, SQL_CACHE_BYTES);
+	if (cache != NULL) {
+		/* Anything within max_query_size is parsed, up to the module's hard cap. */
+		pgw_sql_cache_get_limits(cache, &limits);
+		if (limits.max_parse_bytes !=
+		    PGW_MIN(cfg->max_query_size, PGW_SQL_PARSE_BYTES_CAP)) {
+			limits.max_parse_bytes =
+				PGW_MIN(cfg->max_query_size, PGW_SQL_PARSE_BYTES_CAP);
+			if (pgw_sql_cache_set_limits(cache, &limits) < 0)
+				pgw_warn(0, "sql_cache", "msg=\"cannot apply limits\"");
+		}
+	}
+	return cache;
+}
+
+void pgw_guard_shutdown(void)
+{
+	pgw_sql_cache_free(cache);
+	cache = NULL;
+}
+
+uint64_t pgw_guard_detected(int rule)
+{
+	return (unsigned)rule < PGW_SQL_NFLAGS ? detected[rule] : 0;
+}
+
+/* The SQL text of a Query or Parse body, up to its NUL as the server reads it. */
+static bool sql_text(const struct pgw_msg_view *m, const char **text, size_t *len)
+{
+	const char *p = (const char *)m->body, *end = p + m->len, *nul;
+
+	if (m->type == 'P') {
+		nul = memchr(p, '\0', m->len);
+		if (nul == NULL)
+			return false;
+		p = nul + 1;
+	}
+	nul = memchr(p, '\0', (size_t)(end - p));
+	if (nul == NULL)
+		return false; /* malformed: the server reports it */
+	*text = p;
+	*len = (size_t)(nul - p);
+	return true;
+}
+
+/* Refusals that hold for every role and mode: pgward must see what the server runs. */
+static enum pgw_verdict integrity(struct pgw_policy_ctx *ctx, const struct pgw_sql_info *info)
+{
+	switch (info->status) {
+	case PGW_SQL_BAD_ENCODING:
+		return pgw_refuse(ctx, "utf8", "22021", NULL, "pgward: %s (rule utf8)",
+				  info->error);
+	case PGW_SQL_TOO_LARGE:
+		return pgw_refuse(ctx, "query_size", "54000", NULL,
+				  "pgward: statement too large to inspect (rule query_size)");
+	case PGW_SQL_TOO_COMPLEX:
+	case PGW_SQL_NO_MEMORY:
+		return pgw_refuse(
+			ctx, "too_complex", "54001",
+			"Simplify the statement (fewer nested expressions or subqueries).",
+			"pgward: statement too complex to inspect (rule too_complex)");
+	default:
+		break;
+	}
+	if (info->flags & PGW_SQL_BIT(PGW_SQL_ENCODING_NOT_UTF8))
+		return pgw_refuse(ctx, "client_encoding", "42501",
+				  "Keep client_encoding UTF8; convert text in the application.",
+				  "pgward: changing client_encoding away from UTF8 is not allowed "
+				  "(rule client_encoding): %s",
+				  pgw_sql_info_desc(info, PGW_SQL_ENCODING_NOT_UTF8));
+	if (info->flags & PGW_SQL_BIT(PGW_SQL_SCS_OFF))
+		return pgw_refuse(ctx, "standard_conforming_strings", "42501",
+				  "Use E'...' strings where backslash escapes are meant.",
+				  "pgward: standard_conforming_strings must stay on "
+				  "(rule standard_conforming_strings): %s",
+				  pgw_sql_info_desc(info, PGW_SQL_SCS_OFF));
+	return PGW_PASS;
+}
+
+static enum pgw_verdict role_rules(struct pgw_policy_ctx *ctx, const struct pgw_sql_info *info)
+{
+	uint64_t hit = info->flags & pgw_config_guard_rules(ctx->cfg, ctx->user);
+	int rule;
+	const char *what, *name;
+
+	if (hit == 0)
+		return PGW_PASS;
+	rule = __builtin_ctzll(hit);
+	what = pgw_sql_info_desc(info, (enum pgw_sql_flag)rule);
+	name = pgw_sql_flag_name((enum pgw_sql_flag)rule);
+	if (ctx->cfg->guard_mode == PGW_GUARD_DETECT) {
+		detected[rule]++;
+		pgw_warn(ctx->sid, "guard_detect", "rule=%s role=\"%s\" statement=\"%s\"", name,
+			 ctx->user ? ctx->user : "", what ? what : "");
+		return PGW_PASS;
+	}
+	return pgw_refuse(ctx, name, "42501", hints[rule],
+			  "pgward: %s is not allowed for role \"%s\" (rule %s)",
+			  what ? what : "statement", ctx->user ? ctx->user : "", name);
+}
+
+static enum pgw_verdict on_message(struct pgw_policy_ctx *ctx, const struct pgw_msg_view *m)
+{
+	const struct pgw_sql_info *info;
+	struct pgw_sql_cache *c;
+	enum pgw_verdict v;
+	const char *text;
+	size_t len;
+
+	if ((m->type != 'Q' && m->type != 'P') || !sql_text(m, &text, &len))
+		return PGW_PASS;
+	c = sql_cache(ctx->cfg);
+	if (c == NULL)
+		return pgw_refuse(ctx, "too_complex", "53200", NULL, "pgward: out of memory");
+	info = pgw_sql_inspect(c, text, len);
+	v = integrity(ctx, info);
+	if (v == PGW_PASS && info->status == PGW_SQL_OK)
+		v = role_rules(ctx, info);
+	pgw_sql_info_unref(info);
+	return v;
+}
+
+const struct pgw_policy pgw_guard = {
+	.name = "guard",
+	.on_message = on_message,
+};

@@ -1,0 +1,205 @@
+"""The unsafe-statement guard ([guard]) through a real PostgreSQL: every rule refused with 42501,
+a message naming the rule and the statement, and a hint; nothing of a refused text runs; the
+exempt role and detect mode let statements through; transaction state and pipelining as after
+a server error; encoding and standard_conforming_strings protections for every role."""
+
+import subprocess
+
+import pytest
+
+import pgwire
+from conftest import MD5_USER, MD5_PASSWORD, SUPERUSER
+
+# rules = all for every role but the MD5 user, who plays the migration role.
+GUARD = {"guard.rules": "all", "guard.role_rules": "%s: drop_database" % MD5_USER}
+
+SETUP = """
+DROP TABLE IF EXISTS gt_child, gt CASCADE;
+CREATE TABLE gt (id int PRIMARY KEY, v text);
+CREATE TABLE gt_child (id int REFERENCES gt(id));
+INSERT INTO gt SELECT g, 'v' || g FROM generate_series(1, 5) g;
+CREATE SCHEMA IF NOT EXISTS gt_schema;
+CREATE INDEX IF NOT EXISTS gt_v ON gt (v);
+"""
+
+RULES = [
+    ("drop_table", 'DROP TABLE "gt_child"'),
+    ("drop_schema", "DROP SCHEMA gt_schema"),
+    ("drop_database", "DROP DATABASE nosuchdb"),
+    ("truncate", "TRUNCATE public.gt_child"),
+    ("delete_without_where", "WITH d AS (DELETE FROM gt RETURNING *) SELECT count(*) FROM d"),
+    ("update_without_where", "update GT set v = 'x'"),
+    ("alter_drop_column", "ALTER TABLE gt DROP COLUMN v"),
+    ("alter_drop_constraint", "ALTER TABLE gt_child DROP CONSTRAINT gt_child_id_fkey"),
+    ("alter_column_type", "ALTER TABLE gt ALTER COLUMN v TYPE varchar(10)"),
+    ("create_index_blocking", "CREATE INDEX gt_v2 ON gt (v)"),
+    ("drop_index_blocking", "DROP INDEX gt_v"),
+    ("set_role", "SET ROLE %s" % MD5_USER),
+    ("row_security_off", "SET row_security = off"),
+    ("cascade", "DROP TABLE gt CASCADE"),
+    ("grant_revoke", "GRANT SELECT ON gt TO PUBLIC"),
+    ("alter_system", "ALTER SYSTEM SET work_mem = '8MB'"),
+    ("do_block", "DO $$ BEGIN DELETE FROM gt; END $$"),
+]
+
+
+@pytest.fixture
+def guarded(pg, pgward_factory):
+    pg.execute(SETUP)
+    return pgward_factory(**GUARD)
+
+
+def session(pw, user=SUPERUSER, password=None):
+    c = pw.raw()
+    c.startup(user, "postgres", password=password)
+    return c
+
+
+def gt_state(pg):
+    return subprocess.run(
+        ["psql", "-X", "-At", "-h", pg.host, "-p", str(pg.port), "-U", SUPERUSER, "-d", "postgres", "-c",
+         "SELECT (SELECT count(*) FROM gt) || ',' || (SELECT count(*) FROM gt WHERE v LIKE 'v%') || ',' || "
+         "(SELECT count(*) FROM pg_indexes WHERE indexname = 'gt_v') || ',' || "
+         "(SELECT count(*) FROM information_schema.tables WHERE table_name = 'gt_child')"],
+        check=True, capture_output=True).stdout.decode().strip()
+
+
+@pytest.mark.parametrize("rule,sql", RULES, ids=[r for r, _ in RULES])
+def test_rule_refused_and_nothing_ran(pg, pgward_factory, rule, sql):
+    pg.execute(SETUP)
+    # Each rule alone, so a statement that breaks several (DROP ... CASCADE) names this one.
+    pw = pgward_factory(**{"guard.rules": rule})
+    before = gt_state(pg)
+    c = session(pw)
+    msgs = c.simple(sql)
+    assert pgwire.types(msgs) == "EZ", pgwire.types(msgs)
+    f = msgs[0].fields()
+    assert f["C"] == "42501", f
+    assert "(rule %s)" % rule in f["M"], f["M"]
+    assert 'for role "%s"' % SUPERUSER in f["M"]
+    assert f.get("H"), f
+    assert msgs[-1].ready_status() == "I"
+    assert gt_state(pg) == before
+    assert c.scalar("SELECT 'usable'") == "usable"
+
+
+def test_where_true_and_concurrently_pass(guarded, pg):
+    c = session(guarded)
+    assert [m.command_tag() for m in c.simple("UPDATE gt SET v = v WHERE true") if m.type == "C"] == ["UPDATE 5"]
+    msgs = c.simple("CREATE INDEX CONCURRENTLY gt_v3 ON gt (v)")
+    assert [m.command_tag() for m in msgs if m.type == "C"] == ["CREATE INDEX"]
+    msgs = c.simple("DROP INDEX CONCURRENTLY gt_v3")
+    assert [m.command_tag() for m in msgs if m.type == "C"] == ["DROP INDEX"]
+
+
+def test_migration_role_gets_only_its_rules(guarded, pg):
+    c = session(guarded, MD5_USER, MD5_PASSWORD)
+    pg.execute("GRANT ALL ON gt, gt_child TO %s" % MD5_USER)
+    msgs = c.simple("DELETE FROM gt_child")
+    assert [m.command_tag() for m in msgs if m.type == "C"] == ["DELETE 0"]
+    msgs = c.simple("DROP DATABASE nosuchdb")
+    assert msgs[0].fields()["C"] == "42501" and "(rule drop_database)" in msgs[0].fields()["M"]
+
+
+def test_multi_statement_query_runs_none(guarded, pg):
+    c = session(guarded)
+    msgs = c.simple("INSERT INTO gt VALUES (100, 'new'); DROP TABLE gt_child")
+    assert pgwire.types(msgs) == "EZ"
+    assert "(rule drop_table)" in msgs[0].fields()["M"]
+    assert c.scalar("SELECT count(*) FROM gt WHERE id = 100") == "0"
+
+
+def test_refusal_inside_transaction_fails_it(guarded, pg):
+    c = session(guarded)
+    c.simple("BEGIN")
+    c.simple("INSERT INTO gt VALUES (101, 'in tx')")
+    msgs = c.simple("TRUNCATE gt_child")
+    assert msgs[0].fields()["C"] == "42501" and msgs[-1].ready_status() == "E"
+    msgs = c.simple("COMMIT")
+    assert [m.command_tag() for m in msgs if m.type == "C"] == ["ROLLBACK"]
+    assert c.scalar("SELECT count(*) FROM gt WHERE id = 101") == "0"
+
+
+def test_extended_protocol_parse_refused_in_pipeline(guarded, pg):
+    c = session(guarded)
+    c.send(pgwire.parse("", "SELECT 1"), pgwire.bind("", ""), pgwire.execute(),
+           pgwire.parse("del", "DELETE FROM gt"), pgwire.bind("", "del"), pgwire.execute(),
+           pgwire.sync())
+    msgs = c.recv_until("Z")
+    assert pgwire.types(msgs) == "12DCEZ", pgwire.types(msgs)
+    assert "(rule delete_without_where)" in msgs[4].fields()["M"]
+    # The refused statement was never prepared on the server.
+    c.send(pgwire.bind("", "del"), pgwire.execute(), pgwire.sync())
+    msgs = c.recv_until("Z")
+    assert msgs[0].fields()["C"] == "26000"
+    assert c.scalar("SELECT count(*) FROM gt") == "5"
+
+
+def test_libpq_client_sees_the_refusal(guarded):
+    conn = guarded.connect()
+    with conn.cursor() as cur:
+        with pytest.raises(Exception) as e:
+            cur.execute("DELETE FROM gt")
+        assert e.value.pgcode == "42501"
+        assert "rule delete_without_where" in str(e.value)
+        cur.execute("SELECT count(*) FROM gt")
+        assert cur.fetchone() == (5,)
+
+
+def test_detect_mode_lets_it_through_and_logs(pg, pgward_factory):
+    pg.execute(SETUP)
+    pw = pgward_factory(**dict(GUARD, **{"guard.mode": "detect"}))
+    c = session(pw)
+    msgs = c.simple("DELETE FROM gt_child")
+    assert [m.command_tag() for m in msgs if m.type == "C"] == ["DELETE 0"]
+    assert pw.wait_log(r"event=guard_detect .*rule=delete_without_where")
+
+
+def test_encoding_and_string_protections_for_every_role(pg, pgward_factory):
+    pw = pgward_factory(**{"guard.rules": "none"})
+    c = session(pw)
+    for sql, rule in [("SET client_encoding = 'SJIS'", "client_encoding"),
+                      ("SELECT set_config('client_encoding', 'BIG5', false)", "client_encoding"),
+                      ("SET standard_conforming_strings = off", "standard_conforming_strings")]:
+        msgs = c.simple(sql)
+        assert msgs[0].fields()["C"] == "42501" and "(rule %s)" % rule in msgs[0].fields()["M"], sql
+    assert c.scalar("SHOW client_encoding") == "UTF8"
+    assert c.scalar("SHOW standard_conforming_strings") == "on"
+    c.send(pgwire.message("Q", b"SELECT '\xc3\x28'\0"))
+    msgs = c.recv_until("Z")
+    assert msgs[0].fields()["C"] == "22021"
+    # Too deeply nested to inspect: refused, and pgward is fine.
+    msgs = c.simple("SELECT " + "1+" * 30000 + "1")
+    assert msgs[0].fields()["C"] == "54001"
+    assert c.scalar("SELECT 'alive'") == "alive"
+
+
+def test_pgbench_through_the_guard(pg, pgward_factory):
+    pw = pgward_factory(**{"guard.rules": "all", "guard.role_rules": "%s: none" % SUPERUSER})
+    base = ["pgbench", "-h", pw.host, "-p", str(pw.port), "-U", SUPERUSER]
+    subprocess.run(base + ["-i", "-s", "1", "-q", "postgres"], check=True, capture_output=True)
+    pw2 = pgward_factory(**{"guard.rules": "all"})
+    for mode in ("simple", "prepared"):
+        r = subprocess.run(["pgbench", "-h", pw2.host, "-p", str(pw2.port), "-U", SUPERUSER, "-M", mode,
+                            "-c", "4", "-j", "2", "-T", "2", "-n", "postgres"], capture_output=True)
+        out = r.stdout.decode()
+        assert r.returncode == 0, r.stderr.decode()
+        assert "number of failed transactions: 0" in out
+
+
+@pytest.mark.parametrize("params,setting", [
+    ({"client_encoding": "SJIS"}, "client_encoding"),
+    ({"options": "-c client_encoding=BIG5"}, "client_encoding"),
+    ({"options": "-c standard_conforming_strings=off"}, "standard_conforming_strings"),
+    ({"options": "--standard-conforming-strings=off"}, "standard_conforming_strings"),
+])
+def test_startup_settings_that_change_lexing_are_refused(pgward, params, setting):
+    c = pgward.raw()
+    with pytest.raises(pgwire.PgError) as e:
+        c.startup(SUPERUSER, "postgres", params=params)
+    assert e.value.sqlstate == "42501"
+    assert "(rule %s)" % setting in e.value.message
+    ok = pgward.raw()
+    ok.startup(SUPERUSER, "postgres", params={"client_encoding": "UTF8",
+                                              "options": "-c standard_conforming_strings=on"})
+    assert ok.scalar("SHOW standard_conforming_strings") == "on"
