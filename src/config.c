@@ -518,9 +518,10 @@ static int extract_value(struct parser *p, const struct config_key *key, char *r
 		*value = s + 1;
 		return 0;
 	}
-	/* raw[-1] held the '=', now '\0', so c[-1] is always readable. */
+	/* raw[-1] held the '=', now '\0', so c[-1] is always readable. Only '#' ends a value:
+	 * ';' separates entries inside values (role_rules), and cutting there would fail open. */
 	for (char *c = raw; *c != '\0'; c++) {
-		if (is_comment(c) && isspace((unsigned char)c[-1])) {
+		if (*c == '#' && isspace((unsigned char)c[-1])) {
 			*c = '\0';
 			break;
 		}

@@ -78,6 +78,10 @@ static int add_guard_role(struct parser *p, unsigned line, char *entry)
 	if (pgw_sql_rule_list_parse(colon + 1, &mask, bad, sizeof(bad)) < 0)
 		return pgw_config_fail(p, line, "unknown rule \"%s\" for role %s in role_rules",
 				       bad, pgw_config_trim(entry));
+	for (size_t i = 0; i < c->nguard_roles; i++)
+		if (strcmp(c->guard_roles[i].role, pgw_config_trim(entry)) == 0)
+			return pgw_config_fail(p, line, "role %s is listed twice in role_rules",
+					       pgw_config_trim(entry));
 	roles = realloc(c->guard_roles, (c->nguard_roles + 1) * sizeof(*roles));
 	if (roles == NULL)
 		return pgw_config_fail(p, line, "out of memory");

@@ -61,6 +61,8 @@ static enum pgw_verdict check_bind(struct pgw_policy_ctx *ctx, const struct pgw_
 			break;
 		if (len == 0xffffffffu) /* NULL */
 			continue;
+		if (len > 0x7fffffffu)
+			return PGW_PASS; /* a negative length: malformed, the server reports it */
 		if (len > c->max_bind_param_size)
 			return pgw_refuse(
 				ctx, "bind_param_size", "54000", hint,

@@ -203,3 +203,19 @@ def test_startup_settings_that_change_lexing_are_refused(pgward, params, setting
     ok.startup(SUPERUSER, "postgres", params={"client_encoding": "UTF8",
                                               "options": "-c standard_conforming_strings=on"})
     assert ok.scalar("SHOW standard_conforming_strings") == "on"
+
+
+def test_fastpath_set_config_refused_large_objects_still_work(pgward):
+    c = pgward.raw()
+    c.startup(SUPERUSER, "postgres")
+    c.send(pgwire.function_call(2078, args=["standard_conforming_strings", "off", "false"],
+                                arg_formats=[0], result_format=0))
+    msgs = c.recv_until("Z")
+    assert pgwire.types(msgs) == "EZ"
+    f = msgs[0].fields()
+    assert f["C"] == "42501" and "(rule function_call)" in f["M"]
+    assert c.scalar("SHOW standard_conforming_strings") == "on"
+    # Other fastpath calls (libpq's large-object API uses them) go through: lo_creat(-1).
+    c.send(pgwire.function_call(957, args=[b"\xff\xff\xff\xff"], arg_formats=[1], result_format=1))
+    msgs = c.recv_until("Z")
+    assert pgwire.types(msgs) == "VZ", pgwire.types(msgs)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "pgward/config.h"
+#include "pgward/sql.h"
 
 #define ERRLEN 512
 
@@ -87,6 +88,13 @@ static void assert_defaults(const struct pgw_config *c)
 	assert_near(c->shutdown_timeout, 30);
 	assert_int_equal(c->max_packet_size, 1073741823);
 	assert_int_equal(c->log_level, PGW_LOG_INFO);
+	/* [limits] */
+	assert_int_equal(c->max_message_size, 16 << 20);
+	assert_int_equal(c->max_query_size, 1 << 20);
+	assert_int_equal(c->max_bind_param_size, 8 << 20);
+	assert_int_equal(c->max_bind_params, 65535);
+	assert_int_equal(c->max_copy_data_size, 16 << 20);
+	assert_int_equal(c->guard_mode, PGW_GUARD_ENFORCE);
 }
 
 static void test_defaults(void **state)
@@ -96,6 +104,13 @@ static void test_defaults(void **state)
 	pgw_config_defaults(&cfg);
 	assert_null(cfg.path);
 	assert_defaults(&cfg);
+	/* [guard]: enforce, but no rules for anyone (the shipped example turns them on) */
+	assert_null(cfg.rules);
+	assert_null(cfg.role_rules);
+	assert_int_equal(cfg.guard_default_rules, 0);
+	assert_null(cfg.guard_roles);
+	assert_int_equal(cfg.nguard_roles, 0);
+	assert_int_equal(pgw_config_guard_rules(&cfg, "app"), 0);
 	pgw_config_free(&cfg);
 	assert_zeroed(&cfg);
 }
@@ -328,7 +343,7 @@ static void test_quoting_and_comments(void **state)
 		"server_tls_ca_file = /etc/ca#1.crt\n"
 		"server_tls_cert_file = \"it's\"#comment right after the quote\n"
 		"server_tls_key_file = 'say \"hi\" '\n"
-		"log_level = warning ; comment\n"
+		"log_level = warning # comment\n"
 		"client_tls_cert_file =\n"
 		"client_tls_key_file = # only a comment\n"
 		"server_tls_sslmode = \"verify-ca\"\n";
@@ -463,6 +478,292 @@ static void test_small_error_buffer(void **state)
 	assert_zeroed(&cfg);
 }
 
+/* Loads "[<section>]\n<key> = <value>\n" and expects success. */
+static void load_in(const char *section, const char *key, const char *value, struct pgw_config *cfg)
+{
+	char text[512], err[ERRLEN];
+
+	snprintf(text, sizeof(text), "[%s]\n%s = %s\n", section, key, value);
+	if (load_text(text, cfg, err) != 0)
+		fail_msg("[%s] %s = %s: %s", section, key, value, err);
+}
+
+static void test_limits(void **state)
+{
+	static const struct {
+		const char *key, *value;
+		uint32_t want;
+	} cases[] = {
+		{"max_message_size", "1024", 1024},
+		{"max_message_size", "1kB", 1024},
+		{"max_message_size", "32 MB", 32 << 20},
+		{"max_message_size", "1073741823", 1073741823},
+		{"max_query_size", "64", 64},
+		{"max_query_size", "64B", 64},
+		{"max_query_size", "'256kB'", 256 << 10},
+		{"max_query_size", "2mb", 2 << 20},
+		{"max_bind_param_size", "1", 1},
+		{"max_bind_param_size", "100MB", 100 << 20},
+		{"max_bind_params", "0", 0},
+		{"max_bind_params", "100", 100},
+		{"max_bind_params", "65535", 65535},
+		{"max_copy_data_size", "1B", 1},
+		{"max_copy_data_size", "64kb", 64 << 10},
+	};
+	static const struct {
+		const char *key, *value, *err;
+	} bad[] = {
+		{"max_message_size", "1023", "out of range (expected 1024..1073741823 bytes)"},
+		{"max_message_size", "1GB", "out of range (expected 1024..1073741823 bytes)"},
+		{"max_query_size", "63", "out of range (expected 64..1073741823 bytes)"},
+		{"max_bind_param_size", "0", "out of range (expected 1..1073741823 bytes)"},
+		{"max_bind_params", "65536", "out of range (expected 0..65535)"},
+		{"max_bind_params", "-1", "out of range (expected 0..65535)"},
+		{"max_bind_params", "1kB", "invalid value \"1kB\" for max_bind_params"},
+		{"max_copy_data_size", "0", "out of range (expected 1..1073741823 bytes)"},
+		{"max_copy_data_size", "\"1GB\"", "out of range (expected 1..1073741823 bytes)"},
+		{"max_copy_data_size", "16 MiB", "invalid value \"16 MiB\" for max_copy_data_size"},
+	};
+	struct pgw_config cfg;
+	char text[256], err[ERRLEN];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const uint32_t *u = NULL;
+
+		load_in("limits", cases[i].key, cases[i].value, &cfg);
+		if (strcmp(cases[i].key, "max_message_size") == 0)
+			u = &cfg.max_message_size;
+		else if (strcmp(cases[i].key, "max_query_size") == 0)
+			u = &cfg.max_query_size;
+		else if (strcmp(cases[i].key, "max_bind_param_size") == 0)
+			u = &cfg.max_bind_param_size;
+		else if (strcmp(cases[i].key, "max_copy_data_size") == 0)
+			u = &cfg.max_copy_data_size;
+		if (u != NULL)
+			assert_int_equal(*u, cases[i].want);
+		else
+			assert_int_equal(cfg.max_bind_params, (int)cases[i].want);
+		pgw_config_free(&cfg);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "[limits]\n%s = %s\n", bad[i].key, bad[i].value);
+		if (load_text(text, &cfg, err) == 0)
+			fail_msg("%s = %s was accepted", bad[i].key, bad[i].value);
+		if (strstr(err, bad[i].err) == NULL || strstr(err, ":2: ") == NULL)
+			fail_msg("%s = %s\n  expected: %s\n  got:      %s", bad[i].key,
+				 bad[i].value, bad[i].err, err);
+		assert_zeroed(&cfg);
+	}
+}
+
+static void test_limits_and_guard_fixture(void **state)
+{
+	struct pgw_config c;
+	char path[1024], err[ERRLEN];
+	const uint64_t four = PGW_SQL_BIT(PGW_SQL_DROP_TABLE) | PGW_SQL_BIT(PGW_SQL_DROP_SCHEMA) |
+			      PGW_SQL_BIT(PGW_SQL_DROP_DATABASE) | PGW_SQL_BIT(PGW_SQL_TRUNCATE);
+
+	snprintf(path, sizeof(path), "%s/config/valid/guard.ini", data_dir());
+	if (pgw_config_load(path, &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.max_message_size, 1024);
+	assert_int_equal(c.max_query_size, 64);
+	assert_int_equal(c.max_bind_param_size, 1);
+	assert_int_equal(c.max_bind_params, 0);
+	assert_int_equal(c.max_copy_data_size, 1);
+	assert_int_equal(c.guard_mode, PGW_GUARD_DETECT);
+	assert_string_equal(c.rules, "drop_table, drop_schema,drop_database truncate");
+	assert_string_equal(c.role_rules, "migrator: drop_database; admin: none; ops: all");
+	assert_int_equal(c.guard_default_rules, four);
+	assert_int_equal(c.nguard_roles, 3);
+	assert_string_equal(c.guard_roles[0].role, "migrator");
+	assert_string_equal(c.guard_roles[1].role, "admin");
+	assert_string_equal(c.guard_roles[2].role, "ops");
+	assert_int_equal(pgw_config_guard_rules(&c, "migrator"),
+			 PGW_SQL_BIT(PGW_SQL_DROP_DATABASE));
+	assert_int_equal(pgw_config_guard_rules(&c, "admin"), 0);
+	assert_int_equal(pgw_config_guard_rules(&c, "ops"), PGW_SQL_GUARD_RULES);
+	assert_int_equal(pgw_config_guard_rules(&c, "app"), four);
+	assert_int_equal(pgw_config_guard_rules(&c, "Migrator"), four);
+	assert_int_equal(pgw_config_guard_rules(&c, ""), four);
+	assert_int_equal(pgw_config_guard_rules(&c, NULL), four);
+	pgw_config_free(&c);
+	assert_zeroed(&c);
+
+	snprintf(path, sizeof(path), "%s/config/valid/guard_empty.ini", data_dir());
+	if (pgw_config_load(path, &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_null(c.rules);
+	assert_null(c.role_rules);
+	assert_int_equal(c.guard_default_rules, 0);
+	assert_int_equal(c.nguard_roles, 0);
+	pgw_config_free(&c);
+}
+
+static void test_guard_mode(void **state)
+{
+	static const struct {
+		const char *value;
+		enum pgw_guard_mode mode;
+	} cases[] = {
+		{"enforce", PGW_GUARD_ENFORCE},		{"detect", PGW_GUARD_DETECT},
+		{"DETECT", PGW_GUARD_DETECT},		{"'Enforce'", PGW_GUARD_ENFORCE},
+		{"detect # comment", PGW_GUARD_DETECT},
+	};
+	struct pgw_config cfg;
+	char err[ERRLEN];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		load_in("guard", "mode", cases[i].value, &cfg);
+		assert_int_equal(cfg.guard_mode, cases[i].mode);
+		pgw_config_free(&cfg);
+	}
+	assert_int_equal(load_text("[guard]\nmode = refuse\n", &cfg, err), -1);
+	assert_non_null(strstr(err, ":2: invalid value \"refuse\" for mode (expected one of: "
+				    "enforce, detect)"));
+	assert_int_equal(load_text("[guard]\nmode =\n", &cfg, err), -1);
+	assert_non_null(strstr(err, ":2: invalid value \"\" for mode"));
+}
+
+static void test_guard_rule_lists(void **state)
+{
+	const uint64_t dt = PGW_SQL_BIT(PGW_SQL_DROP_TABLE), tr = PGW_SQL_BIT(PGW_SQL_TRUNCATE),
+		       db = PGW_SQL_BIT(PGW_SQL_DO_BLOCK);
+	const struct {
+		const char *value;
+		uint64_t mask;
+	} cases[] = {
+		{"all", PGW_SQL_GUARD_RULES},
+		{"none", 0},
+		{"''", 0},
+		{"drop_table", dt},
+		{"drop_table,truncate", dt | tr},
+		{"drop_table, truncate", dt | tr},
+		{"  drop_table ,  truncate  ", dt | tr},
+		{"drop_table truncate", dt | tr},
+		{"drop_table\ttruncate", dt | tr},
+		{"'drop_table,,truncate,'", dt | tr},
+		{"', drop_table'", dt},
+		{"drop_table, drop_table", dt},
+		{"do_block", db},
+		{"none, do_block", db},
+		{"all, none", PGW_SQL_GUARD_RULES},
+		{"truncate, all", PGW_SQL_GUARD_RULES},
+		{"drop_table, drop_schema, drop_database, truncate, delete_without_where, "
+		 "update_without_where, alter_drop_column, alter_drop_constraint, "
+		 "alter_column_type, create_index_blocking, drop_index_blocking, set_role, "
+		 "row_security_off, cascade, grant_revoke, alter_system, do_block",
+		 PGW_SQL_GUARD_RULES},
+	};
+	struct pgw_config cfg;
+
+	/* "all" is exactly the 17 rules drop_table .. do_block */
+	assert_int_equal(PGW_SQL_GUARD_RULES, (UINT64_C(1) << 17) - 1);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		load_in("guard", "rules", cases[i].value, &cfg);
+		if (cfg.guard_default_rules != cases[i].mask)
+			fail_msg("rules = %s: mask %#llx, expected %#llx", cases[i].value,
+				 (unsigned long long)cfg.guard_default_rules,
+				 (unsigned long long)cases[i].mask);
+		assert_int_equal(cfg.nguard_roles, 0);
+		assert_int_equal(pgw_config_guard_rules(&cfg, "anyone"), cases[i].mask);
+		pgw_config_free(&cfg);
+	}
+}
+
+static void test_guard_role_rules(void **state)
+{
+	const uint64_t dd = PGW_SQL_BIT(PGW_SQL_DROP_DATABASE),
+		       dt = PGW_SQL_BIT(PGW_SQL_DROP_TABLE);
+	struct pgw_config c;
+	char err[ERRLEN];
+
+	/* the brief's example, unquoted: ';' right after a word is no comment */
+	if (load_text("[guard]\nrules = all\nrole_rules = migrator: drop_database; admin: none\n",
+		      &c, err) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.nguard_roles, 2);
+	assert_int_equal(pgw_config_guard_rules(&c, "migrator"), dd);
+	assert_int_equal(pgw_config_guard_rules(&c, "admin"), 0);
+	assert_int_equal(pgw_config_guard_rules(&c, "app"), PGW_SQL_GUARD_RULES);
+	pgw_config_free(&c);
+
+	/* blanks, empty entries, a trailing ';', a role with an empty list (no rules) */
+	if (load_text("[guard]\nrole_rules = ' migrator :drop_database,drop_table ;; admin:;"
+		      "ops : all ; '\n",
+		      &c, err) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.nguard_roles, 3);
+	assert_string_equal(c.guard_roles[0].role, "migrator");
+	assert_string_equal(c.guard_roles[1].role, "admin");
+	assert_string_equal(c.guard_roles[2].role, "ops");
+	assert_int_equal(pgw_config_guard_rules(&c, "migrator"), dd | dt);
+	assert_int_equal(pgw_config_guard_rules(&c, "admin"), 0);
+	assert_int_equal(pgw_config_guard_rules(&c, "ops"), PGW_SQL_GUARD_RULES);
+	assert_int_equal(pgw_config_guard_rules(&c, "app"), 0); /* rules left empty */
+	pgw_config_free(&c);
+
+	/* role_rules before rules, in a repeated section: the order of keys does not matter */
+	if (load_text("[guard]\nrole_rules = admin: none\n[limits]\n[guard]\nrules = drop_table\n",
+		      &c, err) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(pgw_config_guard_rules(&c, "admin"), 0);
+	assert_int_equal(pgw_config_guard_rules(&c, "app"), dt);
+	pgw_config_free(&c);
+}
+
+static void test_guard_errors(void **state)
+{
+	static const struct {
+		const char *text, *err;
+	} cases[] = {
+		{"[guard]\nrules = all, bogus\n", ":2: unknown rule \"bogus\" in rules"},
+		{"[guard]\nrules = reset_all\n", ":2: unknown rule \"reset_all\" in rules"},
+		{"[guard]\nrules = encoding_not_utf8\n",
+		 ":2: unknown rule \"encoding_not_utf8\" in rules"},
+		{"[guard]\nrules = drop_table;truncate\n",
+		 ":2: unknown rule \"drop_table;truncate\" in rules"},
+		{"[guard]\nmode = detect\n\nrole_rules = a: drop_table; b: nope\n",
+		 ":4: unknown rule \"nope\" for role b in role_rules"},
+		{"[guard]\nrole_rules = a: ddl\n",
+		 ":2: unknown rule \"ddl\" for role a in role_rules"},
+		{"[guard]\nrole_rules = admin\n",
+		 ":2: role_rules entry \"admin\" is not \"role: rule, ...\""},
+		{"[guard]\nrole_rules = 'a: none; b all'\n",
+		 ":2: role_rules entry \"b all\" is not \"role: rule, ...\""},
+		{"[guard]\nrole_rules = ': all'\n", ":2: role_rules entry without a role name"},
+		/* the rules key is checked first, and blamed on its own line */
+		{"[guard]\nrole_rules = admin\nrules = bogus\n",
+		 ":3: unknown rule \"bogus\" in rules"},
+	};
+	struct pgw_config cfg;
+	char err[ERRLEN];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (load_text(cases[i].text, &cfg, err) == 0)
+			fail_msg("accepted:\n%s", cases[i].text);
+		if (strstr(err, cases[i].err) == NULL)
+			fail_msg("%s\n  expected: %s\n  got:      %s", cases[i].text, cases[i].err,
+				 err);
+		assert_zeroed(&cfg);
+	}
+}
+
+/* Every [limits] and [guard] key takes effect on SIGHUP. */
+static void test_limits_and_guard_reload(void **state)
+{
+	struct pgw_config old, fresh;
+	char path[1024], err[ERRLEN];
+
+	pgw_config_defaults(&old);
+	snprintf(path, sizeof(path), "%s/config/valid/guard.ini", data_dir());
+	if (pgw_config_load(path, &fresh, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(pgw_config_restart_changes(&old, &fresh, NULL, NULL), 0);
+	pgw_config_free(&fresh);
+	pgw_config_free(&old);
+}
+
 static void test_sslmode_names(void **state)
 {
 	assert_string_equal(pgw_sslmode_name(PGW_SSL_DISABLE), "disable");
@@ -492,6 +793,13 @@ int main(void)
 		cmocka_unit_test(test_restart_changes),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_small_error_buffer),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_limits_and_guard_fixture),
+		cmocka_unit_test(test_guard_mode),
+		cmocka_unit_test(test_guard_rule_lists),
+		cmocka_unit_test(test_guard_role_rules),
+		cmocka_unit_test(test_guard_errors),
+		cmocka_unit_test(test_limits_and_guard_reload),
 		cmocka_unit_test(test_sslmode_names),
 	};
 
