@@ -392,7 +392,9 @@ class Pgward(Endpoint):
     def start(self, wait=True):
         if not PGWARD_BIN.exists():
             pytest.fail("pgward binary %s does not exist (build it, or set PGWARD_BIN)" % PGWARD_BIN)
-        env = clean_env(ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:print_summary=1",
+        env = clean_env(ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:print_summary=1"
+                        # a small quarantine, so the RSS bounds hold under ASan too
+                        ":quarantine_size_mb=8",
                         UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen([str(PGWARD_BIN), "-c", str(self.conf_path)], stdin=subprocess.DEVNULL,
