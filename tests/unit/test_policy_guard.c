@@ -1,53 +1,16 @@
 /*
- * policy/: the real pipeline (size_guard, then guard) driven with real configurations loaded
- * from files, so [limits], [guard] and role_rules parsing are exercised too. The guard is
- * table-driven from tests/data/policy/guard.tsv, run as Query and as Parse, in enforce and
- * in detect mode; payload limits from C tables. No sockets, no mocks.
+ * policy/, the guard: the real pipeline driven with real configurations loaded from files,
+ * so [guard] and role_rules parsing are exercised too. Table-driven from
+ * tests/data/policy/guard.tsv, run as Query and as Parse, in enforce and in detect mode; then
+ * the cases the table cannot spell, the defaults and set_config over FunctionCall. No sockets,
+ * no mocks.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-#include "pgward/config.h"
-#include "pgward/log.h"
-#include "pgward/policy.h"
-#include "pgward/sql.h"
-
-#define ERRLEN 512
+#include "policy_test_util.h"
 
 static const char guard_ini[] = "[guard]\n"
 				"mode = %s\n"
 				"rules = all\n"
 				"role_rules = migrator: drop_database; admin: none\n";
-
-static const char limits_ini[] = "[limits]\n"
-				 "max_message_size = 4kB\n"
-				 "max_query_size = 1kB\n"
-				 "max_bind_param_size = 100B\n"
-				 "max_bind_params = 3\n"
-				 "max_copy_data_size = 2kB\n";
-
-/* Writes <text> to a temporary file and loads it into <cfg>; fails the test on error. */
-static void load_config(const char *text, struct pgw_config *cfg)
-{
-	char path[] = "/tmp/pgward-test-policy-XXXXXX", err[ERRLEN];
-	int fd = mkstemp(path);
-	size_t len = strlen(text);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, len), (ssize_t)len);
-	close(fd);
-	if (pgw_config_load(path, cfg, err, sizeof(err)) != 0)
-		fail_msg("%s", err);
-	unlink(path);
-}
 
 static void load_guard_config(const char *mode, struct pgw_config *cfg)
 {
@@ -61,39 +24,6 @@ static void load_guard_config(const char *mode, struct pgw_config *cfg)
 	assert_int_equal(cfg->nguard_roles, 2);
 }
 
-/* ---- messages ---- */
-
-struct buf {
-	uint8_t data[65536];
-	size_t n;
-};
-
-static void put_bytes(struct buf *b, const void *p, size_t len)
-{
-	assert_true(b->n + len <= sizeof(b->data));
-	memcpy(b->data + b->n, p, len);
-	b->n += len;
-}
-
-static void put_cstr(struct buf *b, const char *s)
-{
-	put_bytes(b, s, strlen(s) + 1);
-}
-
-static void put_u16(struct buf *b, uint16_t v)
-{
-	uint8_t be[2] = {(uint8_t)(v >> 8), (uint8_t)v};
-
-	put_bytes(b, be, sizeof(be));
-}
-
-static void put_u32(struct buf *b, uint32_t v)
-{
-	uint8_t be[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
-
-	put_bytes(b, be, sizeof(be));
-}
-
 /* Query: the text and its NUL. Parse: name, text, no parameter types. */
 static void build_sql_msg(struct buf *b, char type, const char *sql, size_t len)
 {
@@ -104,19 +34,6 @@ static void build_sql_msg(struct buf *b, char type, const char *sql, size_t len)
 	put_bytes(b, "", 1);
 	if (type == 'P')
 		put_u16(b, 0);
-}
-
-/* What the relay does: the header stage, then, if it passed, the whole message. */
-static enum pgw_verdict run(struct pgw_policy_ctx *ctx, char type, const uint8_t *body, size_t len)
-{
-	struct pgw_msg_view m = {.type = type, .len = (uint32_t)len, .body = NULL};
-
-	memset(&ctx->refusal, 0, sizeof(ctx->refusal));
-	if (pgw_pipeline_header(ctx, &m) != PGW_PASS)
-		return PGW_REFUSE;
-	assert_true(pgw_policy_needs_body(type));
-	m.body = body;
-	return pgw_pipeline_message(ctx, &m);
 }
 
 static enum pgw_verdict run_sql(struct pgw_policy_ctx *ctx, char type, const char *sql, size_t len)
@@ -584,298 +501,20 @@ static void function_call_set_config(void **state)
 	assert_int_equal(missed, 0);
 }
 
-/* ---- payload limits ---- */
-
-static void size_headers(void **state)
-{
-	static const struct {
-		char type;
-		uint32_t len;
-		const char *rule; /* NULL: pass */
-		const char *text; /* in the message */
-	} cases[] = {
-		{'Q', 1024, NULL, NULL},
-		{'Q', 1025, "query_size", "query of 1025 bytes exceeds the limit of 1024 bytes"},
-		{'P', 1024, NULL, NULL},
-		{'P', 1025, "query_size", "Parse message of 1025 bytes"},
-		{'d', 2048, NULL, NULL},
-		{'d', 2049, "copy_data_size", "CopyData message of 2049 bytes"},
-		{'B', 4096, NULL, NULL},
-		{'B', 4097, "message_size", "message of 4097 bytes exceeds the limit of 4096"},
-		{'Q', 4097, "message_size", "(rule message_size, max_message_size)"},
-		{'d', 4097, "message_size", "(rule message_size, max_message_size)"},
-		{'F', 4097, "message_size", NULL},
-		{'p', 4097, "message_size", NULL},
-		{'f', 4097, "message_size", NULL},
-		{'D', 4096, NULL, NULL},
-		{'X', 0, NULL, NULL},
-		{'S', 0, NULL, NULL},
-		{'H', 0, NULL, NULL},
-		{'Q', 0xffffffffu, "message_size", "of 4294967295 bytes"},
-	};
-	struct pgw_config cfg;
-	struct pgw_policy_ctx ctx = {.cfg = NULL, .user = "app"};
-
-	(void)state;
-	load_config(limits_ini, &cfg);
-	assert_int_equal(cfg.max_message_size, 4096);
-	assert_int_equal(cfg.max_query_size, 1024);
-	assert_int_equal(cfg.max_bind_param_size, 100);
-	assert_int_equal(cfg.max_bind_params, 3);
-	assert_int_equal(cfg.max_copy_data_size, 2048);
-	ctx.cfg = &cfg;
-	for (size_t i = 0; i < PGW_ARRAY_LEN(cases); i++) {
-		struct pgw_msg_view m = {.type = cases[i].type, .len = cases[i].len};
-		enum pgw_verdict v;
-		char want[96];
-
-		memset(&ctx.refusal, 0, sizeof(ctx.refusal));
-		v = pgw_pipeline_header(&ctx, &m);
-		if (v != (cases[i].rule ? PGW_REFUSE : PGW_PASS))
-			fail_msg("'%c' %u: %s", cases[i].type, cases[i].len,
-				 v == PGW_PASS ? "pass" : ctx.refusal.message);
-		if (cases[i].rule == NULL) {
-			assert_null(ctx.refusal.rule);
-			continue;
-		}
-		assert_string_equal(ctx.refusal.rule, cases[i].rule);
-		assert_string_equal(ctx.refusal.sqlstate, "54000");
-		snprintf(want, sizeof(want), "(rule %s, max_%s)", cases[i].rule, cases[i].rule);
-		assert_non_null(strstr(ctx.refusal.message, want));
-		if (cases[i].text != NULL && strstr(ctx.refusal.message, cases[i].text) == NULL)
-			fail_msg("'%c' %u: \"%s\" lacks \"%s\"", cases[i].type, cases[i].len,
-				 ctx.refusal.message, cases[i].text);
-		assert_true(ctx.refusal.hint[0] != '\0');
-	}
-	pgw_config_free(&cfg);
-}
-
-/* A Query over max_query_size that reached the guard anyway is not parsed. */
-static void size_query_not_parsed(void **state)
-{
-	struct pgw_config cfg;
-	struct pgw_policy_ctx ctx = {.cfg = NULL, .user = "admin"};
-	static struct buf b;
-	struct pgw_msg_view m = {.type = 'Q'};
-
-	(void)state;
-	load_config(limits_ini, &cfg);
-	ctx.cfg = &cfg;
-	b.n = 0;
-	put_bytes(&b, "SELECT ", 7);
-	while (b.n < 1999)
-		put_bytes(&b, " ", 1);
-	put_bytes(&b, "1", 2);
-	m.len = (uint32_t)b.n;
-	m.body = b.data;
-	assert_int_equal(pgw_pipeline_message(&ctx, &m), PGW_REFUSE);
-	assert_string_equal(ctx.refusal.rule, "query_size");
-	assert_string_equal(ctx.refusal.sqlstate, "54000");
-	/* the largest Query the header admits is parsed */
-	b.n = 0;
-	put_bytes(&b, "SELECT ", 7);
-	while (b.n < 1022)
-		put_bytes(&b, " ", 1);
-	put_bytes(&b, "1", 2);
-	assert_int_equal(b.n, 1024);
-	assert_int_equal(run(&ctx, 'Q', b.data, b.n), PGW_PASS);
-	pgw_config_free(&cfg);
-}
-
-#define NUL_PARAM 0xffffffffu
-
-/* Bind to statement "s1": no format codes, <n> parameters of <lens> bytes, then no result
- * format codes. */
-static void build_bind(struct buf *b, size_t n, const uint32_t *lens)
-{
-	static const uint8_t fill[200] = {0};
-
-	b->n = 0;
-	put_cstr(b, "");
-	put_cstr(b, "s1");
-	put_u16(b, 0);
-	put_u16(b, (uint16_t)n);
-	for (size_t i = 0; i < n; i++) {
-		put_u32(b, lens[i]);
-		if (lens[i] != NUL_PARAM) {
-			assert_true(lens[i] <= sizeof(fill));
-			put_bytes(b, fill, lens[i]);
-		}
-	}
-	put_u16(b, 0);
-}
-
-static void size_bind(void **state)
-{
-	static const struct {
-		size_t n;
-		uint32_t lens[6];
-		const char *rule; /* NULL: pass */
-		const char *text;
-	} cases[] = {
-		{0, {0}, NULL, NULL},
-		{3, {100, 100, 100}, NULL, NULL},
-		{3, {0, 1, 2}, NULL, NULL},
-		{1, {101}, "bind_param_size", "parameter $1 of 101 bytes exceeds the limit of 100"},
-		{3, {10, 101, 5}, "bind_param_size", "parameter $2 of 101 bytes"},
-		{3, {10, 5, 200}, "bind_param_size", "parameter $3 of 200 bytes"},
-		{4,
-		 {1, 1, 1, 1},
-		 "bind_param_count",
-		 "Bind with 4 parameters exceeds the limit of 3"},
-		{6, {1, 1, 1, 1, 1, 1}, "bind_param_count", "6 parameters"},
-		{3, {NUL_PARAM, NUL_PARAM, NUL_PARAM}, NULL, NULL},
-		{2, {NUL_PARAM, 100}, NULL, NULL},
-		{2, {NUL_PARAM, 101}, "bind_param_size", "parameter $2 of 101 bytes"},
-	};
-	struct pgw_config cfg;
-	struct pgw_policy_ctx ctx = {.cfg = NULL, .user = "app"};
-	static struct buf b;
-
-	(void)state;
-	load_config(limits_ini, &cfg);
-	ctx.cfg = &cfg;
-	for (size_t i = 0; i < PGW_ARRAY_LEN(cases); i++) {
-		enum pgw_verdict v;
-		char want[96];
-
-		build_bind(&b, cases[i].n, cases[i].lens);
-		v = run(&ctx, 'B', b.data, b.n);
-		if (v != (cases[i].rule ? PGW_REFUSE : PGW_PASS))
-			fail_msg("case %zu: %s", i, v == PGW_PASS ? "pass" : ctx.refusal.message);
-		if (cases[i].rule == NULL)
-			continue;
-		assert_string_equal(ctx.refusal.rule, cases[i].rule);
-		assert_string_equal(ctx.refusal.sqlstate, "54000");
-		snprintf(want, sizeof(want), "(rule %s, ", cases[i].rule);
-		assert_non_null(strstr(ctx.refusal.message, want));
-		if (strstr(ctx.refusal.message, cases[i].text) == NULL)
-			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, ctx.refusal.message,
-				 cases[i].text);
-		assert_true(ctx.refusal.hint[0] != '\0');
-	}
-
-	/* max_bind_params = 0 admits only parameterless Binds */
-	cfg.max_bind_params = 0;
-	build_bind(&b, 0, NULL);
-	assert_int_equal(run(&ctx, 'B', b.data, b.n), PGW_PASS);
-	build_bind(&b, 1, (const uint32_t[]){NUL_PARAM});
-	assert_int_equal(run(&ctx, 'B', b.data, b.n), PGW_REFUSE);
-	assert_string_equal(ctx.refusal.rule, "bind_param_count");
-	pgw_config_free(&cfg);
-}
-
-/* Malformed Binds pass: the server reports them as it would without pgward. */
-static void size_bind_malformed(void **state)
-{
-	struct pgw_config cfg;
-	struct pgw_policy_ctx ctx = {.cfg = NULL, .user = "app"};
-	static struct buf b;
-
-	(void)state;
-	load_config(limits_ini, &cfg);
-	ctx.cfg = &cfg;
-
-	assert_int_equal(run(&ctx, 'B', (const uint8_t *)"", 0), PGW_PASS);
-	/* portal name without its NUL */
-	assert_int_equal(run(&ctx, 'B', (const uint8_t *)"portal", 6), PGW_PASS);
-	/* statement name without its NUL */
-	assert_int_equal(run(&ctx, 'B', (const uint8_t *)"\0s1", 3), PGW_PASS);
-	/* 5 format codes announced, none there */
-	b.n = 0;
-	put_cstr(&b, "");
-	put_cstr(&b, "s1");
-	put_u16(&b, 5);
-	assert_int_equal(run(&ctx, 'B', b.data, b.n), PGW_PASS);
-	/* format codes, then no parameter count */
-	b.n = 0;
-	put_cstr(&b, "");
-	put_cstr(&b, "s1");
-	put_u16(&b, 1);
-	put_u16(&b, 1);
-	assert_int_equal(run(&ctx, 'B', b.data, b.n), PGW_PASS);
-	/* two parameters announced, one there */
-	b.n = 0;
-	put_cstr(&b, "");
-	put_cstr(&b, "s1");
-	put_u16(&b, 0);
-	put_u16(&b, 2);
-	put_u32(&b, 3);
-	put_bytes(&b, "abc", 3);
-	assert_int_equal(run(&ctx, 'B', b.data, b.n), PGW_PASS);
-	/* a parameter of 50 bytes of which 10 arrived, then nothing */
-	b.n = 0;
-	put_cstr(&b, "");
-	put_cstr(&b, "s1");
-	put_u16(&b, 0);
-	put_u16(&b, 2);
-	put_u32(&b, 50);
-	put_bytes(&b, "0123456789", 10);
-	assert_int_equal(run(&ctx, 'B', b.data, b.n), PGW_PASS);
-	/* half a length word */
-	b.n = 0;
-	put_cstr(&b, "");
-	put_cstr(&b, "s1");
-	put_u16(&b, 0);
-	put_u16(&b, 1);
-	put_u16(&b, 0);
-	assert_int_equal(run(&ctx, 'B', b.data, b.n), PGW_PASS);
-	pgw_config_free(&cfg);
-}
-
-/*
- * A parameter length below -1 is malformed (the server answers 08P01 "insufficient data left
- * in message"); size_guard reads it as unsigned and refuses "parameter $1 of 4294967294
- * bytes" under bind_param_size, which is not what the client sent.
- */
-static void size_bind_negative_length(void **state)
-{
-	struct pgw_config cfg;
-	struct pgw_policy_ctx ctx = {.cfg = NULL, .user = "app"};
-	static struct buf b;
-
-	(void)state;
-	load_config(limits_ini, &cfg);
-	ctx.cfg = &cfg;
-	b.n = 0;
-	put_cstr(&b, "");
-	put_cstr(&b, "s1");
-	put_u16(&b, 0);
-	put_u16(&b, 1);
-	put_u32(&b, 0xfffffffeu); /* -2 */
-	put_u16(&b, 0);
-	if (run(&ctx, 'B', b.data, b.n) != PGW_PASS) {
-		print_error("refused: %s\n", ctx.refusal.message);
-		pgw_config_free(&cfg);
-		fail();
-	}
-	pgw_config_free(&cfg);
-}
-
-static int teardown_guard(void **state)
-{
-	(void)state;
-	pgw_guard_shutdown();
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		/* guard.tsv */
 		cmocka_unit_test(guard_table),
 		cmocka_unit_test(guard_table_detect),
+		/* in detail */
 		cmocka_unit_test(detect_counts),
 		cmocka_unit_test(guard_special_cases),
 		cmocka_unit_test(guard_defaults),
 		cmocka_unit_test(function_call_set_config),
-		cmocka_unit_test(size_headers),
-		cmocka_unit_test(size_query_not_parsed),
-		cmocka_unit_test(size_bind),
-		cmocka_unit_test(size_bind_malformed),
-		cmocka_unit_test(size_bind_negative_length),
 	};
 
 	/* detect mode logs every statement it lets through; keep the output to the results */
 	pgw_log_min_level = PGW_LOG_ERROR;
-	return cmocka_run_group_tests(tests, NULL, teardown_guard);
+	return cmocka_run_group_tests_name("policy_guard", tests, NULL, teardown_guard);
 }
