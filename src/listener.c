@@ -9,7 +9,6 @@
 #include "pgward/session.h"
 
 #include <errno.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -58,27 +57,16 @@ static void error_cb(struct evconnlistener *l, void *arg)
 
 int pgw_listener_start(char *err, size_t errlen)
 {
-	struct addrinfo hints, *res = NULL;
-	char port[16];
-	int rc;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE;
-	snprintf(port, sizeof(port), "%d", pgw.cfg.listen_port);
-	rc = getaddrinfo(pgw.cfg.listen_addr[0] == '*' ? NULL : pgw.cfg.listen_addr, port, &hints,
-			 &res);
-	if (rc != 0) {
-		snprintf(err, errlen, "cannot resolve listen_addr %s: %s", pgw.cfg.listen_addr,
-			 gai_strerror(rc));
+	if (pgw_proxy_resolve("listen_addr", pgw.cfg.listen_addr, pgw.cfg.listen_port, true, &addr,
+			      &addrlen, err, errlen) < 0)
 		return -1;
-	}
 	listener = evconnlistener_new_bind(pgw.base, accept_cb, NULL,
 					   LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
 						   LEV_OPT_CLOSE_ON_EXEC,
-					   LISTEN_BACKLOG, res->ai_addr, (int)res->ai_addrlen);
-	freeaddrinfo(res);
+					   LISTEN_BACKLOG, (struct sockaddr *)&addr, (int)addrlen);
 	if (listener == NULL) {
 		snprintf(err, errlen, "cannot listen on %s:%d: %s", pgw.cfg.listen_addr,
 			 pgw.cfg.listen_port, strerror(errno));

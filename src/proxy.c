@@ -10,27 +10,34 @@
 
 struct pgw_proxy pgw;
 
-int pgw_proxy_resolve_server(const struct pgw_config *cfg, struct sockaddr_storage *addr,
-			     socklen_t *addrlen, char *err, size_t errlen)
+int pgw_proxy_resolve(const char *key, const char *host, int port, bool passive,
+		      struct sockaddr_storage *addr, socklen_t *addrlen, char *err, size_t errlen)
 {
 	struct addrinfo hints, *res = NULL;
-	char port[16];
+	char service[16];
 	int rc;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	snprintf(port, sizeof(port), "%d", cfg->server_port);
-	rc = getaddrinfo(cfg->server_host, port, &hints, &res);
+	hints.ai_flags = passive ? AI_PASSIVE : 0;
+	snprintf(service, sizeof(service), "%d", port);
+	rc = getaddrinfo(passive && host[0] == '*' ? NULL : host, service, &hints, &res);
 	if (rc != 0 || res == NULL) {
-		snprintf(err, errlen, "cannot resolve server_host %s: %s", cfg->server_host,
-			 gai_strerror(rc));
+		snprintf(err, errlen, "cannot resolve %s %s: %s", key, host, gai_strerror(rc));
 		return -1;
 	}
 	memcpy(addr, res->ai_addr, res->ai_addrlen);
 	*addrlen = res->ai_addrlen;
 	freeaddrinfo(res);
 	return 0;
+}
+
+int pgw_proxy_resolve_server(const struct pgw_config *cfg, struct sockaddr_storage *addr,
+			     socklen_t *addrlen, char *err, size_t errlen)
+{
+	return pgw_proxy_resolve("server_host", cfg->server_host, cfg->server_port, false, addr,
+				 addrlen, err, errlen);
 }
 
 double pgw_now(void)

@@ -29,6 +29,14 @@ struct pgw_proxy {
 extern struct pgw_proxy pgw;
 
 /*
+ * First address of <host>:<port> (<passive>: for listening, "*" meaning every address).
+ * -1 with "cannot resolve <key> <host>: ..." in <err> on failure.
+ */
+int pgw_proxy_resolve(const char *key, const char *host, int port, bool passive,
+		      struct sockaddr_storage *addr, socklen_t *addrlen, char *err,
+		      size_t errlen) PGW_MUSTCHECK;
+
+/*
  * Resolves cfg.server_host/port into pgw.server_addr. Done at start and on reload only,
  * so no session waits on DNS. -1 with <err> filled on failure.
  */
