@@ -219,6 +219,16 @@ void pgw_sql_info_unref(const struct pgw_sql_info *info); /* NULL is fine */
  */
 int pgw_sql_rule_list_parse(const char *list, uint64_t *mask, char *bad, size_t badlen);
 
+/*
+ * False only when <sql> cannot raise any detection (no DROP, DELETE, SET, set_config, ...
+ * as a whole word, no U& escapes): the caller may then skip the parse. Cheap (one pass over
+ * the bytes); errs towards true.
+ */
+bool pgw_sql_may_break_rules(const char *sql, size_t len);
+
+/* True when <sql> is valid UTF-8 with no NUL byte, as the server requires. */
+bool pgw_sql_utf8_valid(const char *sql, size_t len);
+
 const char *pgw_sql_flag_name(enum pgw_sql_flag flag); /* "drop_table", ... */
 int pgw_sql_flag_by_name(const char *name);	       /* the flag, or -1 if unknown */
 const char *pgw_sql_status_name(enum pgw_sql_status status);
