@@ -290,7 +290,9 @@ pgward_start() {
 		server_tls_sslmode = disable
 		log_level = warning
 	EOF
-	"$PGWARD_BIN" -c "$PGW_DIR/pgward.ini" >"$OUT/logs/pgward.log" 2>&1 &
+	# Its own session, as PgBouncer gets by daemonizing: otherwise the scheduler's autogroup
+	# puts pgward in one group with this script's pgbench and it gets a share of that group.
+	setsid "$PGWARD_BIN" -c "$PGW_DIR/pgward.ini" >"$OUT/logs/pgward.log" 2>&1 </dev/null &
 	PGW_PID=$!
 	wait_listener "$PGWARD_PORT" "$PGW_PID" 10 ||
 		die "pgward (pid $PGW_PID) is not listening on $PGWARD_PORT (log: $OUT/logs/pgward.log)"
