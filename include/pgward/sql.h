@@ -226,6 +226,12 @@ int pgw_sql_rule_list_parse(const char *list, uint64_t *mask, char *bad, size_t 
  */
 bool pgw_sql_may_break_rules(const char *sql, size_t len);
 
+/* PostgreSQL's parse_bool_with_len(): 1 true, 0 false, -1 not a boolean ("o" alone is -1). */
+int pgw_sql_parse_bool(const char *value);
+
+/* Whether PostgreSQL's encoding lookup reads <name> as UTF8 ("UTF-8", "utf8", "Unicode"). */
+bool pgw_sql_encoding_is_utf8(const char *name);
+
 /* True when <sql> is valid UTF-8 with no NUL byte, as the server requires. */
 bool pgw_sql_utf8_valid(const char *sql, size_t len);
 

@@ -8,6 +8,7 @@
 #include "pgward/codec.h"
 #include "pgward/log.h"
 #include "pgward/proxy.h"
+#include "pgward/sql.h"
 #include "pgward/tls.h"
 
 #include <stdio.h>
@@ -88,25 +89,6 @@ static void connect_server(struct pgw_session *s)
 		link_done(s, false, s->server.err);
 }
 
-/* "UTF8", "utf-8", "Unicode": what PostgreSQL's encoding lookup accepts as UTF8. */
-static bool is_utf8(const char *v)
-{
-	char clean[16];
-	size_t n = 0;
-
-	for (; *v && n + 1 < sizeof(clean); v++)
-		if (*v != '-' && *v != '_')
-			clean[n++] = (char)(*v | 0x20);
-	clean[n] = '\0';
-	return strcmp(clean, "utf8") == 0 || strcmp(clean, "unicode") == 0;
-}
-
-static bool is_on(const char *v)
-{
-	return strcasecmp(v, "on") == 0 || strcasecmp(v, "true") == 0 ||
-	       strcasecmp(v, "yes") == 0 || strcmp(v, "1") == 0;
-}
-
 /*
  * The settings that would make the server lex differently from pgward's parser, set in the
  * startup packet directly or through -c / --name= in options. Returns the offending
@@ -114,9 +96,9 @@ static bool is_on(const char *v)
  */
 static const char *lexing_setting(const char *name, const char *value)
 {
-	if (strcasecmp(name, "client_encoding") == 0 && !is_utf8(value))
+	if (strcasecmp(name, "client_encoding") == 0 && !pgw_sql_encoding_is_utf8(value))
 		return "client_encoding";
-	if (strcasecmp(name, "standard_conforming_strings") == 0 && !is_on(value))
+	if (strcasecmp(name, "standard_conforming_strings") == 0 && pgw_sql_parse_bool(value) != 1)
 		return "standard_conforming_strings";
 	return NULL;
 }

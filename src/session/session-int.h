@@ -68,7 +68,6 @@ void pgw_sess_fail(struct pgw_session *s, const char *sqlstate, const char *fmt,
 	PGW_PRINTF(3, 4);
 void pgw_sess_end(struct pgw_session *s, const char *reason);
 bool pgw_sess_busy(const struct pgw_session *s);
-unsigned pgw_sess_client_count(void);
 /* Counts <s> against max_client_conn; false if the limit is reached. */
 bool pgw_sess_count_client(struct pgw_session *s);
 

@@ -67,11 +67,6 @@ unsigned pgw_session_count(void)
 	return nsessions;
 }
 
-unsigned pgw_sess_client_count(void)
-{
-	return nclients;
-}
-
 bool pgw_sess_busy(const struct pgw_session *s)
 {
 	return pgw_tracker_pending(&s->tracker) > 0;

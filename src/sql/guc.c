@@ -11,8 +11,7 @@
 #include <strings.h>
 #include <cJSON.h>
 
-/* PostgreSQL's parse_bool_with_len(): 1 true, 0 false, -1 not a boolean. */
-static int parse_bool(const char *v)
+int pgw_sql_parse_bool(const char *v)
 {
 	size_t len = strlen(v);
 
@@ -46,8 +45,7 @@ static int parse_bool(const char *v)
 	}
 }
 
-/* pg_char_to_encoding() after clean_encoding_name(): "UTF-8", "utf8", "Unicode". */
-static bool is_utf8_name(const char *v)
+bool pgw_sql_encoding_is_utf8(const char *v)
 {
 	char clean[16];
 	size_t n = 0;
@@ -126,12 +124,13 @@ static void effects(struct sql_builder *b, const char *name, enum pgw_sql_guc_ro
 		sql_flag(b, PGW_SQL_SET_ROLE, desc);
 	if (!setting)
 		return;
-	if (strcmp(name, "row_security") == 0 && !(value && parse_bool(value) == 1))
+	if (strcmp(name, "row_security") == 0 && !(value && pgw_sql_parse_bool(value) == 1))
 		sql_flag(b, PGW_SQL_ROW_SECURITY_OFF, desc);
 	else if (strcmp(name, "standard_conforming_strings") == 0 &&
-		 !(value && parse_bool(value) == 1))
+		 !(value && pgw_sql_parse_bool(value) == 1))
 		sql_flag(b, PGW_SQL_SCS_OFF, desc);
-	else if (strcmp(name, "client_encoding") == 0 && !(value && is_utf8_name(value)))
+	else if (strcmp(name, "client_encoding") == 0 &&
+		 !(value && pgw_sql_encoding_is_utf8(value)))
 		sql_flag(b, PGW_SQL_ENCODING_NOT_UTF8, desc);
 }
 
