@@ -205,7 +205,7 @@ static void cleanup(void)
 {
 	pgw_listener_stop();
 	pgw_session_free_all();
-	pgw_guard_shutdown();
+	pgw_policy_shutdown();
 	if (sig_hup)
 		event_free(sig_hup);
 	if (sig_term)

@@ -55,6 +55,7 @@ struct pgw_session {
 	bool copy_refused;		    /* a CopyData was refused: drop the rest of that COPY */
 	char tx_status;			    /* from the last ReadyForQuery: 'I', 'T' or 'E' */
 	struct pgw_tracker tracker;	    /* what the server still owes, and what to do with it */
+	struct pgw_stmt_map stmts;	    /* prepared statements and their classifications */
 	double last_client_activity;
 
 	struct event timer; /* login timeout, then the closing flush deadline */
