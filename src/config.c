@@ -112,6 +112,7 @@ static const struct config_key pgward_keys[] = {
 	STRING_KEY(server_tls_key_file, "", 0, RELOAD),
 	DURATION_KEY(client_login_timeout, "60", RELOAD),
 	DURATION_KEY(client_idle_timeout, "0", RELOAD),
+	DURATION_KEY(query_timeout, "0", RELOAD),
 	DURATION_KEY(server_connect_timeout, "15", RELOAD),
 	DURATION_KEY(shutdown_timeout, "30", RELOAD),
 	/* PostgreSQL itself never sends or accepts a message over 1 GB - 1. */

@@ -53,6 +53,7 @@ struct pgw_config {
 	/* [pgward] timeouts, in seconds; 0 disables the ones documented as optional */
 	double client_login_timeout;
 	double client_idle_timeout;
+	double query_timeout; /* a request unanswered this long ends the session (57014) */
 	double server_connect_timeout;
 	double shutdown_timeout;
 

@@ -57,6 +57,7 @@ struct pgw_session {
 	struct pgw_tracker tracker;	    /* what the server still owes, and what to do with it */
 	struct pgw_stmt_map stmts;	    /* prepared statements and their classifications */
 	double last_client_activity;
+	double busy_since; /* when the tick first saw a request pending; 0 when idle */
 
 	struct event timer; /* login timeout, then the closing flush deadline */
 	struct pgw_session *prev, *next;

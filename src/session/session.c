@@ -272,19 +272,30 @@ void pgw_session_close_all(const char *sqlstate, const char *message)
 	}
 }
 
+/* Every tick (250 ms): ends sessions idle past client_idle_timeout or busy past query_timeout. */
 void pgw_session_tick(double now)
 {
-	double limit = pgw.cfg.client_idle_timeout;
+	double idle_limit = pgw.cfg.client_idle_timeout, busy_limit = pgw.cfg.query_timeout;
 
-	if (limit <= 0)
-		return;
 	for (struct pgw_session *s = sessions, *next; s != NULL; s = next) {
 		next = s->next;
-		if (s->state == PGW_SS_READY && !pgw_sess_busy(s) &&
-		    now - s->last_client_activity > limit)
-			pgw_sess_fail(s, "57P05",
-				      "pgward: client idle timeout (client_idle_timeout=%gs)",
-				      limit);
+		if (s->state != PGW_SS_READY)
+			continue;
+		if (!pgw_sess_busy(s)) {
+			s->busy_since = 0;
+			if (idle_limit > 0 && now - s->last_client_activity > idle_limit)
+				pgw_sess_fail(
+					s, "57P05",
+					"pgward: client idle timeout (client_idle_timeout=%gs)",
+					idle_limit);
+		} else if (s->busy_since == 0) {
+			s->busy_since = now; /* the tick's own granularity is precise enough */
+		} else if (busy_limit > 0 && now - s->busy_since > busy_limit) {
+			/* Closing a busy session also cancels what its backend runs. */
+			pgw_sess_fail(s, "57014",
+				      "pgward: query did not finish within query_timeout=%gs",
+				      busy_limit);
+		}
 	}
 }
 
