@@ -141,11 +141,20 @@ static const struct config_key guard_keys[] = {
 	STRING_KEY(role_rules, "", 0, RELOAD),
 };
 
+/* The admin console: a virtual database answered by pgward itself (src/admin/). */
+static const struct config_key admin_keys[] = {
+	KEY_NAMED("database", admin_database, char *, KEY_STRING, "pgward", RELOAD, 1, 0, NULL),
+	KEY_NAMED("users", admin_users, char *, KEY_STRING, "", RELOAD, 0, 0, NULL),
+	KEY_NAMED("auth_database", admin_auth_database, char *, KEY_STRING, "postgres", RELOAD, 1,
+		  0, NULL),
+};
+
 /* A new section is one more key table and one more line here. */
 static const struct config_section sections[] = {
 	{"pgward", pgward_keys, PGW_ARRAY_LEN(pgward_keys), pgw_config_check_pgward},
 	{"limits", limits_keys, PGW_ARRAY_LEN(limits_keys), NULL},
 	{"guard", guard_keys, PGW_ARRAY_LEN(guard_keys), pgw_config_check_guard},
+	{"admin", admin_keys, PGW_ARRAY_LEN(admin_keys), NULL},
 };
 
 static void *field_of(struct pgw_config *cfg, const struct config_key *key)
@@ -677,4 +686,17 @@ out:
 	if (rc != 0)
 		pgw_config_free(cfg);
 	return rc;
+}
+
+void pgw_config_foreach(const struct pgw_config *cfg, pgw_config_key_fn fn, void *arg)
+{
+	char value[1024];
+
+	for (size_t s = 0; s < PGW_ARRAY_LEN(sections); s++)
+		for (size_t k = 0; k < sections[s].nkeys; k++) {
+			const struct config_key *key = &sections[s].keys[k];
+
+			fn(sections[s].name, key->name,
+			   format_value(cfg, key, value, sizeof(value)), key->reloadable, arg);
+		}
 }

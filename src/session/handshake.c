@@ -5,6 +5,8 @@
  */
 #include "session-int.h"
 
+#include "pgward/admin.h"
+
 #include "pgward/codec.h"
 #include "pgward/log.h"
 #include "pgward/proxy.h"
@@ -173,6 +175,9 @@ static void on_startup(struct pgw_session *s)
 		return;
 	}
 	s->user = user;
+	if (pgw_admin_is_console(&pgw.cfg, pgw_startup_get(&s->startup, "database")) &&
+	    !pgw_sess_admin_startup(s))
+		return;
 	pgw_info(s->id, "login", "peer=%s user=%s database=%s tls=%s", s->peer,
 		 pgw_log_quote(user, quoted_user, sizeof(quoted_user)),
 		 pgw_log_quote(pgw_startup_get(&s->startup, "database") ?: user, quoted_db,
