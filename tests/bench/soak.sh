@@ -6,6 +6,7 @@
 #
 # Usage: tests/bench/soak.sh     (needs ../shared/bench/pgcluster.sh, as the other benches)
 # Environment: DURATION=1800  WARMUP=120  PG_PORT=5520  PGWARD_PORT=5521
+#              SELECT_CLIENTS=6  TPCB_CLIENTS=2
 #              PGWARD_BIN=<repo>/build/pgward (built Release if missing)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -41,9 +42,9 @@ trap cleanup EXIT
 sleep 1
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$PW/status"; }
 bench() { "$PGBIN/pgbench" -h 127.0.0.1 -p "$PGWARD_PORT" -U bench -n -C -T "$DURATION" "$@" bench; }
-bench -S -c 6 -j 1 >"$WORK/select.out" 2>&1 &
+bench -S -c "${SELECT_CLIENTS:-6}" -j 1 >"$WORK/select.out" 2>&1 &
 B1=$!
-bench -c 2 -j 1 >"$WORK/tpcb.out" 2>&1 &
+bench -c "${TPCB_CLIENTS:-2}" -j 1 >"$WORK/tpcb.out" 2>&1 &
 B2=$!
 start=$SECONDS warm=""
 echo "seconds rss_kb" >"$WORK/rss.txt"
