@@ -172,3 +172,177 @@ def test_race_across_two_instances(tables, pgward_factory, protocol):
     assert active(tables, "race_jobs", domain="example.com", job_type="full_crawl") == 1
     assert results.count("INSERT 0 1") == 1, results
     assert results.count("23505") >= CLIENTS // 2, results
+
+
+# ------------------------------------------------------------------ what the client sees
+
+
+def raw(port):
+    c = pgwire.Conn(port=port)
+    c.startup(SUPERUSER, "postgres")
+    return c
+
+
+def transcript(port, *messages):
+    c = raw(port)
+    try:
+        c.send(*messages)
+        return c.recv_until("Z")
+    finally:
+        c.close()
+
+
+TRANSCRIPTS = {
+    "simple_returning": [pgwire.query(
+        "INSERT INTO race_jobs (domain, job_type) VALUES ('a.com', 'full'), ('b.com', 'full') "
+        "RETURNING domain, job_type, status")],
+    "extended_returning": [
+        pgwire.parse("s", "INSERT INTO public.race_jobs (job_type, domain) VALUES ($1, $2) "
+                          "RETURNING domain, status"),
+        pgwire.describe("S", "s"), pgwire.bind("", "s", ("full", "a.com")), pgwire.describe("P"),
+        pgwire.execute(), pgwire.sync()],
+    "skip_extended_binary": [
+        pgwire.parse("", 'INSERT INTO "race_queue" (page_id) VALUES ($1::int4) RETURNING page_id'),
+        pgwire.bind("", "", (b"\0\0\0\x07",), param_formats=(1,)), pgwire.describe("P"),
+        pgwire.execute(), pgwire.sync()],
+    "skip_simple": [pgwire.query("INSERT INTO race_queue (page_id, status) VALUES (7, 'pending')")],
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRANSCRIPTS))
+def test_transcript_identical_to_direct(tables, jobs, name):
+    """The same messages, direct and through pgward, get byte-identical answers."""
+    direct = transcript(tables.port, *TRANSCRIPTS[name])
+    tables.execute("TRUNCATE race_jobs, race_queue")
+    through = transcript(jobs.port, *TRANSCRIPTS[name])
+    assert [m.type for m in through] == [m.type for m in direct]
+    assert through == direct
+    assert "E" not in [m.type for m in through]
+
+
+def conflict_fields(c, *messages):
+    c.send(*messages)
+    msgs = c.recv_until("Z")
+    errors = [m for m in msgs if m.type == "E"]
+    assert len(errors) == 1, msgs
+    assert [m.type for m in msgs if m.type not in "E"] in (["Z"], ["1", "Z"]), msgs
+    return errors[0].fields(), msgs[-1].ready_status()
+
+
+def test_conflict_error_fields_and_transaction_state(tables, jobs):
+    tables.execute("INSERT INTO race_jobs (domain, job_type) VALUES ('x.com', 'full')")
+    c = raw(jobs.port)
+    f, status = conflict_fields(c, pgwire.query(
+        "insert into RACE_JOBS (job_type, domain) values ('full', 'x.com')"))
+    assert f["C"] == "23505" and status == "I"
+    assert "race_jobs" in f["M"] and "job_conflict" in f["M"]
+    assert f["D"] == "Key (domain, job_type)=(x.com, full) already has an active job."
+    # extended, in a transaction: the transaction is failed, as after a real 23505
+    c.send(pgwire.query("BEGIN"))
+    c.recv_until("Z")
+    f, status = conflict_fields(c, pgwire.parse("", "INSERT INTO race_jobs (domain, job_type) "
+                                                    "VALUES ($1, 'full')"),
+                                pgwire.bind("", "", ("x.com",)), pgwire.execute(), pgwire.sync())
+    assert f["C"] == "23505" and status == "E"
+    assert f["D"] == "Key (domain, job_type)=(x.com, full) already has an active job."
+    c.send(pgwire.query("ROLLBACK"))
+    assert c.recv_until("Z")[-1].ready_status() == "I"
+    # an inactive job does not conflict
+    tables.execute("UPDATE race_jobs SET status = 'done'")
+    c.send(pgwire.query("INSERT INTO race_jobs (domain, job_type) VALUES ('x.com', 'full')"))
+    assert [m.command_tag() for m in c.recv_until("Z") if m.type == "C"] == ["INSERT 0 1"]
+    c.close()
+
+
+def test_skip_keeps_the_transaction_usable(tables, jobs):
+    tables.execute("INSERT INTO race_queue (page_id) VALUES (5)")
+    c = raw(jobs.port)
+    c.send(pgwire.query("BEGIN"))
+    c.recv_until("Z")
+    c.send(pgwire.query("INSERT INTO race_queue (page_id) VALUES (5), (6)"))
+    msgs = c.recv_until("Z")
+    assert [m.command_tag() for m in msgs if m.type == "C"] == ["INSERT 0 1"]
+    assert msgs[-1].ready_status() == "T"
+    c.send(pgwire.query("SELECT count(*) FROM race_queue"))
+    assert [m.data_row() for m in c.recv_until("Z") if m.type == "D"] == [[b"2"]]
+    c.send(pgwire.query("COMMIT"))
+    c.recv_until("Z")
+    c.close()
+    assert active(tables, "race_queue", page_id=5) == 1
+
+
+def test_named_statement_reused(tables, jobs):
+    """A prepared statement bound again and again (pgbench -M prepared, JDBC)."""
+    c = raw(jobs.port)
+    c.send(pgwire.parse("ins", "INSERT INTO race_jobs (domain, job_type) VALUES ($1, $2)"), pgwire.sync())
+    c.recv_until("Z")
+    tags = []
+    for key in ["a", "a", "b", "a", "b", "c"]:
+        c.send(pgwire.bind("", "ins", (key, "t")), pgwire.execute(), pgwire.sync())
+        msgs = c.recv_until("Z")
+        tags += [m.command_tag() if m.type == "C" else m.sqlstate for m in msgs if m.type in "CE"]
+    assert tags == ["INSERT 0 1", "23505", "INSERT 0 1", "23505", "23505", "INSERT 0 1"]
+    # pipelined in one flight: the second insert of a key sees the first
+    c.send(pgwire.bind("", "ins", ("d", "t")), pgwire.execute(), pgwire.sync(),
+           pgwire.bind("", "ins", ("d", "t")), pgwire.execute(), pgwire.sync())
+    msgs = c.recv_until("Z") + c.recv_until("Z")
+    assert [m.type for m in msgs] == ["2", "C", "Z", "E", "Z"]
+    assert msgs[3].sqlstate == "23505"
+    c.close()
+
+
+def test_repeatable_read_refused(tables, jobs):
+    c = raw(jobs.port)
+    c.send(pgwire.query("BEGIN ISOLATION LEVEL REPEATABLE READ"))
+    c.recv_until("Z")
+    f, status = conflict_fields(c, pgwire.query(
+        "INSERT INTO race_jobs (domain, job_type) VALUES ('rr.com', 'full')"))
+    assert f["C"] == "0A000" and "READ COMMITTED" in f["M"] and status == "E"
+    c.close()
+    assert active(tables, "race_jobs", domain="rr.com", job_type="full") == 0
+
+
+def test_uncovered_inserts_pass_and_are_logged(tables, jobs):
+    c = raw(jobs.port)
+    for sql in ["INSERT INTO race_jobs (domain, job_type) SELECT 'u.com', 'full'",
+                "INSERT INTO race_jobs (domain, job_type) VALUES (lower('U.com'), 'full')",
+                "INSERT INTO race_jobs (domain, job_type) VALUES ('v.com', 'full'); SELECT 1"]:
+        c.send(pgwire.query(sql))
+        assert "E" not in [m.type for m in c.recv_until("Z")]
+    c.close()
+    jobs.wait_log(r"event=job_uncovered sid=\d+ table=race_jobs reason=not_values")
+    jobs.wait_log(r"event=job_uncovered sid=\d+ table=race_jobs reason=key_expression")
+    jobs.wait_log(r"event=job_uncovered sid=\d+ table=race_jobs reason=several_statements")
+
+
+def test_different_keys_never_wait(tables, jobs):
+    """32 transactions on 32 keys, each holding its lock 0.5 s: together about 0.5 s."""
+    hold = 0.5
+    barrier = threading.Barrier(CLIENTS)
+    errors = []
+
+    def run(i):
+        try:
+            c = raw(jobs.port)
+            barrier.wait()
+            c.send(pgwire.query("BEGIN"), pgwire.query(
+                "INSERT INTO race_jobs (domain, job_type) VALUES ('k%d.com', 'full')" % i))
+            msgs = c.recv_until("Z") + c.recv_until("Z")
+            assert [m.command_tag() for m in msgs if m.type == "C"] == ["BEGIN", "INSERT 0 1"]
+            time.sleep(hold)
+            c.send(pgwire.query("COMMIT"))
+            c.recv_until("Z")
+            c.close()
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(CLIENTS)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    elapsed = time.monotonic() - t0
+    assert not errors, errors
+    assert elapsed < hold * 4, elapsed  # serialized, it would take 16 s
+    assert tables.execute("SELECT count(*) FROM race_jobs")[0][0] == CLIENTS
