@@ -94,6 +94,10 @@ struct pgw_jobs_row {
  */
 bool pgw_jobs_values_range(const char *sql, size_t len, size_t *start, size_t *end,
 			   struct pgw_jobs_row *rows, size_t nrows);
+/* Splits a row's inside at its top-level commas; the number of items, 0 if more than <max>
+ * or unreadable. */
+size_t pgw_jobs_split_items(const char *sql, struct pgw_jobs_row row, struct pgw_jobs_row *items,
+			    size_t max);
 
 /* ---- counters, per configured table (name kept across reloads) ---- */
 

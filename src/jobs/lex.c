@@ -204,3 +204,32 @@ bool pgw_jobs_values_range(const char *sql, size_t len, size_t *start, size_t *e
 		}
 	}
 }
+
+size_t pgw_jobs_split_items(const char *sql, struct pgw_jobs_row row, struct pgw_jobs_row *items,
+			    size_t max)
+{
+	struct lexer l = {sql, row.end, row.start};
+	size_t at, n = 0, first = 0, last = 0;
+	bool empty = true;
+	enum tok t;
+
+	for (;;) {
+		t = next(&l, &at);
+		if (t == TOK_BAD || (t == TOK_OPEN && !skip_group(&l)))
+			return 0;
+		if (t == TOK_COMMA || t == TOK_END) {
+			if (n == max || empty)
+				return 0;
+			items[n].start = first;
+			items[n++].end = last;
+			empty = true;
+			if (t == TOK_END)
+				return n;
+			continue;
+		}
+		if (empty)
+			first = at;
+		empty = false;
+		last = l.pos; /* the item ends with its last token: no blanks or comments */
+	}
+}

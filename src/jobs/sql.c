@@ -229,6 +229,28 @@ void pgw_jobs_sql_free(struct pgw_job_sql *sql)
 	sql->lock = sql->check = NULL;
 }
 
+/*
+ * One VALUES row as a select list: each item's own text, but an uncast literal quoted, so
+ * that like in VALUES it takes its column's type ("123" into a text column stays valid).
+ */
+static bool put_row(struct strbuf *b, const char *sql, struct pgw_jobs_row row,
+		    const struct pgw_sql_value *values, size_t rowlen)
+{
+	struct pgw_jobs_row *items = calloc(rowlen, sizeof(*items));
+	bool ok = items != NULL && pgw_jobs_split_items(sql, row, items, rowlen) == rowlen;
+
+	for (size_t i = 0; ok && i < rowlen; i++) {
+		if (i > 0)
+			puts_(b, ", ");
+		if (values[i].type == PGW_SQL_VAL_LITERAL && values[i].cast == NULL)
+			put_quoted(b, values[i].text, '\'');
+		else
+			put(b, sql + items[i].start, items[i].end - items[i].start);
+	}
+	free(items);
+	return ok;
+}
+
 char *pgw_jobs_rewrite(const struct pgw_job_plan *plan, const char *sql, size_t len,
 		       size_t *out_len)
 {
@@ -256,9 +278,13 @@ char *pgw_jobs_rewrite(const struct pgw_job_plan *plan, const char *sql, size_t 
 	puts_(&b, " FROM ");
 	puts_(&b, ins->rel.qualified);
 	puts_(&b, " WHERE false");
-	for (size_t r = 0; r < ins->nrows; r++) {
+	for (size_t r = 0; r < ins->nrows && !b.oom; r++) {
 		puts_(&b, " UNION ALL SELECT ");
-		put(&b, sql + rows[r].start, rows[r].end - rows[r].start);
+		if (!put_row(&b, sql, rows[r], &ins->values[r * ins->rowlen], ins->rowlen)) {
+			free(rows);
+			free(b.p);
+			return NULL;
+		}
 	}
 	free(rows);
 	puts_(&b, ") AS pgward_v WHERE NOT EXISTS (SELECT 1 FROM ");

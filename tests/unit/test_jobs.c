@@ -264,7 +264,7 @@ static void test_skip_rewrite(void **state)
 	assert_string_equal(out,
 			    "INSERT INTO public.\"Queue\" (page_id, note) SELECT * FROM (SELECT "
 			    "\"page_id\", \"note\" FROM public.\"Queue\" WHERE false UNION ALL "
-			    "SELECT $1, now() UNION ALL SELECT 7, 'x') AS pgward_v WHERE NOT "
+			    "SELECT $1, now() UNION ALL SELECT '7', 'x') AS pgward_v WHERE NOT "
 			    "EXISTS (SELECT 1 FROM public.\"Queue\" AS pgward_j WHERE "
 			    "pgward_j.\"page_id\" = pgward_v.\"page_id\" AND (status = "
 			    "'pending')) RETURNING id");
