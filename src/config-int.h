@@ -38,6 +38,10 @@ struct config_section {
 	size_t nkeys;
 	/* Cross-key rules, run once the whole file is read; may be NULL. */
 	int (*check)(struct parser *p, const struct config_section *sec);
+	/* A section that repeats as "[name <arg>]" (one per job table): open adds an instance
+	 * named <arg> and returns where its keys go (offsets into it, not into pgw_config);
+	 * NULL after a failure it reported. NULL for plain sections. */
+	void *(*open)(struct parser *p, const char *arg);
 };
 
 struct parser {
@@ -45,6 +49,7 @@ struct parser {
 	const char *path;
 	unsigned lineno;
 	const struct config_section *section; /* the current [section], NULL before the first */
+	void *instance; /* a repeated section's instance being read, else NULL */
 	unsigned *
 		key_lines; /* per pgw_config_key_slot(): the line that set the key, 0 if none did */
 	char *err;
@@ -60,5 +65,10 @@ size_t pgw_config_key_slot(const struct config_section *sec, const struct config
 /* Cross-key rules of [pgward] and [guard], run once the whole file is read. */
 int pgw_config_check_pgward(struct parser *p, const struct config_section *sec);
 int pgw_config_check_guard(struct parser *p, const struct config_section *sec);
+
+/* [job <table>] sections (config_jobs.c). */
+void *pgw_config_job_open(struct parser *p, const char *table);
+int pgw_config_check_jobs(struct parser *p, const struct config_section *sec);
+void pgw_config_jobs_free(struct pgw_config *cfg);
 
 #endif

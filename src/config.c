@@ -149,17 +149,49 @@ static const struct config_key admin_keys[] = {
 		  0, NULL),
 };
 
-/* A new section is one more key table and one more line here. */
-static const struct config_section sections[] = {
-	{"pgward", pgward_keys, PGW_ARRAY_LEN(pgward_keys), pgw_config_check_pgward},
-	{"limits", limits_keys, PGW_ARRAY_LEN(limits_keys), NULL},
-	{"guard", guard_keys, PGW_ARRAY_LEN(guard_keys), pgw_config_check_guard},
-	{"admin", admin_keys, PGW_ARRAY_LEN(admin_keys), NULL},
+static const char *const job_conflict_names[] = {"error", "skip"};
+
+static int job_conflict_parse(const char *name)
+{
+	for (size_t i = 0; i < PGW_ARRAY_LEN(job_conflict_names); i++)
+		if (strcasecmp(name, job_conflict_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+static const char *job_conflict_name(int value)
+{
+	return (unsigned)value < PGW_ARRAY_LEN(job_conflict_names) ? job_conflict_names[value]
+								   : "?";
+}
+
+static const struct config_enum job_conflict_enum = {PGW_JOB_SKIP + 1, job_conflict_parse,
+						     job_conflict_name};
+
+/* [job <table>]: one per job table; offsets are into struct pgw_job_table. */
+#define JOB_KEY(f, ktype, dflt, lo, e)                                                             \
+	{                                                                                          \
+		.name = #f, .type = ktype, .offset = offsetof(struct pgw_job_table, f),            \
+		.def = dflt, .reloadable = RELOAD, .min = lo, .enum_type = e                       \
+	}
+static const struct config_key job_keys[] = {
+	JOB_KEY(key_columns, KEY_STRING, "", 0, NULL),
+	JOB_KEY(active, KEY_STRING, "", 0, NULL),
+	JOB_KEY(on_conflict, KEY_ENUM, "error", 0, &job_conflict_enum),
 };
 
-static void *field_of(struct pgw_config *cfg, const struct config_key *key)
+/* A new section is one more key table and one more line here. */
+static const struct config_section sections[] = {
+	{"pgward", pgward_keys, PGW_ARRAY_LEN(pgward_keys), pgw_config_check_pgward, NULL},
+	{"limits", limits_keys, PGW_ARRAY_LEN(limits_keys), NULL, NULL},
+	{"guard", guard_keys, PGW_ARRAY_LEN(guard_keys), pgw_config_check_guard, NULL},
+	{"job", job_keys, PGW_ARRAY_LEN(job_keys), pgw_config_check_jobs, pgw_config_job_open},
+	{"admin", admin_keys, PGW_ARRAY_LEN(admin_keys), NULL, NULL},
+};
+
+static void *field_of(void *base, const struct config_key *key)
 {
-	return (char *)cfg + key->offset;
+	return (char *)base + key->offset;
 }
 
 static const void *cfield_of(const struct pgw_config *cfg, const struct config_key *key)
@@ -310,10 +342,10 @@ static int out_of_range(const struct config_key *key, const char *value, char *m
 	return -1;
 }
 
-static int set_string(struct pgw_config *cfg, const struct config_key *key, const char *value,
-		      char *msg, size_t len)
+static int set_string(void *base, const struct config_key *key, const char *value, char *msg,
+		      size_t len)
 {
-	char **dst = field_of(cfg, key);
+	char **dst = field_of(base, key);
 	char *copy = NULL;
 
 	if (strlen(value) < (size_t)key->min)
@@ -328,9 +360,10 @@ static int set_string(struct pgw_config *cfg, const struct config_key *key, cons
 	return 0;
 }
 
-/* Parses <value> for <key> into <cfg>; on error writes a message without "file:line: ". */
-static int set_value(struct pgw_config *cfg, const struct config_key *key, const char *value,
-		     char *msg, size_t len)
+/* Parses <value> for <key> into <cfg> (or a repeated section's instance); on error writes a
+ * message without "file:line: ". */
+static int set_value(void *cfg, const struct config_key *key, const char *value, char *msg,
+		     size_t len)
 {
 	long long i;
 	unsigned long long u;
@@ -370,11 +403,11 @@ static int set_value(struct pgw_config *cfg, const struct config_key *key, const
 	return -1;
 }
 
-/* The value of <key> in <cfg>, as the config file would spell it. */
-static const char *format_value(const struct pgw_config *cfg, const struct config_key *key,
-				char *buf, size_t len)
+/* The value of <key> in <base> (the config, or a section instance), as the file spells it. */
+static const char *format_value(const void *base, const struct config_key *key, char *buf,
+				size_t len)
 {
-	const void *f = cfield_of(cfg, key);
+	const void *f = (const char *)base + key->offset;
 
 	switch (key->type) {
 	case KEY_STRING:
@@ -424,7 +457,7 @@ void pgw_config_defaults(struct pgw_config *cfg)
 
 	memset(cfg, 0, sizeof(*cfg));
 	for (size_t s = 0; s < PGW_ARRAY_LEN(sections); s++) {
-		for (size_t k = 0; k < sections[s].nkeys; k++) {
+		for (size_t k = 0; k < sections[s].nkeys && sections[s].open == NULL; k++) {
 			if (set_value(cfg, &sections[s].keys[k], sections[s].keys[k].def, msg,
 				      sizeof(msg)) == 0)
 				continue;
@@ -442,8 +475,9 @@ void pgw_config_free(struct pgw_config *cfg)
 	for (size_t i = 0; i < cfg->nguard_roles; i++)
 		free(cfg->guard_roles[i].role);
 	free(cfg->guard_roles);
+	pgw_config_jobs_free(cfg);
 	for (size_t s = 0; s < PGW_ARRAY_LEN(sections); s++)
-		for (size_t k = 0; k < sections[s].nkeys; k++)
+		for (size_t k = 0; k < sections[s].nkeys && sections[s].open == NULL; k++)
 			if (sections[s].keys[k].type == KEY_STRING)
 				free(*(char **)field_of(cfg, &sections[s].keys[k]));
 	memset(cfg, 0, sizeof(*cfg));
@@ -459,7 +493,8 @@ int pgw_config_restart_changes(const struct pgw_config *old, const struct pgw_co
 		for (size_t k = 0; k < sections[s].nkeys; k++) {
 			const struct config_key *key = &sections[s].keys[k];
 
-			if (key->reloadable || values_equal(old, fresh, key))
+			if (key->reloadable || sections[s].open != NULL ||
+			    values_equal(old, fresh, key))
 				continue;
 			n++;
 			if (report != NULL)
@@ -540,6 +575,23 @@ static int extract_value(struct parser *p, const struct config_key *key, char *r
 	return 0;
 }
 
+/* "[job scrape_jobs]": a new instance with its keys' defaults, and none of them set yet. */
+static int open_instance(struct parser *p, const char *arg)
+{
+	const struct config_section *sec = p->section;
+	char msg[256];
+
+	p->instance = sec->open(p, arg);
+	if (p->instance == NULL)
+		return -1;
+	for (size_t k = 0; k < sec->nkeys; k++) {
+		p->key_lines[pgw_config_key_slot(sec, &sec->keys[k])] = 0;
+		if (set_value(p->instance, &sec->keys[k], sec->keys[k].def, msg, sizeof(msg)) != 0)
+			return pgw_config_fail(p, p->lineno, "%s", msg);
+	}
+	return 0;
+}
+
 static int parse_section_header(struct parser *p, char *s)
 {
 	char *close = strchr(s, ']'), *name, *rest, q[96];
@@ -551,11 +603,20 @@ static int parse_section_header(struct parser *p, char *s)
 	if (*rest != '\0' && !is_comment(rest))
 		return pgw_config_fail(p, p->lineno, "unexpected text after section header");
 	name = pgw_config_trim(s + 1);
+	rest = name + strcspn(name, " \t");
+	if (*rest != '\0') {
+		*rest = '\0';
+		rest = pgw_config_trim(rest + 1);
+	}
 	p->section = find_section(name);
-	if (p->section == NULL)
-		return pgw_config_fail(p, p->lineno, "unknown section %s",
-				       pgw_log_quote(name, q, sizeof(q)));
-	return 0;
+	p->instance = NULL;
+	if (p->section == NULL || (p->section->open == NULL) != (*rest == '\0'))
+		return pgw_config_fail(p, p->lineno, "unknown section %s%s",
+				       pgw_log_quote(name, q, sizeof(q)),
+				       p->section != NULL && *rest == '\0'
+					       ? " without a name (e.g. [job scrape_jobs])"
+					       : "");
+	return p->section->open != NULL ? open_instance(p, rest) : 0;
 }
 
 static int parse_assignment(struct parser *p, char *s)
@@ -587,7 +648,8 @@ static int parse_assignment(struct parser *p, char *s)
 	p->key_lines[slot] = p->lineno;
 	if (extract_value(p, key, eq + 1, &value) != 0)
 		return -1;
-	if (set_value(p->cfg, key, value, msg, sizeof(msg)) != 0)
+	if (set_value(p->instance ? p->instance : (void *)p->cfg, key, value, msg, sizeof(msg)) !=
+	    0)
 		return pgw_config_fail(p, p->lineno, "%s", msg);
 	return 0;
 }
@@ -688,15 +750,32 @@ out:
 	return rc;
 }
 
-void pgw_config_foreach(const struct pgw_config *cfg, pgw_config_key_fn fn, void *arg)
+static void foreach_key(const struct config_section *sec, const char *name, const void *base,
+			pgw_config_key_fn fn, void *arg)
 {
 	char value[1024];
 
-	for (size_t s = 0; s < PGW_ARRAY_LEN(sections); s++)
-		for (size_t k = 0; k < sections[s].nkeys; k++) {
-			const struct config_key *key = &sections[s].keys[k];
+	for (size_t k = 0; k < sec->nkeys; k++) {
+		const struct config_key *key = &sec->keys[k];
 
-			fn(sections[s].name, key->name,
-			   format_value(cfg, key, value, sizeof(value)), key->reloadable, arg);
+		fn(name, key->name, format_value(base, key, value, sizeof(value)), key->reloadable,
+		   arg);
+	}
+}
+
+void pgw_config_foreach(const struct pgw_config *cfg, pgw_config_key_fn fn, void *arg)
+{
+	char name[300];
+
+	for (size_t s = 0; s < PGW_ARRAY_LEN(sections); s++) {
+		if (sections[s].open == NULL) {
+			foreach_key(&sections[s], sections[s].name, cfg, fn, arg);
+			continue;
 		}
+		/* [job <table>] is the one repeating section: one block per instance */
+		for (size_t j = 0; j < cfg->njobs; j++) {
+			snprintf(name, sizeof(name), "%s %s", sections[s].name, cfg->jobs[j].table);
+			foreach_key(&sections[s], name, &cfg->jobs[j], fn, arg);
+		}
+	}
 }

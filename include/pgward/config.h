@@ -24,6 +24,7 @@ enum pgw_guard_mode {
 };
 
 struct pgw_guard_role;
+struct pgw_job_table;
 
 struct pgw_config {
 	char *path; /* the file it was loaded from */
@@ -83,6 +84,27 @@ struct pgw_config {
 	char *admin_database;	   /* the virtual database name clients connect to */
 	char *admin_users;	   /* roles allowed in, comma-separated; empty: console off */
 	char *admin_auth_database; /* the real database their login is checked against */
+	/* [job <table>] sections: job tables whose inserts are serialized by key */
+	struct pgw_job_table *jobs;
+	size_t njobs;
+};
+
+enum pgw_job_conflict {
+	PGW_JOB_ERROR = 0, /* 23505, as a unique index would answer */
+	PGW_JOB_SKIP,	   /* nothing inserted: INSERT 0 0, the transaction goes on */
+};
+
+/* One [job <table>] section. */
+struct pgw_job_table {
+	char *table;	   /* from the header: "scrape_jobs" or "public.scrape_jobs" */
+	char *key_columns; /* "domain, job_type" */
+	char *active;	   /* SQL over the table's columns; NULL: every row is an active job */
+	enum pgw_job_conflict on_conflict;
+	/* derived when the file is loaded; names folded as SQL folds unquoted identifiers */
+	char *schema; /* NULL: the table matches in any schema */
+	char *name;
+	char **cols;
+	size_t ncols;
 };
 
 struct pgw_guard_role {

@@ -14,13 +14,34 @@ enum pgw_resp_action {
 	PGW_RESP_PASS = 0, /* relay the server's answer */
 	PGW_RESP_SWALLOW,  /* pgward sent this itself: the client must never see the answer */
 	PGW_RESP_REPLACE,  /* a refused message was substituted: its ErrorResponse becomes ours */
+	PGW_RESP_HIDE,	   /* pgward's own statement ahead of the client's: swallow its answer
+			      but relay an error, which is what makes the client's statement fail */
+};
+
+/*
+ * Errors of pgward's own statements that become other errors, by SQLSTATE: the job
+ * serializer's check fails with a code of its choosing, which the client sees as 23505.
+ */
+#define PGW_SWAP_MAX 2
+struct pgw_swap {
+	uint8_t n;
+	struct {
+		char sqlstate[6];
+		uint8_t *error; /* the ErrorResponse to send instead (owned, malloc'd) */
+		uint32_t len;
+		uint8_t note; /* reported when this swap happens; 0: none */
+	} alt[PGW_SWAP_MAX];
 };
 
 struct pgw_expect {
 	char type;	/* frontend message type: Q F S P B C D E */
 	uint8_t action; /* enum pgw_resp_action */
+	uint8_t hide;	/* Query: results of its first <hide> statements are pgward's own */
+	uint8_t note;	/* reported once with the first own statement's completion; 0: none */
 	uint32_t len;	/* REPLACE: length of <error> */
 	uint8_t *error; /* REPLACE: the ErrorResponse to send instead (owned, malloc'd) */
+	struct pgw_swap *swap; /* HIDE, or Query with hide: owned; may be NULL */
+	double sent_at;	       /* when a <note> was pushed */
 };
 
 struct pgw_tracker {
@@ -35,6 +56,9 @@ struct pgw_resp_verdict {
 	bool completes; /* it finishes the request at the head */
 	uint8_t *error; /* REPLACE on an ErrorResponse: ours to send, caller frees */
 	uint32_t error_len;
+	uint8_t note;	   /* an own statement that carried a note completed (or failed) */
+	double sent_at;	   /* ... and when it was sent */
+	uint8_t swap_note; /* the note of the swap that produced <error> */
 };
 
 /* True for the frontend message types that the server answers. */
@@ -56,6 +80,21 @@ void pgw_tracker_replace_newest(struct pgw_tracker *t, uint8_t *error, uint32_t 
 
 /* What to do with one backend message of <type>; updates the queue. */
 struct pgw_resp_verdict pgw_tracker_on_backend(struct pgw_tracker *t, char type);
+
+/*
+ * Records pgward's own message <type> (HIDE; or a Query whose first <hide> statements are
+ * its own), with the errors to swap (taken; may be NULL) and a <note> for the caller.
+ */
+int pgw_tracker_push_own(struct pgw_tracker *t, char type, uint8_t hide, struct pgw_swap *swap,
+			 uint8_t note, double now) PGW_MUSTCHECK;
+
+/* True when an ErrorResponse arriving now must be read whole: its SQLSTATE decides. */
+bool pgw_tracker_wants_sqlstate(const struct pgw_tracker *t);
+
+/* pgw_tracker_on_backend for an ErrorResponse whose SQLSTATE is <sqlstate> (may be NULL). */
+struct pgw_resp_verdict pgw_tracker_on_error(struct pgw_tracker *t, const char *sqlstate);
+
+void pgw_swap_free(struct pgw_swap *swap); /* NULL is fine */
 
 /* Requests sent and not yet completed. */
 static inline uint32_t pgw_tracker_pending(const struct pgw_tracker *t)

@@ -54,11 +54,38 @@ int pgw_tracker_push(struct pgw_tracker *t, char type, enum pgw_resp_action acti
 		return -1;
 	}
 	e = &t->ring[(t->head + t->count) & (t->cap - 1)];
+	memset(e, 0, sizeof(*e));
 	e->type = type;
 	e->action = (uint8_t)action;
 	e->error = error;
 	e->len = error_len;
 	t->count++;
+	return 0;
+}
+
+void pgw_swap_free(struct pgw_swap *swap)
+{
+	if (swap == NULL)
+		return;
+	for (uint8_t i = 0; i < swap->n; i++)
+		free(swap->alt[i].error);
+	free(swap);
+}
+
+int pgw_tracker_push_own(struct pgw_tracker *t, char type, uint8_t hide, struct pgw_swap *swap,
+			 uint8_t note, double now)
+{
+	struct pgw_expect *e;
+
+	if (pgw_tracker_push(t, type, type == 'Q' ? PGW_RESP_PASS : PGW_RESP_HIDE, NULL, 0) < 0) {
+		pgw_swap_free(swap);
+		return -1;
+	}
+	e = &t->ring[(t->head + t->count - 1) & (t->cap - 1)];
+	e->hide = hide;
+	e->swap = swap;
+	e->note = note;
+	e->sent_at = now;
 	return 0;
 }
 
@@ -88,6 +115,8 @@ static void pop(struct pgw_tracker *t)
 
 	free(e->error);
 	e->error = NULL;
+	pgw_swap_free(e->swap);
+	e->swap = NULL;
 	t->head = (t->head + 1) & (t->cap - 1);
 	t->count--;
 }
@@ -124,9 +153,54 @@ static bool completes(char head_type, char msg)
 	}
 }
 
-struct pgw_resp_verdict pgw_tracker_on_backend(struct pgw_tracker *t, char type)
+bool pgw_tracker_wants_sqlstate(const struct pgw_tracker *t)
 {
-	struct pgw_resp_verdict v = {PGW_RESP_PASS, false, NULL, 0};
+	const struct pgw_expect *e = t->count ? &t->ring[t->head] : NULL;
+
+	return e != NULL && e->swap != NULL && (e->type != 'Q' || e->hide > 0);
+}
+
+/* The note of an own statement, reported once. */
+static void take_note(struct pgw_expect *e, struct pgw_resp_verdict *v)
+{
+	v->note = e->note;
+	v->sent_at = e->sent_at;
+	e->note = 0;
+}
+
+/* An ErrorResponse for pgward's own statement whose code it chose: send its own instead. */
+static void swap_error(struct pgw_expect *e, const char *sqlstate, struct pgw_resp_verdict *v)
+{
+	struct pgw_swap *sw = e->swap;
+
+	take_note(e, v);
+	for (uint8_t i = 0; sw != NULL && sqlstate != NULL && i < sw->n; i++) {
+		if (strcmp(sw->alt[i].sqlstate, sqlstate) == 0) {
+			v->error = sw->alt[i].error;
+			v->error_len = sw->alt[i].len;
+			v->swap_note = sw->alt[i].note;
+			sw->alt[i].error = NULL;
+			return;
+		}
+	}
+}
+
+/* A Query that starts with pgward's own statements: their results are not the client's. */
+static bool own_result(struct pgw_expect *e, char type, struct pgw_resp_verdict *v)
+{
+	if (e->type != 'Q' || e->hide == 0 || !(type == 'T' || type == 'D' || type == 'C'))
+		return false;
+	v->action = PGW_RESP_SWALLOW;
+	if (type == 'C') {
+		e->hide--;
+		take_note(e, v);
+	}
+	return true;
+}
+
+static struct pgw_resp_verdict on_answer(struct pgw_tracker *t, char type, const char *sqlstate)
+{
+	struct pgw_resp_verdict v = {PGW_RESP_PASS, false, NULL, 0, 0, 0, 0};
 	struct pgw_expect *e = head(t);
 	bool ends_at_z;
 
@@ -136,10 +210,14 @@ struct pgw_resp_verdict pgw_tracker_on_backend(struct pgw_tracker *t, char type)
 	v.action = e->action;
 	ends_at_z = e->type == 'Q' || e->type == 'F' || e->type == 'S';
 	if (type == 'E') {
+		if (e->action == PGW_RESP_HIDE)
+			v.action = PGW_RESP_PASS;
 		if (e->action == PGW_RESP_REPLACE && e->error != NULL) {
 			v.error = e->error;
 			v.error_len = e->len;
 			e->error = NULL;
+		} else if (e->type != 'Q' || e->hide > 0) {
+			swap_error(e, sqlstate, &v);
 		}
 		if (!ends_at_z) {
 			pop(t);
@@ -154,14 +232,30 @@ struct pgw_resp_verdict pgw_tracker_on_backend(struct pgw_tracker *t, char type)
 		       !(e->type == 'Q' || e->type == 'F' || e->type == 'S'))
 			pop(t);
 		if (e == NULL)
-			return (struct pgw_resp_verdict){PGW_RESP_PASS, false, NULL, 0};
+			return (struct pgw_resp_verdict){PGW_RESP_PASS, false, NULL, 0, 0, 0, 0};
 		v.action = e->action;
 	}
-	if (completes(head(t)->type, type)) {
+	if (own_result(e, type, &v))
+		return v;
+	if (completes(e->type, type)) {
+		if (e->action == PGW_RESP_HIDE)
+			take_note(e, &v);
 		pop(t);
 		v.completes = true;
 	}
+	if (v.action == PGW_RESP_HIDE)
+		v.action = PGW_RESP_SWALLOW;
 	return v;
+}
+
+struct pgw_resp_verdict pgw_tracker_on_backend(struct pgw_tracker *t, char type)
+{
+	return on_answer(t, type, NULL);
+}
+
+struct pgw_resp_verdict pgw_tracker_on_error(struct pgw_tracker *t, const char *sqlstate)
+{
+	return on_answer(t, 'E', sqlstate);
 }
 
 void pgw_tracker_free(struct pgw_tracker *t)

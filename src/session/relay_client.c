@@ -115,11 +115,17 @@ static ssize_t inspect_whole(struct pgw_session *s, const struct pgw_msg_hdr *h)
 
 	init_ctx(s, &ctx);
 	if (pgw_pipeline_message(&ctx, &m) == PGW_PASS) {
-		ok = track_statements(s, &m, ctx.info);
+		enum pgw_inject inj = pgw_sess_jobs(s, &ctx, &m);
+
+		ok = inj != PGW_INJ_FAILED && track_statements(s, &m, ctx.info);
 		pgw_policy_ctx_release(&ctx);
 		if (!ok) {
 			pgw_sess_fail(s, "53200", "pgward: out of memory");
 			return -1;
+		}
+		if (inj == PGW_INJ_REPLACED) {
+			evbuffer_drain(s->client.in, total);
+			return 0;
 		}
 		return (ssize_t)total;
 	}

@@ -9,10 +9,12 @@
 #include "session-int.h"
 
 #include "pgward/codec.h"
+#include "pgward/jobs.h"
 #include "pgward/log.h"
 #include "pgward/proxy.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <openssl/rand.h>
@@ -109,6 +111,29 @@ static void discard(struct pgw_session *s, size_t total)
 	s->server_discarding = s->server_left > 0;
 }
 
+/* The SQLSTATE of the whole ErrorResponse <run> bytes into the input, or NULL. */
+static const char *error_sqlstate(struct pgw_session *s, size_t run, const struct pgw_msg_hdr *h,
+				  char code[6])
+{
+	const uint8_t *msg;
+	struct pgw_reader r;
+	uint8_t field;
+
+	if (h->len > DECODED_MSG_MAX)
+		return NULL;
+	msg = evbuffer_pullup(s->server.in, (ev_ssize_t)(run + h->len + 1));
+	pgw_reader_init(&r, msg + run + PGW_HDR_LEN, h->len - 4);
+	while ((field = pgw_read_u8(&r)) != 0 && !r.bad) {
+		const char *value = pgw_read_cstr(&r);
+
+		if (field == 'C' && value != NULL && strlen(value) == 5) {
+			memcpy(code, value, 6);
+			return code;
+		}
+	}
+	return NULL;
+}
+
 bool pgw_relay_server(struct pgw_session *s)
 {
 	struct evbuffer *in = s->server.in;
@@ -151,7 +176,20 @@ bool pgw_relay_server(struct pgw_session *s)
 			if (avail - run < total)
 				break; /* wait for the whole of it */
 		}
-		v = pgw_tracker_on_backend(&s->tracker, h.type);
+		if (h.type == 'E' && pgw_tracker_wants_sqlstate(&s->tracker)) {
+			char code[6];
+
+			/* pgward's own statement failed: its SQLSTATE says what the client sees */
+			if (h.len <= DECODED_MSG_MAX && avail - run < total)
+				break;
+			v = pgw_tracker_on_error(&s->tracker, error_sqlstate(s, run, &h, code));
+		} else {
+			v = pgw_tracker_on_backend(&s->tracker, h.type);
+		}
+		if (v.note != 0)
+			pgw_jobs_lock_waited(v.note - 1u, pgw_now() - v.sent_at);
+		if (v.swap_note != 0)
+			pgw_jobs_count(v.swap_note - 1u, 0, 1, 0);
 		if (h.type == 'Z')
 			s->tx_status = ready_status(in, run);
 		if (v.action == PGW_RESP_SWALLOW || v.error != NULL) {

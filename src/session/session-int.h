@@ -103,6 +103,15 @@ bool pgw_sess_refuse(struct pgw_session *s, char type, const char *stmt_name,
 bool pgw_sess_admin_startup(struct pgw_session *s);
 /* The console login succeeded: drop the server connection and answer locally. */
 void pgw_sess_admin_begin(struct pgw_session *s);
+/* inject.c: the job serializer's statements ahead of a job INSERT (jobs.h). */
+enum pgw_inject {
+	PGW_INJ_FORWARD = 0, /* forward the client's message (pgward's own may precede it) */
+	PGW_INJ_REPLACED,    /* a substitute went to the server: drop the client's message */
+	PGW_INJ_UNCOVERED,   /* internal: a job INSERT forwarded as is */
+	PGW_INJ_FAILED,	     /* out of memory */
+};
+enum pgw_inject pgw_sess_jobs(struct pgw_session *s, struct pgw_policy_ctx *ctx,
+			      const struct pgw_msg_view *m);
 
 /* cancel.c */
 void pgw_cancel_register(struct pgw_session *s);

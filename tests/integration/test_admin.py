@@ -117,3 +117,12 @@ def test_extended_protocol_refused_then_usable(console):
 def test_console_off_is_an_ordinary_database(pgward):
     r = pgward.psql("-c", "SHOW SESSIONS", dbname="pgward", check=False)
     assert r.returncode != 0 and b'database "pgward" does not exist' in r.stderr
+
+
+def test_config_shows_each_job_section(pgward_factory):
+    pw = pgward_factory(**dict(ADMIN, **{"job scrape_jobs.key_columns": "domain, job_type",
+                                         "job scrape_jobs.on_conflict": "skip"}))
+    config = {(r[0], r[1]): r[2] for r in rows(pw, "SHOW CONFIG")}
+    assert config[("job scrape_jobs", "key_columns")] == "domain, job_type"
+    assert config[("job scrape_jobs", "on_conflict")] == "skip"
+    assert config[("job scrape_jobs", "active")] == ""
