@@ -77,6 +77,16 @@ struct pgw_config {
 	uint64_t guard_default_rules;
 	struct pgw_guard_role *guard_roles;
 	size_t nguard_roles;
+
+	/* [metrics] Prometheus exposition and per-tenant stats (src/metrics, src/http) */
+	char *metrics_listen_addr;
+	int metrics_listen_port;	    /* 0: the whole module is off */
+	int metrics_max_tenants;	    /* tracked by name; the rest count as tenant="_other" */
+	double metrics_tenant_idle_expiry;  /* seconds without sessions before a tenant goes */
+	double metrics_slow_statement_time; /* seconds; 0: no slow-statement log */
+	int metrics_statements_top;	    /* /statements size; 0: statement stats off */
+	int metrics_statements_max;	    /* (tenant, fingerprint) entries kept */
+	double metrics_health_check_interval; /* seconds between reachability probes */
 };
 
 struct pgw_guard_role {

@@ -89,9 +89,12 @@ static ssize_t inspect_whole(struct pgw_session *s, const struct pgw_msg_hdr *h)
 	const uint8_t *msg = evbuffer_pullup(s->client.in, (ev_ssize_t)total);
 	struct pgw_msg_view m = {h->type, h->len - 4, msg + PGW_HDR_LEN};
 	struct pgw_policy_ctx ctx = {0};
+	enum pgw_verdict v;
 
 	init_ctx(s, &ctx);
-	if (pgw_pipeline_message(&ctx, &m) == PGW_PASS)
+	v = pgw_pipeline_message(&ctx, &m);
+	pgw_metrics_client_msg(&s->metrics, h->type, m.body, m.len, v != PGW_PASS);
+	if (v == PGW_PASS)
 		return (ssize_t)total;
 	if (!pgw_sess_refuse(s, h->type, h->type == 'P' ? parse_name(&m) : NULL, &ctx.refusal))
 		return -1;
@@ -187,6 +190,8 @@ static bool on_message(struct pgw_session *s, const struct pgw_msg_hdr *h, size_
 		pgw_sess_fail(s, "53200", "pgward: out of memory");
 		return false;
 	}
+	if (pgw_tracker_expects_answer(h->type))
+		pgw_metrics_sent(&s->metrics, h->type);
 	take = PGW_MIN(total, *avail - *run);
 	*run += take;
 	s->client_left = (uint32_t)(total - take);
@@ -213,6 +218,7 @@ bool pgw_relay_client(struct pgw_session *s)
 	struct evbuffer *in = s->client.in;
 	size_t avail = evbuffer_get_length(in), run = 0;
 	bool terminate = false, wait = false;
+	size_t arrived = avail;
 
 	s->last_client_activity = pgw_now();
 	if (s->client_left > 0 && !continue_message(s, &run, &avail))
@@ -234,6 +240,8 @@ bool pgw_relay_client(struct pgw_session *s)
 			return false;
 	}
 	forward(s, &run);
+	/* what stays in the input is counted when it is consumed, on a later call */
+	pgw_metrics_bytes(&s->metrics, true, arrived - evbuffer_get_length(in));
 	if (pgw_conn_flush(&s->server) < 0) {
 		s->server_gone = true;
 		pgw_sess_fail(s, "08006", "pgward: lost the server connection: %s", s->server.err);

@@ -6,6 +6,7 @@
 #define PGWARD_SESSION_INT_H
 
 #include "pgward/conn.h"
+#include "pgward/metrics.h"
 #include "pgward/policy.h"
 #include "pgward/server_link.h"
 #include "pgward/session.h"
@@ -56,6 +57,7 @@ struct pgw_session {
 	char tx_status;			    /* from the last ReadyForQuery: 'I', 'T' or 'E' */
 	struct pgw_tracker tracker;	    /* what the server still owes, and what to do with it */
 	double last_client_activity;
+	struct pgw_msess metrics; /* per-tenant latency and counters */
 
 	struct event timer; /* login timeout, then the closing flush deadline */
 	struct pgw_session *prev, *next;

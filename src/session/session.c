@@ -145,6 +145,7 @@ static void free_session(struct pgw_session *s)
 		pgw_conn_release(&s->server);
 	pgw_startup_free(&s->startup);
 	pgw_tracker_free(&s->tracker);
+	pgw_metrics_session_end(&s->metrics);
 	if (s->prev)
 		s->prev->next = s->next;
 	else
