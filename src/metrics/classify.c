@@ -203,6 +203,10 @@ uint64_t pgw_msql_shape(const char *s, size_t len)
 		if (c == '\'') {
 			i = skip_quoted(s, len, i, false);
 			h = mix(h, '?');
+		} else if (c == '$' && i + 1 < len && is_digit((unsigned char)s[i + 1])) {
+			/* a parameter: $1 and $2 are different statements */
+			for (h = mix(h, c), i++; i < len && is_digit((unsigned char)s[i]); i++)
+				h = mix(h, (unsigned char)s[i]);
 		} else if (c == '$' && (j = skip_dollar(s, len, i)) != 0) {
 			i = j;
 			h = mix(h, '?');
@@ -212,6 +216,7 @@ uint64_t pgw_msql_shape(const char *s, size_t len)
 			h = mix(h, '?');
 		} else if (is_ident_start(c)) {
 			size_t start = i;
+			uint64_t before = h;
 
 			/* unquoted names and keywords fold to lower case, as the server folds them
 			 */
@@ -220,7 +225,7 @@ uint64_t pgw_msql_shape(const char *s, size_t len)
 			/* E'...', B'...', X'...', N'...' and U&'...': one literal */
 			if (i - start == 1 && i < len && s[i] == '\'') {
 				i = skip_quoted(s, len, i, (s[start] | 0x20) == 'e');
-				h = mix(h, '?');
+				h = mix(before, '?');
 			}
 		} else if (c == '"') {
 			size_t k = i + 1;
