@@ -139,6 +139,7 @@ static void bucket_line(struct pgw_mbuf *b, const char *name, const char *labels
 	pgw_mbuf_put(b, "\n", 1);
 }
 
+/* "name<suffix>{labels} " or "name<suffix> ": a sample up to its value */
 static void suffix_line(struct pgw_mbuf *b, const char *name, const char *suffix,
 			const char *labels)
 {
@@ -173,13 +174,7 @@ void pgw_mbuf_hist(struct pgw_mbuf *b, const char *name, const char *labels,
 
 void pgw_mbuf_sample(struct pgw_mbuf *b, const char *name, const char *labels, uint64_t v)
 {
-	pgw_mbuf_puts(b, name);
-	if (labels[0] != '\0') {
-		pgw_mbuf_put(b, "{", 1);
-		pgw_mbuf_puts(b, labels);
-		pgw_mbuf_put(b, "}", 1);
-	}
-	pgw_mbuf_put(b, " ", 1);
+	suffix_line(b, name, "", labels);
 	pgw_mbuf_u64(b, v);
 	pgw_mbuf_put(b, "\n", 1);
 }
