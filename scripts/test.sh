@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh - everything CI checks, in order: dependencies, clang-format, Release and Asan
-# builds, unit tests (ctest) in both, and the integration suite (tests/integration,
-# a real PostgreSQL 15) against build/pgward and build-asan/pgward.
+# builds, unit tests (ctest) in both, the integration suite (tests/integration,
+# a real PostgreSQL 15) against build/pgward and build-asan/pgward, and every fuzz target
+# for 30 s (scripts/fuzz.sh).
 # Every step runs even after a failure (unless it needs a build that failed); the exit
 # status is non-zero when any step failed.
 #
@@ -69,6 +70,8 @@ if [[ " ${passed[*]} " == *" build Asan "* ]]; then
 	step "unit tests (Asan)" unit_tests build-asan
 	PGWARD_SKIP_DIRECT=1 step "integration (Asan)" integration build-asan/pgward
 fi
+# Every libFuzzer target for FUZZ_SECONDS (30 s) from its committed seeds (scripts/fuzz.sh).
+step "fuzz" bash scripts/fuzz.sh
 
 printf '\n===== summary =====\n'
 for s in "${passed[@]}"; do printf 'ok      %s\n' "$s"; done

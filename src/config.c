@@ -112,6 +112,7 @@ static const struct config_key pgward_keys[] = {
 	STRING_KEY(server_tls_key_file, "", 0, RELOAD),
 	DURATION_KEY(client_login_timeout, "60", RELOAD),
 	DURATION_KEY(client_idle_timeout, "0", RELOAD),
+	DURATION_KEY(query_timeout, "0", RELOAD),
 	DURATION_KEY(server_connect_timeout, "15", RELOAD),
 	DURATION_KEY(shutdown_timeout, "30", RELOAD),
 	/* PostgreSQL itself never sends or accepts a message over 1 GB - 1. */
@@ -140,6 +141,14 @@ static const struct config_key guard_keys[] = {
 	STRING_KEY(role_rules, "", 0, RELOAD),
 };
 
+/* The admin console: a virtual database answered by pgward itself (src/admin/). */
+static const struct config_key admin_keys[] = {
+	KEY_NAMED("database", admin_database, char *, KEY_STRING, "pgward", RELOAD, 1, 0, NULL),
+	KEY_NAMED("users", admin_users, char *, KEY_STRING, "", RELOAD, 0, 0, NULL),
+	KEY_NAMED("auth_database", admin_auth_database, char *, KEY_STRING, "postgres", RELOAD, 1,
+		  0, NULL),
+};
+
 /* Metrics: the HTTP listener (/metrics, /healthz, /statements) and its bounds. */
 #define METRICS_KEY(n, f, ctype, ktype, dflt, rl, lo, hi)                                          \
 	KEY_NAMED(n, metrics_##f, ctype, ktype, dflt, rl, lo, hi, NULL)
@@ -162,6 +171,7 @@ static const struct config_section sections[] = {
 	{"pgward", pgward_keys, PGW_ARRAY_LEN(pgward_keys), pgw_config_check_pgward},
 	{"limits", limits_keys, PGW_ARRAY_LEN(limits_keys), NULL},
 	{"guard", guard_keys, PGW_ARRAY_LEN(guard_keys), pgw_config_check_guard},
+	{"admin", admin_keys, PGW_ARRAY_LEN(admin_keys), NULL},
 	{"metrics", metrics_keys, PGW_ARRAY_LEN(metrics_keys), NULL},
 };
 
@@ -694,4 +704,17 @@ out:
 	if (rc != 0)
 		pgw_config_free(cfg);
 	return rc;
+}
+
+void pgw_config_foreach(const struct pgw_config *cfg, pgw_config_key_fn fn, void *arg)
+{
+	char value[1024];
+
+	for (size_t s = 0; s < PGW_ARRAY_LEN(sections); s++)
+		for (size_t k = 0; k < sections[s].nkeys; k++) {
+			const struct config_key *key = &sections[s].keys[k];
+
+			fn(sections[s].name, key->name,
+			   format_value(cfg, key, value, sizeof(value)), key->reloadable, arg);
+		}
 }

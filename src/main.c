@@ -215,7 +215,7 @@ static void cleanup(void)
 	pgw_http_stop();
 	pgw_session_free_all();
 	pgw_metrics_shutdown();
-	pgw_guard_shutdown();
+	pgw_policy_shutdown();
 	if (sig_hup)
 		event_free(sig_hup);
 	if (sig_term)

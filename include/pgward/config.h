@@ -53,6 +53,7 @@ struct pgw_config {
 	/* [pgward] timeouts, in seconds; 0 disables the ones documented as optional */
 	double client_login_timeout;
 	double client_idle_timeout;
+	double query_timeout; /* a request unanswered this long ends the session (57014) */
 	double server_connect_timeout;
 	double shutdown_timeout;
 
@@ -77,6 +78,11 @@ struct pgw_config {
 	uint64_t guard_default_rules;
 	struct pgw_guard_role *guard_roles;
 	size_t nguard_roles;
+
+	/* [admin] the admin console (src/admin/) */
+	char *admin_database;	   /* the virtual database name clients connect to */
+	char *admin_users;	   /* roles allowed in, comma-separated; empty: console off */
+	char *admin_auth_database; /* the real database their login is checked against */
 
 	/* [metrics] Prometheus exposition and per-tenant stats (src/metrics, src/http) */
 	char *metrics_listen_addr;
@@ -120,5 +126,10 @@ int pgw_config_restart_changes(const struct pgw_config *old, const struct pgw_co
 			       pgw_config_report_fn report, void *arg);
 
 const char *pgw_sslmode_name(enum pgw_sslmode mode);
+
+/* Calls <fn> for every key of every section, in file order, with its current value. */
+typedef void (*pgw_config_key_fn)(const char *section, const char *key, const char *value,
+				  bool reloadable, void *arg);
+void pgw_config_foreach(const struct pgw_config *cfg, pgw_config_key_fn fn, void *arg);
 
 #endif

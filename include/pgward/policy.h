@@ -30,11 +30,21 @@ struct pgw_msg_view {
 	const uint8_t *body;
 };
 
+struct pgw_sql_info;
+struct pgw_sql_cache_stats;
+
+/* A session's prepared statements (statements.c); zero-initialised is empty. */
+struct pgw_stmt_map {
+	struct pgw_stmt *head;
+};
+
 struct pgw_policy_ctx {
 	const struct pgw_config *cfg;
-	const char *user;	    /* the login role */
-	uint64_t sid;		    /* the session, for log lines */
-	struct pgw_refusal refusal; /* filled by the policy that refuses */
+	const char *user;		  /* the login role */
+	uint64_t sid;			  /* the session, for log lines */
+	const struct pgw_stmt_map *stmts; /* the session's prepared statements; may be NULL */
+	const struct pgw_sql_info *info;  /* this message's classification, once inspected */
+	struct pgw_refusal refusal;	  /* filled by the policy that refuses */
 };
 
 struct pgw_policy {
@@ -45,7 +55,8 @@ struct pgw_policy {
 	enum pgw_verdict (*on_message)(struct pgw_policy_ctx *ctx, const struct pgw_msg_view *msg);
 };
 
-/* Message types the pipeline reads whole before forwarding: Query, Parse, Bind, FunctionCall. */
+/* Message types the pipeline reads whole before forwarding: Query, Parse, Bind, FunctionCall
+ * and Close (small; it keeps the prepared-statement map in step). */
 bool pgw_policy_needs_body(char type);
 
 enum pgw_verdict pgw_pipeline_header(struct pgw_policy_ctx *ctx, const struct pgw_msg_view *msg);
@@ -59,8 +70,33 @@ enum pgw_verdict pgw_refuse(struct pgw_policy_ctx *ctx, const char *rule, const 
 extern const struct pgw_policy pgw_size_guard;
 extern const struct pgw_policy pgw_guard;
 
-/* At exit: frees the guard's SQL classification cache. */
-void pgw_guard_shutdown(void);
+/* ---- the shared SQL classification (classify.c) ---- */
+
+/* The SQL text of a Query or Parse body, up to its NUL as the server reads it. */
+bool pgw_policy_sql_text(const struct pgw_msg_view *m, const char **text, size_t *len);
+/*
+ * The classification of <text>, inspected at most once per message (kept in ctx->info for
+ * the next policy). NULL only when memory runs out. The caller does not release it.
+ */
+const struct pgw_sql_info *pgw_policy_inspect(struct pgw_policy_ctx *ctx, const char *text,
+					      size_t len);
+/* Drops ctx->info: the relay calls it once the pipeline is done with a message. */
+void pgw_policy_ctx_release(struct pgw_policy_ctx *ctx);
+/* Hit, miss and size counters of the shared classification cache. */
+void pgw_policy_sql_stats(struct pgw_sql_cache_stats *out);
+/* At exit: frees the shared classification cache. */
+void pgw_policy_shutdown(void);
+
+/* ---- prepared statements (statements.c) ---- */
+
+/* Records statement <name> ("" is the unnamed one) with <info> (may be NULL; referenced).
+ * -1 when memory runs out. */
+int pgw_stmt_map_put(struct pgw_stmt_map *m, const char *name, const struct pgw_sql_info *info);
+/* The classification recorded for <name>; NULL if unknown or never inspected. */
+const struct pgw_sql_info *pgw_stmt_map_get(const struct pgw_stmt_map *m, const char *name);
+void pgw_stmt_map_remove(struct pgw_stmt_map *m, const char *name);
+void pgw_stmt_map_clear(struct pgw_stmt_map *m);
+size_t pgw_stmt_map_count(const struct pgw_stmt_map *m);
 /* Detect mode: how many statements rule <rule> (enum pgw_sql_flag) let through. */
 uint64_t pgw_guard_detected(int rule);
 

@@ -6,6 +6,9 @@
  */
 #include "metrics-int.h"
 
+#include "pgward/policy.h"
+#include "pgward/sql.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -116,6 +119,26 @@ static void tenant_families(struct pgw_mbuf *b)
 			pgw_mg.reg.overflow);
 }
 
+/* The guard's SQL classification cache (src/sql/cache.c). */
+static void sql_cache_families(struct pgw_mbuf *b)
+{
+	struct pgw_sql_cache_stats st = {0};
+
+	pgw_policy_sql_stats(&st);
+	pgw_mbuf_scalar(b, "pgward_sql_cache_hits_total", "counter",
+			"SQL classifications answered from the cache.", st.hits);
+	pgw_mbuf_scalar(b, "pgward_sql_cache_misses_total", "counter",
+			"SQL texts that had to be inspected.", st.misses);
+	pgw_mbuf_scalar(b, "pgward_sql_cache_evictions_total", "counter",
+			"SQL classification cache entries evicted.", st.evictions);
+	pgw_mbuf_scalar(b, "pgward_sql_parses_total", "counter",
+			"Times libpg_query parsed a text for the guard.", st.parses);
+	pgw_mbuf_scalar(b, "pgward_sql_cache_entries", "gauge",
+			"Entries in the SQL classification cache.", st.entries);
+	pgw_mbuf_scalar(b, "pgward_sql_cache_bytes", "gauge",
+			"Memory held by the SQL classification cache.", st.bytes);
+}
+
 void pgw_metrics_render(struct pgw_mbuf *b)
 {
 	pgw_mbuf_family(b, "pgward_build_info", "gauge", "pgward's version; always 1.");
@@ -129,6 +152,7 @@ void pgw_metrics_render(struct pgw_mbuf *b)
 	pgw_mbuf_hist(b, "pgward_server_connect_seconds", "", &pgw_mg.connect);
 	pgw_mbuf_scalar(b, "pgward_server_connect_failures_total", "counter",
 			"Server connections that could not be opened.", pgw_mg.connect_failed);
+	sql_cache_families(b);
 	pgw_mjob_render(b);
 	pgw_mstmt_render(b);
 	pgw_mprocess_render(b);

@@ -12,10 +12,6 @@
 
 #include <string.h>
 
-#define SQL_CACHE_ENTRIES 20000
-#define SQL_CACHE_BYTES	  (64u << 20)
-
-static struct pgw_sql_cache *cache;
 static uint64_t detected[PGW_SQL_NFLAGS]; /* detect mode: what would have been refused */
 
 static const char *const hints[PGW_SQL_NFLAGS] = {
@@ -43,54 +39,9 @@ static const char *const hints[PGW_SQL_NFLAGS] = {
 			     "created by a migration.",
 };
 
-static struct pgw_sql_cache *sql_cache(const struct pgw_config *cfg)
-{
-	struct pgw_sql_limits limits;
-
-	if (cache == NULL)
-		cache = pgw_sql_cache_new(SQL_CACHE_ENTRIES, SQL_CACHE_BYTES);
-	if (cache != NULL) {
-		/* Anything within max_query_size is parsed, up to the module's hard cap. */
-		pgw_sql_cache_get_limits(cache, &limits);
-		if (limits.max_parse_bytes !=
-		    PGW_MIN(cfg->max_query_size, PGW_SQL_PARSE_BYTES_CAP)) {
-			limits.max_parse_bytes =
-				PGW_MIN(cfg->max_query_size, PGW_SQL_PARSE_BYTES_CAP);
-			if (pgw_sql_cache_set_limits(cache, &limits) < 0)
-				pgw_warn(0, "sql_cache", "msg=\"cannot apply limits\"");
-		}
-	}
-	return cache;
-}
-
-void pgw_guard_shutdown(void)
-{
-	pgw_sql_cache_free(cache);
-	cache = NULL;
-}
-
 uint64_t pgw_guard_detected(int rule)
 {
 	return (unsigned)rule < PGW_SQL_NFLAGS ? detected[rule] : 0;
-}
-
-/* The SQL text of a Query or Parse body, up to its NUL as the server reads it. */
-static bool sql_text(const struct pgw_msg_view *m, const char **text, size_t *len)
-{
-	const char *p = (const char *)m->body, *end = p + m->len, *nul;
-
-	if (m->type == 'P') {
-		nul = memchr(p, '\0', m->len);
-		if (nul == NULL)
-			return false;
-		p = nul + 1;
-	}
-	nul = memchr(p, '\0', (size_t)(end - p));
-	if (nul == NULL)
-		return false; /* malformed: the server reports it */
-	*text = p;
-	*len = (size_t)(nul - p);
-	return true;
 }
 
 /* Refusals that hold for every role and mode: pgward must see what the server runs. */
@@ -174,27 +125,24 @@ static enum pgw_verdict function_call(struct pgw_policy_ctx *ctx, const struct p
 static enum pgw_verdict on_message(struct pgw_policy_ctx *ctx, const struct pgw_msg_view *m)
 {
 	const struct pgw_sql_info *info;
-	struct pgw_sql_cache *c;
 	enum pgw_verdict v;
 	const char *text;
 	size_t len;
 
 	if (m->type == 'F')
 		return function_call(ctx, m);
-	if ((m->type != 'Q' && m->type != 'P') || !sql_text(m, &text, &len))
+	if (!pgw_policy_sql_text(m, &text, &len))
 		return PGW_PASS;
 	/* Most statements name none of the keywords any rule needs: no parse for those, which
 	 * matters for literal-heavy simple-protocol traffic, where every text is new. */
 	if (!pgw_sql_may_break_rules(text, len) && pgw_sql_utf8_valid(text, len))
 		return PGW_PASS;
-	c = sql_cache(ctx->cfg);
-	if (c == NULL)
+	info = pgw_policy_inspect(ctx, text, len);
+	if (info == NULL)
 		return pgw_refuse(ctx, "too_complex", "53200", NULL, "pgward: out of memory");
-	info = pgw_sql_inspect(c, text, len);
 	v = integrity(ctx, info);
 	if (v == PGW_PASS && info->status == PGW_SQL_OK)
 		v = role_rules(ctx, info);
-	pgw_sql_info_unref(info);
 	return v;
 }
 

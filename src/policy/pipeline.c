@@ -14,7 +14,7 @@ static const struct pgw_policy *const pipeline[] = {
 
 bool pgw_policy_needs_body(char type)
 {
-	return type == 'Q' || type == 'P' || type == 'B' || type == 'F';
+	return type == 'Q' || type == 'P' || type == 'B' || type == 'F' || type == 'C';
 }
 
 enum pgw_verdict pgw_pipeline_header(struct pgw_policy_ctx *ctx, const struct pgw_msg_view *msg)

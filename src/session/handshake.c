@@ -5,6 +5,8 @@
  */
 #include "session-int.h"
 
+#include "pgward/admin.h"
+
 #include "pgward/codec.h"
 #include "pgward/log.h"
 #include "pgward/proxy.h"
@@ -175,8 +177,12 @@ static void on_startup(struct pgw_session *s)
 		return;
 	}
 	s->user = user;
+	if (pgw_admin_is_console(&pgw.cfg, pgw_startup_get(&s->startup, "database")) &&
+	    !pgw_sess_admin_startup(s))
+		return;
 	/* The metrics tenant: the login role until the tenant module supplies an identity. */
-	pgw_metrics_login(&s->metrics, user);
+	if (!s->admin)
+		pgw_metrics_login(&s->metrics, user);
 	pgw_info(s->id, "login", "peer=%s user=%s database=%s tls=%s", s->peer,
 		 pgw_log_quote(user, quoted_user, sizeof(quoted_user)),
 		 pgw_log_quote(pgw_startup_get(&s->startup, "database") ?: user, quoted_db,

@@ -11,6 +11,7 @@
 #include "pgward/codec.h"
 #include "pgward/log.h"
 #include "pgward/proxy.h"
+#include "pgward/sql.h"
 
 #include <string.h>
 #include <event2/buffer.h>
@@ -38,6 +39,26 @@ static void init_ctx(struct pgw_session *s, struct pgw_policy_ctx *ctx)
 	ctx->cfg = &pgw.cfg;
 	ctx->user = s->user;
 	ctx->sid = s->id;
+	ctx->stmts = &s->stmts;
+}
+
+/*
+ * A message passed the pipeline and goes to the server: keep the prepared-statement map
+ * in step (a Parse's classification stays with its name for the Binds that follow).
+ */
+static bool track_statements(struct pgw_session *s, const struct pgw_msg_view *m,
+			     const struct pgw_sql_info *info)
+{
+	const char *name = (const char *)m->body;
+
+	if (m->type == 'P' && memchr(m->body, '\0', m->len) != NULL)
+		return pgw_stmt_map_put(&s->stmts, name, info) == 0;
+	if (m->type == 'C' && m->len >= 2 && m->body[0] == 'S' &&
+	    memchr(m->body + 1, '\0', m->len - 1) != NULL)
+		pgw_stmt_map_remove(&s->stmts, name + 1);
+	else if (m->type == 'Q' && info != NULL && (info->flags & PGW_SQL_BIT(PGW_SQL_DISCARD_ALL)))
+		pgw_stmt_map_clear(&s->stmts);
+	return true;
 }
 
 /* Sends <run> bytes of passed messages on, so what follows can be looked at alone. */
@@ -90,12 +111,21 @@ static ssize_t inspect_whole(struct pgw_session *s, const struct pgw_msg_hdr *h)
 	struct pgw_msg_view m = {h->type, h->len - 4, msg + PGW_HDR_LEN};
 	struct pgw_policy_ctx ctx = {0};
 	enum pgw_verdict v;
+	bool ok;
 
 	init_ctx(s, &ctx);
 	v = pgw_pipeline_message(&ctx, &m);
 	pgw_metrics_client_msg(&s->metrics, h->type, m.body, m.len, v != PGW_PASS);
-	if (v == PGW_PASS)
+	if (v == PGW_PASS) {
+		ok = track_statements(s, &m, ctx.info);
+		pgw_policy_ctx_release(&ctx);
+		if (!ok) {
+			pgw_sess_fail(s, "53200", "pgward: out of memory");
+			return -1;
+		}
 		return (ssize_t)total;
+	}
+	pgw_policy_ctx_release(&ctx);
 	if (!pgw_sess_refuse(s, h->type, h->type == 'P' ? parse_name(&m) : NULL, &ctx.refusal))
 		return -1;
 	evbuffer_drain(s->client.in, total);

@@ -209,6 +209,12 @@ bool pgw_relay_server(struct pgw_session *s)
 		pgw_sess_end(s, s->client.err);
 		return false;
 	}
+	if (s->admin && s->state == PGW_SS_READY) {
+		/* The console's login is done: pgward answers from here on, and the server
+		 * side is gone, which callers learn from the false. */
+		pgw_sess_admin_begin(s);
+		return false;
+	}
 	pgw_relay_server_backpressure(s);
 	return true;
 }

@@ -56,7 +56,15 @@ struct pgw_session {
 	bool copy_refused;		    /* a CopyData was refused: drop the rest of that COPY */
 	char tx_status;			    /* from the last ReadyForQuery: 'I', 'T' or 'E' */
 	struct pgw_tracker tracker;	    /* what the server still owes, and what to do with it */
+	struct pgw_stmt_map stmts;	    /* prepared statements and their classifications */
 	double last_client_activity;
+	double connected_at;
+	uint64_t refused; /* messages a policy refused */
+	bool admin;	  /* the admin console: pgward answers once the login succeeded */
+	bool admin_active;
+	bool admin_skip;      /* an extended-protocol message was refused: skip to Sync */
+	char *admin_database; /* the real database the console's login is checked against */
+	double busy_since;    /* when the tick first saw a request pending; 0 when idle */
 	struct pgw_msess metrics; /* per-tenant latency and counters */
 
 	struct event timer; /* login timeout, then the closing flush deadline */
@@ -91,6 +99,12 @@ void pgw_sess_server_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg);
  * False if the session was closed. */
 bool pgw_sess_refuse(struct pgw_session *s, char type, const char *stmt_name,
 		     const struct pgw_refusal *r);
+
+/* admin_link.c: the admin console session */
+/* Startup for the console database: false (session closed) if <s>'s role may not use it. */
+bool pgw_sess_admin_startup(struct pgw_session *s);
+/* The console login succeeded: drop the server connection and answer locally. */
+void pgw_sess_admin_begin(struct pgw_session *s);
 
 /* cancel.c */
 void pgw_cancel_register(struct pgw_session *s);

@@ -4,6 +4,8 @@
  */
 #include "session-int.h"
 
+#include "pgward/admin.h"
+
 #include "pgward/codec.h"
 #include "pgward/log.h"
 #include "pgward/proxy.h"
@@ -121,6 +123,8 @@ void pgw_session_accept(int fd, const struct sockaddr *peer, socklen_t peerlen)
 	s->id = next_id++;
 	s->state = PGW_SS_STARTUP;
 	s->tx_status = 'I';
+	s->connected_at = pgw_now();
+	s->last_client_activity = s->connected_at;
 	format_peer(peer, s->peer, sizeof(s->peer));
 	pgw_conn_init(&s->client, pgw.base, fd, pgw_sess_startup_cb, s);
 	evtimer_assign(&s->timer, pgw.base, timer_cb, s);
@@ -145,6 +149,7 @@ static void free_session(struct pgw_session *s)
 		pgw_conn_release(&s->server);
 	pgw_startup_free(&s->startup);
 	pgw_tracker_free(&s->tracker);
+	pgw_stmt_map_clear(&s->stmts);
 	pgw_metrics_session_end(&s->metrics);
 	if (s->prev)
 		s->prev->next = s->next;
@@ -153,6 +158,7 @@ static void free_session(struct pgw_session *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	nsessions--;
+	free(s->admin_database);
 	free(s);
 }
 
@@ -272,19 +278,30 @@ void pgw_session_close_all(const char *sqlstate, const char *message)
 	}
 }
 
+/* Every tick (250 ms): ends sessions idle past client_idle_timeout or busy past query_timeout. */
 void pgw_session_tick(double now)
 {
-	double limit = pgw.cfg.client_idle_timeout;
+	double idle_limit = pgw.cfg.client_idle_timeout, busy_limit = pgw.cfg.query_timeout;
 
-	if (limit <= 0)
-		return;
 	for (struct pgw_session *s = sessions, *next; s != NULL; s = next) {
 		next = s->next;
-		if (s->state == PGW_SS_READY && !pgw_sess_busy(s) &&
-		    now - s->last_client_activity > limit)
-			pgw_sess_fail(s, "57P05",
-				      "pgward: client idle timeout (client_idle_timeout=%gs)",
-				      limit);
+		if (s->state != PGW_SS_READY)
+			continue;
+		if (!pgw_sess_busy(s)) {
+			s->busy_since = 0;
+			if (idle_limit > 0 && now - s->last_client_activity > idle_limit)
+				pgw_sess_fail(
+					s, "57P05",
+					"pgward: client idle timeout (client_idle_timeout=%gs)",
+					idle_limit);
+		} else if (s->busy_since == 0) {
+			s->busy_since = now; /* the tick's own granularity is precise enough */
+		} else if (busy_limit > 0 && now - s->busy_since > busy_limit) {
+			/* Closing a busy session also cancels what its backend runs. */
+			pgw_sess_fail(s, "57014",
+				      "pgward: query did not finish within query_timeout=%gs",
+				      busy_limit);
+		}
 	}
 }
 
@@ -296,5 +313,54 @@ void pgw_session_free_all(void)
 	if (sweep_ev != NULL) {
 		event_free(sweep_ev);
 		sweep_ev = NULL;
+	}
+}
+
+/* What SHOW SESSIONS calls a session's state; PostgreSQL's words where they fit. */
+static const char *view_state(const struct pgw_session *s)
+{
+	switch (s->state) {
+	case PGW_SS_STARTUP:
+	case PGW_SS_TLS:
+		return "startup";
+	case PGW_SS_CONNECTING:
+	case PGW_SS_AUTH:
+		return "login";
+	case PGW_SS_READY:
+		if (s->admin)
+			return "admin";
+		if (pgw_sess_busy(s))
+			return "active";
+		return s->tx_status == 'T'   ? "idle in transaction"
+		       : s->tx_status == 'E' ? "idle in transaction (aborted)"
+					     : "idle";
+	default:
+		return "closing";
+	}
+}
+
+void pgw_session_foreach(pgw_session_view_fn fn, void *arg)
+{
+	for (struct pgw_session *s = sessions; s != NULL; s = s->next) {
+		struct pgw_session_view v = {
+			.id = s->id,
+			.user = s->user ? s->user : "",
+			.database = pgw_startup_get(&s->startup, "database") ?: (s->user ?: ""),
+			.tenant = s->user ? s->user : "",
+			.peer = s->peer,
+			.state = view_state(s),
+			.tls = s->client_tls,
+			.admin = s->admin,
+			.server_pid = s->admin ? 0 : s->server_pid,
+			.connected_at = s->connected_at,
+			.last_activity = s->last_client_activity,
+			.refused = s->refused,
+		};
+
+		if (s->state >= PGW_SS_DEAD)
+			continue;
+		if (s->admin)
+			v.database = pgw.cfg.admin_database;
+		fn(&v, arg);
 	}
 }

@@ -78,18 +78,22 @@ static inline enum pgw_verdict run(struct pgw_policy_ctx *ctx, char type, const 
 {
 	struct pgw_msg_view m = {.type = type, .len = (uint32_t)len, .body = NULL};
 
+	enum pgw_verdict v;
+
 	memset(&ctx->refusal, 0, sizeof(ctx->refusal));
 	if (pgw_pipeline_header(ctx, &m) != PGW_PASS)
 		return PGW_REFUSE;
 	assert_true(pgw_policy_needs_body(type));
 	m.body = body;
-	return pgw_pipeline_message(ctx, &m);
+	v = pgw_pipeline_message(ctx, &m);
+	pgw_policy_ctx_release(ctx);
+	return v;
 }
 
 static inline int teardown_guard(void **state)
 {
 	(void)state;
-	pgw_guard_shutdown();
+	pgw_policy_shutdown();
 	return 0;
 }
 

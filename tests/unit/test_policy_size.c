@@ -99,6 +99,7 @@ static void size_query_not_parsed(void **state)
 	assert_int_equal(pgw_pipeline_message(&ctx, &m), PGW_REFUSE);
 	assert_string_equal(ctx.refusal.rule, "query_size");
 	assert_string_equal(ctx.refusal.sqlstate, "54000");
+	pgw_policy_ctx_release(&ctx);
 	/* the largest Query the header admits is parsed */
 	b.n = 0;
 	put_bytes(&b, "UPDATE ", 7); /* a keyword: the guard must parse it */

@@ -1,0 +1,48 @@
+/*
+ * The admin console: a virtual database (by default "pgward") where roles listed in
+ * [admin] users run SHOW SESSIONS, SHOW TENANTS, SHOW RULES, SHOW STATS, SHOW CONFIG and
+ * RELOAD, answered by pgward itself as ordinary rows, in the style of PgBouncer's console.
+ * The login is still checked by PostgreSQL (against [admin] auth_database); once it
+ * succeeds pgward drops that server connection and answers on its own.
+ */
+#ifndef PGWARD_ADMIN_H
+#define PGWARD_ADMIN_H
+
+#include "pgward/common.h"
+#include "pgward/config.h"
+
+struct evbuffer;
+
+/* True when <database> names the console (and the console is enabled). */
+bool pgw_admin_is_console(const struct pgw_config *cfg, const char *database);
+/* True when <user> is listed in [admin] users. */
+bool pgw_admin_user_allowed(const struct pgw_config *cfg, const char *user);
+
+/*
+ * Runs one Query's text and appends the answer to <out>: RowDescription, DataRows and
+ * CommandComplete, or one ErrorResponse (never ReadyForQuery; the caller sends it).
+ */
+void pgw_admin_query(const char *sql, size_t len, struct evbuffer *out);
+
+/* ---- what the console shows, supplied by the session layer ---- */
+
+struct pgw_session_view {
+	uint64_t id;
+	const char *user;
+	const char *database;
+	const char *tenant; /* the metrics/RLS identity; the login role when none */
+	const char *peer;
+	const char *state; /* "startup", "auth", "active", "idle", "idle in transaction", ... */
+	bool tls;
+	bool admin;
+	uint32_t server_pid;
+	double connected_at; /* pgw_now() clock */
+	double last_activity;
+	uint64_t refused; /* messages refused by a policy */
+};
+
+typedef void (*pgw_session_view_fn)(const struct pgw_session_view *v, void *arg);
+/* Calls <fn> for every live session (session.c). */
+void pgw_session_foreach(pgw_session_view_fn fn, void *arg);
+
+#endif

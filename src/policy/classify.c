@@ -1,0 +1,89 @@
+/*
+ * The SQL classification every policy shares: one cache for the whole process (owned
+ * here, not by any one policy), and at most one inspection per message however many
+ * policies ask. A policy that needs the classification calls pgw_policy_inspect; the
+ * relay releases it with pgw_policy_ctx_release once the pipeline is done, or keeps it
+ * for a Parse in the session's statement map (statements.c), so a later Bind finds it.
+ */
+#include "pgward/log.h"
+#include "pgward/policy.h"
+#include "pgward/sql.h"
+
+#include <string.h>
+
+#define SQL_CACHE_ENTRIES 20000
+#define SQL_CACHE_BYTES	  (64u << 20)
+
+static struct pgw_sql_cache *cache;
+
+static struct pgw_sql_cache *sql_cache(const struct pgw_config *cfg)
+{
+	struct pgw_sql_limits limits;
+	size_t want = PGW_MIN(cfg->max_query_size, PGW_SQL_PARSE_BYTES_CAP);
+
+	if (cache == NULL)
+		cache = pgw_sql_cache_new(SQL_CACHE_ENTRIES, SQL_CACHE_BYTES);
+	if (cache != NULL) {
+		/* Anything within max_query_size is parsed, up to the module's hard cap. */
+		pgw_sql_cache_get_limits(cache, &limits);
+		if (limits.max_parse_bytes != want) {
+			limits.max_parse_bytes = want;
+			if (pgw_sql_cache_set_limits(cache, &limits) < 0)
+				pgw_warn(0, "sql_cache", "msg=\"cannot apply limits\"");
+		}
+	}
+	return cache;
+}
+
+bool pgw_policy_sql_text(const struct pgw_msg_view *m, const char **text, size_t *len)
+{
+	const char *p = (const char *)m->body, *end = p + m->len, *nul;
+
+	if (m->type != 'Q' && m->type != 'P')
+		return false;
+	if (m->type == 'P') {
+		nul = memchr(p, '\0', m->len);
+		if (nul == NULL)
+			return false;
+		p = nul + 1;
+	}
+	nul = memchr(p, '\0', (size_t)(end - p));
+	if (nul == NULL)
+		return false; /* malformed: the server reports it */
+	*text = p;
+	*len = (size_t)(nul - p);
+	return true;
+}
+
+const struct pgw_sql_info *pgw_policy_inspect(struct pgw_policy_ctx *ctx, const char *text,
+					      size_t len)
+{
+	struct pgw_sql_cache *c;
+
+	if (ctx->info != NULL)
+		return ctx->info;
+	c = sql_cache(ctx->cfg);
+	if (c == NULL)
+		return NULL;
+	ctx->info = pgw_sql_inspect(c, text, len);
+	return ctx->info;
+}
+
+void pgw_policy_ctx_release(struct pgw_policy_ctx *ctx)
+{
+	pgw_sql_info_unref(ctx->info);
+	ctx->info = NULL;
+}
+
+void pgw_policy_sql_stats(struct pgw_sql_cache_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (cache != NULL)
+		pgw_sql_cache_stats(cache, out);
+}
+
+void pgw_policy_shutdown(void)
+{
+	pgw_sql_cache_free(cache);
+	cache = NULL;
+}
