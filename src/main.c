@@ -193,12 +193,10 @@ static int run(void)
 	evsignal_add(sig_term, NULL);
 	evsignal_add(sig_int, NULL);
 	evtimer_add(tick_ev, &tick);
-	if (pgw_listener_start(err, sizeof(err)) < 0) {
-		fprintf(stderr, "pgward: %s\n", err);
-		return 1;
-	}
+	/* Metrics first: once the proxy's port listens, /metrics and /healthz answer too. */
 	pgw_metrics_init();
-	if (pgw_http_start(pgw.base, err, sizeof(err)) < 0) {
+	if (pgw_http_start(pgw.base, err, sizeof(err)) < 0 ||
+	    pgw_listener_start(err, sizeof(err)) < 0) {
 		fprintf(stderr, "pgward: %s\n", err);
 		return 1;
 	}

@@ -272,7 +272,10 @@ def test_healthz_follows_postgresql(pg_health, pgward_factory):
                       **{"metrics.health_check_interval": "200ms"})
 
     def health(want):
-        status, ctype, body = http_get(pw.metrics_port, "/healthz")
+        try:
+            status, ctype, body = http_get(pw.metrics_port, "/healthz")
+        except OSError:
+            return None
         return (status, body) if status == want else None
 
     status, body = wait_for(lambda: health(200), 10, what="healthz 200")
