@@ -16,7 +16,7 @@ PGWARD_PG_USER=${PGWARD_PG_USER:-pgward}
 
 PGWARD_DEPS=(build-essential cmake pkg-config clang clang-format libevent-dev libssl-dev
 	libpg-query-dev libcjson-dev libxxhash-dev uthash-dev libcmocka-dev postgresql-15 postgresql-client-15 pgbouncer
-	python3-pytest python3-psycopg2 openssl procps)
+	python3-pytest python3-psycopg2 openssl procps prometheus)
 
 log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
 die() {

@@ -180,6 +180,23 @@ static const struct config_key job_keys[] = {
 	JOB_KEY(on_conflict, KEY_ENUM, "error", 0, &job_conflict_enum),
 };
 
+/* Metrics: the HTTP listener (/metrics, /healthz, /statements) and its bounds. */
+#define METRICS_KEY(n, f, ctype, ktype, dflt, rl, lo, hi)                                          \
+	KEY_NAMED(n, metrics_##f, ctype, ktype, dflt, rl, lo, hi, NULL)
+static const struct config_key metrics_keys[] = {
+	METRICS_KEY("listen_addr", listen_addr, char *, KEY_STRING, "127.0.0.1", RESTART, 1, 0),
+	METRICS_KEY("listen_port", listen_port, int, KEY_INT, "0", RESTART, 0, 65535),
+	METRICS_KEY("max_tenants", max_tenants, int, KEY_INT, "1000", RELOAD, 0, 1000000),
+	METRICS_KEY("tenant_idle_expiry", tenant_idle_expiry, double, KEY_DURATION, "10min", RELOAD,
+		    0, PGW_CONFIG_MAX_SECONDS),
+	METRICS_KEY("slow_statement_time", slow_statement_time, double, KEY_DURATION, "0", RELOAD,
+		    0, PGW_CONFIG_MAX_SECONDS),
+	METRICS_KEY("statements_top", statements_top, int, KEY_INT, "100", RELOAD, 0, 100000),
+	METRICS_KEY("statements_max", statements_max, int, KEY_INT, "5000", RELOAD, 2, 1000000),
+	METRICS_KEY("health_check_interval", health_check_interval, double, KEY_DURATION, "5",
+		    RELOAD, 0, 3600),
+};
+
 /* A new section is one more key table and one more line here. */
 static const struct config_section sections[] = {
 	{"pgward", pgward_keys, PGW_ARRAY_LEN(pgward_keys), pgw_config_check_pgward, NULL},
@@ -187,6 +204,7 @@ static const struct config_section sections[] = {
 	{"guard", guard_keys, PGW_ARRAY_LEN(guard_keys), pgw_config_check_guard, NULL},
 	{"job", job_keys, PGW_ARRAY_LEN(job_keys), pgw_config_check_jobs, pgw_config_job_open},
 	{"admin", admin_keys, PGW_ARRAY_LEN(admin_keys), NULL, NULL},
+	{"metrics", metrics_keys, PGW_ARRAY_LEN(metrics_keys), NULL, NULL},
 };
 
 static void *field_of(void *base, const struct config_key *key)

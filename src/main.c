@@ -3,8 +3,10 @@
  * process-wide runtime (pgw) and is the only place that replaces it on reload.
  */
 #include "pgward/config.h"
+#include "pgward/http.h"
 #include "pgward/listener.h"
 #include "pgward/log.h"
+#include "pgward/metrics.h"
 #include "pgward/policy.h"
 #include "pgward/proxy.h"
 #include "pgward/session.h"
@@ -161,6 +163,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	pgw_session_tick(pgw_now());
+	pgw_metrics_tick();
 }
 
 static int run(void)
@@ -190,7 +193,10 @@ static int run(void)
 	evsignal_add(sig_term, NULL);
 	evsignal_add(sig_int, NULL);
 	evtimer_add(tick_ev, &tick);
-	if (pgw_listener_start(err, sizeof(err)) < 0) {
+	/* Metrics first: once the proxy's port listens, /metrics and /healthz answer too. */
+	pgw_metrics_init();
+	if (pgw_http_start(pgw.base, err, sizeof(err)) < 0 ||
+	    pgw_listener_start(err, sizeof(err)) < 0) {
 		fprintf(stderr, "pgward: %s\n", err);
 		return 1;
 	}
@@ -204,7 +210,9 @@ static int run(void)
 static void cleanup(void)
 {
 	pgw_listener_stop();
+	pgw_http_stop();
 	pgw_session_free_all();
+	pgw_metrics_shutdown();
 	pgw_policy_shutdown();
 	if (sig_hup)
 		event_free(sig_hup);

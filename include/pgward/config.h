@@ -84,6 +84,16 @@ struct pgw_config {
 	char *admin_database;	   /* the virtual database name clients connect to */
 	char *admin_users;	   /* roles allowed in, comma-separated; empty: console off */
 	char *admin_auth_database; /* the real database their login is checked against */
+
+	/* [metrics] Prometheus exposition and per-tenant stats (src/metrics, src/http) */
+	char *metrics_listen_addr;
+	int metrics_listen_port;	    /* 0: the whole module is off */
+	int metrics_max_tenants;	    /* tracked by name; the rest count as tenant="_other" */
+	double metrics_tenant_idle_expiry;  /* seconds without sessions before a tenant goes */
+	double metrics_slow_statement_time; /* seconds; 0: no slow-statement log */
+	int metrics_statements_top;	    /* /statements size; 0: statement stats off */
+	int metrics_statements_max;	    /* (tenant, fingerprint) entries kept */
+	double metrics_health_check_interval; /* seconds between reachability probes */
 	/* [job <table>] sections: job tables whose inserts are serialized by key */
 	struct pgw_job_table *jobs;
 	size_t njobs;

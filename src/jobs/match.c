@@ -5,6 +5,7 @@
  * pgward cannot key. Never guesses: what it cannot read exactly is uncovered.
  */
 #include "pgward/jobs.h"
+#include "pgward/metrics.h"
 #include "pgward/log.h"
 #include "pgward/sql.h"
 
@@ -46,6 +47,7 @@ void pgw_jobs_lock_waited(unsigned slot, double seconds)
 		return;
 	stats[slot].lock_waits++;
 	stats[slot].lock_wait_seconds += seconds > 0 ? seconds : 0;
+	pgw_metrics_job_lock_wait(stats[slot].table, seconds > 0 ? seconds : 0);
 }
 
 size_t pgw_jobs_stats(struct pgw_job_stats *out, size_t max)

@@ -61,6 +61,7 @@ static void link_done(void *arg, bool ok, const char *why)
 {
 	struct pgw_session *s = arg;
 
+	pgw_metrics_connect_done(&s->metrics, ok);
 	if (!ok) {
 		pgw_sess_fail(s, "08006", "pgward: could not connect to the server %s:%d: %s",
 			      pgw.cfg.server_host, pgw.cfg.server_port, why ? why : "failed");
@@ -87,6 +88,7 @@ static void connect_server(struct pgw_session *s)
 	pgw_sess_set_state(s, PGW_SS_CONNECTING);
 	pgw_conn_set_reading(&s->client, false);
 	s->server_open = true;
+	pgw_metrics_connect_start(&s->metrics);
 	if (pgw_server_link_start(&s->link, &s->server, pgw.base, &t, link_done, s) < 0)
 		link_done(s, false, s->server.err);
 }
@@ -178,6 +180,9 @@ static void on_startup(struct pgw_session *s)
 	if (pgw_admin_is_console(&pgw.cfg, pgw_startup_get(&s->startup, "database")) &&
 	    !pgw_sess_admin_startup(s))
 		return;
+	/* The metrics tenant: the login role until the tenant module supplies an identity. */
+	if (!s->admin)
+		pgw_metrics_login(&s->metrics, user);
 	pgw_info(s->id, "login", "peer=%s user=%s database=%s tls=%s", s->peer,
 		 pgw_log_quote(user, quoted_user, sizeof(quoted_user)),
 		 pgw_log_quote(pgw_startup_get(&s->startup, "database") ?: user, quoted_db,

@@ -103,6 +103,7 @@ bool pgw_sess_refuse(struct pgw_session *s, char type, const char *stmt_name,
 
 	pgw_info(s->id, "refused", "rule=%s sqlstate=%s type=%c", r->rule, r->sqlstate, type);
 	s->refused++;
+	pgw_metrics_refused(&s->metrics, type, r->rule);
 	if (!add_substitute(s->server.out, type, stmt_name ? stmt_name : "")) {
 		pgw_sess_fail(s, r->sqlstate, "%s", r->message);
 		return false;

@@ -110,11 +110,13 @@ static ssize_t inspect_whole(struct pgw_session *s, const struct pgw_msg_hdr *h)
 	const uint8_t *msg = evbuffer_pullup(s->client.in, (ev_ssize_t)total);
 	struct pgw_msg_view m = {h->type, h->len - 4, msg + PGW_HDR_LEN};
 	struct pgw_policy_ctx ctx = {0};
-
+	enum pgw_verdict v;
 	bool ok;
 
 	init_ctx(s, &ctx);
-	if (pgw_pipeline_message(&ctx, &m) == PGW_PASS) {
+	v = pgw_pipeline_message(&ctx, &m);
+	pgw_metrics_client_msg(&s->metrics, h->type, m.body, m.len, v != PGW_PASS);
+	if (v == PGW_PASS) {
 		enum pgw_inject inj = pgw_sess_jobs(s, &ctx, &m);
 
 		ok = inj != PGW_INJ_FAILED && track_statements(s, &m, ctx.info);
@@ -224,6 +226,8 @@ static bool on_message(struct pgw_session *s, const struct pgw_msg_hdr *h, size_
 		pgw_sess_fail(s, "53200", "pgward: out of memory");
 		return false;
 	}
+	if (pgw_tracker_expects_answer(h->type))
+		pgw_metrics_sent(&s->metrics, h->type);
 	take = PGW_MIN(total, *avail - *run);
 	*run += take;
 	s->client_left = (uint32_t)(total - take);
@@ -250,6 +254,7 @@ bool pgw_relay_client(struct pgw_session *s)
 	struct evbuffer *in = s->client.in;
 	size_t avail = evbuffer_get_length(in), run = 0;
 	bool terminate = false, wait = false;
+	size_t arrived = avail;
 
 	s->last_client_activity = pgw_now();
 	if (s->client_left > 0 && !continue_message(s, &run, &avail))
@@ -271,6 +276,8 @@ bool pgw_relay_client(struct pgw_session *s)
 			return false;
 	}
 	forward(s, &run);
+	/* what stays in the input is counted when it is consumed, on a later call */
+	pgw_metrics_bytes(&s->metrics, true, arrived - evbuffer_get_length(in));
 	if (pgw_conn_flush(&s->server) < 0) {
 		s->server_gone = true;
 		pgw_sess_fail(s, "08006", "pgward: lost the server connection: %s", s->server.err);

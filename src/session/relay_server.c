@@ -27,6 +27,7 @@
 static void on_ready_for_query(struct pgw_session *s, char status)
 {
 	s->tx_status = status;
+	pgw_metrics_ready(&s->metrics, status);
 	if (s->state == PGW_SS_AUTH) {
 		pgw_sess_set_state(s, PGW_SS_READY);
 		evtimer_del(&s->timer); /* login done: no more login timeout */
@@ -101,6 +102,25 @@ static char ready_status(struct evbuffer *in, size_t offset)
 	return status;
 }
 
+/* Metrics: an error the client will see, or a command's row count from its tag. */
+static void note_result(struct pgw_session *s, const struct pgw_msg_hdr *h, size_t offset,
+			size_t avail)
+{
+	char tag[64];
+	size_t n = (size_t)h->len - 4;
+	struct evbuffer_ptr pos;
+
+	if (h->type == 'E') {
+		pgw_metrics_server_error(&s->metrics);
+		return;
+	}
+	if (!pgw_metrics_wants_rows(&s->metrics) || n > sizeof(tag) || avail - offset < n + 5)
+		return;
+	if (evbuffer_ptr_set(s->server.in, &pos, offset + PGW_HDR_LEN, EVBUFFER_PTR_SET) == 0 &&
+	    evbuffer_copyout_from(s->server.in, &pos, tag, n) == (ev_ssize_t)n)
+		pgw_metrics_command_complete(&s->metrics, tag, n);
+}
+
 /* Drops (the start of) a message the client must not see; the rest follows as it comes. */
 static void discard(struct pgw_session *s, size_t total)
 {
@@ -138,6 +158,7 @@ bool pgw_relay_server(struct pgw_session *s)
 {
 	struct evbuffer *in = s->server.in;
 	size_t avail = evbuffer_get_length(in), run = 0;
+	size_t arrived = avail;
 
 	if (s->server_left > 0) {
 		size_t n = PGW_MIN(avail, s->server_left);
@@ -203,6 +224,8 @@ bool pgw_relay_server(struct pgw_session *s)
 			avail = evbuffer_get_length(in);
 			continue;
 		}
+		if (h.type == 'E' || h.type == 'C')
+			note_result(s, &h, run, avail);
 		if (h.type == 'Z') {
 			on_ready_for_query(s, s->tx_status);
 		} else if (needs_decode(s, h.type)) {
@@ -219,6 +242,7 @@ bool pgw_relay_server(struct pgw_session *s)
 	}
 	if (run > 0)
 		evbuffer_remove_buffer(in, s->client.out, run);
+	pgw_metrics_bytes(&s->metrics, false, arrived - evbuffer_get_length(in));
 	if (pgw_conn_flush(&s->client) < 0) {
 		pgw_sess_end(s, s->client.err);
 		return false;

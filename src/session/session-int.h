@@ -6,6 +6,7 @@
 #define PGWARD_SESSION_INT_H
 
 #include "pgward/conn.h"
+#include "pgward/metrics.h"
 #include "pgward/policy.h"
 #include "pgward/server_link.h"
 #include "pgward/session.h"
@@ -64,6 +65,7 @@ struct pgw_session {
 	bool admin_skip;      /* an extended-protocol message was refused: skip to Sync */
 	char *admin_database; /* the real database the console's login is checked against */
 	double busy_since;    /* when the tick first saw a request pending; 0 when idle */
+	struct pgw_msess metrics; /* per-tenant latency and counters */
 
 	struct event timer; /* login timeout, then the closing flush deadline */
 	struct pgw_session *prev, *next;

@@ -353,3 +353,22 @@ def test_different_keys_never_wait(tables, jobs):
     assert not errors, errors
     assert elapsed < hold * 4, elapsed  # serialized, it would take 16 s
     assert tables.execute("SELECT count(*) FROM race_jobs")[0][0] == CLIENTS
+
+
+def test_lock_wait_exported_to_prometheus(tables, pgward_factory):
+    """Each serialized insert's lock wait lands in pgward_job_lock_wait_seconds{table}."""
+    from test_metrics import http_get, parse_metrics, total
+    from conftest import free_port
+
+    port = free_port()
+    pw = pgward_factory(**{"metrics.listen_port": port, **JOBS})
+    c = pw.connect()
+    with c.cursor() as cur:
+        for i in range(3):
+            cur.execute("INSERT INTO race_queue (page_id) VALUES (%s)", (1000 + i,))
+    c.close()
+    status, _, body = http_get(port, "/metrics")
+    assert status == 200
+    samples = parse_metrics(body)
+    assert total(samples, "pgward_job_lock_wait_seconds_count", table="race_queue") == 3
+    assert total(samples, "pgward_job_lock_wait_seconds_count", table="race_jobs") == 0

@@ -1,0 +1,108 @@
+/*
+ * The metrics module's process-wide state: on/off, the tenant registry, server connect
+ * times, and the counters other modules feed (tenant-context cache, job lock waits).
+ */
+#include "metrics-int.h"
+
+#include "pgward/log.h"
+#include "pgward/proxy.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define JOB_TABLES_MAX 32 /* job tables with their own series; more share table="_other" */
+
+struct job_table {
+	char name[64];
+	char label[129];
+	struct pgw_hist wait;
+};
+
+struct pgw_mglobal pgw_mg;
+static struct job_table job_tables[JOB_TABLES_MAX + 1];
+static unsigned njob_tables;
+
+bool pgw_metrics_enabled(void)
+{
+	return pgw_mg.on;
+}
+
+void pgw_metrics_init(void)
+{
+	if (pgw.cfg.metrics_listen_port == 0 || pgw_mg.on)
+		return;
+	if (pgw_mreg_init(&pgw_mg.reg) < 0) {
+		pgw_error(0, "metrics_off", "msg=\"out of memory\"");
+		return;
+	}
+	pgw_mg.on = true;
+}
+
+void pgw_metrics_tick(void)
+{
+	if (pgw_mg.on)
+		pgw_mreg_expire(&pgw_mg.reg, pgw_now(), pgw.cfg.metrics_tenant_idle_expiry);
+}
+
+void pgw_metrics_shutdown(void)
+{
+	if (!pgw_mg.on)
+		return;
+	pgw_mstmt_free();
+	pgw_mreg_free(&pgw_mg.reg);
+	memset(&pgw_mg, 0, sizeof(pgw_mg));
+	memset(job_tables, 0, sizeof(job_tables));
+	njob_tables = 0;
+}
+
+void pgw_metrics_tenant_cache_event(enum pgw_mcache_event ev)
+{
+	if ((unsigned)ev < PGW_MCACHE__COUNT)
+		pgw_mg.cache[ev]++;
+}
+
+void pgw_metrics_job_lock_wait(const char *table, double seconds)
+{
+	struct job_table *j = NULL;
+
+	for (unsigned i = 0; i < njob_tables && j == NULL; i++)
+		if (strncmp(job_tables[i].name, table, sizeof(job_tables[i].name) - 1) == 0)
+			j = &job_tables[i];
+	if (j == NULL && njob_tables < JOB_TABLES_MAX) {
+		j = &job_tables[njob_tables++];
+		snprintf(j->name, sizeof(j->name), "%s", table);
+	} else if (j == NULL) {
+		j = &job_tables[JOB_TABLES_MAX];
+		snprintf(j->name, sizeof(j->name), "%s", PGW_MT_OTHER);
+	}
+	if (j->label[0] == '\0') {
+		char esc[sizeof(j->label) - 10];
+
+		pgw_mlabel_escape(j->name, esc, sizeof(esc));
+		snprintf(j->label, sizeof(j->label), "table=\"%s\"", esc);
+	}
+	pgw_hist_observe(&j->wait, seconds > 0 ? (uint64_t)(seconds * 1e9) : 0);
+}
+
+void pgw_mjob_render(struct pgw_mbuf *b)
+{
+	static const char *const cache_names[PGW_MCACHE__COUNT] = {
+		"pgward_tenant_cache_hits_total",
+		"pgward_tenant_cache_misses_total",
+		"pgward_tenant_cache_invalidations_total",
+	};
+	static const char *const cache_help[PGW_MCACHE__COUNT] = {
+		"Tenant-context lookups answered from the cache.",
+		"Tenant-context lookups that had to ask PostgreSQL.",
+		"Tenant-context cache entries invalidated (NOTIFY or TTL).",
+	};
+
+	pgw_mbuf_family(b, "pgward_job_lock_wait_seconds", "histogram",
+			"Time job inserts waited for their serializing advisory lock, by table.");
+	for (unsigned i = 0; i <= JOB_TABLES_MAX; i++)
+		if (job_tables[i].label[0] != '\0')
+			pgw_mbuf_hist(b, "pgward_job_lock_wait_seconds", job_tables[i].label,
+				      &job_tables[i].wait);
+	for (unsigned i = 0; i < PGW_MCACHE__COUNT; i++)
+		pgw_mbuf_scalar(b, cache_names[i], "counter", cache_help[i], pgw_mg.cache[i]);
+}
