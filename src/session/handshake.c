@@ -173,6 +173,8 @@ static void on_startup(struct pgw_session *s)
 		return;
 	}
 	s->user = user;
+	if (!pgw_sess_tenant_begin(s))
+		return;
 	pgw_info(s->id, "login", "peer=%s user=%s database=%s tls=%s", s->peer,
 		 pgw_log_quote(user, quoted_user, sizeof(quoted_user)),
 		 pgw_log_quote(pgw_startup_get(&s->startup, "database") ?: user, quoted_db,

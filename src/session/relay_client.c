@@ -243,7 +243,7 @@ bool pgw_relay_client(struct pgw_session *s)
 {
 	struct evbuffer *in = s->client.in;
 	size_t avail = evbuffer_get_length(in), run = 0;
-	bool terminate = false, wait = false;
+	bool terminate = false, wait = false, blocked = false;
 
 	s->last_client_activity = pgw_now();
 	if (s->client_left > 0 && !continue_message(s, &run, &avail))
@@ -261,6 +261,10 @@ bool pgw_relay_client(struct pgw_session *s)
 			terminate = true;
 			break;
 		}
+		if (pgw_sess_tenant_blocks_client(s, h.type)) {
+			blocked = true;
+			break;
+		}
 		if (!on_message(s, &h, &run, &avail, &wait))
 			return false;
 	}
@@ -275,5 +279,7 @@ bool pgw_relay_client(struct pgw_session *s)
 		return false;
 	}
 	pgw_relay_client_backpressure(s);
+	if (blocked)
+		pgw_conn_set_reading(&s->client, false); /* until the tenant context is set */
 	return true;
 }

@@ -140,7 +140,7 @@ bool pgw_relay_server(struct pgw_session *s)
 			return false;
 		}
 		total = (size_t)h.len + 1;
-		if (h.type == 'Z' || needs_decode(s, h.type)) {
+		if (h.type == 'Z' || needs_decode(s, h.type) || pgw_sess_tenant_wants(s, h.type)) {
 			if (h.len > DECODED_MSG_MAX) {
 				evbuffer_remove_buffer(in, s->client.out, run);
 				pgw_sess_fail(s, "08P01",
@@ -150,6 +150,14 @@ bool pgw_relay_server(struct pgw_session *s)
 			}
 			if (avail - run < total)
 				break; /* wait for the whole of it */
+		}
+		if (pgw_sess_tenant_wants(s, h.type)) {
+			evbuffer_remove_buffer(in, s->client.out, run);
+			run = 0;
+			if (!pgw_sess_tenant_server_msg(s, &h))
+				return false;
+			avail = evbuffer_get_length(in);
+			continue;
 		}
 		v = pgw_tracker_on_backend(&s->tracker, h.type);
 		if (h.type == 'Z')
@@ -186,5 +194,5 @@ bool pgw_relay_server(struct pgw_session *s)
 		return false;
 	}
 	pgw_relay_server_backpressure(s);
-	return true;
+	return pgw_sess_tenant_release(s);
 }

@@ -10,6 +10,7 @@
 #include "pgward/server_link.h"
 #include "pgward/session.h"
 #include "pgward/startup.h"
+#include "pgward/tenant.h"
 #include "pgward/tracker.h"
 
 #include <event2/event_struct.h>
@@ -57,6 +58,7 @@ struct pgw_session {
 	struct pgw_tracker tracker;	    /* what the server still owes, and what to do with it */
 	struct pgw_stmt_map stmts;	    /* prepared statements and their classifications */
 	double last_client_activity;
+	struct pgw_tenant_sess tenant; /* tenant context (tenant_hook.c) */
 
 	struct event timer; /* login timeout, then the closing flush deadline */
 	struct pgw_session *prev, *next;
@@ -90,6 +92,17 @@ void pgw_sess_server_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg);
  * False if the session was closed. */
 bool pgw_sess_refuse(struct pgw_session *s, char type, const char *stmt_name,
 		     const struct pgw_refusal *r);
+
+/* tenant_hook.c: the tenant context. begin: at the StartupMessage (false: refused).
+ * wants: the relay hands this server message (whole) to server_msg instead. blocks_client:
+ * client messages of <type> wait until the context is set. release: once READY, reads the
+ * client again (false if the session closed). */
+struct pgw_msg_hdr;
+bool pgw_sess_tenant_begin(struct pgw_session *s);
+bool pgw_sess_tenant_wants(const struct pgw_session *s, char type);
+bool pgw_sess_tenant_server_msg(struct pgw_session *s, const struct pgw_msg_hdr *h);
+bool pgw_sess_tenant_blocks_client(const struct pgw_session *s, char type);
+bool pgw_sess_tenant_release(struct pgw_session *s);
 
 /* cancel.c */
 void pgw_cancel_register(struct pgw_session *s);

@@ -146,6 +146,7 @@ static void free_session(struct pgw_session *s)
 	pgw_startup_free(&s->startup);
 	pgw_tracker_free(&s->tracker);
 	pgw_stmt_map_clear(&s->stmts);
+	pgw_tenant_end(&s->tenant);
 	if (s->prev)
 		s->prev->next = s->next;
 	else
