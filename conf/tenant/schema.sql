@@ -2,7 +2,9 @@
 -- reads the tenant context pgward sets for every session. Run as the owning role, e.g.
 --   psql -d app -f schema.sql -f notify.sql -f seed.sql
 -- Every policy reads the organization ids through tenant_org_ids() in a scalar subquery,
--- so they are computed once per statement (an InitPlan), not once per row. signing.sql
+-- so they are computed once per statement (an InitPlan), not once per row; policies keyed
+-- by a parent write "col = ANY (ARRAY(SELECT ...))", also computed once, which lets the
+-- planner use the index on col (an IN (SELECT ...) becomes a filter on every row). signing.sql
 -- redefines tenant_org_ids() to accept only a context signed by pgward.
 --
 -- RLS is ENABLEd, not FORCEd: the owner (migrations, workers, the lookup connection) sees
@@ -112,24 +114,24 @@ CREATE POLICY tenant ON customer_configs
 	USING (organization_id = ANY ((SELECT tenant_org_ids())::uuid[]));
 DROP POLICY IF EXISTS tenant ON scraped_pages;
 CREATE POLICY tenant ON scraped_pages
-	USING (domain_id IN (SELECT id FROM domains
-			     WHERE organization_id = ANY ((SELECT tenant_org_ids())::uuid[])));
+	USING (domain_id = ANY (ARRAY(SELECT id FROM domains
+			     WHERE organization_id = ANY ((SELECT tenant_org_ids())::uuid[]))));
 DROP POLICY IF EXISTS tenant ON conversations;
 CREATE POLICY tenant ON conversations
-	USING (domain_id IN (SELECT id FROM domains
-			     WHERE organization_id = ANY ((SELECT tenant_org_ids())::uuid[])));
+	USING (domain_id = ANY (ARRAY(SELECT id FROM domains
+			     WHERE organization_id = ANY ((SELECT tenant_org_ids())::uuid[]))));
 DROP POLICY IF EXISTS tenant ON messages;
 CREATE POLICY tenant ON messages
-	USING (conversation_id IN (SELECT c.id FROM conversations c JOIN domains d ON d.id = c.domain_id
-				   WHERE d.organization_id = ANY ((SELECT tenant_org_ids())::uuid[])));
+	USING (conversation_id = ANY (ARRAY(SELECT c.id FROM conversations c JOIN domains d ON d.id = c.domain_id
+				   WHERE d.organization_id = ANY ((SELECT tenant_org_ids())::uuid[]))));
 DROP POLICY IF EXISTS tenant ON scrape_jobs;
 CREATE POLICY tenant ON scrape_jobs
-	USING (domain IN (SELECT domain FROM domains
-			  WHERE organization_id = ANY ((SELECT tenant_org_ids())::uuid[])));
+	USING (domain = ANY (ARRAY(SELECT domain FROM domains
+			  WHERE organization_id = ANY ((SELECT tenant_org_ids())::uuid[]))));
 DROP POLICY IF EXISTS tenant ON embedding_queue;
 CREATE POLICY tenant ON embedding_queue
-	USING (page_id IN (SELECT p.id FROM scraped_pages p JOIN domains d ON d.id = p.domain_id
-			   WHERE d.organization_id = ANY ((SELECT tenant_org_ids())::uuid[])));
+	USING (page_id = ANY (ARRAY(SELECT p.id FROM scraped_pages p JOIN domains d ON d.id = p.domain_id
+			   WHERE d.organization_id = ANY ((SELECT tenant_org_ids())::uuid[]))));
 
 -- Application roles reach the tables only through these policies.
 GRANT SELECT, INSERT, UPDATE, DELETE ON organizations, organization_members, domains,
