@@ -65,6 +65,8 @@ size_t pgw_config_key_slot(const struct config_section *sec, const struct config
 /* Cross-key rules of [pgward] and [guard], run once the whole file is read. */
 int pgw_config_check_pgward(struct parser *p, const struct config_section *sec);
 int pgw_config_check_guard(struct parser *p, const struct config_section *sec);
+/* [tenant]: what its source needs, the setting names and the secret. */
+int pgw_config_check_tenant(struct parser *p, const struct config_section *sec);
 
 /* [job <table>] sections (config_jobs.c). */
 void *pgw_config_job_open(struct parser *p, const char *table);

@@ -141,6 +141,68 @@ static const struct config_key guard_keys[] = {
 	STRING_KEY(role_rules, "", 0, RELOAD),
 };
 
+/* Tenant context for row-level security (src/tenant/). */
+static const char *const tenant_mode_names[] = {"off", "on"};
+static const char *const tenant_identity_names[] = {"login_role", "startup_option"};
+static const char *const tenant_source_names[] = {"map", "query"};
+static const char *const tenant_fallback_names[] = {"refuse", "empty"};
+
+static int names_parse(const char *const *names, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(name, names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+#define NAMES_ENUM(id, names)                                                                      \
+	static int id##_parse(const char *name)                                                    \
+	{                                                                                          \
+		return names_parse(names, PGW_ARRAY_LEN(names), name);                             \
+	}                                                                                          \
+	static const char *id##_name(int v)                                                        \
+	{                                                                                          \
+		return (unsigned)v < PGW_ARRAY_LEN(names) ? names[v] : "?";                        \
+	}                                                                                          \
+	static const struct config_enum id##_enum = {(int)PGW_ARRAY_LEN(names), id##_parse,        \
+						     id##_name}
+
+NAMES_ENUM(tenant_mode, tenant_mode_names);
+NAMES_ENUM(tenant_identity, tenant_identity_names);
+NAMES_ENUM(tenant_source, tenant_source_names);
+NAMES_ENUM(tenant_fallback, tenant_fallback_names);
+
+#define TENANT_STRING(n, f, dflt)     KEY_NAMED(n, f, char *, KEY_STRING, dflt, RELOAD, 0, 0, NULL)
+#define TENANT_ENUM(n, f, T, e, dflt) KEY_NAMED(n, f, T, KEY_ENUM, dflt, RELOAD, 0, 0, &e)
+
+static const struct config_key tenant_keys[] = {
+	TENANT_ENUM("mode", tenant_mode, enum pgw_tenant_mode, tenant_mode_enum, "off"),
+	TENANT_ENUM("identity", tenant_identity, enum pgw_tenant_identity, tenant_identity_enum,
+		    "login_role"),
+	TENANT_STRING("trusted_roles", tenant_trusted_roles, ""),
+	TENANT_STRING("databases", tenant_databases, ""),
+	TENANT_ENUM("source", tenant_source, enum pgw_tenant_source, tenant_source_enum, "map"),
+	TENANT_STRING("map_file", tenant_map_file, ""),
+	TENANT_STRING("conninfo", tenant_conninfo, ""),
+	TENANT_STRING("query", tenant_query,
+		      "SELECT organization_id FROM organization_members WHERE user_id = $1"),
+	TENANT_STRING("listen_channel", tenant_listen_channel, "pgward_tenant_changed"),
+	KEY_NAMED("cache_ttl", tenant_cache_ttl, double, KEY_DURATION, "60", RELOAD, 0,
+		  PGW_CONFIG_MAX_SECONDS, NULL),
+	KEY_NAMED("cache_size", tenant_cache_size, int, KEY_INT, "10000", RELOAD, 1, 10000000,
+		  NULL),
+	KEY_NAMED("lookup_timeout", tenant_lookup_timeout, double, KEY_DURATION, "5", RELOAD, 0,
+		  PGW_CONFIG_MAX_SECONDS, NULL),
+	TENANT_ENUM("on_lookup_failure", tenant_on_lookup_failure, enum pgw_tenant_fallback,
+		    tenant_fallback_enum, "refuse"),
+	TENANT_ENUM("no_identity", tenant_no_identity, enum pgw_tenant_fallback,
+		    tenant_fallback_enum, "refuse"),
+	TENANT_STRING("org_ids_setting", tenant_org_ids_setting, "app.user_org_ids"),
+	TENANT_STRING("user_id_setting", tenant_user_id_setting, "app.user_id"),
+	TENANT_STRING("signature_setting", tenant_signature_setting, "app.tenant_sig"),
+	TENANT_STRING("signing_secret", tenant_signing_secret, ""),
+};
+
 /* The admin console: a virtual database answered by pgward itself (src/admin/). */
 static const struct config_key admin_keys[] = {
 	KEY_NAMED("database", admin_database, char *, KEY_STRING, "pgward", RELOAD, 1, 0, NULL),
@@ -151,22 +213,7 @@ static const struct config_key admin_keys[] = {
 
 static const char *const job_conflict_names[] = {"error", "skip"};
 
-static int job_conflict_parse(const char *name)
-{
-	for (size_t i = 0; i < PGW_ARRAY_LEN(job_conflict_names); i++)
-		if (strcasecmp(name, job_conflict_names[i]) == 0)
-			return (int)i;
-	return -1;
-}
-
-static const char *job_conflict_name(int value)
-{
-	return (unsigned)value < PGW_ARRAY_LEN(job_conflict_names) ? job_conflict_names[value]
-								   : "?";
-}
-
-static const struct config_enum job_conflict_enum = {PGW_JOB_SKIP + 1, job_conflict_parse,
-						     job_conflict_name};
+NAMES_ENUM(job_conflict, job_conflict_names);
 
 /* [job <table>]: one per job table; offsets are into struct pgw_job_table. */
 #define JOB_KEY(f, ktype, dflt, lo, e)                                                             \
@@ -203,6 +250,7 @@ static const struct config_section sections[] = {
 	{"limits", limits_keys, PGW_ARRAY_LEN(limits_keys), NULL, NULL},
 	{"guard", guard_keys, PGW_ARRAY_LEN(guard_keys), pgw_config_check_guard, NULL},
 	{"job", job_keys, PGW_ARRAY_LEN(job_keys), pgw_config_check_jobs, pgw_config_job_open},
+	{"tenant", tenant_keys, PGW_ARRAY_LEN(tenant_keys), pgw_config_check_tenant, NULL},
 	{"admin", admin_keys, PGW_ARRAY_LEN(admin_keys), NULL, NULL},
 	{"metrics", metrics_keys, PGW_ARRAY_LEN(metrics_keys), NULL, NULL},
 };

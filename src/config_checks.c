@@ -9,6 +9,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* The line that set <name> in <sec>, 0 if the file left it at its default. */
 static unsigned line_of(const struct parser *p, const struct config_section *sec, const char *name)
@@ -123,4 +124,53 @@ uint64_t pgw_config_guard_rules(const struct pgw_config *cfg, const char *role)
 		if (strcmp(cfg->guard_roles[i].role, role) == 0)
 			return cfg->guard_roles[i].rules;
 	return cfg->guard_default_rules;
+}
+
+/* A custom setting name as PostgreSQL accepts one: prefix.name, identifier characters. */
+static bool custom_setting_name(const char *s)
+{
+	const char *dot = s ? strchr(s, '.') : NULL;
+
+	if (dot == NULL || dot == s || dot[1] == '\0')
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_' || *s == '.'))
+			return false;
+	return true;
+}
+
+int pgw_config_check_tenant(struct parser *p, const struct config_section *sec)
+{
+	const struct pgw_config *c = p->cfg;
+	const char *names[] = {"org_ids_setting", "user_id_setting", "signature_setting"};
+	const char *values[] = {c->tenant_org_ids_setting, c->tenant_user_id_setting,
+				c->tenant_signature_setting};
+
+	if (c->tenant_mode == PGW_TENANT_MODE_OFF)
+		return 0;
+	for (size_t i = 0; i < PGW_ARRAY_LEN(names); i++) {
+		if (!custom_setting_name(values[i]))
+			return pgw_config_fail(p, line_of(p, sec, names[i]),
+					       "%s must be a custom setting name such as app.name",
+					       names[i]);
+		for (size_t j = 0; j < i; j++)
+			if (strcasecmp(values[i], values[j]) == 0)
+				return pgw_config_fail(p, line_of(p, sec, names[i]),
+						       "%s and %s name the same setting", names[j],
+						       names[i]);
+	}
+	if (c->tenant_source == PGW_TENANT_SRC_MAP && c->tenant_map_file == NULL)
+		return pgw_config_fail(p, line_of(p, sec, "source"), "source = map needs map_file");
+	if (c->tenant_source == PGW_TENANT_SRC_QUERY &&
+	    (c->tenant_conninfo == NULL || c->tenant_query == NULL))
+		return pgw_config_fail(p, line_of(p, sec, "source"),
+				       "source = query needs conninfo and query");
+	if (c->tenant_identity == PGW_TENANT_ID_STARTUP_OPTION && c->tenant_trusted_roles == NULL)
+		return pgw_config_fail(p, line_of(p, sec, "identity"),
+				       "identity = startup_option needs trusted_roles");
+	if (c->tenant_signing_secret != NULL && strlen(c->tenant_signing_secret) < 16)
+		return pgw_config_fail(p, line_of(p, sec, "signing_secret"),
+				       "signing_secret must be at least 16 characters");
+	return 0;
 }

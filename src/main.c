@@ -11,6 +11,7 @@
 #include "pgward/proxy.h"
 #include "pgward/session.h"
 #include "pgward/sql.h"
+#include "pgward/tenant.h"
 #include "pgward/tls.h"
 
 #include <getopt.h>
@@ -102,6 +103,7 @@ static void reload(void)
 	pgw_config_free(&pgw.cfg);
 	pgw.cfg = fresh;
 	install(&b);
+	pgw_tenant_reload();
 	pgw_info(0, "reloaded", "path=%s", pgw.cfg.path);
 }
 
@@ -184,6 +186,10 @@ static int run(void)
 		return 1;
 	}
 	install(&b);
+	if (pgw_tenant_start(pgw.base, &pgw.cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "pgward: %s\n", err);
+		return 1;
+	}
 	/* Signals first: one that arrives before its handler would kill the process. */
 	sig_hup = evsignal_new(pgw.base, SIGHUP, signal_cb, NULL);
 	sig_term = evsignal_new(pgw.base, SIGTERM, signal_cb, NULL);
@@ -214,6 +220,7 @@ static void cleanup(void)
 	pgw_session_free_all();
 	pgw_metrics_shutdown();
 	pgw_policy_shutdown();
+	pgw_tenant_shutdown();
 	if (sig_hup)
 		event_free(sig_hup);
 	if (sig_term)

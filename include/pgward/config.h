@@ -26,6 +26,11 @@ enum pgw_guard_mode {
 struct pgw_guard_role;
 struct pgw_job_table;
 
+enum pgw_tenant_mode { PGW_TENANT_MODE_OFF = 0, PGW_TENANT_MODE_ON };
+enum pgw_tenant_identity { PGW_TENANT_ID_LOGIN_ROLE = 0, PGW_TENANT_ID_STARTUP_OPTION };
+enum pgw_tenant_source { PGW_TENANT_SRC_MAP = 0, PGW_TENANT_SRC_QUERY };
+enum pgw_tenant_fallback { PGW_TENANT_REFUSE = 0, PGW_TENANT_EMPTY };
+
 struct pgw_config {
 	char *path; /* the file it was loaded from */
 
@@ -94,6 +99,26 @@ struct pgw_config {
 	int metrics_statements_top;	    /* /statements size; 0: statement stats off */
 	int metrics_statements_max;	    /* (tenant, fingerprint) entries kept */
 	double metrics_health_check_interval; /* seconds between reachability probes */
+	/* [tenant] tenant context for row-level security */
+	enum pgw_tenant_mode tenant_mode;
+	enum pgw_tenant_identity tenant_identity; /* login_role, startup_option */
+	char *tenant_trusted_roles;		  /* roles that may pass the user id option */
+	char *tenant_databases;			  /* NULL: every database */
+	enum pgw_tenant_source tenant_source;	  /* map, query */
+	char *tenant_map_file;
+	char *tenant_conninfo; /* pgward's own connection: lookup and LISTEN */
+	char *tenant_query;    /* $1 is the identity; first column: organization ids */
+	char *tenant_listen_channel;
+	double tenant_cache_ttl;
+	int tenant_cache_size;
+	double tenant_lookup_timeout;
+	enum pgw_tenant_fallback tenant_on_lookup_failure;
+	enum pgw_tenant_fallback tenant_no_identity;
+	char *tenant_org_ids_setting;
+	char *tenant_user_id_setting;
+	char *tenant_signature_setting;
+	char *tenant_signing_secret; /* NULL: no signature */
+
 	/* [job <table>] sections: job tables whose inserts are serialized by key */
 	struct pgw_job_table *jobs;
 	size_t njobs;

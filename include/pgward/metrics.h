@@ -33,14 +33,6 @@ enum pgw_moutcome {
 	PGW_MO__COUNT
 };
 
-/* The tenant-context cache's events (pgward_tenant_cache_*_total). */
-enum pgw_mcache_event {
-	PGW_MCACHE_HIT = 0,
-	PGW_MCACHE_MISS,
-	PGW_MCACHE_INVALIDATION,
-	PGW_MCACHE__COUNT
-};
-
 struct pgw_mtenant;
 struct pgw_mprepared;
 
@@ -113,7 +105,6 @@ void pgw_metrics_connect_done(struct pgw_msess *m, bool ok);
 
 /* ---- for other modules ---- */
 
-void pgw_metrics_tenant_cache_event(enum pgw_mcache_event ev);
 /* A job insert waited <seconds> for its lock on <table>. */
 void pgw_metrics_job_lock_wait(const char *table, double seconds);
 

@@ -69,6 +69,7 @@ enum pgw_verdict pgw_refuse(struct pgw_policy_ctx *ctx, const char *rule, const 
 /* The policies, in pipeline order. */
 extern const struct pgw_policy pgw_size_guard;
 extern const struct pgw_policy pgw_guard;
+extern const struct pgw_policy pgw_tenant_guard;
 
 /* ---- the shared SQL classification (classify.c) ---- */
 

@@ -4,10 +4,12 @@
  */
 #include "admin-int.h"
 
+#include "pgward/jobs.h"
 #include "pgward/policy.h"
 #include "pgward/proxy.h"
 #include "pgward/session.h"
 #include "pgward/sql.h"
+#include "pgward/tenant.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -181,10 +183,22 @@ static void stat_row(struct pgw_rs *rs, const char *name, uint64_t value)
 	pgw_rs_row(rs, row);
 }
 
+/* "job_<table>_<what>": one row per counter of each job table */
+static void job_row(struct pgw_rs *rs, const char *table, const char *what, uint64_t value)
+{
+	char name[200];
+
+	snprintf(name, sizeof(name), "job_%s_%s", table, what);
+	stat_row(rs, name, value);
+}
+
 void pgw_admin_show_stats(struct evbuffer *out)
 {
 	static const char *const cols[] = {"stat", "value"};
 	struct pgw_sql_cache_stats sql;
+	struct pgw_tenant_stats tenant;
+	struct pgw_job_stats jobs[64];
+	size_t njobs;
 	struct pgw_rs rs;
 
 	pgw_policy_sql_stats(&sql);
@@ -196,6 +210,20 @@ void pgw_admin_show_stats(struct evbuffer *out)
 	stat_row(&rs, "sql_cache_entries", sql.entries);
 	stat_row(&rs, "sql_cache_bytes", sql.bytes);
 	stat_row(&rs, "sql_parses", sql.parses);
+	pgw_tenant_stats(&tenant);
+	stat_row(&rs, "tenant_cache_hits", tenant.cache_hits);
+	stat_row(&rs, "tenant_cache_misses", tenant.cache_misses);
+	stat_row(&rs, "tenant_cache_invalidations", tenant.invalidations);
+	stat_row(&rs, "tenant_cache_entries", tenant.cache_entries);
+	stat_row(&rs, "tenant_lookups", tenant.lookups);
+	stat_row(&rs, "tenant_lookup_failures", tenant.lookup_failures);
+	stat_row(&rs, "tenant_injections", tenant.injections);
+	njobs = pgw_jobs_stats(jobs, PGW_ARRAY_LEN(jobs));
+	for (size_t i = 0; i < njobs && i < PGW_ARRAY_LEN(jobs); i++) {
+		job_row(&rs, jobs[i].table, "serialized", jobs[i].serialized);
+		job_row(&rs, jobs[i].table, "conflicts", jobs[i].conflicts);
+		job_row(&rs, jobs[i].table, "uncovered", jobs[i].uncovered);
+	}
 	pgw_rs_end(&rs, "SHOW");
 }
 

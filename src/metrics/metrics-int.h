@@ -152,7 +152,6 @@ struct pgw_mglobal {
 	struct pgw_mregistry reg;
 	struct pgw_hist connect;
 	uint64_t connect_failed;
-	uint64_t cache[PGW_MCACHE__COUNT];
 };
 extern struct pgw_mglobal pgw_mg;
 

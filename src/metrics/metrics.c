@@ -4,6 +4,8 @@
  */
 #include "metrics-int.h"
 
+#include "pgward/tenant.h"
+
 #include "pgward/log.h"
 #include "pgward/proxy.h"
 
@@ -55,12 +57,6 @@ void pgw_metrics_shutdown(void)
 	njob_tables = 0;
 }
 
-void pgw_metrics_tenant_cache_event(enum pgw_mcache_event ev)
-{
-	if ((unsigned)ev < PGW_MCACHE__COUNT)
-		pgw_mg.cache[ev]++;
-}
-
 void pgw_metrics_job_lock_wait(const char *table, double seconds)
 {
 	struct job_table *j = NULL;
@@ -86,16 +82,18 @@ void pgw_metrics_job_lock_wait(const char *table, double seconds)
 
 void pgw_mjob_render(struct pgw_mbuf *b)
 {
-	static const char *const cache_names[PGW_MCACHE__COUNT] = {
+	static const char *const cache_names[] = {
 		"pgward_tenant_cache_hits_total",
 		"pgward_tenant_cache_misses_total",
 		"pgward_tenant_cache_invalidations_total",
 	};
-	static const char *const cache_help[PGW_MCACHE__COUNT] = {
+	static const char *const cache_help[] = {
 		"Tenant-context lookups answered from the cache.",
 		"Tenant-context lookups that had to ask PostgreSQL.",
 		"Tenant-context cache entries invalidated (NOTIFY or TTL).",
 	};
+	struct pgw_tenant_stats ts;
+	uint64_t cache[3];
 
 	pgw_mbuf_family(b, "pgward_job_lock_wait_seconds", "histogram",
 			"Time job inserts waited for their serializing advisory lock, by table.");
@@ -103,6 +101,11 @@ void pgw_mjob_render(struct pgw_mbuf *b)
 		if (job_tables[i].label[0] != '\0')
 			pgw_mbuf_hist(b, "pgward_job_lock_wait_seconds", job_tables[i].label,
 				      &job_tables[i].wait);
-	for (unsigned i = 0; i < PGW_MCACHE__COUNT; i++)
-		pgw_mbuf_scalar(b, cache_names[i], "counter", cache_help[i], pgw_mg.cache[i]);
+	/* The tenant module keeps its own counters; they are read at scrape time. */
+	pgw_tenant_stats(&ts);
+	cache[0] = ts.cache_hits;
+	cache[1] = ts.cache_misses;
+	cache[2] = ts.invalidations;
+	for (unsigned i = 0; i < PGW_ARRAY_LEN(cache); i++)
+		pgw_mbuf_scalar(b, cache_names[i], "counter", cache_help[i], cache[i]);
 }

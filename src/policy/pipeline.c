@@ -9,6 +9,7 @@
 
 static const struct pgw_policy *const pipeline[] = {
 	&pgw_size_guard,
+	&pgw_tenant_guard, /* before the guard, so a refusal names the tenant setting */
 	&pgw_guard,
 };
 

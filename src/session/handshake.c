@@ -177,12 +177,15 @@ static void on_startup(struct pgw_session *s)
 		return;
 	}
 	s->user = user;
-	if (pgw_admin_is_console(&pgw.cfg, pgw_startup_get(&s->startup, "database")) &&
-	    !pgw_sess_admin_startup(s))
-		return;
-	/* The metrics tenant: the login role until the tenant module supplies an identity. */
-	if (!s->admin)
-		pgw_metrics_login(&s->metrics, user);
+	if (pgw_admin_is_console(&pgw.cfg, pgw_startup_get(&s->startup, "database"))) {
+		if (!pgw_sess_admin_startup(s))
+			return;
+	} else {
+		if (!pgw_sess_tenant_begin(s))
+			return;
+		/* The metrics tenant: the session's identity, or its login role without one. */
+		pgw_metrics_login(&s->metrics, s->tenant.identity[0] ? s->tenant.identity : user);
+	}
 	pgw_info(s->id, "login", "peer=%s user=%s database=%s tls=%s", s->peer,
 		 pgw_log_quote(user, quoted_user, sizeof(quoted_user)),
 		 pgw_log_quote(pgw_startup_get(&s->startup, "database") ?: user, quoted_db,

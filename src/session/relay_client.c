@@ -253,7 +253,7 @@ bool pgw_relay_client(struct pgw_session *s)
 {
 	struct evbuffer *in = s->client.in;
 	size_t avail = evbuffer_get_length(in), run = 0;
-	bool terminate = false, wait = false;
+	bool terminate = false, wait = false, blocked = false;
 	size_t arrived = avail;
 
 	s->last_client_activity = pgw_now();
@@ -272,6 +272,10 @@ bool pgw_relay_client(struct pgw_session *s)
 			terminate = true;
 			break;
 		}
+		if (pgw_sess_tenant_blocks_client(s, h.type)) {
+			blocked = true;
+			break;
+		}
 		if (!on_message(s, &h, &run, &avail, &wait))
 			return false;
 	}
@@ -288,5 +292,7 @@ bool pgw_relay_client(struct pgw_session *s)
 		return false;
 	}
 	pgw_relay_client_backpressure(s);
+	if (blocked)
+		pgw_conn_set_reading(&s->client, false); /* until the tenant context is set */
 	return true;
 }

@@ -186,7 +186,7 @@ bool pgw_relay_server(struct pgw_session *s)
 			return false;
 		}
 		total = (size_t)h.len + 1;
-		if (h.type == 'Z' || needs_decode(s, h.type)) {
+		if (h.type == 'Z' || needs_decode(s, h.type) || pgw_sess_tenant_wants(s, h.type)) {
 			if (h.len > DECODED_MSG_MAX) {
 				evbuffer_remove_buffer(in, s->client.out, run);
 				pgw_sess_fail(s, "08P01",
@@ -196,6 +196,14 @@ bool pgw_relay_server(struct pgw_session *s)
 			}
 			if (avail - run < total)
 				break; /* wait for the whole of it */
+		}
+		if (pgw_sess_tenant_wants(s, h.type)) {
+			evbuffer_remove_buffer(in, s->client.out, run);
+			run = 0;
+			if (!pgw_sess_tenant_server_msg(s, &h))
+				return false;
+			avail = evbuffer_get_length(in);
+			continue;
 		}
 		if (h.type == 'E' && pgw_tracker_wants_sqlstate(&s->tracker)) {
 			char code[6];
@@ -254,5 +262,5 @@ bool pgw_relay_server(struct pgw_session *s)
 		return false;
 	}
 	pgw_relay_server_backpressure(s);
-	return true;
+	return pgw_sess_tenant_release(s);
 }

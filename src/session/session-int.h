@@ -11,6 +11,7 @@
 #include "pgward/server_link.h"
 #include "pgward/session.h"
 #include "pgward/startup.h"
+#include "pgward/tenant.h"
 #include "pgward/tracker.h"
 
 #include <event2/event_struct.h>
@@ -62,10 +63,11 @@ struct pgw_session {
 	uint64_t refused; /* messages a policy refused */
 	bool admin;	  /* the admin console: pgward answers once the login succeeded */
 	bool admin_active;
-	bool admin_skip;      /* an extended-protocol message was refused: skip to Sync */
-	char *admin_database; /* the real database the console's login is checked against */
-	double busy_since;    /* when the tick first saw a request pending; 0 when idle */
+	bool admin_skip;	  /* an extended-protocol message was refused: skip to Sync */
+	char *admin_database;	  /* the real database the console's login is checked against */
+	double busy_since;	  /* when the tick first saw a request pending; 0 when idle */
 	struct pgw_msess metrics; /* per-tenant latency and counters */
+	struct pgw_tenant_sess tenant; /* tenant context (tenant_hook.c) */
 
 	struct event timer; /* login timeout, then the closing flush deadline */
 	struct pgw_session *prev, *next;
@@ -114,6 +116,16 @@ enum pgw_inject {
 };
 enum pgw_inject pgw_sess_jobs(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 			      const struct pgw_msg_view *m);
+/* tenant_hook.c: the tenant context. begin: at the StartupMessage (false: refused).
+ * wants: the relay hands this server message (whole) to server_msg instead. blocks_client:
+ * client messages of <type> wait until the context is set. release: once READY, reads the
+ * client again (false if the session closed). */
+struct pgw_msg_hdr;
+bool pgw_sess_tenant_begin(struct pgw_session *s);
+bool pgw_sess_tenant_wants(const struct pgw_session *s, char type);
+bool pgw_sess_tenant_server_msg(struct pgw_session *s, const struct pgw_msg_hdr *h);
+bool pgw_sess_tenant_blocks_client(const struct pgw_session *s, char type);
+bool pgw_sess_tenant_release(struct pgw_session *s);
 
 /* cancel.c */
 void pgw_cancel_register(struct pgw_session *s);

@@ -151,6 +151,7 @@ static void free_session(struct pgw_session *s)
 	pgw_tracker_free(&s->tracker);
 	pgw_stmt_map_clear(&s->stmts);
 	pgw_metrics_session_end(&s->metrics);
+	pgw_tenant_end(&s->tenant);
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -346,7 +347,7 @@ void pgw_session_foreach(pgw_session_view_fn fn, void *arg)
 			.id = s->id,
 			.user = s->user ? s->user : "",
 			.database = pgw_startup_get(&s->startup, "database") ?: (s->user ?: ""),
-			.tenant = s->user ? s->user : "",
+			.tenant = s->tenant.identity[0] ? s->tenant.identity : (s->user ?: ""),
 			.peer = s->peer,
 			.state = view_state(s),
 			.tls = s->client_tls,

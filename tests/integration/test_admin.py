@@ -126,3 +126,20 @@ def test_config_shows_each_job_section(pgward_factory):
     assert config[("job scrape_jobs", "key_columns")] == "domain, job_type"
     assert config[("job scrape_jobs", "on_conflict")] == "skip"
     assert config[("job scrape_jobs", "active")] == ""
+
+
+def test_stats_show_job_counters(pg, pgward_factory):
+    pg.execute("DROP TABLE IF EXISTS admin_jobs; CREATE TABLE admin_jobs (k text, status text DEFAULT 'pending')")
+    pw = pgward_factory(**dict(ADMIN, **{"job admin_jobs.key_columns": "k",
+                                         "job admin_jobs.on_conflict": "error"}))
+    c = pw.connect()
+    with c.cursor() as cur:
+        cur.execute("INSERT INTO admin_jobs (k) VALUES ('a')")
+        with pytest.raises(psycopg2.Error) as e:
+            cur.execute("INSERT INTO admin_jobs (k) VALUES ('a')")
+        assert e.value.pgcode == "23505"
+    c.close()
+    stats = dict(rows(pw, "SHOW STATS"))
+    assert stats["job_admin_jobs_serialized"] == "2"
+    assert stats["job_admin_jobs_conflicts"] == "1"
+    assert "tenant_cache_hits" in stats

@@ -1,0 +1,157 @@
+/*
+ * Tenant context for row-level security: who a session is (its identity), which
+ * organizations that identity belongs to (a map file or a lookup query, cached per identity
+ * and invalidated by NOTIFY), and the bytes that set the context on the server session.
+ * The session glue (src/session/tenant_hook.c) decides when to send them; this module never
+ * touches a session's sockets.
+ */
+#ifndef PGWARD_TENANT_H
+#define PGWARD_TENANT_H
+
+#include "pgward/common.h"
+#include "pgward/config.h"
+
+struct event_base;
+struct evbuffer;
+struct pgw_startup;
+struct tenant_entry;
+
+#define PGW_UUID_LEN	   36
+#define PGW_IDENTITY_MAX   128 /* role names are at most 63 bytes, a UUID 36 */
+#define PGW_HMAC_HEX_LEN   64
+#define PGW_TENANT_ERR_MAX 256
+
+enum pgw_tenant_status {
+	PGW_TENANT_OFF = 0, /* no tenant context for this session */
+	PGW_TENANT_PENDING, /* the organization ids are being looked up */
+	PGW_TENANT_READY,   /* org_ids holds the context to set */
+	PGW_TENANT_FAILED,  /* the lookup failed: error says why */
+};
+
+/* Called once when a PENDING session's lookup finishes (READY or FAILED). */
+typedef void (*pgw_tenant_ready_fn)(void *arg);
+
+/* A session's tenant state; zero-initialised is OFF. Owned by the session. */
+struct pgw_tenant_sess {
+	enum pgw_tenant_status status;
+	char identity[PGW_IDENTITY_MAX];
+	char *org_ids; /* READY: "{uuid,uuid}" (owned) */
+	char error[PGW_TENANT_ERR_MAX];
+	char *options; /* the options value forwarded instead of the client's (owned) */
+	/* waiting for a lookup: linked into the cache entry's waiters */
+	pgw_tenant_ready_fn fn;
+	void *arg;
+	struct tenant_entry *entry;
+	struct pgw_tenant_sess *wprev, *wnext;
+	/* session glue */
+	bool held;     /* the first ReadyForQuery was held back */
+	bool injected; /* the context was sent; its answers are due */
+	bool released; /* the client may be read again */
+};
+
+/* Why a session may not start: what its FATAL says. */
+struct pgw_tenant_refusal {
+	const char *sqlstate;
+	char message[PGW_TENANT_ERR_MAX];
+};
+
+struct pgw_tenant_stats {
+	uint64_t cache_hits;
+	uint64_t cache_misses;
+	uint64_t invalidations; /* cached identities dropped by NOTIFY (or a reconnect) */
+	uint64_t lookups;	/* queries sent */
+	uint64_t lookup_failures;
+	uint64_t injections; /* sessions whose context was set */
+	size_t cache_entries;
+	bool listening; /* the LISTEN connection is up */
+};
+
+/* ---- module lifecycle (tenant.c) ---- */
+
+/* Loads the map file and starts the lookup/LISTEN connection for <cfg> (kept by pointer:
+ * the caller replaces the struct in place on reload). -1 with <err> filled. */
+int pgw_tenant_start(struct event_base *base, const struct pgw_config *cfg, char *err,
+		     size_t errlen) PGW_MUSTCHECK;
+/* After a reload: re-reads the map file (a bad file keeps the old map, logged), and
+ * restarts the connection when its settings changed. */
+void pgw_tenant_reload(void);
+void pgw_tenant_shutdown(void);
+void pgw_tenant_stats(struct pgw_tenant_stats *out);
+
+/* ---- per session (tenant.c) ---- */
+
+/*
+ * At the StartupMessage: resolves the identity (login role <user>, or the user id option of
+ * a trusted role, which is removed from the packet), refuses startup settings of protected
+ * names, and starts the organization lookup. <t> becomes OFF (tenant context not in use for
+ * this database), READY (known now) or PENDING (<fn>(<arg>) is called when it finishes).
+ * -1 with <r> filled: the session must be refused.
+ */
+int pgw_tenant_begin(struct pgw_tenant_sess *t, struct pgw_startup *st, const char *user,
+		     pgw_tenant_ready_fn fn, void *arg, struct pgw_tenant_refusal *r) PGW_MUSTCHECK;
+/* A FAILED lookup with on_lookup_failure = empty: <t> becomes READY with "{}" (true). */
+bool pgw_tenant_use_fallback(struct pgw_tenant_sess *t);
+/* Stops waiting and frees what <t> owns. */
+void pgw_tenant_end(struct pgw_tenant_sess *t);
+
+/*
+ * Appends Parse/Bind/Execute/Sync setting the context of READY <t> on backend <pid>:
+ * SELECT set_config($1,$2,false), ... with every name and value a bound parameter.
+ * Returns the number of messages the server answers before the Sync (3).
+ */
+int pgw_tenant_write_injection(const struct pgw_tenant_sess *t, uint32_t pid, struct evbuffer *out);
+
+/* True when <name> (as written, any case) is one of the protected settings while tenant
+ * context is on; *canonical gets the configured spelling. */
+bool pgw_tenant_protected(const struct pgw_config *cfg, const char *name, const char **canonical);
+
+/* ---- pure helpers (ident.c), unit-tested ---- */
+
+/* True for the canonical 8-4-4-4-12 hexadecimal UUID form (any case). */
+bool pgw_uuid_valid(const char *s);
+
+/* One -c/-- setting of a startup "options" value. */
+struct pgw_option_setting {
+	char name[PGW_IDENTITY_MAX]; /* '-' turned into '_', as the server does */
+	const char *value;	     /* inside the parsed tokens; NULL if there was no '=' */
+	int first, last;	     /* tokens it spans */
+	bool removable;		     /* "-c n=v", "-cn=v" or "--n=v": can be cut out */
+};
+
+#define PGW_OPTIONS_MAX_TOKENS 128
+
+/* The options value split as PostgreSQL splits it (whitespace, backslash escapes), and
+ * the settings found by walking it with the server's own getopt letters. */
+struct pgw_options {
+	char *buf; /* owned: the unescaped tokens, NUL-separated */
+	int ntokens;
+	const char *tokens[PGW_OPTIONS_MAX_TOKENS];
+	int nsettings;
+	struct pgw_option_setting settings[PGW_OPTIONS_MAX_TOKENS];
+};
+
+/* -1 if there are too many tokens or memory runs out. */
+int pgw_options_parse(const char *value, struct pgw_options *out) PGW_MUSTCHECK;
+/* The options value without the tokens of setting <skip> (-1: none), re-escaped. Heap
+ * string, NULL if memory runs out. */
+char *pgw_options_format(const struct pgw_options *o, int skip);
+void pgw_options_free(struct pgw_options *o);
+
+/* HMAC-SHA256(secret, user_id || org_ids || pid in decimal) as 64 lower-case hex digits. */
+void pgw_tenant_sign(const char *secret, const char *user_id, const char *org_ids, uint32_t pid,
+		     char out[PGW_HMAC_HEX_LEN + 1]);
+
+/* ---- the map file (orgmap.c) ---- */
+
+struct pgw_orgmap;
+
+/* Parses "identity = uuid, uuid" lines ('#' and ';' start comments). -1 with
+ * "file:line: problem" in <err>. */
+int pgw_orgmap_load(const char *path, struct pgw_orgmap **out, char *err,
+		    size_t errlen) PGW_MUSTCHECK;
+/* The "{uuid,uuid}" of <identity>, or NULL if the map does not name it. */
+const char *pgw_orgmap_get(const struct pgw_orgmap *m, const char *identity);
+size_t pgw_orgmap_count(const struct pgw_orgmap *m);
+void pgw_orgmap_free(struct pgw_orgmap *m);
+
+#endif

@@ -1,0 +1,132 @@
+/*
+ * Where a session meets the tenant context. The server's first ReadyForQuery is held back;
+ * once the organization ids are known, pgward's Parse/Bind/Execute/Sync sets the context,
+ * its answers are swallowed (tracker.h) and the Sync's ReadyForQuery becomes the client's
+ * first. Until then nothing the client sends after authentication reaches the server, so
+ * no statement of the client ever runs without its context. A failed lookup or a failed
+ * injection ends the session: it never runs with a missing or stale context.
+ */
+#include "session-int.h"
+
+#include "pgward/codec.h"
+#include "pgward/log.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <event2/buffer.h>
+
+static bool proceed(struct pgw_session *s);
+
+static void ready_cb(void *arg)
+{
+	struct pgw_session *s = arg;
+
+	if (s->state < PGW_SS_CLOSING && s->tenant.held)
+		proceed(s);
+}
+
+bool pgw_sess_tenant_begin(struct pgw_session *s)
+{
+	struct pgw_tenant_refusal r;
+
+	if (pgw_tenant_begin(&s->tenant, &s->startup, s->user, ready_cb, s, &r) < 0) {
+		pgw_sess_fail(s, r.sqlstate, "%s", r.message);
+		return false;
+	}
+	return true;
+}
+
+/* The ids are known (or the lookup failed): set the context, or refuse the session. */
+static bool proceed(struct pgw_session *s)
+{
+	struct pgw_tenant_sess *t = &s->tenant;
+	int n;
+
+	if (t->status == PGW_TENANT_PENDING)
+		return true;
+	if (t->status == PGW_TENANT_FAILED && !pgw_tenant_use_fallback(t)) {
+		pgw_sess_fail(s, "58000", "pgward: cannot resolve the tenant context: %s",
+			      t->error);
+		return false;
+	}
+	n = pgw_tenant_write_injection(t, s->server_pid, s->server.out);
+	for (int i = 0; i < n; i++)
+		if (pgw_tracker_push(&s->tracker, "PBE"[i % 3], PGW_RESP_SWALLOW, NULL, 0) < 0)
+			goto oom;
+	if (pgw_tracker_push(&s->tracker, 'S', PGW_RESP_PASS, NULL, 0) < 0)
+		goto oom;
+	t->injected = true;
+	pgw_debug(s->id, "tenant_inject", "server_pid=%u", s->server_pid);
+	if (pgw_conn_flush(&s->server) < 0) {
+		s->server_gone = true;
+		pgw_sess_fail(s, "08006", "pgward: lost the server connection: %s", s->server.err);
+		return false;
+	}
+	return true;
+oom:
+	pgw_sess_fail(s, "53200", "pgward: out of memory");
+	return false;
+}
+
+bool pgw_sess_tenant_wants(const struct pgw_session *s, char type)
+{
+	const struct pgw_tenant_sess *t = &s->tenant;
+
+	if (s->state != PGW_SS_AUTH || t->status == PGW_TENANT_OFF)
+		return false;
+	return (type == 'Z' && !t->held) || (type == 'E' && t->injected);
+}
+
+bool pgw_sess_tenant_server_msg(struct pgw_session *s, const struct pgw_msg_hdr *h)
+{
+	size_t total = (size_t)h->len + 1;
+	const uint8_t *msg = evbuffer_pullup(s->server.in, (ev_ssize_t)total);
+	const char *code = "", *text = "";
+	struct pgw_reader r;
+
+	if (h->type == 'Z') {
+		evbuffer_drain(s->server.in, total);
+		s->tenant.held = true;
+		return proceed(s);
+	}
+	/* An ErrorResponse to the injection: fields are (type byte, cstring) until a 0. */
+	pgw_reader_init(&r, msg + PGW_HDR_LEN, total - PGW_HDR_LEN);
+	for (;;) {
+		uint8_t field = pgw_read_u8(&r);
+		const char *v;
+
+		if (r.bad || field == 0)
+			break;
+		v = pgw_read_cstr(&r);
+		if (v == NULL)
+			break;
+		if (field == 'C')
+			code = v;
+		else if (field == 'M')
+			text = v;
+	}
+	{
+		char why[300];
+
+		snprintf(why, sizeof(why), "%s (SQLSTATE %s)", text, code);
+		evbuffer_drain(s->server.in, total);
+		pgw_sess_fail(s, "58000", "pgward: could not set the tenant context: %s", why);
+	}
+	return false;
+}
+
+bool pgw_sess_tenant_blocks_client(const struct pgw_session *s, char type)
+{
+	return s->state == PGW_SS_AUTH && s->tenant.status != PGW_TENANT_OFF && type != 'p';
+}
+
+bool pgw_sess_tenant_release(struct pgw_session *s)
+{
+	if (!s->tenant.held || s->tenant.released || s->state != PGW_SS_READY)
+		return true;
+	s->tenant.released = true;
+	pgw_conn_set_reading(&s->client, true);
+	if (evbuffer_get_length(s->client.in) > 0)
+		return pgw_relay_client(s);
+	return true;
+}

@@ -1,0 +1,235 @@
+/*
+ * tenant: UUID syntax, startup options read as the server reads them (and rewritten without
+ * the user id), the map file, the context's signature, and the tenant guard's verdicts on
+ * SQL. No network.
+ */
+#include "policy_test_util.h"
+
+#include "pgward/tenant.h"
+
+static void uuid_syntax(void **state)
+{
+	(void)state;
+	assert_true(pgw_uuid_valid("aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"));
+	assert_true(pgw_uuid_valid("AAAAAAAA-0000-4AAA-8AAA-0123456789AB"));
+	assert_false(pgw_uuid_valid(""));
+	assert_false(pgw_uuid_valid("aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaa"));   /* 35 */
+	assert_false(pgw_uuid_valid("aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaaa")); /* 37 */
+	assert_false(pgw_uuid_valid("aaaaaaaaaaaaa-4aaa-8aaa-aaaaaaaaaaaa"));
+	assert_false(pgw_uuid_valid("gaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"));
+	assert_false(pgw_uuid_valid("{aaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"));
+	assert_false(pgw_uuid_valid("aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaa',"));
+}
+
+static void options_settings(void **state)
+{
+	struct pgw_options o;
+	char *rest;
+
+	(void)state;
+	assert_int_equal(
+		pgw_options_parse("  -c work_mem=7MB -capp.user_id=x   --statement-timeout=5s "
+				  "-B 10 -c a\\ b=c\\\\d",
+				  &o),
+		0);
+	assert_int_equal(o.ntokens, 8);
+	assert_int_equal(o.nsettings, 4);
+	assert_string_equal(o.settings[0].name, "work_mem");
+	assert_string_equal(o.settings[0].value, "7MB");
+	assert_true(o.settings[0].removable);
+	assert_string_equal(o.settings[1].name, "app.user_id");
+	assert_string_equal(o.settings[1].value, "x");
+	assert_string_equal(o.settings[2].name, "statement_timeout");
+	assert_string_equal(o.settings[3].name, "a b");
+	assert_string_equal(o.settings[3].value, "c\\d");
+	rest = pgw_options_format(&o, 1);
+	assert_string_equal(rest, "-c work_mem=7MB --statement-timeout=5s -B 10 -c a\\ b=c\\\\d");
+	free(rest);
+	rest = pgw_options_format(&o, 0);
+	assert_string_equal(rest, "-capp.user_id=x --statement-timeout=5s -B 10 -c a\\ b=c\\\\d");
+	free(rest);
+	pgw_options_free(&o);
+}
+
+/* Letters that take a value swallow the next token; grouped letters are still read. */
+static void options_like_getopt(void **state)
+{
+	struct pgw_options o;
+
+	(void)state;
+	assert_int_equal(pgw_options_parse("-B -c app.x=1 -Ec app.y=2 -c", &o), 0);
+	/* -B takes "-c" as its value, so "app.x=1" is a stray argument, not a setting */
+	assert_int_equal(o.nsettings, 1);
+	assert_string_equal(o.settings[0].name, "app.y");
+	assert_false(o.settings[0].removable);
+	pgw_options_free(&o);
+	assert_int_equal(pgw_options_parse("-- -c app.x=1", &o), 0);
+	assert_int_equal(o.nsettings, 0);
+	pgw_options_free(&o);
+	assert_int_equal(pgw_options_parse("--app.user-id", &o), 0);
+	assert_string_equal(o.settings[0].name, "app.user_id");
+	assert_null(o.settings[0].value);
+	pgw_options_free(&o);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void map_file(void **state)
+{
+	char path[] = "/tmp/pgward-test-map-XXXXXX", err[ERRLEN];
+	struct pgw_orgmap *m;
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	write_file(path, "# comment\n\n alice = AAAAAAAA-aaaa-4aaa-8aaa-aaaaaaaaaaaa , "
+			 "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb ; trailing\nnobody =\n");
+	assert_int_equal(pgw_orgmap_load(path, &m, err, sizeof(err)), 0);
+	assert_int_equal(pgw_orgmap_count(m), 2);
+	assert_string_equal(pgw_orgmap_get(m, "alice"), "{aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa,"
+							"bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb}");
+	assert_string_equal(pgw_orgmap_get(m, "nobody"), "{}");
+	assert_null(pgw_orgmap_get(m, "bob"));
+	pgw_orgmap_free(m);
+
+	write_file(path, "alice = aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa\nbob = '},{x'\n");
+	assert_int_equal(pgw_orgmap_load(path, &m, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, ":2: \"'}\" is not a UUID"));
+	write_file(path, "alice = aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa\nalice =\n");
+	assert_int_equal(pgw_orgmap_load(path, &m, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, ":2: identity \"alice\" is listed twice"));
+	write_file(path, "just words\n");
+	assert_int_equal(pgw_orgmap_load(path, &m, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, ":1: expected"));
+	unlink(path);
+	assert_int_equal(pgw_orgmap_load(path, &m, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "cannot open"));
+}
+
+/* The value pgward.org_ids() recomputes with pgcrypto; checked against Python's hmac. */
+static void signature(void **state)
+{
+	char sig[PGW_HMAC_HEX_LEN + 1];
+
+	(void)state;
+	pgw_tenant_sign("0123456789abcdef-signing", "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa",
+			"{11111111-1111-4111-8111-111111111111}", 4242, sig);
+	assert_string_equal(sig,
+			    "ed38632d6dd30aca07d3f305215269abd6d712c6c0e8277cae8ffb9d097c967e");
+	pgw_tenant_sign("0123456789abcdef-signing", "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa",
+			"{11111111-1111-4111-8111-111111111111}", 4243, sig);
+	assert_string_not_equal(sig,
+				"ed38632d6dd30aca07d3f305215269abd6d712c6c0e8277cae8ffb9d097c967e");
+}
+
+static enum pgw_verdict query(struct pgw_policy_ctx *ctx, const char *sql)
+{
+	struct buf b = {.n = 0};
+
+	put_cstr(&b, sql);
+	return run(ctx, 'Q', b.data, b.n);
+}
+
+static void guard_verdicts(void **state)
+{
+	static const char *const refused[] = {
+		"SET app.user_org_ids = '{}'",
+		"set APP.USER_ORG_IDS to '{}'",
+		"SET LOCAL app.user_id = 'x'",
+		"RESET app.tenant_sig",
+		"SET app.user_org_ids TO DEFAULT",
+		"RESET ALL",
+		"DISCARD ALL",
+		"SELECT set_config('app.user_org_ids', '{}', false)",
+		"SELECT x FROM (SELECT set_config('App.User_Id', 'x', true) x) s",
+		"SELECT set_config($1, 'x', false)",
+		"UPDATE pg_settings SET setting = 'x' WHERE name = 'app.user_id'",
+		"ALTER ROLE app SET app.user_org_ids = '{}'",
+		"ALTER DATABASE app RESET app.user_org_ids",
+		"CREATE FUNCTION f() RETURNS int LANGUAGE sql SET app.user_org_ids FROM CURRENT "
+		"AS 'select 1'",
+		"PREPARE p AS SELECT set_config('app.user_org_ids', '{}', false)",
+	};
+	static const char *const passed[] = {
+		"SHOW app.user_org_ids",
+		"SELECT current_setting('app.user_org_ids')",
+		"SET work_mem = '8MB'",
+		"RESET work_mem",
+		"DISCARD PLANS",
+		"SELECT set_config('app.other', 'x', false)",
+		"ALTER ROLE app RESET ALL",
+		"SELECT 'SET app.user_org_ids = 1'",
+	};
+	struct pgw_config cfg;
+	struct pgw_policy_ctx ctx = {.cfg = &cfg, .user = "app"};
+
+	(void)state;
+	load_config("[tenant]\nmode = on\nmap_file = /dev/null\n", &cfg);
+	for (size_t i = 0; i < PGW_ARRAY_LEN(refused); i++) {
+		if (query(&ctx, refused[i]) != PGW_REFUSE)
+			fail_msg("passed: %s", refused[i]);
+		assert_string_equal(ctx.refusal.sqlstate, "42501");
+		assert_string_equal(ctx.refusal.rule, "tenant_context");
+		assert_non_null(strstr(ctx.refusal.message, "app."));
+	}
+	for (size_t i = 0; i < PGW_ARRAY_LEN(passed); i++)
+		if (query(&ctx, passed[i]) != PGW_PASS)
+			fail_msg("refused: %s: %s", passed[i], ctx.refusal.message);
+	pgw_config_free(&cfg);
+	/* with tenant context off nothing is protected */
+	load_config("[tenant]\nmode = off\n", &cfg);
+	assert_int_equal(query(&ctx, "SET app.user_org_ids = '{}'"), PGW_PASS);
+	pgw_config_free(&cfg);
+}
+
+static void config_checks(void **state)
+{
+	static const char *const bad[] = {
+		"[tenant]\nmode = on\n",
+		"[tenant]\nmode = on\nsource = query\n",
+		"[tenant]\nmode = on\nmap_file = /x\norg_ids_setting = nodot\n",
+		"[tenant]\nmode = on\nmap_file = /x\nuser_id_setting = APP.USER_ORG_IDS\n",
+		"[tenant]\nmode = on\nmap_file = /x\nidentity = startup_option\n",
+		"[tenant]\nmode = on\nmap_file = /x\nsigning_secret = short\n",
+		"[tenant]\nmode = maybe\n",
+	};
+	char path[] = "/tmp/pgward-test-tenant-XXXXXX", err[ERRLEN];
+	struct pgw_config cfg;
+
+	(void)state;
+	for (size_t i = 0; i < PGW_ARRAY_LEN(bad); i++) {
+		int fd = mkstemp(path);
+
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, bad[i], strlen(bad[i])), (ssize_t)strlen(bad[i]));
+		close(fd);
+		if (pgw_config_load(path, &cfg, err, sizeof(err)) == 0)
+			fail_msg("accepted: %s", bad[i]);
+		unlink(path);
+		memcpy(path + strlen(path) - 6, "XXXXXX", 6);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(uuid_syntax),
+		cmocka_unit_test(options_settings),
+		cmocka_unit_test(options_like_getopt),
+		cmocka_unit_test(map_file),
+		cmocka_unit_test(signature),
+		cmocka_unit_test_teardown(guard_verdicts, teardown_guard),
+		cmocka_unit_test(config_checks),
+	};
+
+	pgw_log_min_level = PGW_LOG_ERROR + 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
