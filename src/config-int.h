@@ -60,5 +60,8 @@ size_t pgw_config_key_slot(const struct config_section *sec, const struct config
 /* Cross-key rules of [pgward] and [guard], run once the whole file is read. */
 int pgw_config_check_pgward(struct parser *p, const struct config_section *sec);
 int pgw_config_check_guard(struct parser *p, const struct config_section *sec);
+/* [limits]: derives col_limits from column_limits (config_columns.c). */
+int pgw_config_check_limits(struct parser *p, const struct config_section *sec);
+void pgw_column_limits_free(struct pgw_column_limit *limits, size_t n);
 
 #endif

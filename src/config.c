@@ -74,6 +74,24 @@ static const char *guard_mode_name(int value)
 static const struct config_enum guard_mode_enum = {PGW_GUARD_DETECT + 1, guard_mode_parse,
 						   guard_mode_name};
 
+static const char *const parse_error_names[] = {"forward", "refuse"};
+
+static int parse_error_parse(const char *name)
+{
+	for (size_t i = 0; i < PGW_ARRAY_LEN(parse_error_names); i++)
+		if (strcasecmp(name, parse_error_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+static const char *parse_error_name(int value)
+{
+	return (unsigned)value < PGW_ARRAY_LEN(parse_error_names) ? parse_error_names[value] : "?";
+}
+
+static const struct config_enum parse_error_enum = {PGW_PARSE_ERROR_REFUSE + 1, parse_error_parse,
+						    parse_error_name};
+
 /* offsetof that refuses to compile when field <f> is not a <T>: a row cannot lie about it. */
 #define FIELD(f, T)                                                                                \
 	(offsetof(struct pgw_config, f) + 0 * sizeof(_Generic(((struct pgw_config *)0)->f, T : 1)))
@@ -130,6 +148,7 @@ static const struct config_key limits_keys[] = {
 	SIZE_KEY(max_bind_param_size, "8MB", 1, 1073741823, RELOAD),
 	INT_KEY(max_bind_params, "65535", 0, 65535, RELOAD),
 	SIZE_KEY(max_copy_data_size, "16MB", 1, 1073741823, RELOAD),
+	STRING_KEY(column_limits, "", 0, RELOAD),
 };
 
 /* The unsafe-statement guard; rule names are those of sql.h's detections. */
@@ -138,12 +157,16 @@ static const struct config_key guard_keys[] = {
 		  &guard_mode_enum),
 	STRING_KEY(rules, "", 0, RELOAD),
 	STRING_KEY(role_rules, "", 0, RELOAD),
+	ENUM_KEY(on_parse_error, enum pgw_parse_error_action, parse_error_enum, "forward", RELOAD),
+	DURATION_KEY(ddl_lock_timeout, "0", RELOAD),
+	INT_KEY(sql_cache_entries, "20000", 0, 10000000, RELOAD),
+	SIZE_KEY(sql_cache_size, "64MB", 0, 1073741823, RELOAD),
 };
 
 /* A new section is one more key table and one more line here. */
 static const struct config_section sections[] = {
 	{"pgward", pgward_keys, PGW_ARRAY_LEN(pgward_keys), pgw_config_check_pgward},
-	{"limits", limits_keys, PGW_ARRAY_LEN(limits_keys), NULL},
+	{"limits", limits_keys, PGW_ARRAY_LEN(limits_keys), pgw_config_check_limits},
 	{"guard", guard_keys, PGW_ARRAY_LEN(guard_keys), pgw_config_check_guard},
 };
 
@@ -432,6 +455,7 @@ void pgw_config_free(struct pgw_config *cfg)
 	for (size_t i = 0; i < cfg->nguard_roles; i++)
 		free(cfg->guard_roles[i].role);
 	free(cfg->guard_roles);
+	pgw_column_limits_free(cfg->col_limits, cfg->ncol_limits);
 	for (size_t s = 0; s < PGW_ARRAY_LEN(sections); s++)
 		for (size_t k = 0; k < sections[s].nkeys; k++)
 			if (sections[s].keys[k].type == KEY_STRING)

@@ -163,6 +163,21 @@ struct pgw_sql_insert {
 	const struct pgw_sql_value *values;
 };
 
+/*
+ * The SET list of an UPDATE, or of INSERT ... ON CONFLICT DO UPDATE (rel is then the
+ * INSERT's target): each assigned column with its value, read as INSERT values are.
+ * SET (a, b) = ($1, $2) gives two entries; a column written with a subscript or field
+ * (SET a[1] = ...) is reported under its column name.
+ */
+struct pgw_sql_update {
+	struct pgw_sql_rel rel;
+	unsigned stmt; /* index of the top-level statement */
+	enum pgw_sql_insert_where where;
+	size_t nsets;
+	const char *const *cols;
+	const struct pgw_sql_value *values;
+};
+
 struct pgw_sql_stmt {
 	enum pgw_sql_kind kind;
 	const char *tag; /* static: "SELECT", "DROP TABLE", "CREATE INDEX", ... */
@@ -196,6 +211,8 @@ struct pgw_sql_info {
 	const struct pgw_sql_guc *gucs;
 	size_t ninserts; /* every INSERT into a named table, at any depth */
 	const struct pgw_sql_insert *inserts;
+	size_t nupdates; /* every UPDATE of a named table and ON CONFLICT DO UPDATE, any depth */
+	const struct pgw_sql_update *updates;
 	/* private to src/sql */
 	size_t nhits;
 	const struct pgw_sql_hit *hits;
