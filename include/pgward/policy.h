@@ -69,6 +69,7 @@ enum pgw_verdict pgw_refuse(struct pgw_policy_ctx *ctx, const char *rule, const 
 /* The policies, in pipeline order. */
 extern const struct pgw_policy pgw_size_guard;
 extern const struct pgw_policy pgw_guard;
+extern const struct pgw_policy pgw_column_limits;
 
 /* ---- the shared SQL classification (classify.c) ---- */
 
@@ -80,6 +81,9 @@ bool pgw_policy_sql_text(const struct pgw_msg_view *m, const char **text, size_t
  */
 const struct pgw_sql_info *pgw_policy_inspect(struct pgw_policy_ctx *ctx, const char *text,
 					      size_t len);
+/* A text the parser rejected: PGW_PASS (the server reports its own syntax error) unless
+ * [guard] on_parse_error = refuse, which refuses it with 42601 (rule parse_error). */
+enum pgw_verdict pgw_policy_parse_error(struct pgw_policy_ctx *ctx, const struct pgw_sql_info *info);
 /* Drops ctx->info: the relay calls it once the pipeline is done with a message. */
 void pgw_policy_ctx_release(struct pgw_policy_ctx *ctx);
 /* Hit, miss and size counters of the shared classification cache. */

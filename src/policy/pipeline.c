@@ -10,6 +10,7 @@
 static const struct pgw_policy *const pipeline[] = {
 	&pgw_size_guard,
 	&pgw_guard,
+	&pgw_column_limits,
 };
 
 bool pgw_policy_needs_body(char type)
