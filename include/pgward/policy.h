@@ -45,6 +45,10 @@ struct pgw_policy_ctx {
 	const struct pgw_stmt_map *stmts; /* the session's prepared statements; may be NULL */
 	const struct pgw_sql_info *info;  /* this message's classification, once inspected */
 	struct pgw_refusal refusal;	  /* filled by the policy that refuses */
+	/* for the relay, from ddl_lock.c: a Query or Bind that runs DDL, and whether the
+	 * client writes lock_timeout itself (then pgward leaves it alone) */
+	bool runs_ddl;
+	bool sets_lock_timeout;
 };
 
 struct pgw_policy {
@@ -70,6 +74,7 @@ enum pgw_verdict pgw_refuse(struct pgw_policy_ctx *ctx, const char *rule, const 
 extern const struct pgw_policy pgw_size_guard;
 extern const struct pgw_policy pgw_guard;
 extern const struct pgw_policy pgw_column_limits;
+extern const struct pgw_policy pgw_ddl_lock;
 
 /* ---- the shared SQL classification (classify.c) ---- */
 

@@ -242,6 +242,8 @@ int pgw_sql_rule_list_parse(const char *list, uint64_t *mask, char *bad, size_t 
  * the bytes); errs towards true.
  */
 bool pgw_sql_may_break_rules(const char *sql, size_t len);
+/* Likewise false only when <sql> can neither run DDL (but SELECT INTO) nor write lock_timeout. */
+bool pgw_sql_may_run_ddl(const char *sql, size_t len);
 
 /* PostgreSQL's parse_bool_with_len(): 1 true, 0 false, -1 not a boolean ("o" alone is -1). */
 int pgw_sql_parse_bool(const char *value);

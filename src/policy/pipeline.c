@@ -11,6 +11,7 @@ static const struct pgw_policy *const pipeline[] = {
 	&pgw_size_guard,
 	&pgw_guard,
 	&pgw_column_limits,
+	&pgw_ddl_lock, /* last: it only marks what passed */
 };
 
 bool pgw_policy_needs_body(char type)

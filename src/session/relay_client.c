@@ -115,6 +115,7 @@ static ssize_t inspect_whole(struct pgw_session *s, const struct pgw_msg_hdr *h)
 
 	init_ctx(s, &ctx);
 	if (pgw_pipeline_message(&ctx, &m) == PGW_PASS) {
+		pgw_lt_note(s, &ctx);
 		ok = track_statements(s, &m, ctx.info);
 		pgw_policy_ctx_release(&ctx);
 		if (!ok) {
@@ -212,7 +213,12 @@ static bool on_message(struct pgw_session *s, const struct pgw_msg_hdr *h, size_
 		*avail = evbuffer_get_length(s->client.in);
 		if (n == 0)
 			return true;
+	} else if (pgw_lt_after_due(s, h->type) && *avail - *run < total) {
+		*wait = true; /* the restore follows the whole Sync */
+		return true;
 	}
+	if (!pgw_lt_before(s, h->type))
+		return false;
 	if (pgw_tracker_expects_answer(h->type) &&
 	    pgw_tracker_push(&s->tracker, h->type, PGW_RESP_PASS, NULL, 0) < 0) {
 		pgw_sess_fail(s, "53200", "pgward: out of memory");
@@ -221,6 +227,10 @@ static bool on_message(struct pgw_session *s, const struct pgw_msg_hdr *h, size_
 	take = PGW_MIN(total, *avail - *run);
 	*run += take;
 	s->client_left = (uint32_t)(total - take);
+	if (pgw_lt_after_due(s, h->type)) {
+		forward(s, run);
+		return pgw_lt_after(s, h->type);
+	}
 	return true;
 }
 
