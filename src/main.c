@@ -101,6 +101,7 @@ static void reload(void)
 	pgw.cfg = fresh;
 	install(&b);
 	pgw_info(0, "reloaded", "path=%s", pgw.cfg.path);
+	pgw_policy_log_stats();
 }
 
 static void on_drained(void)
@@ -205,6 +206,7 @@ static void cleanup(void)
 {
 	pgw_listener_stop();
 	pgw_session_free_all();
+	pgw_policy_log_stats();
 	pgw_policy_shutdown();
 	if (sig_hup)
 		event_free(sig_hup);

@@ -93,6 +93,8 @@ enum pgw_verdict pgw_policy_parse_error(struct pgw_policy_ctx *ctx, const struct
 void pgw_policy_ctx_release(struct pgw_policy_ctx *ctx);
 /* Hit, miss and size counters of the shared classification cache. */
 void pgw_policy_sql_stats(struct pgw_sql_cache_stats *out);
+/* Logs one "stats" line: cache counters and detect-mode counts per rule (stats.c). */
+void pgw_policy_log_stats(void);
 /* At exit: frees the shared classification cache. */
 void pgw_policy_shutdown(void);
 
@@ -101,6 +103,12 @@ void pgw_policy_shutdown(void);
 /* Records statement <name> ("" is the unnamed one) with <info> (may be NULL; referenced).
  * -1 when memory runs out. */
 int pgw_stmt_map_put(struct pgw_stmt_map *m, const char *name, const struct pgw_sql_info *info);
+/* Records a Parse message's statement: its name, <info>, and the parameter types it
+ * declares. -1 when memory runs out. */
+int pgw_stmt_map_put_parse(struct pgw_stmt_map *m, const uint8_t *body, size_t len,
+			   const struct pgw_sql_info *info);
+/* The type OID the Parse of <name> declared for $<param>; 0 if none. */
+uint32_t pgw_stmt_map_param_type(const struct pgw_stmt_map *m, const char *name, int param);
 /* The classification recorded for <name>; NULL if unknown or never inspected. */
 const struct pgw_sql_info *pgw_stmt_map_get(const struct pgw_stmt_map *m, const char *name);
 void pgw_stmt_map_remove(struct pgw_stmt_map *m, const char *name);

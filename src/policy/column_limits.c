@@ -145,7 +145,11 @@ static enum pgw_verdict literal_value(struct pgw_policy_ctx *ctx, const struct p
 
 /* ---- Bind ---- */
 
+#define JSONB_OID 3802
+
 struct bound {
+	const struct pgw_stmt_map *map;
+	const char *stmt;
 	uint16_t nparams;
 	const uint8_t **val; /* NULL for a NULL value */
 	uint32_t *len;
@@ -165,7 +169,9 @@ static enum pgw_verdict param_value(struct pgw_policy_ctx *ctx, const struct pgw
 	p = b->val[v->param - 1];
 	n = b->len[v->param - 1];
 	/* binary jsonb is a version byte and the JSON text; binary text and json are the text */
-	if (b->binary[v->param - 1] && v->cast && strcmp(v->cast, "jsonb") == 0 && n > 0) {
+	if (b->binary[v->param - 1] && n > 0 &&
+	    ((v->cast && strcmp(v->cast, "jsonb") == 0) ||
+	     pgw_stmt_map_param_type(b->map, b->stmt, v->param) == JSONB_OID)) {
 		p++;
 		n--;
 	}
@@ -205,7 +211,7 @@ static enum pgw_verdict check_bind(struct pgw_policy_ctx *ctx, const struct pgw_
 {
 	const struct pgw_sql_info *info;
 	struct pgw_reader r, peek;
-	struct bound b = {0};
+	struct bound b = {.map = ctx->stmts};
 	const char *stmt;
 	enum pgw_verdict v = PGW_PASS;
 	void *mem;
@@ -226,6 +232,7 @@ static enum pgw_verdict check_bind(struct pgw_policy_ctx *ctx, const struct pgw_
 	mem = malloc((size_t)b.nparams * (sizeof(*b.val) + sizeof(*b.len) + sizeof(*b.binary)));
 	if (mem == NULL)
 		return pgw_refuse(ctx, "column_size", "53200", NULL, "pgward: out of memory");
+	b.stmt = stmt;
 	b.val = mem;
 	b.len = (uint32_t *)(b.val + b.nparams);
 	b.binary = (bool *)(b.len + b.nparams);

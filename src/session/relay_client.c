@@ -51,8 +51,8 @@ static bool track_statements(struct pgw_session *s, const struct pgw_msg_view *m
 {
 	const char *name = (const char *)m->body;
 
-	if (m->type == 'P' && memchr(m->body, '\0', m->len) != NULL)
-		return pgw_stmt_map_put(&s->stmts, name, info) == 0;
+	if (m->type == 'P')
+		return pgw_stmt_map_put_parse(&s->stmts, m->body, m->len, info) == 0;
 	if (m->type == 'C' && m->len >= 2 && m->body[0] == 'S' &&
 	    memchr(m->body + 1, '\0', m->len - 1) != NULL)
 		pgw_stmt_map_remove(&s->stmts, name + 1);

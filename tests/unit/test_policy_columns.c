@@ -250,6 +250,26 @@ static void bound_parameters(void **state)
 	send_sql(f, 'P', "t", "INSERT INTO conversations (metadata) VALUES ($1)");
 	expect(f, send_bind(f, "t", 0, 1, js, jbig_len), "text of 17 bytes",
 	       "value of 17 bytes for conversations.metadata (parameter $1)");
+	/* ... or when the Parse declares the parameter jsonb (OID 3802) */
+	{
+		static struct buf pb;
+		struct pgw_msg_view m;
+
+		pb.n = 0;
+		put_cstr(&pb, "typed");
+		put_cstr(&pb, "INSERT INTO conversations (metadata) VALUES ($1)");
+		put_u16(&pb, 1);
+		put_u32(&pb, 3802);
+		m = (struct pgw_msg_view){.type = 'P', .len = (uint32_t)pb.n, .body = pb.data};
+		assert_int_equal(pgw_pipeline_message(&f->ctx, &m), PGW_PASS);
+		assert_int_equal(pgw_stmt_map_put_parse(&f->map, pb.data, pb.n, f->ctx.info), 0);
+		pgw_policy_ctx_release(&f->ctx);
+		assert_int_equal(pgw_stmt_map_param_type(&f->map, "typed", 1), 3802);
+		assert_int_equal(pgw_stmt_map_param_type(&f->map, "typed", 2), 0);
+	}
+	expect(f, send_bind(f, "typed", 1, 1, js, js_len), "binary jsonb declared", NULL);
+	expect(f, send_bind(f, "typed", 0, 1, js, jbig_len), "text, declared jsonb",
+	       "value of 17 bytes");
 	/* a Close forgets the statement; its Binds then pass (the server refuses them) */
 	pgw_stmt_map_remove(&f->map, "ins");
 	expect(f, send_bind(f, "ins", 0, 2, big, big_len), "after Close", NULL);
