@@ -15,7 +15,7 @@ PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PGWARD_PG_USER=${PGWARD_PG_USER:-pgward}
 
 PGWARD_DEPS=(build-essential cmake pkg-config clang clang-format libevent-dev libssl-dev
-	libpg-query-dev libcjson-dev libxxhash-dev uthash-dev libcmocka-dev postgresql-15 postgresql-client-15 pgbouncer
+	libpg-query-dev libcjson-dev libxxhash-dev uthash-dev libcmocka-dev libpq-dev postgresql-15 postgresql-client-15 pgbouncer
 	python3-pytest python3-psycopg2 openssl procps)
 
 log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
