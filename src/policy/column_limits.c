@@ -35,11 +35,14 @@ static bool mentions(const char *text, size_t len, const char *name)
 }
 
 /*
- * Cheap pre-filter: a statement can write a limited column only if its text names the
- * table (any case, maybe quoted or schema-qualified) or spells a name with U& escapes.
+ * Cheap pre-filter: a statement can write a limited column only if its text says INSERT or
+ * UPDATE (keywords cannot be escaped or quoted) and names the table (any case, maybe quoted
+ * or schema-qualified) or spells a name with U& escapes. Reads of the table are not parsed.
  */
 static bool may_touch(const struct pgw_config *c, const char *text, size_t len)
 {
+	if (!mentions(text, len, "insert") && !mentions(text, len, "update"))
+		return false;
 	for (size_t i = 0; i < c->ncol_limits; i++)
 		if (mentions(text, len, c->col_limits[i].table))
 			return true;

@@ -204,10 +204,18 @@ static void literals(void **state)
 	struct fixture *f = *state;
 	static const char types[] = {'Q', 'P'};
 
+	struct pgw_sql_cache_stats before, after;
+
 	for (size_t i = 0; i < PGW_ARRAY_LEN(cases); i++)
 		for (size_t t = 0; t < sizeof(types); t++)
 			expect(f, send_sql(f, types[t], "", cases[i].sql), cases[i].sql,
 			       cases[i].refusal);
+	/* reads of a limited table are not even parsed */
+	pgw_policy_sql_stats(&before);
+	expect(f, send_sql(f, 'Q', "", "SELECT content FROM messages WHERE id = 12345"), "read",
+	       NULL);
+	pgw_policy_sql_stats(&after);
+	assert_int_equal(after.hits + after.misses, before.hits + before.misses);
 }
 
 static void bound_parameters(void **state)
