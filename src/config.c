@@ -56,39 +56,45 @@ static const struct config_enum sslmode_enum = {PGW_SSL_VERIFY_FULL + 1, sslmode
 static const struct config_enum log_level_enum = {PGW_LOG_ERROR + 1, pgw_log_level_parse,
 						  log_level_name};
 
+/* Enums spelled by a table of names, the value being the index. */
+static int name_index(const char *const *names, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(name, names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+static const char *index_name(const char *const *names, size_t n, int value)
+{
+	return (unsigned)value < n ? names[value] : "?";
+}
+
 static const char *const guard_mode_names[] = {"enforce", "detect"};
+static const char *const parse_error_names[] = {"forward", "refuse"};
 
 static int guard_mode_parse(const char *name)
 {
-	for (size_t i = 0; i < PGW_ARRAY_LEN(guard_mode_names); i++)
-		if (strcasecmp(name, guard_mode_names[i]) == 0)
-			return (int)i;
-	return -1;
+	return name_index(guard_mode_names, PGW_ARRAY_LEN(guard_mode_names), name);
 }
 
 static const char *guard_mode_name(int value)
 {
-	return (unsigned)value < PGW_ARRAY_LEN(guard_mode_names) ? guard_mode_names[value] : "?";
+	return index_name(guard_mode_names, PGW_ARRAY_LEN(guard_mode_names), value);
 }
-
-static const struct config_enum guard_mode_enum = {PGW_GUARD_DETECT + 1, guard_mode_parse,
-						   guard_mode_name};
-
-static const char *const parse_error_names[] = {"forward", "refuse"};
 
 static int parse_error_parse(const char *name)
 {
-	for (size_t i = 0; i < PGW_ARRAY_LEN(parse_error_names); i++)
-		if (strcasecmp(name, parse_error_names[i]) == 0)
-			return (int)i;
-	return -1;
+	return name_index(parse_error_names, PGW_ARRAY_LEN(parse_error_names), name);
 }
 
 static const char *parse_error_name(int value)
 {
-	return (unsigned)value < PGW_ARRAY_LEN(parse_error_names) ? parse_error_names[value] : "?";
+	return index_name(parse_error_names, PGW_ARRAY_LEN(parse_error_names), value);
 }
 
+static const struct config_enum guard_mode_enum = {PGW_GUARD_DETECT + 1, guard_mode_parse,
+						   guard_mode_name};
 static const struct config_enum parse_error_enum = {PGW_PARSE_ERROR_REFUSE + 1, parse_error_parse,
 						    parse_error_name};
 

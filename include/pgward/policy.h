@@ -88,7 +88,8 @@ const struct pgw_sql_info *pgw_policy_inspect(struct pgw_policy_ctx *ctx, const 
 					      size_t len);
 /* A text the parser rejected: PGW_PASS (the server reports its own syntax error) unless
  * [guard] on_parse_error = refuse, which refuses it with 42601 (rule parse_error). */
-enum pgw_verdict pgw_policy_parse_error(struct pgw_policy_ctx *ctx, const struct pgw_sql_info *info);
+enum pgw_verdict pgw_policy_parse_error(struct pgw_policy_ctx *ctx,
+					const struct pgw_sql_info *info);
 /* Drops ctx->info: the relay calls it once the pipeline is done with a message. */
 void pgw_policy_ctx_release(struct pgw_policy_ctx *ctx);
 /* Hit, miss and size counters of the shared classification cache. */

@@ -21,9 +21,9 @@ void pgw_policy_log_stats(void)
 		uint64_t c = pgw_guard_detected(f);
 
 		if (c > 0 && n < sizeof(detected))
-			n += (size_t)snprintf(detected + n, sizeof(detected) - n, " detected_%s=%llu",
-					      pgw_sql_flag_name((enum pgw_sql_flag)f),
-					      (unsigned long long)c);
+			n += (size_t)snprintf(
+				detected + n, sizeof(detected) - n, " detected_%s=%llu",
+				pgw_sql_flag_name((enum pgw_sql_flag)f), (unsigned long long)c);
 	}
 	pgw_policy_sql_stats(&st);
 	pgw_info(0, "stats",

@@ -26,7 +26,7 @@ static bool word_char(unsigned char c)
 /* The words that may start a DDL statement (kind DDL but SELECT INTO), or name lock_timeout
  * in a write to it (set_config can spell it any way). */
 static const char *const ddl_triggers[] = {
-	"alter",  "comment",  "create", "drop",	    "grant",	    "import",
+	"alter",  "comment",  "create",	  "drop",	  "grant",	"import",
 	"revoke", "reassign", "security", "lock_timeout", "set_config",
 };
 

@@ -169,7 +169,8 @@ static void literals(void **state)
 		{"INSERT INTO messages (content) VALUES ('ok'), ('also ok'), ('far too long!')",
 		 "VALUES row 3"},
 		{"insert into public.MESSAGES (CONTENT) values ('far too long!')", "13 characters"},
-		{"INSERT INTO \"messages\" (\"content\") VALUES ('far too long!')", "13 characters"},
+		{"INSERT INTO \"messages\" (\"content\") VALUES ('far too long!')",
+		 "13 characters"},
 		{"INSERT INTO \"Messages\" (content) VALUES ('far too long!')", NULL},
 		{"INSERT INTO messages (other) VALUES ('far too long!')", NULL},
 		{"INSERT INTO messages (content) VALUES ($1), (NULL), (DEFAULT)", NULL},
@@ -189,10 +190,12 @@ static void literals(void **state)
 		 "13 characters"},
 		{"PREPARE p AS INSERT INTO messages (content) VALUES ('far too long!')",
 		 "13 characters"},
-		{"SELECT 1; INSERT INTO conversations (metadata) VALUES ('{\"k\": \"0123456789\"}')",
+		{"SELECT 1; INSERT INTO conversations (metadata) VALUES ('{\"k\": "
+		 "\"0123456789\"}')",
 		 "value of 19 bytes for conversations.metadata (a literal in VALUES row 1) exceeds "
 		 "the limit of 16 bytes"},
-		{"INSERT INTO conversations (metadata) VALUES ('{\"k\": \"012345\"}'::jsonb)", NULL},
+		{"INSERT INTO conversations (metadata) VALUES ('{\"k\": \"012345\"}'::jsonb)",
+		 NULL},
 		{"INSERT INTO public.\"Audit\" (\"Body\") VALUES ('12345')",
 		 "public.Audit.Body (a literal in VALUES row 1) exceeds the limit of 4 bytes"},
 		{"INSERT INTO other.\"Audit\" (\"Body\") VALUES ('12345')", NULL},
@@ -228,8 +231,9 @@ static void bound_parameters(void **state)
 	const char *js[] = {json}, *jt[] = {json + 1};
 	size_t js_len[] = {17}, jt_len[] = {16}, jbig_len[] = {17};
 
-	assert_int_equal(send_sql(f, 'P', "ins", "INSERT INTO messages (id, content) "
-						  "VALUES ($1, $2)"),
+	assert_int_equal(send_sql(f, 'P', "ins",
+				  "INSERT INTO messages (id, content) "
+				  "VALUES ($1, $2)"),
 			 PGW_PASS);
 	expect(f, send_bind(f, "ins", 0, 2, ok, ok_len), "text, at the limit", NULL);
 	expect(f, send_bind(f, "ins", 0, 2, big, big_len), "text, over",
@@ -296,7 +300,8 @@ static void off_by_default(void **state)
 	assert_int_equal(cfg.ncol_limits, 0);
 	ctx.cfg = &cfg;
 	b.n = 0;
-	put_cstr(&b, "INSERT INTO messages (content) VALUES ('far too long, but there is no limit')");
+	put_cstr(&b,
+		 "INSERT INTO messages (content) VALUES ('far too long, but there is no limit')");
 	m = (struct pgw_msg_view){.type = 'Q', .len = (uint32_t)b.n, .body = b.data};
 	pgw_policy_sql_stats(&before);
 	assert_int_equal(pgw_pipeline_message(&ctx, &m), PGW_PASS);

@@ -408,14 +408,10 @@ static void statements_and_offsets(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(flags_table),
-		cmocka_unit_test(gucs_table),
-		cmocka_unit_test(inserts_table),
-		cmocka_unit_test(updates_table),
-		cmocka_unit_test(kinds_table),
-		cmocka_unit_test(fingerprint_table),
-		cmocka_unit_test(descriptions),
-		cmocka_unit_test(statements_and_offsets),
+		cmocka_unit_test(flags_table),	 cmocka_unit_test(gucs_table),
+		cmocka_unit_test(inserts_table), cmocka_unit_test(updates_table),
+		cmocka_unit_test(kinds_table),	 cmocka_unit_test(fingerprint_table),
+		cmocka_unit_test(descriptions),	 cmocka_unit_test(statements_and_offsets),
 	};
 
 	return cmocka_run_group_tests_name("sql_tables", tests, NULL, NULL);
