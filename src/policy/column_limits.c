@@ -217,7 +217,8 @@ static enum pgw_verdict check_bind(struct pgw_policy_ctx *ctx, const struct pgw_
 	struct bound b = {.map = ctx->stmts};
 	const char *stmt;
 	enum pgw_verdict v = PGW_PASS;
-	void *mem;
+	void *small[32], *mem;
+	size_t per;
 
 	if (ctx->stmts == NULL)
 		return PGW_PASS;
@@ -232,7 +233,9 @@ static enum pgw_verdict check_bind(struct pgw_policy_ctx *ctx, const struct pgw_
 	b.nparams = pgw_read_u16(&peek);
 	if (peek.bad || b.nparams == 0)
 		return PGW_PASS;
-	mem = malloc((size_t)b.nparams * (sizeof(*b.val) + sizeof(*b.len) + sizeof(*b.binary)));
+	per = sizeof(*b.val) + sizeof(*b.len) + sizeof(*b.binary);
+	/* the usual few parameters need no allocation */
+	mem = b.nparams * per <= sizeof(small) ? (void *)small : malloc(b.nparams * per);
 	if (mem == NULL)
 		return pgw_refuse(ctx, "column_size", "53200", NULL, "pgward: out of memory");
 	b.stmt = stmt;
@@ -241,7 +244,8 @@ static enum pgw_verdict check_bind(struct pgw_policy_ctx *ctx, const struct pgw_
 	b.binary = (bool *)(b.len + b.nparams);
 	if (read_params(&r, &b) == 0) /* malformed: the server reports it */
 		v = each_value(ctx, info, true, param_value, &b);
-	free(mem);
+	if (mem != small)
+		free(mem);
 	return v;
 }
 

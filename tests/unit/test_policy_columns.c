@@ -5,6 +5,8 @@
  */
 #include "policy_test_util.h"
 
+#include <time.h>
+
 static const char columns_ini[] =
 	"[limits]\n"
 	"column_limits = messages.content: 10 chars, conversations.metadata: 16 bytes,"
@@ -312,6 +314,84 @@ static void off_by_default(void **state)
 	pgw_config_free(&cfg);
 }
 
+/* ---- costs (printed, not asserted): the pipeline per pgbench TPC-B transaction ---- */
+
+static double cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* pgbench's seven TPC-B statements, -M simple (new literals every time), through the
+ * pipeline as the relay runs it; µs per transaction. */
+static double tpcb_simple(const struct pgw_config *cfg, int txs)
+{
+	static struct buf b;
+	static int delta; /* never repeats: every text is new to the cache, as in pgbench */
+	struct pgw_stmt_map map = {0};
+	double t0 = cpu_ns();
+
+	for (int i = 0; i < txs; i++) {
+		int aid = (i * 7919) % 1000000, tid = i % 100, bid = i % 10, d = ++delta;
+		char sql[7][160];
+
+		snprintf(sql[0], sizeof(sql[0]), "BEGIN;");
+		snprintf(sql[1], sizeof(sql[1]),
+			 "UPDATE pgbench_accounts SET abalance = abalance + %d WHERE aid = %d;", d,
+			 aid);
+		snprintf(sql[2], sizeof(sql[2]),
+			 "SELECT abalance FROM pgbench_accounts WHERE aid = %d;", aid);
+		snprintf(sql[3], sizeof(sql[3]),
+			 "UPDATE pgbench_tellers SET tbalance = tbalance + %d WHERE tid = %d;", d,
+			 tid);
+		snprintf(sql[4], sizeof(sql[4]),
+			 "UPDATE pgbench_branches SET bbalance = bbalance + %d WHERE bid = %d;", d,
+			 bid);
+		snprintf(sql[5], sizeof(sql[5]),
+			 "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (%d, "
+			 "%d, %d, %d, CURRENT_TIMESTAMP);",
+			 tid, bid, aid, d);
+		snprintf(sql[6], sizeof(sql[6]), "END;");
+		for (int q = 0; q < 7; q++) {
+			struct pgw_policy_ctx ctx = {.cfg = cfg, .user = "bench", .stmts = &map};
+			struct pgw_msg_view m;
+
+			b.n = 0;
+			put_cstr(&b, sql[q]);
+			m = (struct pgw_msg_view){
+				.type = 'Q', .len = (uint32_t)b.n, .body = b.data};
+			assert_int_equal(pgw_pipeline_message(&ctx, &m), PGW_PASS);
+			pgw_policy_ctx_release(&ctx);
+		}
+	}
+	return (cpu_ns() - t0) / txs / 1000;
+}
+
+static void costs(void **state)
+{
+	struct pgw_config on, off;
+	double best_on = 1e30, best_off = 1e30;
+
+	(void)state;
+	/* guard_bench.sh's two configurations */
+	load_config("[limits]\ncolumn_limits = pgbench_accounts.filler: 84 chars, "
+		    "pgbench_history.filler: 22 chars\n[guard]\nrules = all\n"
+		    "on_parse_error = refuse\nddl_lock_timeout = 2s\n",
+		    &on);
+	load_config("[guard]\nrules = none\n", &off);
+	for (int r = 0; r < 5; r++) {
+		best_off = PGW_MIN(best_off, tpcb_simple(&off, 2000));
+		best_on = PGW_MIN(best_on, tpcb_simple(&on, 2000));
+	}
+	print_message(
+		"pipeline per TPC-B -M simple transaction: rules none %.1f us, all on %.1f us\n",
+		best_off, best_on);
+	pgw_config_free(&on);
+	pgw_config_free(&off);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -319,6 +399,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(literals, setup, teardown),
 		cmocka_unit_test_setup_teardown(bound_parameters, setup, teardown),
 		cmocka_unit_test_setup_teardown(off_by_default, setup, teardown),
+		cmocka_unit_test_setup_teardown(costs, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("policy_columns", tests, NULL, NULL);
