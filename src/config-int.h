@@ -72,5 +72,8 @@ int pgw_config_check_tenant(struct parser *p, const struct config_section *sec);
 void *pgw_config_job_open(struct parser *p, const char *table);
 int pgw_config_check_jobs(struct parser *p, const struct config_section *sec);
 void pgw_config_jobs_free(struct pgw_config *cfg);
+/* [limits]: derives col_limits from column_limits (config_columns.c). */
+int pgw_config_check_limits(struct parser *p, const struct config_section *sec);
+void pgw_column_limits_free(struct pgw_column_limit *limits, size_t n);
 
 #endif

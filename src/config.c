@@ -56,23 +56,33 @@ static const struct config_enum sslmode_enum = {PGW_SSL_VERIFY_FULL + 1, sslmode
 static const struct config_enum log_level_enum = {PGW_LOG_ERROR + 1, pgw_log_level_parse,
 						  log_level_name};
 
-static const char *const guard_mode_names[] = {"enforce", "detect"};
-
-static int guard_mode_parse(const char *name)
+/* Enums spelled by a table of names, the value being the index. */
+static int names_parse(const char *const *names, size_t n, const char *name)
 {
-	for (size_t i = 0; i < PGW_ARRAY_LEN(guard_mode_names); i++)
-		if (strcasecmp(name, guard_mode_names[i]) == 0)
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(name, names[i]) == 0)
 			return (int)i;
 	return -1;
 }
 
-static const char *guard_mode_name(int value)
-{
-	return (unsigned)value < PGW_ARRAY_LEN(guard_mode_names) ? guard_mode_names[value] : "?";
-}
+/* An enum key whose values are the positions of <names>: its parse and name functions. */
+#define NAMES_ENUM(id, names)                                                                      \
+	static int id##_parse(const char *name)                                                    \
+	{                                                                                          \
+		return names_parse(names, PGW_ARRAY_LEN(names), name);                             \
+	}                                                                                          \
+	static const char *id##_name(int v)                                                        \
+	{                                                                                          \
+		return (unsigned)v < PGW_ARRAY_LEN(names) ? names[v] : "?";                        \
+	}                                                                                          \
+	static const struct config_enum id##_enum = {(int)PGW_ARRAY_LEN(names), id##_parse,        \
+						     id##_name}
 
-static const struct config_enum guard_mode_enum = {PGW_GUARD_DETECT + 1, guard_mode_parse,
-						   guard_mode_name};
+static const char *const guard_mode_names[] = {"enforce", "detect"};
+static const char *const parse_error_names[] = {"forward", "refuse"};
+
+NAMES_ENUM(guard_mode, guard_mode_names);
+NAMES_ENUM(parse_error, parse_error_names);
 
 /* offsetof that refuses to compile when field <f> is not a <T>: a row cannot lie about it. */
 #define FIELD(f, T)                                                                                \
@@ -131,6 +141,7 @@ static const struct config_key limits_keys[] = {
 	SIZE_KEY(max_bind_param_size, "8MB", 1, 1073741823, RELOAD),
 	INT_KEY(max_bind_params, "65535", 0, 65535, RELOAD),
 	SIZE_KEY(max_copy_data_size, "16MB", 1, 1073741823, RELOAD),
+	STRING_KEY(column_limits, "", 0, RELOAD),
 };
 
 /* The unsafe-statement guard; rule names are those of sql.h's detections. */
@@ -139,6 +150,10 @@ static const struct config_key guard_keys[] = {
 		  &guard_mode_enum),
 	STRING_KEY(rules, "", 0, RELOAD),
 	STRING_KEY(role_rules, "", 0, RELOAD),
+	ENUM_KEY(on_parse_error, enum pgw_parse_error_action, parse_error_enum, "forward", RELOAD),
+	DURATION_KEY(ddl_lock_timeout, "0", RELOAD),
+	INT_KEY(sql_cache_entries, "20000", 0, 10000000, RELOAD),
+	SIZE_KEY(sql_cache_size, "64MB", 0, 1073741823, RELOAD),
 };
 
 /* Tenant context for row-level security (src/tenant/). */
@@ -146,26 +161,6 @@ static const char *const tenant_mode_names[] = {"off", "on"};
 static const char *const tenant_identity_names[] = {"login_role", "startup_option"};
 static const char *const tenant_source_names[] = {"map", "query"};
 static const char *const tenant_fallback_names[] = {"refuse", "empty"};
-
-static int names_parse(const char *const *names, size_t n, const char *name)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcasecmp(name, names[i]) == 0)
-			return (int)i;
-	return -1;
-}
-
-#define NAMES_ENUM(id, names)                                                                      \
-	static int id##_parse(const char *name)                                                    \
-	{                                                                                          \
-		return names_parse(names, PGW_ARRAY_LEN(names), name);                             \
-	}                                                                                          \
-	static const char *id##_name(int v)                                                        \
-	{                                                                                          \
-		return (unsigned)v < PGW_ARRAY_LEN(names) ? names[v] : "?";                        \
-	}                                                                                          \
-	static const struct config_enum id##_enum = {(int)PGW_ARRAY_LEN(names), id##_parse,        \
-						     id##_name}
 
 NAMES_ENUM(tenant_mode, tenant_mode_names);
 NAMES_ENUM(tenant_identity, tenant_identity_names);
@@ -247,7 +242,7 @@ static const struct config_key metrics_keys[] = {
 /* A new section is one more key table and one more line here. */
 static const struct config_section sections[] = {
 	{"pgward", pgward_keys, PGW_ARRAY_LEN(pgward_keys), pgw_config_check_pgward, NULL},
-	{"limits", limits_keys, PGW_ARRAY_LEN(limits_keys), NULL, NULL},
+	{"limits", limits_keys, PGW_ARRAY_LEN(limits_keys), pgw_config_check_limits, NULL},
 	{"guard", guard_keys, PGW_ARRAY_LEN(guard_keys), pgw_config_check_guard, NULL},
 	{"job", job_keys, PGW_ARRAY_LEN(job_keys), pgw_config_check_jobs, pgw_config_job_open},
 	{"tenant", tenant_keys, PGW_ARRAY_LEN(tenant_keys), pgw_config_check_tenant, NULL},

@@ -105,6 +105,7 @@ static void reload(void)
 	install(&b);
 	pgw_tenant_reload();
 	pgw_info(0, "reloaded", "path=%s", pgw.cfg.path);
+	pgw_policy_log_stats();
 }
 
 static void on_drained(void)
@@ -219,6 +220,7 @@ static void cleanup(void)
 	pgw_http_stop();
 	pgw_session_free_all();
 	pgw_metrics_shutdown();
+	pgw_policy_log_stats();
 	pgw_policy_shutdown();
 	pgw_tenant_shutdown();
 	if (sig_hup)

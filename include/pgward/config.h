@@ -23,6 +23,11 @@ enum pgw_guard_mode {
 	PGW_GUARD_DETECT,      /* log and count what would be refused, refuse nothing */
 };
 
+enum pgw_parse_error_action {
+	PGW_PARSE_ERROR_FORWARD = 0, /* the server reports its own syntax error */
+	PGW_PARSE_ERROR_REFUSE,	     /* fail closed: 42601 from pgward (rule parse_error) */
+};
+
 struct pgw_guard_role;
 struct pgw_job_table;
 
@@ -30,6 +35,7 @@ enum pgw_tenant_mode { PGW_TENANT_MODE_OFF = 0, PGW_TENANT_MODE_ON };
 enum pgw_tenant_identity { PGW_TENANT_ID_LOGIN_ROLE = 0, PGW_TENANT_ID_STARTUP_OPTION };
 enum pgw_tenant_source { PGW_TENANT_SRC_MAP = 0, PGW_TENANT_SRC_QUERY };
 enum pgw_tenant_fallback { PGW_TENANT_REFUSE = 0, PGW_TENANT_EMPTY };
+struct pgw_column_limit;
 
 struct pgw_config {
 	char *path; /* the file it was loaded from */
@@ -75,9 +81,16 @@ struct pgw_config {
 	uint32_t max_bind_param_size; /* one Bind parameter value (rule bind_param_size) */
 	int max_bind_params;	      /* parameters in one Bind (rule bind_param_count) */
 	uint32_t max_copy_data_size;  /* one CopyData message (rule copy_data_size) */
+	char *column_limits; /* "[schema.]table.column: N chars|bytes, ..." (rule column_size) */
+	struct pgw_column_limit *col_limits; /* derived from column_limits at load */
+	size_t ncol_limits;
 
 	/* [guard] the unsafe-statement guard */
 	enum pgw_guard_mode guard_mode;
+	enum pgw_parse_error_action on_parse_error; /* text the parser rejects */
+	double ddl_lock_timeout; /* seconds of lock_timeout around a DDL statement; 0: off */
+	int sql_cache_entries;	 /* the shared classification cache's bounds */
+	uint32_t sql_cache_size;
 	char *rules;	  /* rule list for roles without their own entry in role_rules */
 	char *role_rules; /* "role: rule, rule; role2: none" */
 	/* derived from the two above when the file is loaded */
@@ -145,6 +158,15 @@ struct pgw_job_table {
 struct pgw_guard_role {
 	char *role;
 	uint64_t rules; /* PGW_SQL_GUARD_RULES bits */
+};
+
+/* One entry of [limits] column_limits; names as PostgreSQL folds them. */
+struct pgw_column_limit {
+	char *schema; /* NULL: the table in any schema */
+	char *table;
+	char *column;
+	uint32_t max;
+	bool chars; /* max counts characters; otherwise bytes */
 };
 
 /* The guard rules (a mask of PGW_SQL_GUARD_RULES bits) that apply to login role <role>. */

@@ -45,6 +45,10 @@ struct pgw_policy_ctx {
 	const struct pgw_stmt_map *stmts; /* the session's prepared statements; may be NULL */
 	const struct pgw_sql_info *info;  /* this message's classification, once inspected */
 	struct pgw_refusal refusal;	  /* filled by the policy that refuses */
+	/* for the relay, from ddl_lock.c: a Query or Bind that runs DDL, and whether the
+	 * client writes lock_timeout itself (then pgward leaves it alone) */
+	bool runs_ddl;
+	bool sets_lock_timeout;
 };
 
 struct pgw_policy {
@@ -70,6 +74,8 @@ enum pgw_verdict pgw_refuse(struct pgw_policy_ctx *ctx, const char *rule, const 
 extern const struct pgw_policy pgw_size_guard;
 extern const struct pgw_policy pgw_guard;
 extern const struct pgw_policy pgw_tenant_guard;
+extern const struct pgw_policy pgw_column_limits;
+extern const struct pgw_policy pgw_ddl_lock;
 
 /* ---- the shared SQL classification (classify.c) ---- */
 
@@ -81,10 +87,16 @@ bool pgw_policy_sql_text(const struct pgw_msg_view *m, const char **text, size_t
  */
 const struct pgw_sql_info *pgw_policy_inspect(struct pgw_policy_ctx *ctx, const char *text,
 					      size_t len);
+/* A text the parser rejected: PGW_PASS (the server reports its own syntax error) unless
+ * [guard] on_parse_error = refuse, which refuses it with 42601 (rule parse_error). */
+enum pgw_verdict pgw_policy_parse_error(struct pgw_policy_ctx *ctx,
+					const struct pgw_sql_info *info);
 /* Drops ctx->info: the relay calls it once the pipeline is done with a message. */
 void pgw_policy_ctx_release(struct pgw_policy_ctx *ctx);
 /* Hit, miss and size counters of the shared classification cache. */
 void pgw_policy_sql_stats(struct pgw_sql_cache_stats *out);
+/* Logs one "stats" line: cache counters and detect-mode counts per rule (stats.c). */
+void pgw_policy_log_stats(void);
 /* At exit: frees the shared classification cache. */
 void pgw_policy_shutdown(void);
 
@@ -93,6 +105,12 @@ void pgw_policy_shutdown(void);
 /* Records statement <name> ("" is the unnamed one) with <info> (may be NULL; referenced).
  * -1 when memory runs out. */
 int pgw_stmt_map_put(struct pgw_stmt_map *m, const char *name, const struct pgw_sql_info *info);
+/* Records a Parse message's statement: its name, <info>, and the parameter types it
+ * declares. -1 when memory runs out. */
+int pgw_stmt_map_put_parse(struct pgw_stmt_map *m, const uint8_t *body, size_t len,
+			   const struct pgw_sql_info *info);
+/* The type OID the Parse of <name> declared for $<param>; 0 if none. */
+uint32_t pgw_stmt_map_param_type(const struct pgw_stmt_map *m, const char *name, int param);
 /* The classification recorded for <name>; NULL if unknown or never inspected. */
 const struct pgw_sql_info *pgw_stmt_map_get(const struct pgw_stmt_map *m, const char *name);
 void pgw_stmt_map_remove(struct pgw_stmt_map *m, const char *name);

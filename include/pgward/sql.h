@@ -163,6 +163,21 @@ struct pgw_sql_insert {
 	const struct pgw_sql_value *values;
 };
 
+/*
+ * The SET list of an UPDATE, or of INSERT ... ON CONFLICT DO UPDATE (rel is then the
+ * INSERT's target): each assigned column with its value, read as INSERT values are.
+ * SET (a, b) = ($1, $2) gives two entries; a column written with a subscript or field
+ * (SET a[1] = ...) is reported under its column name.
+ */
+struct pgw_sql_update {
+	struct pgw_sql_rel rel;
+	unsigned stmt; /* index of the top-level statement */
+	enum pgw_sql_insert_where where;
+	size_t nsets;
+	const char *const *cols;
+	const struct pgw_sql_value *values;
+};
+
 struct pgw_sql_stmt {
 	enum pgw_sql_kind kind;
 	const char *tag; /* static: "SELECT", "DROP TABLE", "CREATE INDEX", ... */
@@ -196,6 +211,8 @@ struct pgw_sql_info {
 	const struct pgw_sql_guc *gucs;
 	size_t ninserts; /* every INSERT into a named table, at any depth */
 	const struct pgw_sql_insert *inserts;
+	size_t nupdates; /* every UPDATE of a named table and ON CONFLICT DO UPDATE, any depth */
+	const struct pgw_sql_update *updates;
 	/* private to src/sql */
 	size_t nhits;
 	const struct pgw_sql_hit *hits;
@@ -225,6 +242,8 @@ int pgw_sql_rule_list_parse(const char *list, uint64_t *mask, char *bad, size_t 
  * the bytes); errs towards true.
  */
 bool pgw_sql_may_break_rules(const char *sql, size_t len);
+/* Likewise false only when <sql> can neither run DDL (but SELECT INTO) nor write lock_timeout. */
+bool pgw_sql_may_run_ddl(const char *sql, size_t len);
 
 /* PostgreSQL's parse_bool_with_len(): 1 true, 0 false, -1 not a boolean ("o" alone is -1). */
 int pgw_sql_parse_bool(const char *value);

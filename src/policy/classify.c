@@ -11,9 +11,6 @@
 
 #include <string.h>
 
-#define SQL_CACHE_ENTRIES 20000
-#define SQL_CACHE_BYTES	  (64u << 20)
-
 static struct pgw_sql_cache *cache;
 
 static struct pgw_sql_cache *sql_cache(const struct pgw_config *cfg)
@@ -22,12 +19,17 @@ static struct pgw_sql_cache *sql_cache(const struct pgw_config *cfg)
 	size_t want = PGW_MIN(cfg->max_query_size, PGW_SQL_PARSE_BYTES_CAP);
 
 	if (cache == NULL)
-		cache = pgw_sql_cache_new(SQL_CACHE_ENTRIES, SQL_CACHE_BYTES);
+		cache = pgw_sql_cache_new((size_t)cfg->sql_cache_entries, cfg->sql_cache_size);
 	if (cache != NULL) {
-		/* Anything within max_query_size is parsed, up to the module's hard cap. */
+		/* Anything within max_query_size is parsed, up to the module's hard cap; the
+		 * bounds follow [guard] on reload. */
 		pgw_sql_cache_get_limits(cache, &limits);
-		if (limits.max_parse_bytes != want) {
+		if (limits.max_parse_bytes != want ||
+		    limits.max_entries != (size_t)cfg->sql_cache_entries ||
+		    limits.max_bytes != cfg->sql_cache_size) {
 			limits.max_parse_bytes = want;
+			limits.max_entries = (size_t)cfg->sql_cache_entries;
+			limits.max_bytes = cfg->sql_cache_size;
 			if (pgw_sql_cache_set_limits(cache, &limits) < 0)
 				pgw_warn(0, "sql_cache", "msg=\"cannot apply limits\"");
 		}
@@ -67,6 +69,17 @@ const struct pgw_sql_info *pgw_policy_inspect(struct pgw_policy_ctx *ctx, const 
 		return NULL;
 	ctx->info = pgw_sql_inspect(c, text, len);
 	return ctx->info;
+}
+
+enum pgw_verdict pgw_policy_parse_error(struct pgw_policy_ctx *ctx, const struct pgw_sql_info *info)
+{
+	if (ctx->cfg->on_parse_error != PGW_PARSE_ERROR_REFUSE)
+		return PGW_PASS;
+	return pgw_refuse(ctx, "parse_error", "42601",
+			  "pgward only forwards statements it can inspect (on_parse_error = refuse "
+			  "in [guard]).",
+			  "pgward: cannot parse the statement: %s (rule parse_error)",
+			  info->error ? info->error : "syntax error");
 }
 
 void pgw_policy_ctx_release(struct pgw_policy_ctx *ctx)

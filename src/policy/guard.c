@@ -4,7 +4,7 @@
  * server executes equal to what pgward inspected: text that is not valid UTF-8, a
  * client_encoding other than UTF8 and standard_conforming_strings off are always refused,
  * as is a statement too deeply nested to inspect. A text the parser rejects is forwarded,
- * so the server reports its own syntax error.
+ * so the server reports its own syntax error, unless on_parse_error = refuse.
  */
 #include "pgward/log.h"
 #include "pgward/policy.h"
@@ -143,6 +143,8 @@ static enum pgw_verdict on_message(struct pgw_policy_ctx *ctx, const struct pgw_
 	v = integrity(ctx, info);
 	if (v == PGW_PASS && info->status == PGW_SQL_OK)
 		v = role_rules(ctx, info);
+	else if (v == PGW_PASS && info->status == PGW_SQL_PARSE_ERROR)
+		v = pgw_policy_parse_error(ctx, info);
 	return v;
 }
 

@@ -6,6 +6,7 @@
  * Parse and Close; it may hold a statement the server refused to prepare, which is
  * harmless: the server then refuses the Bind too.
  */
+#include "pgward/codec.h"
 #include "pgward/policy.h"
 #include "pgward/sql.h"
 
@@ -16,11 +17,14 @@
 struct pgw_stmt {
 	char *name;
 	const struct pgw_sql_info *info;
+	uint32_t *types; /* parameter type OIDs the Parse declared (0: unspecified) */
+	uint16_t ntypes;
 	UT_hash_handle hh;
 };
 
 static void stmt_free(struct pgw_stmt *st)
 {
+	free(st->types);
 	pgw_sql_info_unref(st->info);
 	free(st->name);
 	free(st);
@@ -43,6 +47,9 @@ int pgw_stmt_map_put(struct pgw_stmt_map *m, const char *name, const struct pgw_
 		 * server refuses the second Parse, but the newer text is the safer guess. */
 		pgw_sql_info_unref(st->info);
 		st->info = pgw_sql_info_ref(info);
+		free(st->types);
+		st->types = NULL;
+		st->ntypes = 0;
 		return 0;
 	}
 	st = calloc(1, sizeof(*st));
@@ -55,11 +62,46 @@ int pgw_stmt_map_put(struct pgw_stmt_map *m, const char *name, const struct pgw_
 	return 0;
 }
 
+int pgw_stmt_map_put_parse(struct pgw_stmt_map *m, const uint8_t *body, size_t len,
+			   const struct pgw_sql_info *info)
+{
+	struct pgw_reader r;
+	const char *name;
+	struct pgw_stmt *st;
+	uint16_t n;
+
+	pgw_reader_init(&r, body, len);
+	name = pgw_read_cstr(&r);
+	pgw_read_cstr(&r);
+	n = pgw_read_u16(&r);
+	if (name == NULL)
+		return 0; /* malformed: the server refuses it */
+	if (pgw_stmt_map_put(m, name, info) < 0)
+		return -1;
+	if (r.bad || n == 0)
+		return 0;
+	st = find(m, name);
+	st->types = malloc(n * sizeof(*st->types));
+	if (st->types == NULL)
+		return -1;
+	for (uint16_t i = 0; i < n; i++)
+		st->types[i] = pgw_read_u32(&r);
+	st->ntypes = r.bad ? 0 : n;
+	return 0;
+}
+
 const struct pgw_sql_info *pgw_stmt_map_get(const struct pgw_stmt_map *m, const char *name)
 {
 	struct pgw_stmt *st = find(m, name);
 
 	return st != NULL ? st->info : NULL;
+}
+
+uint32_t pgw_stmt_map_param_type(const struct pgw_stmt_map *m, const char *name, int param)
+{
+	struct pgw_stmt *st = find(m, name);
+
+	return st != NULL && param >= 1 && param <= st->ntypes ? st->types[param - 1] : 0;
 }
 
 void pgw_stmt_map_remove(struct pgw_stmt_map *m, const char *name)

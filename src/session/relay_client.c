@@ -51,8 +51,8 @@ static bool track_statements(struct pgw_session *s, const struct pgw_msg_view *m
 {
 	const char *name = (const char *)m->body;
 
-	if (m->type == 'P' && memchr(m->body, '\0', m->len) != NULL)
-		return pgw_stmt_map_put(&s->stmts, name, info) == 0;
+	if (m->type == 'P')
+		return pgw_stmt_map_put_parse(&s->stmts, m->body, m->len, info) == 0;
 	if (m->type == 'C' && m->len >= 2 && m->body[0] == 'S' &&
 	    memchr(m->body + 1, '\0', m->len - 1) != NULL)
 		pgw_stmt_map_remove(&s->stmts, name + 1);
@@ -117,8 +117,10 @@ static ssize_t inspect_whole(struct pgw_session *s, const struct pgw_msg_hdr *h)
 	v = pgw_pipeline_message(&ctx, &m);
 	pgw_metrics_client_msg(&s->metrics, h->type, m.body, m.len, v != PGW_PASS);
 	if (v == PGW_PASS) {
-		enum pgw_inject inj = pgw_sess_jobs(s, &ctx, &m);
+		enum pgw_inject inj;
 
+		pgw_lt_note(s, &ctx);
+		inj = pgw_sess_jobs(s, &ctx, &m);
 		ok = inj != PGW_INJ_FAILED && track_statements(s, &m, ctx.info);
 		pgw_policy_ctx_release(&ctx);
 		if (!ok) {
@@ -220,7 +222,12 @@ static bool on_message(struct pgw_session *s, const struct pgw_msg_hdr *h, size_
 		*avail = evbuffer_get_length(s->client.in);
 		if (n == 0)
 			return true;
+	} else if (pgw_lt_after_due(s, h->type) && *avail - *run < total) {
+		*wait = true; /* the restore follows the whole Sync */
+		return true;
 	}
+	if (!pgw_lt_before(s, h->type))
+		return false;
 	if (pgw_tracker_expects_answer(h->type) &&
 	    pgw_tracker_push(&s->tracker, h->type, PGW_RESP_PASS, NULL, 0) < 0) {
 		pgw_sess_fail(s, "53200", "pgward: out of memory");
@@ -231,6 +238,10 @@ static bool on_message(struct pgw_session *s, const struct pgw_msg_hdr *h, size_
 	take = PGW_MIN(total, *avail - *run);
 	*run += take;
 	s->client_left = (uint32_t)(total - take);
+	if (pgw_lt_after_due(s, h->type)) {
+		forward(s, run);
+		return pgw_lt_after(s, h->type);
+	}
 	return true;
 }
 

@@ -58,6 +58,11 @@ struct pgw_session {
 	char tx_status;			    /* from the last ReadyForQuery: 'I', 'T' or 'E' */
 	struct pgw_tracker tracker;	    /* what the server still owes, and what to do with it */
 	struct pgw_stmt_map stmts;	    /* prepared statements and their classifications */
+	/* DDL lock_timeout injection (lock_timeout.c) */
+	bool lt_client_owns;   /* the client wrote lock_timeout itself: leave it alone */
+	bool lt_ddl;	       /* the message being relayed runs DDL */
+	bool lt_restore_query; /* restore after this Query */
+	bool lt_restore_sync;  /* set before a Bind: restore after the batch's Sync */
 	double last_client_activity;
 	double connected_at;
 	uint64_t refused; /* messages a policy refused */
@@ -126,6 +131,13 @@ bool pgw_sess_tenant_wants(const struct pgw_session *s, char type);
 bool pgw_sess_tenant_server_msg(struct pgw_session *s, const struct pgw_msg_hdr *h);
 bool pgw_sess_tenant_blocks_client(const struct pgw_session *s, char type);
 bool pgw_sess_tenant_release(struct pgw_session *s);
+/* lock_timeout.c: around a passed message of <type> the pipeline marked (pgw_lt_note);
+ * pgw_lt_before when every earlier message is in server.out, pgw_lt_after once this whole
+ * message is. False if the session was closed. */
+void pgw_lt_note(struct pgw_session *s, const struct pgw_policy_ctx *ctx);
+bool pgw_lt_before(struct pgw_session *s, char type);
+bool pgw_lt_after_due(const struct pgw_session *s, char type);
+bool pgw_lt_after(struct pgw_session *s, char type);
 
 /* cancel.c */
 void pgw_cancel_register(struct pgw_session *s);

@@ -284,8 +284,8 @@ void sql_builder_init(struct sql_builder *b, const char *text, size_t len)
 
 static void vecs_free(struct sql_builder *b)
 {
-	struct sql_vec *all[] = {&b->stmts,  &b->rels, &b->gucs, &b->inserts,
-				 &b->values, &b->cols, &b->hits, &b->created};
+	struct sql_vec *all[] = {&b->stmts, &b->rels, &b->gucs,	   &b->inserts, &b->values,
+				 &b->cols,  &b->hits, &b->created, &b->updates};
 
 	for (size_t i = 0; i < PGW_ARRAY_LEN(all); i++) {
 		free(all[i]->p);
@@ -319,6 +319,7 @@ struct pgw_sql_info *sql_builder_finish(struct sql_builder *b)
 {
 	struct pgw_sql_info *info = b->info;
 	struct pgw_sql_insert *ins;
+	struct pgw_sql_update *upd;
 	const char *const *cols;
 	const struct pgw_sql_value *vals;
 
@@ -335,10 +336,12 @@ struct pgw_sql_info *sql_builder_finish(struct sql_builder *b)
 	info->rels = vec_keep(b, &b->rels, sizeof(struct pgw_sql_rel));
 	info->gucs = vec_keep(b, &b->gucs, sizeof(struct pgw_sql_guc));
 	info->hits = vec_keep(b, &b->hits, sizeof(struct pgw_sql_hit));
-	/* While walking, an insert's cols/values hold indexes into b->cols/b->values. */
+	/* While walking, the cols/values of inserts and updates are indexes into b->cols and
+	 * b->values. */
 	cols = vec_keep(b, &b->cols, sizeof(const char *));
 	vals = vec_keep(b, &b->values, sizeof(struct pgw_sql_value));
 	ins = (struct pgw_sql_insert *)vec_keep(b, &b->inserts, sizeof(struct pgw_sql_insert));
+	upd = (struct pgw_sql_update *)vec_keep(b, &b->updates, sizeof(struct pgw_sql_update));
 	if (b->oom) {
 		sql_builder_discard(b);
 		return (struct pgw_sql_info *)sql_info_static(PGW_SQL_NO_MEMORY);
@@ -347,7 +350,13 @@ struct pgw_sql_info *sql_builder_finish(struct sql_builder *b)
 		ins[i].cols = ins[i].ncols ? cols + (uintptr_t)ins[i].cols : NULL;
 		ins[i].values = ins[i].nrows ? vals + (uintptr_t)ins[i].values : NULL;
 	}
+	for (size_t i = 0; i < b->updates.n; i++) {
+		upd[i].cols = upd[i].nsets ? cols + (uintptr_t)upd[i].cols : NULL;
+		upd[i].values = upd[i].nsets ? vals + (uintptr_t)upd[i].values : NULL;
+	}
 	info->inserts = ins;
+	info->updates = upd;
+	info->nupdates = b->updates.n;
 	info->nstmts = b->stmts.n;
 	info->nrels = b->rels.n;
 	info->ngucs = b->gucs.n;

@@ -38,7 +38,7 @@ static const char *cast_name(struct sql_builder *b, const cJSON *cast)
 	return sql_strdup(b, buf, n);
 }
 
-static void value_of(struct sql_builder *b, const cJSON *wrapper, struct pgw_sql_value *v)
+void sql_value_of(struct sql_builder *b, const cJSON *wrapper, struct pgw_sql_value *v)
 {
 	const char *type = NULL, *text;
 	const cJSON *body = sql_node_body(wrapper, &type);
@@ -109,7 +109,7 @@ static void read_rows(struct sql_builder *b, size_t idx, const cJSON *rows)
 
 			if (!v)
 				return;
-			value_of(b, it, v);
+			sql_value_of(b, it, v);
 		}
 		nrows++;
 	}
@@ -119,6 +119,15 @@ static void read_rows(struct sql_builder *b, size_t idx, const cJSON *rows)
 	ins->rowlen = rowlen;
 	/* an index into b->values until sql_builder_finish makes it a pointer */
 	ins->values = (const struct pgw_sql_value *)(uintptr_t)start;
+}
+
+enum pgw_sql_insert_where sql_where_now(const struct sql_builder *b)
+{
+	if (b->stmt_depth == 0)
+		return PGW_SQL_INS_TOP;
+	if (b->in_prepare > 0 && b->stmt_depth == 1)
+		return PGW_SQL_INS_PREPARE;
+	return PGW_SQL_INS_NESTED;
 }
 
 void sql_insert_extract(struct sql_builder *b, const cJSON *body, const struct pgw_sql_rel *rel)
@@ -132,12 +141,7 @@ void sql_insert_extract(struct sql_builder *b, const cJSON *body, const struct p
 		return;
 	ins->rel = *rel;
 	ins->stmt = b->stmt_index;
-	if (b->stmt_depth == 0)
-		ins->where = PGW_SQL_INS_TOP;
-	else if (b->in_prepare > 0 && b->stmt_depth == 1)
-		ins->where = PGW_SQL_INS_PREPARE;
-	else
-		ins->where = PGW_SQL_INS_NESTED;
+	ins->where = sql_where_now(b);
 	ins->on_conflict = get(body, "onConflictClause") != NULL;
 	ins->returning = get(body, "returningList") != NULL;
 
@@ -155,6 +159,9 @@ void sql_insert_extract(struct sql_builder *b, const cJSON *body, const struct p
 	ins->ncols = b->cols.n - start;
 	ins->cols = (const char *const *)(uintptr_t)start;
 
+	c = get(body, "onConflictClause");
+	if (c && sql_streq(sql_json_str(c, "action"), "ONCONFLICT_UPDATE"))
+		sql_update_extract(b, get(c, "targetList"), rel);
 	sel = sql_node_body(get(body, "selectStmt"), &type);
 	if (!sel) {
 		ins->default_values = true;

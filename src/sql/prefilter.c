@@ -23,15 +23,23 @@ static bool word_char(unsigned char c)
 	       c == '_' || c == '$' || c >= 0x80;
 }
 
-static bool is_trigger(const char *w, size_t n)
+/* The words that may start a DDL statement (kind DDL but SELECT INTO), or name lock_timeout
+ * in a write to it (set_config can spell it any way). */
+static const char *const ddl_triggers[] = {
+	"alter",  "comment",  "create",	  "drop",	  "grant",	"import",
+	"revoke", "reassign", "security", "lock_timeout", "set_config",
+};
+
+static bool is_trigger(const char *w, size_t n, const char *const *list, size_t nlist)
 {
-	for (size_t i = 0; i < PGW_ARRAY_LEN(triggers); i++)
-		if (strlen(triggers[i]) == n && strncasecmp(w, triggers[i], n) == 0)
+	for (size_t i = 0; i < nlist; i++)
+		if (strlen(list[i]) == n && strncasecmp(w, list[i], n) == 0)
 			return true;
 	return false;
 }
 
-bool pgw_sql_may_break_rules(const char *sql, size_t len)
+/* True when <sql> has one of <list> as a whole word, or a U& escape. */
+static bool has_word(const char *sql, size_t len, const char *const *list, size_t nlist)
 {
 	size_t i = 0;
 
@@ -49,10 +57,20 @@ bool pgw_sql_may_break_rules(const char *sql, size_t len)
 		/* U&"..." and U&'...' spell names with escapes the scan cannot read. */
 		if (i - start == 1 && (c == 'u' || c == 'U') && i < len && sql[i] == '&')
 			return true;
-		if (is_trigger(sql + start, i - start))
+		if (is_trigger(sql + start, i - start, list, nlist))
 			return true;
 	}
 	return false;
+}
+
+bool pgw_sql_may_break_rules(const char *sql, size_t len)
+{
+	return has_word(sql, len, triggers, PGW_ARRAY_LEN(triggers));
+}
+
+bool pgw_sql_may_run_ddl(const char *sql, size_t len)
+{
+	return has_word(sql, len, ddl_triggers, PGW_ARRAY_LEN(ddl_triggers));
 }
 
 bool pgw_sql_utf8_valid(const char *sql, size_t len)

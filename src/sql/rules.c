@@ -324,6 +324,8 @@ void sql_stmt_fields(struct sql_builder *b, const char *type, const cJSON *body)
 		if (strcmp(type, "UpdateStmt") == 0) {
 			if (has_rel)
 				sql_add_rel(b, &rel, PGW_SQL_REL_UPDATE);
+			if (has_rel && b->suppress == 0)
+				sql_update_extract(b, sql_json_item(body, "targetList"), &rel);
 			if (!sql_json_item(body, "whereClause"))
 				sql_flagf(b, PGW_SQL_UPDATE_WITHOUT_WHERE, "UPDATE %s",
 					  sql_nz(rel.qualified, "?"));

@@ -35,7 +35,7 @@ struct sql_builder {
 	const char *text; /* NUL-terminated */
 	size_t len;
 	struct pgw_sql_info *info; /* owns the chunks strings are put in */
-	struct sql_vec stmts, rels, gucs, inserts, values, cols, hits;
+	struct sql_vec stmts, rels, gucs, inserts, values, cols, hits, updates;
 	struct sql_vec created; /* "schema.name" of tables created so far, for CREATE INDEX */
 	uint64_t flags;		/* all statements */
 	uint64_t stmt_flags;	/* the current top-level statement */
@@ -115,6 +115,14 @@ void sql_guc_pg_settings(struct sql_builder *b, const char *how);
 
 /* insert_keys.c */
 void sql_insert_extract(struct sql_builder *b, const struct cJSON *ins,
+			const struct pgw_sql_rel *rel);
+/* One value expression: a literal, $n, NULL or DEFAULT, casts looked through; else unknown. */
+void sql_value_of(struct sql_builder *b, const struct cJSON *wrapper, struct pgw_sql_value *v);
+/* Where the statement being walked sits: top level, PREPARE body or nested. */
+enum pgw_sql_insert_where sql_where_now(const struct sql_builder *b);
+
+/* update_sets.c: the SET list (a list of ResTarget nodes) of an UPDATE or ON CONFLICT */
+void sql_update_extract(struct sql_builder *b, const struct cJSON *target_list,
 			const struct pgw_sql_rel *rel);
 
 /* stmt_table.c */

@@ -33,6 +33,9 @@
 #   TARGETS="direct pgbouncer pgward"     subset/order of the targets
 #   SCALE=10            pgbench -i scale factor
 #   PG_PORT=5510  PGB_PORT=5511  PGWARD_PORT=5512   loopback ports (must be free)
+#   PGWARD_CONF=        extra lines for the "pgward" target's pgward.ini (e.g. a [guard] section)
+#   PGWARD_OFF_PORT=5513  target "pgward-off": a second pgward, same binary, [guard] rules = none
+#   RATIO=pgward:pgbouncer  the two targets whose per-round TPS ratio the table shows
 #   BENCH_DIR=/tmp/pgward-bench    runtime state (cluster, configs, pid files, results)
 #   OUT=$BENCH_DIR/results/<timestamp>
 #   BUILD_DIR=<repo>/build-rel     pgward Release build directory
@@ -61,6 +64,10 @@ SCALE=${SCALE:-10}
 PG_PORT=${PG_PORT:-5510}
 PGB_PORT=${PGB_PORT:-5511}
 PGWARD_PORT=${PGWARD_PORT:-5512}
+PGWARD_OFF_PORT=${PGWARD_OFF_PORT:-5513}
+PGWARD_CONF=${PGWARD_CONF:-}
+RATIO=${RATIO:-pgward:pgbouncer}
+PGW_PIDS=()
 BENCH_DIR=${BENCH_DIR:-/tmp/pgward-bench}
 OUT=${OUT:-$BENCH_DIR/results/$(date +%Y%m%d-%H%M%S)}
 BUILD_DIR=${BUILD_DIR:-$ROOT/build-rel}
@@ -279,36 +286,56 @@ pgb_stop() {
 
 # ---------- setup: pgward ----------
 
-pgward_start() {
-	mkdir -p "$PGW_DIR"
-	cat >"$PGW_DIR/pgward.ini" <<-EOF
+# pgward_start_one NAME PORT EXTRA-CONFIG: starts one pgward, its pid appended to PGW_PIDS.
+pgward_start_one() {
+	local name=$1 port=$2 dir=$PGW_DIR/$1 pid
+	mkdir -p "$dir"
+	cat >"$dir/pgward.ini" <<-EOF
 		[pgward]
 		listen_addr = 127.0.0.1
-		listen_port = $PGWARD_PORT
+		listen_port = $port
 		server_host = 127.0.0.1
 		server_port = $PG_PORT
 		server_tls_sslmode = disable
 		log_level = warning
+		$3
 	EOF
 	# Its own session, as PgBouncer gets by daemonizing: otherwise the scheduler's autogroup
 	# puts pgward in one group with this script's pgbench and it gets a share of that group.
-	setsid "$PGWARD_BIN" -c "$PGW_DIR/pgward.ini" >"$OUT/logs/pgward.log" 2>&1 </dev/null &
-	PGW_PID=$!
-	wait_listener "$PGWARD_PORT" "$PGW_PID" 10 ||
-		die "pgward (pid $PGW_PID) is not listening on $PGWARD_PORT (log: $OUT/logs/pgward.log)"
+	setsid "$PGWARD_BIN" -c "$dir/pgward.ini" >"$OUT/logs/$name.log" 2>&1 </dev/null &
+	pid=$!
+	wait_listener "$port" "$pid" 10 ||
+		die "$name (pid $pid) is not listening on $port (log: $OUT/logs/$name.log)"
+	PGW_PIDS+=("$pid")
+}
+
+pgward_start() {
+	PGW_PIDS=()
+	if has_target pgward; then
+		pgward_start_one pgward "$PGWARD_PORT" "$PGWARD_CONF"
+		PGW_PID=${PGW_PIDS[-1]}
+	fi
+	if has_target pgward-off; then
+		pgward_start_one pgward-off "$PGWARD_OFF_PORT" $'[guard]\nrules = none'
+		PGW_OFF_PID=${PGW_PIDS[-1]}
+	fi
 }
 
 pgward_stop() {
-	local i
-	[ -n "${PGW_PID:-}" ] && kill -0 "$PGW_PID" 2>/dev/null || return 0
-	kill -INT "$PGW_PID" # SIGINT: exit at once
-	for ((i = 0; i < 50; i++)); do
-		kill -0 "$PGW_PID" 2>/dev/null || break
-		sleep 0.1
+	local i pid
+	for pid in "${PGW_PIDS[@]}"; do
+		kill -0 "$pid" 2>/dev/null || continue
+		kill -INT "$pid" # SIGINT: exit at once
+		for ((i = 0; i < 50; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+		wait "$pid" 2>/dev/null || true
 	done
-	kill -0 "$PGW_PID" 2>/dev/null && kill -KILL "$PGW_PID"
-	wait "$PGW_PID" 2>/dev/null || true
 }
+
+has_target() { [[ " $TARGETS " == *" $1 "* ]]; }
 
 cleanup() {
 	local rc=$?
@@ -349,6 +376,7 @@ t_port() {
 	direct) echo "$PG_PORT" ;;
 	pgbouncer) echo "$PGB_PORT" ;;
 	pgward) echo "$PGWARD_PORT" ;;
+	pgward-off) echo "$PGWARD_OFF_PORT" ;;
 	*) die "unknown target '$1'" ;;
 	esac
 }
@@ -356,6 +384,7 @@ t_pid() {
 	case "$1" in
 	pgbouncer) echo "$PGB_PID" ;;
 	pgward) echo "$PGW_PID" ;;
+	pgward-off) echo "$PGW_OFF_PID" ;;
 	*) echo "" ;;
 	esac
 }
@@ -377,8 +406,8 @@ run_pgbench() { # limit_seconds logfile pgbench-args...
 mkdir -p "$OUT/logs"
 for w in $WORKLOADS; do wl_flags "$w" >/dev/null; done
 for t in $TARGETS; do t_port "$t" >/dev/null; done
-for p in "$PG_PORT" "$PGB_PORT" "$PGWARD_PORT"; do
-	! port_busy "$p" || die "port $p is already in use; set PG_PORT/PGB_PORT/PGWARD_PORT"
+for p in "$PG_PORT" "$PGB_PORT" "$PGWARD_PORT" "$PGWARD_OFF_PORT"; do
+	! port_busy "$p" || die "port $p is already in use; set PG_PORT/PGB_PORT/PGWARD_PORT/PGWARD_OFF_PORT"
 done
 [ -x "$PGBIN/postgres" ] || die "no PostgreSQL 15 in $PGBIN (apt-get install postgresql-15)"
 [ -x "$PGBOUNCER_BIN" ] || die "no PgBouncer at $PGBOUNCER_BIN (apt-get install pgbouncer)"
@@ -391,9 +420,10 @@ trap 'exit 143' TERM
 build_pgward
 log "setup: $([ -n "$SHARED" ] && echo "scripts in $SHARED" || echo built-in); state in $BENCH_DIR"
 pg_start
-pgb_start
+PGW_PIDS=()
+if has_target pgbouncer; then pgb_start; fi
 pgward_start
-log "postgres pid $PG_PID :$PG_PORT, pgbouncer pid $PGB_PID :$PGB_PORT, pgward pid $PGW_PID :$PGWARD_PORT"
+log "postgres pid $PG_PID :$PG_PORT, pgbouncer pid ${PGB_PID:--} :$PGB_PORT, pgward pids ${PGW_PIDS[*]:--}"
 
 {
 	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -453,7 +483,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	done
 done
 
-python3 - "$CSV" <<'EOF' | tee "$OUT/summary.md"
+python3 - "$CSV" "$RATIO" <<'EOF' | tee "$OUT/summary.md"
 import csv, statistics, sys
 from collections import OrderedDict
 
@@ -476,8 +506,9 @@ def per10k(col):
                       if num(r[col]) is not None and num(r["txns"]) else None)
 fmt = lambda x, p: "-" if x is None else f"{x:,.{p}f}"
 
+num_t, den_t = sys.argv[2].split(":")
 print("| workload | target | runs ok | median TPS | min-max TPS | mean latency ms | × direct "
-      "| pgward / PgBouncer TPS (per-round range) | proxy CPU s / 10k tx |")
+      f"| {num_t} / {den_t} TPS (per-round range) | proxy CPU s / 10k tx |")
 print("|---|---|---|---|---|---|---|---|---|")
 for wl in wls:
     base = {t: med(ok(wl, t), lambda r: num(r["tps"])) for t in tgts}
@@ -489,10 +520,10 @@ for wl in wls:
         lat = statistics.mean(num(r["lat_ms"]) for r in rs) if rs else None
         vs_direct = f"{m / base['direct']:.2f}" if m and base.get("direct") else "-"
         vs_pgb = "-"
-        if t == "pgward" and m and base.get("pgbouncer"):
-            pgb = {r["round"]: num(r["tps"]) for r in ok(wl, "pgbouncer")}
+        if t == num_t and m and base.get(den_t):
+            pgb = {r["round"]: num(r["tps"]) for r in ok(wl, den_t)}
             pr = [num(r["tps"]) / pgb[r["round"]] for r in rs if r["round"] in pgb]
-            vs_pgb = f"{m / base['pgbouncer']:.2f}"
+            vs_pgb = f"{m / base[den_t]:.2f}"
             if pr:
                 vs_pgb += f" ({min(pr):.2f}-{max(pr):.2f})"
         cpu = med(rs, per10k("proxy_cpu_s")) if t != "direct" else None

@@ -4,6 +4,7 @@ exempt role and detect mode let statements through; transaction state and pipeli
 a server error; encoding and standard_conforming_strings protections for every role."""
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -219,3 +220,90 @@ def test_fastpath_set_config_refused_large_objects_still_work(pgward):
     c.send(pgwire.function_call(957, args=[b"\xff\xff\xff\xff"], arg_formats=[1], result_format=1))
     msgs = c.recv_until("Z")
     assert pgwire.types(msgs) == "VZ", pgwire.types(msgs)
+
+
+@pytest.mark.parametrize("action", ["forward", "refuse"])
+def test_on_parse_error(pg, pgward_factory, action):
+    pw = pgward_factory(**{"guard.rules": "all", "guard.on_parse_error": action})
+    c = session(pw)
+    # A text with a rule keyword is parsed; PostgreSQL 15's grammar has no such statement.
+    msgs = c.simple("DROP TABLE gt WITH (force)")
+    f = msgs[0].fields()
+    assert pgwire.types(msgs) == "EZ" and f["C"] == "42601", f
+    if action == "forward":
+        assert f["M"] == 'syntax error at or near "WITH"', f  # the server's own error
+        assert "pgward" not in f["M"]
+    else:
+        assert f["M"] == 'pgward: cannot parse the statement: syntax error at or near "WITH" ' \
+                         '(rule parse_error)', f
+        assert f.get("H")
+    # Extended protocol too, and the session goes on.
+    c.send(pgwire.parse("", "ALTER TABLE gt DROP COLUM v"), pgwire.bind("", ""), pgwire.execute(),
+           pgwire.sync())
+    msgs = c.recv_until("Z")
+    assert pgwire.types(msgs) == "EZ" and msgs[0].fields()["C"] == "42601"
+    assert ("rule parse_error" in msgs[0].fields()["M"]) == (action == "refuse")
+    assert c.scalar("SELECT 'usable'") == "usable"
+
+
+def test_psql_shows_the_refusal(guarded, pg):
+    r = guarded.psql("-c", "DELETE FROM gt", check=False)
+    err = r.stderr.decode()
+    assert r.returncode != 0
+    assert 'ERROR:  pgward: DELETE FROM gt is not allowed for role "postgres" (rule delete_without_where)' \
+        in err, err
+    assert "HINT:  Add a WHERE clause" in err, err
+    assert guarded.psql("-c", "SELECT count(*) FROM gt").stdout.decode().strip() == "5"
+
+
+def test_detect_mode_counts_are_logged(pg, pgward_factory):
+    pg.execute(SETUP)
+    pw = pgward_factory(**dict(GUARD, **{"guard.mode": "detect"}))
+    c = session(pw)
+    for _ in range(3):
+        c.simple("DELETE FROM gt_child")
+    c.simple("TRUNCATE gt_child")
+    pw.reload()
+    assert pw.wait_log(r"event=stats .* detected_truncate=1 detected_delete_without_where=3|"
+                       r"event=stats .* detected_delete_without_where=3 detected_truncate=1")
+
+
+CLIENTS = Path(__file__).resolve().parent / "clients"
+
+
+@pytest.fixture(scope="session")
+def pipeline_client(tmp_path_factory):
+    """tests/integration/clients/pipeline.c compiled against libpq."""
+    out = tmp_path_factory.mktemp("clients") / "pipeline"
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "libpq"], check=True,
+                           capture_output=True).stdout.decode().split()
+    subprocess.run(["cc", "-std=c11", "-Wall", "-Werror", "-o", str(out), str(CLIENTS / "pipeline.c")] + flags,
+                   check=True)
+    return out
+
+
+def test_libpq_pipeline_mode(guarded, pg, pipeline_client):
+    r = subprocess.run([str(pipeline_client), guarded.dsn(),
+                        "SELECT 1", "INSERT INTO gt VALUES (200, 'piped')", "DELETE FROM gt", "SELECT 3",
+                        "INSERT INTO gt VALUES (201, 'skipped')", "SYNC",
+                        "SELECT count(*) FROM gt WHERE id >= 200", "TRUNCATE gt", "SYNC",
+                        "SELECT 'after'", "SYNC"], capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr.decode()
+    lines = r.stdout.decode().splitlines()
+    assert lines == [
+        "1 PGRES_TUPLES_OK 1",
+        "2 PGRES_COMMAND_OK",
+        '3 PGRES_FATAL_ERROR 42501 pgward: DELETE FROM gt is not allowed for role "postgres" '
+        "(rule delete_without_where)",
+        "4 PGRES_PIPELINE_ABORTED",
+        "5 PGRES_PIPELINE_ABORTED",
+        "SYNC",
+        # The first segment's implicit transaction was rolled back by the refusal.
+        "6 PGRES_TUPLES_OK 0",
+        '7 PGRES_FATAL_ERROR 42501 pgward: TRUNCATE gt is not allowed for role "postgres" '
+        "(rule truncate)",
+        "SYNC",
+        "8 PGRES_TUPLES_OK after",
+        "SYNC",
+    ], lines
+    assert gt_state(pg).startswith("5,")

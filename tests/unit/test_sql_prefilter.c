@@ -73,6 +73,35 @@ static void test_rule_keywords_are_parsed(void **state)
 			fail_msg("not sent to the parser: %s", risky[i]);
 }
 
+/* The DDL lock_timeout policy's filter: DDL statements and writes of lock_timeout. */
+static void test_ddl_and_lock_timeout_words(void **state)
+{
+	static const struct {
+		const char *sql;
+		bool may;
+	} cases[] = {
+		{"SELECT abalance FROM pgbench_accounts WHERE aid = 1", false},
+		{"UPDATE t SET a = 1 WHERE id = 2", false},
+		/* inside a string too: the filter errs towards parsing */
+		{"INSERT INTO t (a) VALUES ('create table')", true},
+		{"CREATE TABLE t (a int)", true},
+		{"alter table t add column b int", true},
+		{"COMMENT ON TABLE t IS 'x'", true},
+		{"REASSIGN OWNED BY a TO b", true},
+		{"IMPORT FOREIGN SCHEMA s FROM SERVER x INTO y", true},
+		{"SECURITY LABEL ON TABLE t IS 'x'", true},
+		{"SET lock_timeout = '5s'", true},
+		{"SELECT set_config('lock_' || 'timeout', '1s', false)", true},
+		{"SET U&\"\006cock_timeout\" = '1s'", true},
+		{"SET statement_timeout = '5s'", false},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (pgw_sql_may_run_ddl(cases[i].sql, strlen(cases[i].sql)) != cases[i].may)
+			fail_msg("%s: expected %s", cases[i].sql, cases[i].may ? "true" : "false");
+}
+
 static void test_utf8(void **state)
 {
 	assert_true(pgw_sql_utf8_valid("SELECT 'é'", strlen("SELECT 'é'")));
@@ -85,6 +114,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plain_statements_skip_the_parser),
 		cmocka_unit_test(test_rule_keywords_are_parsed),
+		cmocka_unit_test(test_ddl_and_lock_timeout_words),
 		cmocka_unit_test(test_utf8),
 	};
 

@@ -87,6 +87,23 @@ static void render_inserts(const struct pgw_sql_info *info, struct str *s)
 		put(s, "-");
 }
 
+static void render_updates(const struct pgw_sql_info *info, struct str *s)
+{
+	static const char *const where[] = {"top", "prepare", "nested"};
+
+	for (size_t i = 0; i < info->nupdates; i++) {
+		const struct pgw_sql_update *u = &info->updates[i];
+
+		put(s, "%s%s %s", i ? " | " : "", u->rel.qualified, where[u->where]);
+		for (size_t c = 0; c < u->nsets; c++) {
+			put(s, "%s%s=", c ? "," : " ", u->cols[c]);
+			render_value(&u->values[c], s);
+		}
+	}
+	if (info->nupdates == 0)
+		put(s, "-");
+}
+
 static void render_kinds(const struct pgw_sql_info *info, struct str *s)
 {
 	static const char *const actions[] = {"insert",	  "update", "delete", "merge",
@@ -215,6 +232,13 @@ static bool inserts_case(struct pgw_sql_cache *c, const char *expect, const char
 	return render_case(c, expect, sql, render_inserts, got);
 }
 
+static bool updates_case(struct pgw_sql_cache *c, const char *expect, const char *sql,
+			 const char *sql2, struct str *got)
+{
+	(void)sql2;
+	return render_case(c, expect, sql, render_updates, got);
+}
+
 static bool kinds_case(struct pgw_sql_cache *c, const char *expect, const char *sql,
 		       const char *sql2, struct str *got)
 {
@@ -253,6 +277,12 @@ static void inserts_table(void **state)
 {
 	(void)state;
 	run_tsv("inserts.tsv", false, inserts_case);
+}
+
+static void updates_table(void **state)
+{
+	(void)state;
+	run_tsv("updates.tsv", false, updates_case);
 }
 
 static void kinds_table(void **state)
@@ -378,13 +408,10 @@ static void statements_and_offsets(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(flags_table),
-		cmocka_unit_test(gucs_table),
-		cmocka_unit_test(inserts_table),
-		cmocka_unit_test(kinds_table),
-		cmocka_unit_test(fingerprint_table),
-		cmocka_unit_test(descriptions),
-		cmocka_unit_test(statements_and_offsets),
+		cmocka_unit_test(flags_table),	 cmocka_unit_test(gucs_table),
+		cmocka_unit_test(inserts_table), cmocka_unit_test(updates_table),
+		cmocka_unit_test(kinds_table),	 cmocka_unit_test(fingerprint_table),
+		cmocka_unit_test(descriptions),	 cmocka_unit_test(statements_and_offsets),
 	};
 
 	return cmocka_run_group_tests_name("sql_tables", tests, NULL, NULL);

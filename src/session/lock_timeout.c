@@ -1,0 +1,137 @@
+/*
+ * DDL lock_timeout injection ([guard] ddl_lock_timeout). A statement the pipeline marked as
+ * DDL runs with lock_timeout set, and the session's setting is restored after it; the
+ * answers to pgward's own messages are swallowed (tracker.h), so the client sees only its
+ * own. Simple protocol: a Query before and after the client's Query (never spliced into
+ * its text: CREATE INDEX CONCURRENTLY must stay alone in its Query). Extended protocol: a
+ * named statement and portal of pgward's own before the Bind, and the restore after the
+ * next Sync, in the extended protocol too, because a simple Query would drop the client's
+ * unnamed statement. Should the DDL fail, its transaction's rollback undoes the SET and
+ * the restore is harmless. A client that writes lock_timeout itself is left alone.
+ */
+#include "session-int.h"
+
+#include "pgward/codec.h"
+#include "pgward/proxy.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <event2/buffer.h>
+
+/* Names no client uses, as for refusals (refuse.c). */
+static const char lt_name[] = "pgward.lock_timeout";
+
+static void add_cstr(struct evbuffer *out, const char *s)
+{
+	evbuffer_add(out, s, strlen(s) + 1);
+}
+
+static bool swallow(struct pgw_session *s, char type)
+{
+	if (pgw_tracker_push(&s->tracker, type, PGW_RESP_SWALLOW, NULL, 0) == 0)
+		return true;
+	pgw_sess_fail(s, "53200", "pgward: out of memory");
+	return false;
+}
+
+static void set_sql(char *buf, size_t len)
+{
+	long ms = (long)(pgw.cfg.ddl_lock_timeout * 1000 + 0.5);
+
+	snprintf(buf, len, "SET lock_timeout = '%ldms'", ms > 0 ? ms : 1);
+}
+
+static bool query(struct pgw_session *s, const char *sql)
+{
+	pgw_msg_header(s->server.out, 'Q', (uint32_t)strlen(sql) + 1);
+	add_cstr(s->server.out, sql);
+	return swallow(s, 'Q');
+}
+
+static void close_msg(struct evbuffer *out, const char *kind)
+{
+	pgw_msg_header(out, 'C', 1 + sizeof(lt_name));
+	evbuffer_add(out, kind, 1);
+	add_cstr(out, lt_name);
+}
+
+/*
+ * <sql> run on pgward's own statement and portal, closed before (in case an earlier run was
+ * cut short: closing what does not exist is no error) and after (pg_prepared_statements
+ * must not show it). Then a Sync if <sync>.
+ */
+static bool extended(struct pgw_session *s, const char *sql, bool sync)
+{
+	static const char seq[] = "CCPBECC";
+	struct evbuffer *out = s->server.out;
+	const uint32_t name = sizeof(lt_name);
+	static const char zeros[6] = {0};
+
+	close_msg(out, "S");
+	close_msg(out, "P");
+	pgw_msg_header(out, 'P', name + (uint32_t)strlen(sql) + 1 + 2);
+	add_cstr(out, lt_name);
+	add_cstr(out, sql);
+	evbuffer_add(out, zeros, 2);
+	pgw_msg_header(out, 'B', 2 * name + 6);
+	add_cstr(out, lt_name);
+	add_cstr(out, lt_name);
+	evbuffer_add(out, zeros, 6); /* no formats, no parameters, no result formats */
+	pgw_msg_header(out, 'E', name + 4);
+	add_cstr(out, lt_name);
+	evbuffer_add(out, zeros, 4);
+	close_msg(out, "P");
+	close_msg(out, "S");
+	if (sync)
+		pgw_msg_header(out, 'S', 0);
+	for (const char *t = seq; *t != '\0'; t++)
+		if (!swallow(s, *t))
+			return false;
+	return !sync || swallow(s, 'S');
+}
+
+void pgw_lt_note(struct pgw_session *s, const struct pgw_policy_ctx *ctx)
+{
+	if (ctx->sets_lock_timeout)
+		s->lt_client_owns = true;
+	s->lt_ddl = ctx->runs_ddl;
+}
+
+bool pgw_lt_before(struct pgw_session *s, char type)
+{
+	char sql[64];
+	bool ddl = s->lt_ddl;
+
+	s->lt_ddl = false;
+	/* in a failed transaction the server refuses the DDL anyway */
+	if (!ddl || s->lt_client_owns || s->tx_status == 'E' || pgw.cfg.ddl_lock_timeout <= 0)
+		return true;
+	set_sql(sql, sizeof(sql));
+	if (type == 'Q') {
+		s->lt_restore_query = true;
+		return query(s, sql);
+	}
+	if (type != 'B' || s->lt_restore_sync)
+		return true; /* set already for this batch */
+	s->lt_restore_sync = true;
+	return extended(s, sql, false);
+}
+
+bool pgw_lt_after_due(const struct pgw_session *s, char type)
+{
+	return (type == 'Q' && (s->lt_restore_query || s->lt_restore_sync)) ||
+	       (type == 'S' && s->lt_restore_sync);
+}
+
+bool pgw_lt_after(struct pgw_session *s, char type)
+{
+	static const char reset[] = "RESET lock_timeout";
+
+	if (type == 'Q') {
+		/* a Query also ends an extended batch left without Sync */
+		s->lt_restore_query = s->lt_restore_sync = false;
+		return query(s, reset);
+	}
+	s->lt_restore_sync = false;
+	return extended(s, reset, true);
+}

@@ -1,0 +1,147 @@
+"""[guard] ddl_lock_timeout: a DDL statement waiting on a lock another session holds fails with
+55P03 after the configured time through pgward, where directly it waits; the client sees only
+its own statements' answers (raw protocol transcripts compared with and without the feature);
+the session's lock_timeout is unchanged afterwards; a client that sets lock_timeout itself
+keeps its own value."""
+
+import re
+import time
+
+import pgwire
+from conftest import SUPERUSER
+
+LT = {"guard.ddl_lock_timeout": "1s"}
+
+
+def reset_tables(pg):
+    pg.execute("DROP TABLE IF EXISTS lt_t, lt_new CASCADE; CREATE TABLE lt_t (id int PRIMARY KEY, v text)")
+
+
+def hold_lock(pg):
+    """A transaction on another connection that holds a lock every DDL on lt_t waits for."""
+    conn = pg.connect(autocommit=False)
+    cur = conn.cursor()
+    cur.execute("SELECT count(*) FROM lt_t")
+    return conn
+
+
+def timed(fn):
+    t = time.monotonic()
+    out = fn()
+    return out, time.monotonic() - t
+
+
+def errors(msgs):
+    return [m.fields() for m in msgs if m.type == "E"]
+
+
+def test_blocked_ddl_times_out_through_pgward_and_waits_directly(pg, pgward_factory):
+    reset_tables(pg)
+    pw = pgward_factory(**LT)
+    holder = hold_lock(pg)
+    c = pw.raw_session()
+    msgs, took = timed(lambda: c.simple("ALTER TABLE lt_t ADD COLUMN w int"))
+    e = errors(msgs)
+    assert len(e) == 1 and e[0]["C"] == "55P03", e
+    assert 0.8 < took < 5, took
+    assert msgs[-1].ready_status() == "I"
+    assert c.scalar("SHOW lock_timeout") == "0"
+
+    # The same statement directly waits: here it is stopped by a statement_timeout of 3 s.
+    d = pg.raw_session()
+    d.simple("SET statement_timeout = '3s'")
+    msgs, took = timed(lambda: d.simple("ALTER TABLE lt_t ADD COLUMN w int"))
+    assert errors(msgs)[0]["C"] == "57014", errors(msgs)
+    assert took > 2.5
+
+    # Extended protocol, the DDL parsed and bound in the same batch.
+    c.send(pgwire.parse("", "ALTER TABLE lt_t ADD COLUMN x int"), pgwire.bind("", ""), pgwire.execute(),
+           pgwire.sync())
+    msgs, took = timed(lambda: c.recv_until("Z"))
+    assert pgwire.types(msgs) == "12EZ", pgwire.types(msgs)
+    assert msgs[2].fields()["C"] == "55P03" and 0.8 < took < 5
+    assert c.scalar("SHOW lock_timeout") == "0"
+    # A named statement prepared earlier, bound in a later batch.
+    c.send(pgwire.parse("ddl", "ALTER TABLE lt_t ADD COLUMN y int"), pgwire.sync())
+    assert pgwire.types(c.recv_until("Z")) == "1Z"
+    c.send(pgwire.bind("", "ddl"), pgwire.execute(), pgwire.sync())
+    msgs, took = timed(lambda: c.recv_until("Z"))
+    assert pgwire.types(msgs) == "2EZ" and msgs[1].fields()["C"] == "55P03" and 0.8 < took < 5
+    assert c.scalar("SHOW lock_timeout") == "0"
+    holder.rollback()
+    # Unblocked, the DDL runs; lock_timeout is still the session's.
+    assert [m.command_tag() for m in c.simple("ALTER TABLE lt_t ADD COLUMN w int") if m.type == "C"] == \
+        ["ALTER TABLE"]
+    assert c.scalar("SHOW lock_timeout") == "0"
+
+
+def test_client_lock_timeout_is_left_alone(pg, pgward_factory):
+    reset_tables(pg)
+    pw = pgward_factory(**LT)
+    c = pw.raw_session()
+    c.simple("SET lock_timeout = '3s'")
+    holder = hold_lock(pg)
+    msgs, took = timed(lambda: c.simple("ALTER TABLE lt_t ADD COLUMN w int"))
+    assert errors(msgs)[0]["C"] == "55P03" and took > 2.5, took
+    assert c.scalar("SHOW lock_timeout") == "3s"
+    holder.rollback()
+
+
+def transcript(endpoint):
+    """A fixed script of DDL and other statements, simple and extended, in and out of
+    transaction blocks, with errors; returns every message the client received."""
+    c = endpoint.raw_session()
+    out = []
+    for sql in ["CREATE TABLE lt_new (id int)",
+                "CREATE INDEX CONCURRENTLY lt_new_id ON lt_new (id)",
+                "SELECT 1; ALTER TABLE lt_new ADD COLUMN a int; SELECT 2",
+                "ALTER TABLE lt_nosuch ADD COLUMN a int",
+                "BEGIN", "ALTER TABLE lt_new ADD COLUMN b int", "SHOW lock_timeout",
+                "ALTER TABLE lt_nosuch ADD COLUMN b int", "SELECT 1", "ROLLBACK",
+                "SHOW lock_timeout"]:
+        out += c.simple(sql)
+    # Extended: named DDL statement, bound later; a pipelined batch with an error before DDL;
+    # a batch mixing reads and DDL; the unnamed statement survives the restore.
+    c.send(pgwire.parse("ddl", "ALTER TABLE lt_new ADD COLUMN c int"), pgwire.sync())
+    out += c.recv_until("Z")
+    c.send(pgwire.parse("", "SELECT $1::int + 1"), pgwire.bind("", "", ["1"]), pgwire.execute(),
+           pgwire.bind("", "ddl"), pgwire.describe("P"), pgwire.execute(), pgwire.sync())
+    out += c.recv_until("Z")
+    c.send(pgwire.bind("", "", ["41"]), pgwire.execute(), pgwire.sync())
+    out += c.recv_until("Z")
+    c.send(pgwire.parse("", "SELEC 1"), pgwire.bind("", "ddl"), pgwire.execute(), pgwire.sync())
+    out += c.recv_until("Z")
+    c.send(pgwire.query("BEGIN"), pgwire.parse("d2", "DROP TABLE lt_new"), pgwire.bind("", "d2"),
+           pgwire.execute(), pgwire.sync(), pgwire.query("SHOW lock_timeout"), pgwire.query("ROLLBACK"))
+    out += c.recv_until("Z") + c.recv_until("Z") + c.recv_until("Z") + c.recv_until("Z")
+    out += c.simple("SELECT name FROM pg_prepared_statements ORDER BY name")
+    out += c.simple("SHOW lock_timeout")
+    c.close()
+    return out
+
+
+def normalized(msgs):
+    """Messages with what differs between runs (backend pids, OIDs in errors) left out."""
+    out = []
+    for m in msgs:
+        if m.type == "E":
+            f = m.fields()
+            out.append(("E", f["C"], re.sub(r"\d+", "N", f["M"])))
+        else:
+            out.append((m.type, m.body))
+    return out
+
+
+def test_client_sees_exactly_its_own_answers(pg, pgward_factory):
+    reset_tables(pg)
+    plain = transcript(pgward_factory(**{"guard.ddl_lock_timeout": "0"}))
+    reset_tables(pg)
+    pw = pgward_factory(**LT)
+    injected = transcript(pw)
+    assert normalized(injected) == normalized(plain)
+    # The transcript holds what the script expects, so equality means something.
+    tags = [m.command_tag() for m in injected if m.type == "C"]
+    assert "CREATE INDEX" in tags and tags.count("ALTER TABLE") == 3, tags
+    rows = [m.data_row() for m in injected if m.type == "D"]
+    assert [b"0"] in rows and [b"42"] in rows and [b"ddl"] in rows and [b"d2"] in rows, rows
+    assert [b"pgward.lock_timeout"] not in rows
