@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # soak.sh - long-running leak check: pgbench with a new connection per transaction (-C),
-# select-only and TPC-B-like clients at once, through pgward with the guard (all rules)
-# and payload limits on, for $DURATION seconds. pgward's RSS is sampled every 10 s; the
-# figure that matters is RSS at the end versus RSS after the warm-up (target: within 10%).
+# select-only and TPC-B-like clients at once, through pgward with the guard (all rules),
+# payload and column limits, the job serializer (on pgbench_history) and metrics on, for
+# $DURATION seconds. The SQL cache is bounded to 2000 entries so it fills during warm-up.
+# pgward's RSS is sampled every 10 s; the figure that matters is RSS at the end versus
+# RSS after the warm-up (target: within 10%).
 #
 # Usage: tests/bench/soak.sh     (needs ../shared/bench/pgcluster.sh, as the other benches)
 # Environment: DURATION=1800  WARMUP=120  PG_PORT=5520  PGWARD_PORT=5521
@@ -29,8 +31,16 @@ server_port = $PG_PORT
 max_client_conn = 200
 [limits]
 max_query_size = 64kB
+column_limits = pgbench_history.filler: 22 chars
 [guard]
 rules = all
+; small, so the cache is full (and evicting) within the warm-up
+sql_cache_entries = 2000
+[job pgbench_history]
+key_columns = aid
+on_conflict = skip
+[metrics]
+listen_port = $((PGWARD_PORT + 1))
 INI
 setsid "$PGWARD_BIN" -c "$WORK/pgward.ini" >"$WORK/pgward.log" 2>&1 &
 PW=$!
