@@ -222,6 +222,10 @@ static const struct config_key job_keys[] = {
 	JOB_KEY(on_conflict, KEY_ENUM, "error", 0, &job_conflict_enum),
 };
 
+static const char *const metrics_label_names[] = {"identity", "organization"};
+
+NAMES_ENUM(metrics_label, metrics_label_names);
+
 /* Metrics: the HTTP listener (/metrics, /healthz, /statements) and its bounds. */
 #define METRICS_KEY(n, f, ctype, ktype, dflt, rl, lo, hi)                                          \
 	KEY_NAMED(n, metrics_##f, ctype, ktype, dflt, rl, lo, hi, NULL)
@@ -237,6 +241,8 @@ static const struct config_key metrics_keys[] = {
 	METRICS_KEY("statements_max", statements_max, int, KEY_INT, "5000", RELOAD, 2, 1000000),
 	METRICS_KEY("health_check_interval", health_check_interval, double, KEY_DURATION, "5",
 		    RELOAD, 0, 3600),
+	KEY_NAMED("tenant_label", metrics_tenant_label, enum pgw_metrics_label, KEY_ENUM,
+		  "identity", RELOAD, 0, 0, &metrics_label_enum),
 };
 
 /* A new section is one more key table and one more line here. */

@@ -28,6 +28,12 @@ enum pgw_parse_error_action {
 	PGW_PARSE_ERROR_REFUSE,	     /* fail closed: 42601 from pgward (rule parse_error) */
 };
 
+/* [metrics] tenant_label: what the tenant="..." label names. */
+enum pgw_metrics_label {
+	PGW_MLABEL_IDENTITY = 0, /* the tenant identity, else the login role */
+	PGW_MLABEL_ORGANIZATION, /* the session's first organization id */
+};
+
 struct pgw_guard_role;
 struct pgw_job_table;
 
@@ -111,7 +117,8 @@ struct pgw_config {
 	double metrics_slow_statement_time; /* seconds; 0: no slow-statement log */
 	int metrics_statements_top;	    /* /statements size; 0: statement stats off */
 	int metrics_statements_max;	    /* (tenant, fingerprint) entries kept */
-	double metrics_health_check_interval; /* seconds between reachability probes */
+	double metrics_health_check_interval;	     /* seconds between reachability probes */
+	enum pgw_metrics_label metrics_tenant_label; /* what the tenant label names */
 	/* [tenant] tenant context for row-level security */
 	enum pgw_tenant_mode tenant_mode;
 	enum pgw_tenant_identity tenant_identity; /* login_role, startup_option */

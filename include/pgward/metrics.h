@@ -80,6 +80,9 @@ bool pgw_metrics_enabled(void);
  */
 void pgw_metrics_login(struct pgw_msess *m, const char *tenant);
 /* The session ended: releases its tenant and memory. Safe on a session never logged in. */
+/* The session's tenant label changes (its organization became known): later requests
+ * count under <tenant>. A no-op before pgw_metrics_login. */
+void pgw_metrics_relabel(struct pgw_msess *m, const char *tenant);
 void pgw_metrics_session_end(struct pgw_msess *m);
 
 /* A client message that pgward read whole (Query, Parse, Bind, FunctionCall). */
@@ -117,6 +120,8 @@ struct pgw_mbuf {
 	bool oom;
 };
 void pgw_mbuf_free(struct pgw_mbuf *b);
+/* Room for <n> more bytes; false (and b->oom) when memory runs out. */
+bool pgw_mbuf_reserve(struct pgw_mbuf *b, size_t n);
 
 /* Appends every metric in the Prometheus text format 0.0.4. */
 void pgw_metrics_render(struct pgw_mbuf *out);

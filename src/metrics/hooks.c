@@ -84,6 +84,14 @@ void pgw_metrics_login(struct pgw_msess *m, const char *tenant)
 	m->unnamed_kind = PGW_MK_OTHER;
 }
 
+void pgw_metrics_relabel(struct pgw_msess *m, const char *tenant)
+{
+	if (m->tenant == NULL)
+		return;
+	pgw_mreg_release(&pgw_mg.reg, m->tenant, pgw_now());
+	m->tenant = pgw_mreg_acquire(&pgw_mg.reg, tenant, (unsigned)pgw.cfg.metrics_max_tenants);
+}
+
 void pgw_metrics_session_end(struct pgw_msess *m)
 {
 	if (m->tenant != NULL)

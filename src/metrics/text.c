@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool reserve(struct pgw_mbuf *b, size_t n)
+bool pgw_mbuf_reserve(struct pgw_mbuf *b, size_t n)
 {
 	size_t cap;
 	char *p;
@@ -19,7 +19,9 @@ static bool reserve(struct pgw_mbuf *b, size_t n)
 		return false;
 	if (b->len + n <= b->cap)
 		return true;
-	cap = b->cap ? b->cap : 4096;
+	/* A first reservation is taken as asked (a size hint), not rounded up to a power of
+	 * two, which could push it over malloc's mmap threshold and fault it in anew. */
+	cap = b->cap ? b->cap : PGW_MAX(4096, n);
 	while (cap < b->len + n)
 		cap *= 2;
 	p = realloc(b->p, cap);
@@ -34,7 +36,7 @@ static bool reserve(struct pgw_mbuf *b, size_t n)
 
 void pgw_mbuf_put(struct pgw_mbuf *b, const char *s, size_t n)
 {
-	if (!reserve(b, n))
+	if (!pgw_mbuf_reserve(b, n))
 		return;
 	memcpy(b->p + b->len, s, n);
 	b->len += n;

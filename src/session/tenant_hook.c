@@ -10,6 +10,8 @@
 
 #include "pgward/codec.h"
 #include "pgward/log.h"
+#include "pgward/metrics.h"
+#include "pgward/proxy.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -36,6 +38,22 @@ bool pgw_sess_tenant_begin(struct pgw_session *s)
 	return true;
 }
 
+/* [metrics] tenant_label = organization: the first of "{id,id}", "none" for "{}". */
+static void label_by_organization(struct pgw_session *s)
+{
+	const char *ids = s->tenant.org_ids ? s->tenant.org_ids : "{}";
+	char first[64];
+	size_t n = strcspn(ids + 1, ",}");
+
+	if (ids[0] != '{' || n == 0 || n >= sizeof(first)) {
+		pgw_metrics_relabel(&s->metrics, "none");
+		return;
+	}
+	memcpy(first, ids + 1, n);
+	first[n] = '\0';
+	pgw_metrics_relabel(&s->metrics, first);
+}
+
 /* The ids are known (or the lookup failed): set the context, or refuse the session. */
 static bool proceed(struct pgw_session *s)
 {
@@ -57,6 +75,8 @@ static bool proceed(struct pgw_session *s)
 		goto oom;
 	t->injected = true;
 	pgw_debug(s->id, "tenant_inject", "server_pid=%u", s->server_pid);
+	if (pgw.cfg.metrics_tenant_label == PGW_MLABEL_ORGANIZATION)
+		label_by_organization(s);
 	if (pgw_conn_flush(&s->server) < 0) {
 		s->server_gone = true;
 		pgw_sess_fail(s, "08006", "pgward: lost the server connection: %s", s->server.err);

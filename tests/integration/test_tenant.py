@@ -381,3 +381,29 @@ def test_map_reload_on_sighup(tenant_db, pgward_factory, map_file):
     pw.reload()
     pw.wait_log("tenant_map_reload_failed", start=n)
     assert context(connect(pw, T_ALICE)) == "{%s}" % ORG_B
+
+
+@pytest.mark.parametrize("label", ["identity", "organization"])
+def test_metrics_label_by_identity_or_organization(tenant_db, pgward_factory, map_file, label):
+    """[metrics] tenant_label: the series of a tenant-context session carry its identity (the
+    login role here) or its first organization id."""
+    from conftest import free_port
+    from test_metrics import http_get, parse_metrics, total
+
+    port = free_port()
+    pw = pgward_factory(**map_settings(map_file, **{"metrics.listen_port": port,
+                                                    "metrics.tenant_label": label}))
+    for user, n in ((T_ALICE, 3), (T_BOB, 2)):
+        c = connect(pw, user)
+        for _ in range(n):
+            one(c, "SELECT 1")
+        c.close()
+    samples = parse_metrics(http_get(port, "/metrics")[2])
+    a, b = (T_ALICE, T_BOB) if label == "identity" else (ORG_A, ORG_B)
+    # psycopg2 adds its own queries at connect time; at least ours are counted, and only under
+    # the expected labels
+    assert total(samples, "pgward_query_duration_seconds_count", tenant=a) >= 3
+    assert total(samples, "pgward_query_duration_seconds_count", tenant=b) >= 2
+    other = (ORG_A, ORG_B) if label == "identity" else (T_ALICE, T_BOB)
+    for name in other:
+        assert total(samples, "pgward_query_duration_seconds_count", tenant=name) == 0
