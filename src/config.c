@@ -543,6 +543,7 @@ void pgw_config_free(struct pgw_config *cfg)
 		free(cfg->guard_roles[i].role);
 	free(cfg->guard_roles);
 	pgw_config_jobs_free(cfg);
+	pgw_column_limits_free(cfg->col_limits, cfg->ncol_limits);
 	for (size_t s = 0; s < PGW_ARRAY_LEN(sections); s++)
 		for (size_t k = 0; k < sections[s].nkeys && sections[s].open == NULL; k++)
 			if (sections[s].keys[k].type == KEY_STRING)
