@@ -407,3 +407,21 @@ def test_metrics_label_by_identity_or_organization(tenant_db, pgward_factory, ma
     other = (ORG_A, ORG_B) if label == "identity" else (T_ALICE, T_BOB)
     for name in other:
         assert total(samples, "pgward_query_duration_seconds_count", tenant=name) == 0
+
+
+def test_injection_refused_by_the_server_ends_the_session(tenant_db, pgward_factory, map_file, pg):
+    """When the server rejects pgward's set_config (here: EXECUTE on set_config revoked in
+    that database), the client gets FATAL 58000 naming the server's error, never a session
+    without its context."""
+    pg.execute("DROP DATABASE IF EXISTS tenant_noset WITH (FORCE)")
+    pg.execute("CREATE DATABASE tenant_noset")
+    pg.execute("REVOKE EXECUTE ON FUNCTION set_config(text, text, boolean) FROM PUBLIC",
+               dbname="tenant_noset")
+    pw = pgward_factory(**map_settings(map_file))
+    with pytest.raises(psycopg2.OperationalError) as e:
+        connect(pw, T_ALICE, dbname="tenant_noset")
+    text = str(e.value)
+    assert "pgward: could not set the tenant context" in text, text
+    assert "permission denied for function set_config" in text, text
+    # the same role in a database that allows it still gets its context
+    assert context(connect(pw, T_ALICE)) == "{%s}" % ORG_A
