@@ -39,7 +39,8 @@ format_check() {
 		return 0
 	fi
 	clang-format --version
-	clang-format --dry-run --Werror "${files[@]}"
+	# "|| return": a step runs in an || list, where set -e does not stop a failure
+	clang-format --dry-run --Werror "${files[@]}" || return 1
 	echo "${#files[@]} files formatted"
 }
 

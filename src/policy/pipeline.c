@@ -7,13 +7,10 @@
 #include <stdio.h>
 #include <string.h>
 
-/* ddl_lock is last: it refuses nothing, it marks what passed. */
+/* tenant_guard runs before the guard, so a refusal names the tenant setting; ddl_lock is
+ * last: it refuses nothing, it marks what passed. */
 static const struct pgw_policy *const pipeline[] = {
-	&pgw_size_guard,
-	&pgw_tenant_guard, /* before the guard, so a refusal names the tenant setting */
-	&pgw_guard,
-	&pgw_column_limits,
-	&pgw_ddl_lock,
+	&pgw_size_guard, &pgw_tenant_guard, &pgw_guard, &pgw_column_limits, &pgw_ddl_lock,
 };
 
 bool pgw_policy_needs_body(char type)
