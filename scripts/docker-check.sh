@@ -129,7 +129,6 @@ INI
 	"$bin" -c "$SCRATCH/health.ini" 2>"$SCRATCH/health.log" &
 	pid=$!
 	wait_port "$metrics" 10 || die "pgward did not listen on $metrics: $(cat "$SCRATCH/health.log")"
-	sleep 0.5 # the first probe
 	PGWARD_METRICS_PORT=$metrics docker/healthcheck.sh || rc=$?
 	kill -TERM "$pid"
 	wait "$pid" || die "pgward exited $? after SIGTERM"
