@@ -128,6 +128,24 @@ def test_config_shows_each_job_section(pgward_factory):
     assert config[("job scrape_jobs", "active")] == ""
 
 
+def test_config_hides_secrets(pgward_factory):
+    secret = "a-signing-secret-of-some-length"
+    pw = pgward_factory(**dict(ADMIN, **{"tenant.signing_secret": secret,
+                                         "tenant.conninfo": "'host=127.0.0.1 password=pw-123 dbname=x'"}))
+    out = pw.psql("-c", "SHOW CONFIG", dbname="pgward").stdout.decode()
+    assert secret not in out and "pw-123" not in out
+    config = {(r[0], r[1]): r[2] for r in rows(pw, "SHOW CONFIG")}
+    assert config[("tenant", "signing_secret")] == "(hidden)"
+    assert config[("tenant", "conninfo")] == "host=127.0.0.1 password=(hidden)"
+    pw.settings["tenant.conninfo"] = "postgresql://u:pw-123@127.0.0.1/x"
+    pw.write_config()
+    assert rows(pw, "RELOAD") == []
+    pw.wait_log(r"reload")
+    config = {(r[0], r[1]): r[2] for r in rows(pw, "SHOW CONFIG")}
+    assert config[("tenant", "conninfo")] == "(hidden)"
+    assert config[("tenant", "query")].startswith("SELECT organization_id")
+
+
 def test_stats_show_job_counters(pg, pgward_factory):
     pg.execute("DROP TABLE IF EXISTS admin_jobs; CREATE TABLE admin_jobs (k text, status text DEFAULT 'pending')")
     pw = pgward_factory(**dict(ADMIN, **{"job admin_jobs.key_columns": "k",
