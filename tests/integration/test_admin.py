@@ -67,12 +67,17 @@ def test_rules_stats_config_tenants(pg, console):
     conn.close()
 
 
+def reload_with(pw, key, value):
+    """Changes one setting in pgward's file, RELOADs through the console, returns SHOW CONFIG."""
+    pw.settings[key] = value
+    pw.write_config()
+    assert rows(pw, "RELOAD") == []
+    pw.wait_log(r"reload")
+    return {(r[0], r[1]): r[2] for r in rows(pw, "SHOW CONFIG")}
+
+
 def test_reload_applies_the_file(console):
-    console.settings["client_idle_timeout"] = "77"
-    console.write_config()
-    assert rows(console, "RELOAD") == []
-    console.wait_log(r"reload")
-    config = {(r[0], r[1]): r[2] for r in rows(console, "SHOW CONFIG")}
+    config = reload_with(console, "client_idle_timeout", "77")
     assert config[("pgward", "client_idle_timeout")] == "77s"
 
 
@@ -137,11 +142,7 @@ def test_config_hides_secrets(pgward_factory):
     config = {(r[0], r[1]): r[2] for r in rows(pw, "SHOW CONFIG")}
     assert config[("tenant", "signing_secret")] == "(hidden)"
     assert config[("tenant", "conninfo")] == "host=127.0.0.1 password=(hidden)"
-    pw.settings["tenant.conninfo"] = "postgresql://u:pw-123@127.0.0.1/x"
-    pw.write_config()
-    assert rows(pw, "RELOAD") == []
-    pw.wait_log(r"reload")
-    config = {(r[0], r[1]): r[2] for r in rows(pw, "SHOW CONFIG")}
+    config = reload_with(pw, "tenant.conninfo", "postgresql://u:pw-123@127.0.0.1/x")
     assert config[("tenant", "conninfo")] == "(hidden)"
     assert config[("tenant", "query")].startswith("SELECT organization_id")
 
