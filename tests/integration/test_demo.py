@@ -94,6 +94,11 @@ def test_demo_tour(demo):
                 alice.wait(10)
         else:
             check(run_tour_command(cmd, demo))
+    # README: the application role passing Alice's user id is Alice too; alice may not pass one
+    as_app = ("psql -X -At \"host=127.0.0.1 port=%s dbname=app user=%s password=x "
+              "options='-c app.user_id=aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa'\" -c 'SELECT name FROM organizations'")
+    assert run_tour_command(as_app % (demo["PGWARD_PORT"], "app"), demo).strip() == "Acme"
+    assert "is not one of [tenant] trusted_roles" in run_tour_command(as_app % (demo["PGWARD_PORT"], "alice"), demo)
 
 
 def test_readme_shows_the_tour():
