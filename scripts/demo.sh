@@ -1,21 +1,29 @@
 #!/usr/bin/env bash
 # demo.sh - try pgward in one command: installs what is missing, builds build/pgward,
-# starts a throwaway PostgreSQL 15 on 127.0.0.1:5433 (.run/pg) and pgward in front of it
-# on 127.0.0.1:6432, then prints how to connect.
+# starts a throwaway PostgreSQL 15 (.run/pg) holding the example multi-tenant schema of
+# conf/tenant/ in database "app", and pgward in front of it with every policy of
+# docker/pgward.ini on; then prints a short tour of copy-paste commands.
 #
-#   scripts/demo.sh          start (or restart pgward with the current build)
+#   scripts/demo.sh          start (the database "app" is created afresh each time; pgward
+#                            is restarted with the current build)
+#   scripts/demo.sh tour     print the tour again
 #   scripts/demo.sh stop     stop pgward and the throwaway PostgreSQL
+#
+# Environment: PG_PORT (5433), PGWARD_PORT (6432), METRICS_PORT (9187), DEMO_RUN (the
+# state directory, .run), PGWARD_BIN (a pgward binary to run instead of building one).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$PGWARD_ROOT"
 
-RUN=$PGWARD_ROOT/.run
+RUN=${DEMO_RUN:-$PGWARD_ROOT/.run}
 PG_PORT=${PG_PORT:-5433}
 PGWARD_PORT=${PGWARD_PORT:-6432}
+METRICS_PORT=${METRICS_PORT:-9187}
 PIDFILE=$RUN/pgward.pid
 LOGFILE=$RUN/pgward.log
 CONF=$RUN/pgward.ini
+TENANT_SQL=(schema.sql notify.sql signing.sql seed.sql demo.sql) # docker/compose.yml: same order
 
 pgward_pid() {
 	local pid
@@ -43,27 +51,46 @@ stop_pgward() {
 	rm -f "$PIDFILE"
 }
 
+# The database "app", made afresh so the tour always starts from seed.sql's rows.
+load_database() {
+	local server="host=127.0.0.1 port=$PG_PORT user=postgres" args=() f
+	for f in "${TENANT_SQL[@]}"; do args+=(-f "conf/tenant/$f"); done
+	export PGOPTIONS='--client-min-messages=warning'
+	psql -X -q -v ON_ERROR_STOP=1 "$server dbname=postgres" \
+		-c 'DROP DATABASE IF EXISTS app WITH (FORCE)' -c 'CREATE DATABASE app'
+	psql -X -q -v ON_ERROR_STOP=1 "$server dbname=app" "${args[@]}" >/dev/null
+	unset PGOPTIONS
+	log "database app loaded from conf/tenant/: ${TENANT_SQL[*]}"
+}
+
+write_config() {
+	ini_override docker/pgward.ini "$CONF" \
+		pgward.listen_addr=127.0.0.1 "pgward.listen_port=$PGWARD_PORT" \
+		pgward.server_host=127.0.0.1 "pgward.server_port=$PG_PORT" \
+		metrics.listen_addr=127.0.0.1 "metrics.listen_port=$METRICS_PORT" \
+		"tenant.map_file=$PGWARD_ROOT/conf/tenant/demo.map"
+	sed -i "1i ; written by scripts/demo.sh from docker/pgward.ini, local addresses" "$CONF"
+}
+
 start() {
+	local bin=${PGWARD_BIN:-}
 	install_deps
-	build Release build
+	if [ -z "$bin" ]; then
+		build Release build
+		bin=$PGWARD_ROOT/build/pgward
+	fi
 	mkdir -p "$RUN"
 	pg_start "$RUN/pg" "$PG_PORT"
-
 	stop_pgward
-	cat >"$CONF" <<INI
-; written by scripts/demo.sh
-[pgward]
-listen_addr = 127.0.0.1
-listen_port = $PGWARD_PORT
-server_host = 127.0.0.1
-server_port = $PG_PORT
-server_tls_sslmode = disable
-log_level = info
-INI
-	if port_listening "$PGWARD_PORT"; then
-		die "port $PGWARD_PORT is already in use by another program (ss -ltnp 'sport = :$PGWARD_PORT')"
-	fi
-	setsid nohup "$PGWARD_ROOT/build/pgward" -c "$CONF" >>"$LOGFILE" 2>&1 </dev/null &
+	load_database
+	write_config
+	local port
+	for port in "$PGWARD_PORT" "$METRICS_PORT"; do
+		if port_listening "$port"; then
+			die "port $port is already in use by another program (ss -ltnp 'sport = :$port')"
+		fi
+	done
+	setsid nohup "$bin" -c "$CONF" >>"$LOGFILE" 2>&1 </dev/null &
 	echo $! >"$PIDFILE"
 	if ! wait_port "$PGWARD_PORT" 10; then
 		log "pgward did not start listening on $PGWARD_PORT; last lines of $LOGFILE:"
@@ -73,23 +100,60 @@ INI
 	fi
 	cat <<MSG
 
-pgward is running (pid $(cat "$PIDFILE"), log $LOGFILE) in front of PostgreSQL 15 on port $PG_PORT.
-Connect through pgward with:
-
-    psql "host=127.0.0.1 port=$PGWARD_PORT user=postgres dbname=postgres"
-
-Stop both with: scripts/demo.sh stop
+pgward is running (pid $(cat "$PIDFILE"), log $LOGFILE, configuration $CONF)
+in front of PostgreSQL 15 on port $PG_PORT, with every policy on. Database "app" holds the
+example schema of conf/tenant/ with two organizations: Acme (user alice) and Globex (user bob).
 MSG
+	tour
+}
+
+# Every command is one line indented by four spaces: tests/integration/test_demo.py runs
+# exactly these lines and checks what each step says it shows, and that README.md has them.
+tour() {
+	local alice="postgresql://alice:alice@127.0.0.1:$PGWARD_PORT/app"
+	local bob="postgresql://bob:bob@127.0.0.1:$PGWARD_PORT/app"
+	local globex="{22222222-2222-4222-8222-222222222222}"
+	cat <<TOUR
+
+Tour (copy and paste):
+
+1. Alice sees only Acme's rows: pgward set her organizations before her first query.
+    psql $alice -c "SELECT current_setting('app.user_org_ids')" -c 'SELECT name FROM organizations' -c 'SELECT content FROM messages'
+   Straight to PostgreSQL the same role has no tenant context, so it sees nothing:
+    psql postgresql://alice:alice@127.0.0.1:$PG_PORT/app -c 'SELECT count(*) FROM messages'
+
+2. DROP TABLE is refused (42501, guard rule drop_table):
+    psql -v VERBOSITY=verbose $alice -c 'DROP TABLE messages'
+
+3. Nobody may change the tenant context, by SET or set_config() (42501, rule tenant_context):
+    psql -v VERBOSITY=verbose $alice -c "SET app.user_org_ids = '$globex'" -c "SELECT set_config('app.user_org_ids', '$globex', false)"
+
+4. Globex already has a pending full_crawl job (seed.sql); a second one is refused (23505):
+    psql -v VERBOSITY=verbose $bob -c "INSERT INTO scrape_jobs (domain, job_type) VALUES ('globex.example', 'full_crawl')"
+
+5. A query over [limits] max_query_size (64kB here) is refused (54000):
+    printf "SELECT '%070000d';" 0 | psql -v VERBOSITY=verbose $alice
+
+6. Per-tenant latency histograms for Prometheus, and the health check:
+    curl -s http://127.0.0.1:$METRICS_PORT/metrics | grep 'pgward_query_duration_seconds_count{tenant="alice"'
+    curl -s http://127.0.0.1:$METRICS_PORT/healthz
+
+7. The admin console (keep a psql open elsewhere to see it listed):
+    psql postgresql://postgres:postgres@127.0.0.1:$PGWARD_PORT/pgward -c 'SHOW SESSIONS' -c 'SHOW TENANTS'
+
+Stop everything with: scripts/demo.sh stop
+TOUR
 }
 
 case "${1:-start}" in
 start) start ;;
+tour) tour ;;
 stop)
 	stop_pgward
 	pg_stop "$RUN/pg"
 	;;
 *)
-	sed -n '2,8p' "$0"
+	sed -n '2,14p' "$0"
 	exit 2
 	;;
 esac

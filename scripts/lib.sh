@@ -5,6 +5,7 @@
 #   build TYPE DIR          cmake configure + build (TYPE: Release or Asan) into DIR
 #   pg_start DIR PORT       initdb (once) + start a throwaway PostgreSQL 15 in DIR/data
 #   pg_stop DIR             fast shutdown of the cluster in DIR/data
+#   ini_override IN OUT section.key=value...   copy an INI file with some values replaced
 #
 # Everything is idempotent. PostgreSQL refuses to run as root, so as root the cluster
 # runs as the unprivileged system user $PGWARD_PG_USER (created when missing).
@@ -16,7 +17,7 @@ PGWARD_PG_USER=${PGWARD_PG_USER:-pgward}
 
 PGWARD_DEPS=(build-essential cmake pkg-config clang clang-format libevent-dev libssl-dev
 	libpg-query-dev libpq-dev libcjson-dev libxxhash-dev uthash-dev libcmocka-dev postgresql-15 postgresql-client-15 pgbouncer
-	python3-pytest python3-psycopg2 openssl procps prometheus)
+	python3-pytest python3-psycopg2 openssl procps prometheus curl)
 
 log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
 die() {
@@ -152,4 +153,35 @@ wait_port() {
 		sleep 0.1
 	done
 	return 1
+}
+
+# ini_override IN OUT section.key=value...: writes IN to OUT with the value of each named
+# key replaced in its section (key and section must exist in IN; a missing one is an error,
+# so a renamed key cannot silently drop an override). "job scrape_jobs.active=..." works too.
+ini_override() {
+	local in=$1 out=$2
+	shift 2
+	awk -v overrides="$(printf '%s\n' "$@")" '
+	BEGIN {
+		n = split(overrides, lines, "\n")
+		for (i = 1; i <= n; i++) {
+			if (lines[i] == "") continue
+			eq = index(lines[i], "=")
+			want[substr(lines[i], 1, eq - 1)] = substr(lines[i], eq + 1)
+		}
+	}
+	/^[[:space:]]*\[/ { section = $0; gsub(/^[[:space:]]*\[|\][[:space:]]*$/, "", section) }
+	/^[[:space:]]*[A-Za-z_]+[[:space:]]*=/ {
+		key = $0; sub(/[[:space:]]*=.*/, "", key); gsub(/^[[:space:]]+/, "", key)
+		if ((section "." key) in want) {
+			print key " = " want[section "." key]
+			done[section "." key] = 1
+			next
+		}
+	}
+	{ print }
+	END {
+		for (k in want) if (!(k in done)) { print "ini_override: no key " k > "/dev/stderr"; bad = 1 }
+		exit bad
+	}' "$in" >"$out"
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test.sh - everything CI checks, in order: dependencies, clang-format, Release and Asan
 # builds, unit tests (ctest) in both, the integration suite (tests/integration,
-# a real PostgreSQL 15) against build/pgward and build-asan/pgward, and every fuzz target
-# for 30 s (scripts/fuzz.sh).
+# a real PostgreSQL 15; it also runs scripts/demo.sh and its tour) against build/pgward and
+# build-asan/pgward, docker/ checked without an engine (scripts/docker-check.sh), and every
+# fuzz target for 30 s (scripts/fuzz.sh).
 # Every step runs even after a failure (unless it needs a build that failed); the exit
 # status is non-zero when any step failed.
 #
@@ -71,6 +72,9 @@ if [[ " ${passed[*]} " == *" build Asan "* ]]; then
 	step "unit tests (Asan)" unit_tests build-asan
 	PGWARD_SKIP_DIRECT=1 step "integration (Asan)" integration build-asan/pgward
 fi
+# The Dockerfile's build stage run on this host, runtime libraries, configs, HEALTHCHECK,
+# compose, Prometheus and Grafana files (scripts/docker-check.sh).
+step "docker/ (no engine)" bash scripts/docker-check.sh
 # Every libFuzzer target for FUZZ_SECONDS (30 s) from its committed seeds (scripts/fuzz.sh).
 step "fuzz" bash scripts/fuzz.sh
 

@@ -229,10 +229,32 @@ void pgw_admin_show_stats(struct evbuffer *out)
 
 /* ---- SHOW CONFIG ---- */
 
+/*
+ * Secrets stay in the file: [admin] users need not be allowed to read them. The signing
+ * secret would let a session forge its tenant context; a conninfo may hold a password.
+ */
+static const char *shown_value(const char *key, const char *value, char *buf, size_t cap)
+{
+	const char *pw;
+
+	if (strcmp(key, "signing_secret") == 0)
+		return value[0] ? "(hidden)" : "";
+	if (strcmp(key, "conninfo") != 0)
+		return value;
+	if (strstr(value, "://") != NULL && strchr(value, '@') != NULL)
+		return "(hidden)"; /* a URI's user info may hold a password */
+	if ((pw = strstr(value, "password")) == NULL)
+		return value;
+	snprintf(buf, cap, "%.*spassword=(hidden)", (int)(pw - value), value);
+	return buf;
+}
+
 static void config_row(const char *section, const char *key, const char *value, bool reloadable,
 		       void *arg)
 {
-	const char *row[] = {section, key, value, reloadable ? "yes" : "no"};
+	char buf[512];
+	const char *row[] = {section, key, shown_value(key, value, buf, sizeof(buf)),
+			     reloadable ? "yes" : "no"};
 
 	pgw_rs_row(arg, row);
 }

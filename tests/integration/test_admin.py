@@ -67,12 +67,17 @@ def test_rules_stats_config_tenants(pg, console):
     conn.close()
 
 
+def reload_with(pw, key, value):
+    """Changes one setting in pgward's file, RELOADs through the console, returns SHOW CONFIG."""
+    pw.settings[key] = value
+    pw.write_config()
+    assert rows(pw, "RELOAD") == []
+    pw.wait_log(r"reload")
+    return {(r[0], r[1]): r[2] for r in rows(pw, "SHOW CONFIG")}
+
+
 def test_reload_applies_the_file(console):
-    console.settings["client_idle_timeout"] = "77"
-    console.write_config()
-    assert rows(console, "RELOAD") == []
-    console.wait_log(r"reload")
-    config = {(r[0], r[1]): r[2] for r in rows(console, "SHOW CONFIG")}
+    config = reload_with(console, "client_idle_timeout", "77")
     assert config[("pgward", "client_idle_timeout")] == "77s"
 
 
@@ -126,6 +131,20 @@ def test_config_shows_each_job_section(pgward_factory):
     assert config[("job scrape_jobs", "key_columns")] == "domain, job_type"
     assert config[("job scrape_jobs", "on_conflict")] == "skip"
     assert config[("job scrape_jobs", "active")] == ""
+
+
+def test_config_hides_secrets(pgward_factory):
+    secret = "a-signing-secret-of-some-length"
+    pw = pgward_factory(**dict(ADMIN, **{"tenant.signing_secret": secret,
+                                         "tenant.conninfo": "'host=127.0.0.1 password=pw-123 dbname=x'"}))
+    out = pw.psql("-c", "SHOW CONFIG", dbname="pgward").stdout.decode()
+    assert secret not in out and "pw-123" not in out
+    config = {(r[0], r[1]): r[2] for r in rows(pw, "SHOW CONFIG")}
+    assert config[("tenant", "signing_secret")] == "(hidden)"
+    assert config[("tenant", "conninfo")] == "host=127.0.0.1 password=(hidden)"
+    config = reload_with(pw, "tenant.conninfo", "postgresql://u:pw-123@127.0.0.1/x")
+    assert config[("tenant", "conninfo")] == "(hidden)"
+    assert config[("tenant", "query")].startswith("SELECT organization_id")
 
 
 def test_stats_show_job_counters(pg, pgward_factory):
