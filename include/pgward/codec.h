@@ -58,6 +58,10 @@ void pgw_msg_ready(struct evbuffer *out, char tx_status);
 void pgw_msg_backend_key(struct evbuffer *out, uint32_t pid, uint32_t secret);
 /* Appends the 5-byte header of a message whose body (<body_len> bytes) follows. */
 void pgw_msg_header(struct evbuffer *out, char type, uint32_t body_len);
+/* Message fields, in the protocol's byte order: a NUL-terminated string, Int16, Int32. */
+void pgw_put_cstr(struct evbuffer *out, const char *s);
+void pgw_put_u16(struct evbuffer *out, uint16_t v);
+void pgw_put_u32(struct evbuffer *out, uint32_t v);
 
 /*
  * AuthenticationSASL ('R', code 10) with the mechanism SCRAM-SHA-256-PLUS removed: a

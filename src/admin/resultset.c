@@ -12,20 +12,6 @@
 
 #define TEXT_OID 25
 
-static void add_u16(struct evbuffer *out, uint16_t v)
-{
-	uint16_t be = htons(v);
-
-	evbuffer_add(out, &be, 2);
-}
-
-static void add_u32(struct evbuffer *out, uint32_t v)
-{
-	uint32_t be = htonl(v);
-
-	evbuffer_add(out, &be, 4);
-}
-
 void pgw_rs_begin(struct pgw_rs *rs, struct evbuffer *out, const char *const *cols, int ncols)
 {
 	size_t len = 2;
@@ -36,15 +22,15 @@ void pgw_rs_begin(struct pgw_rs *rs, struct evbuffer *out, const char *const *co
 	for (int i = 0; i < ncols; i++)
 		len += strlen(cols[i]) + 1 + 18;
 	pgw_msg_header(out, 'T', (uint32_t)len);
-	add_u16(out, (uint16_t)ncols);
+	pgw_put_u16(out, (uint16_t)ncols);
 	for (int i = 0; i < ncols; i++) {
 		evbuffer_add(out, cols[i], strlen(cols[i]) + 1);
-		add_u32(out, 0);	/* table oid */
-		add_u16(out, 0);	/* column number */
-		add_u32(out, TEXT_OID); /* type */
-		add_u16(out, 0xffff);	/* typlen -1 */
-		add_u32(out, 0xffffffff);
-		add_u16(out, 0); /* text format */
+		pgw_put_u32(out, 0);	    /* table oid */
+		pgw_put_u16(out, 0);	    /* column number */
+		pgw_put_u32(out, TEXT_OID); /* type */
+		pgw_put_u16(out, 0xffff);   /* typlen -1 */
+		pgw_put_u32(out, 0xffffffff);
+		pgw_put_u16(out, 0); /* text format */
 	}
 }
 
@@ -55,13 +41,13 @@ void pgw_rs_row(struct pgw_rs *rs, const char *const *values)
 	for (int i = 0; i < rs->ncols; i++)
 		len += 4 + (values[i] ? strlen(values[i]) : 0);
 	pgw_msg_header(rs->out, 'D', (uint32_t)len);
-	add_u16(rs->out, (uint16_t)rs->ncols);
+	pgw_put_u16(rs->out, (uint16_t)rs->ncols);
 	for (int i = 0; i < rs->ncols; i++) {
 		if (values[i] == NULL) {
-			add_u32(rs->out, 0xffffffff);
+			pgw_put_u32(rs->out, 0xffffffff);
 			continue;
 		}
-		add_u32(rs->out, (uint32_t)strlen(values[i]));
+		pgw_put_u32(rs->out, (uint32_t)strlen(values[i]));
 		evbuffer_add(rs->out, values[i], strlen(values[i]));
 	}
 	rs->nrows++;

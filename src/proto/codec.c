@@ -116,6 +116,25 @@ const char *pgw_read_cstr(struct pgw_reader *r)
 	return (const char *)pgw_read_bytes(r, (size_t)(nul - r->p) + 1);
 }
 
+void pgw_put_cstr(struct evbuffer *out, const char *s)
+{
+	evbuffer_add(out, s, strlen(s) + 1);
+}
+
+void pgw_put_u16(struct evbuffer *out, uint16_t v)
+{
+	uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};
+
+	evbuffer_add(out, b, 2);
+}
+
+void pgw_put_u32(struct evbuffer *out, uint32_t v)
+{
+	uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+
+	evbuffer_add(out, b, 4);
+}
+
 void pgw_msg_header(struct evbuffer *out, char type, uint32_t body_len)
 {
 	unsigned char hdr[PGW_HDR_LEN];

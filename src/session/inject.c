@@ -22,25 +22,6 @@
 #include <string.h>
 #include <event2/buffer.h>
 
-static void add_cstr(struct evbuffer *out, const char *s)
-{
-	evbuffer_add(out, s, strlen(s) + 1);
-}
-
-static void add_u16(struct evbuffer *out, uint16_t v)
-{
-	uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};
-
-	evbuffer_add(out, b, 2);
-}
-
-static void add_u32(struct evbuffer *out, uint32_t v)
-{
-	uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
-
-	evbuffer_add(out, b, 4);
-}
-
 /* An ErrorResponse with a DETAIL, as bytes the tracker can hold. */
 static uint8_t *error_bytes(const char *sqlstate, const char *message, const char *detail,
 			    const char *hint, uint32_t *len)
@@ -128,7 +109,7 @@ static void add_close(struct evbuffer *out, char kind, const char *name)
 {
 	pgw_msg_header(out, 'C', (uint32_t)(1 + strlen(name) + 1));
 	evbuffer_add(out, &kind, 1);
-	add_cstr(out, name);
+	pgw_put_cstr(out, name);
 }
 
 /*
@@ -146,9 +127,9 @@ static bool send_own(struct pgw_session *s, const char *name, const char *text,
 
 	add_close(out, 'S', name);
 	pgw_msg_header(out, 'P', (uint32_t)(strlen(name) + 1 + strlen(text) + 1 + 2));
-	add_cstr(out, name);
-	add_cstr(out, text);
-	add_u16(out, 0);
+	pgw_put_cstr(out, name);
+	pgw_put_cstr(out, text);
+	pgw_put_u16(out, 0);
 	add_close(out, 'P', PGW_JOB_PORTAL);
 	for (uint16_t i = 0; i < sql->nparams; i++) {
 		int n = sql->params[i];
@@ -158,28 +139,29 @@ static bool send_own(struct pgw_session *s, const char *name, const char *text,
 		blen += 2 + 4 + (p != NULL && p->len > 0 ? (uint32_t)p->len : 0);
 	}
 	pgw_msg_header(out, 'B', blen);
-	add_cstr(out, PGW_JOB_PORTAL);
-	add_cstr(out, name);
-	add_u16(out, sql->nparams);
+	pgw_put_cstr(out, PGW_JOB_PORTAL);
+	pgw_put_cstr(out, name);
+	pgw_put_u16(out, sql->nparams);
 	for (uint16_t i = 0; i < sql->nparams; i++) {
 		int n = sql->params[i];
 
-		add_u16(out, n >= 1 && (size_t)n <= nparams ? (uint16_t)params[n - 1].format : 0);
+		pgw_put_u16(out,
+			    n >= 1 && (size_t)n <= nparams ? (uint16_t)params[n - 1].format : 0);
 	}
-	add_u16(out, sql->nparams);
+	pgw_put_u16(out, sql->nparams);
 	for (uint16_t i = 0; i < sql->nparams; i++) {
 		int n = sql->params[i];
 		const struct pgw_job_param *p =
 			n >= 1 && (size_t)n <= nparams ? &params[n - 1] : NULL;
 
-		add_u32(out, p != NULL ? (uint32_t)p->len : 0xffffffffu);
+		pgw_put_u32(out, p != NULL ? (uint32_t)p->len : 0xffffffffu);
 		if (p != NULL && p->len > 0)
 			evbuffer_add(out, p->value, (size_t)p->len);
 	}
-	add_u16(out, 0);
+	pgw_put_u16(out, 0);
 	pgw_msg_header(out, 'E', (uint32_t)(sizeof(PGW_JOB_PORTAL) + 4));
-	add_cstr(out, PGW_JOB_PORTAL);
-	add_u32(out, 0);
+	pgw_put_cstr(out, PGW_JOB_PORTAL);
+	pgw_put_u32(out, 0);
 	return pgw_tracker_push_own(&s->tracker, 'C', 0, NULL, 0, now) == 0 &&
 	       pgw_tracker_push_own(&s->tracker, 'P', 0, NULL, 0, now) == 0 &&
 	       pgw_tracker_push_own(&s->tracker, 'C', 0, NULL, 0, now) == 0 &&
@@ -357,7 +339,7 @@ static enum pgw_inject on_parse(struct pgw_session *s, const struct pgw_job_plan
 	if (rewritten == NULL)
 		return PGW_INJ_UNCOVERED;
 	pgw_msg_header(s->server.out, 'P', (uint32_t)(strlen(name) + 1 + rlen + 1 + rest_len));
-	add_cstr(s->server.out, name);
+	pgw_put_cstr(s->server.out, name);
 	evbuffer_add(s->server.out, rewritten, rlen);
 	evbuffer_add(s->server.out, "", 1);
 	evbuffer_add(s->server.out, rest, rest_len);

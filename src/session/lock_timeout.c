@@ -21,11 +21,6 @@
 /* Names no client uses, as for refusals (refuse.c). */
 static const char lt_name[] = "pgward.lock_timeout";
 
-static void add_cstr(struct evbuffer *out, const char *s)
-{
-	evbuffer_add(out, s, strlen(s) + 1);
-}
-
 static bool swallow(struct pgw_session *s, char type)
 {
 	if (pgw_tracker_push(&s->tracker, type, PGW_RESP_SWALLOW, NULL, 0) == 0)
@@ -44,7 +39,7 @@ static void set_sql(char *buf, size_t len)
 static bool query(struct pgw_session *s, const char *sql)
 {
 	pgw_msg_header(s->server.out, 'Q', (uint32_t)strlen(sql) + 1);
-	add_cstr(s->server.out, sql);
+	pgw_put_cstr(s->server.out, sql);
 	return swallow(s, 'Q');
 }
 
@@ -52,7 +47,7 @@ static void close_msg(struct evbuffer *out, const char *kind)
 {
 	pgw_msg_header(out, 'C', 1 + sizeof(lt_name));
 	evbuffer_add(out, kind, 1);
-	add_cstr(out, lt_name);
+	pgw_put_cstr(out, lt_name);
 }
 
 /*
@@ -70,15 +65,15 @@ static bool extended(struct pgw_session *s, const char *sql, bool sync)
 	close_msg(out, "S");
 	close_msg(out, "P");
 	pgw_msg_header(out, 'P', name + (uint32_t)strlen(sql) + 1 + 2);
-	add_cstr(out, lt_name);
-	add_cstr(out, sql);
+	pgw_put_cstr(out, lt_name);
+	pgw_put_cstr(out, sql);
 	evbuffer_add(out, zeros, 2);
 	pgw_msg_header(out, 'B', 2 * name + 6);
-	add_cstr(out, lt_name);
-	add_cstr(out, lt_name);
+	pgw_put_cstr(out, lt_name);
+	pgw_put_cstr(out, lt_name);
 	evbuffer_add(out, zeros, 6); /* no formats, no parameters, no result formats */
 	pgw_msg_header(out, 'E', name + 4);
-	add_cstr(out, lt_name);
+	pgw_put_cstr(out, lt_name);
 	evbuffer_add(out, zeros, 4);
 	close_msg(out, "P");
 	close_msg(out, "S");

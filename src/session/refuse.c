@@ -19,50 +19,38 @@ static const char refused_sql[] = "pgward refused";
 /* A name no client uses: Bind, Describe and Execute of it fail with "does not exist". */
 static const char refused_name[] = "pgward.refused";
 
-static void add_cstr(struct evbuffer *out, const char *s)
-{
-	evbuffer_add(out, s, strlen(s) + 1);
-}
-
-static void add_u16(struct evbuffer *out, uint16_t v)
-{
-	uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};
-
-	evbuffer_add(out, b, 2);
-}
-
 /* Appends the stand-in for a refused message of <type>; false if there is none. */
 static bool add_substitute(struct evbuffer *out, char type, const char *stmt_name)
 {
 	switch (type) {
 	case 'Q':
 		pgw_msg_header(out, 'Q', sizeof(refused_sql));
-		add_cstr(out, refused_sql);
+		pgw_put_cstr(out, refused_sql);
 		return true;
 	case 'P': /* the client's statement name, so no other statement is touched */
 		pgw_msg_header(out, 'P',
 			       (uint32_t)(strlen(stmt_name) + 1 + sizeof(refused_sql) + 2));
-		add_cstr(out, stmt_name);
-		add_cstr(out, refused_sql);
-		add_u16(out, 0);
+		pgw_put_cstr(out, stmt_name);
+		pgw_put_cstr(out, refused_sql);
+		pgw_put_u16(out, 0);
 		return true;
 	case 'B':
 		pgw_msg_header(out, 'B', 1 + sizeof(refused_name) + 6);
-		add_cstr(out, "");
-		add_cstr(out, refused_name);
-		add_u16(out, 0); /* format codes */
-		add_u16(out, 0); /* parameters */
-		add_u16(out, 0); /* result format codes */
+		pgw_put_cstr(out, "");
+		pgw_put_cstr(out, refused_name);
+		pgw_put_u16(out, 0); /* format codes */
+		pgw_put_u16(out, 0); /* parameters */
+		pgw_put_u16(out, 0); /* result format codes */
 		return true;
 	case 'D':
 	case 'C': /* closing a missing statement is no error, describing one is */
 		pgw_msg_header(out, 'D', 1 + sizeof(refused_name));
 		evbuffer_add(out, "S", 1);
-		add_cstr(out, refused_name);
+		pgw_put_cstr(out, refused_name);
 		return true;
 	case 'E':
 		pgw_msg_header(out, 'E', sizeof(refused_name) + 4);
-		add_cstr(out, refused_name);
+		pgw_put_cstr(out, refused_name);
 		evbuffer_add(out, "\0\0\0\0", 4);
 		return true;
 	case 'F': /* function OID 0 does not exist */
@@ -71,7 +59,7 @@ static bool add_substitute(struct evbuffer *out, char type, const char *stmt_nam
 		return true;
 	case 'd': /* ends the COPY with an error */
 		pgw_msg_header(out, 'f', sizeof(refused_sql));
-		add_cstr(out, refused_sql);
+		pgw_put_cstr(out, refused_sql);
 		return true;
 	default:
 		return false;

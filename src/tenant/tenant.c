@@ -354,25 +354,6 @@ void pgw_tenant_end(struct pgw_tenant_sess *t)
 	t->status = PGW_TENANT_OFF;
 }
 
-static void add_cstr(struct evbuffer *out, const char *s)
-{
-	evbuffer_add(out, s, strlen(s) + 1);
-}
-
-static void add_u16(struct evbuffer *out, uint16_t v)
-{
-	uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};
-
-	evbuffer_add(out, b, 2);
-}
-
-static void add_u32(struct evbuffer *out, uint32_t v)
-{
-	uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
-
-	evbuffer_add(out, b, 4);
-}
-
 int pgw_tenant_write_injection(const struct pgw_tenant_sess *t, uint32_t pid, struct evbuffer *out)
 {
 	static const char sql2[] = "SELECT set_config($1,$2,false),set_config($3,$4,false)";
@@ -396,22 +377,22 @@ int pgw_tenant_write_injection(const struct pgw_tenant_sess *t, uint32_t pid, st
 	for (uint16_t i = 0; i < n; i++)
 		bind_len += 4 + (uint32_t)strlen(params[i]);
 	pgw_msg_header(out, 'P', (uint32_t)(1 + strlen(sql) + 1 + 2));
-	add_cstr(out, "");
-	add_cstr(out, sql);
-	add_u16(out, 0);
+	pgw_put_cstr(out, "");
+	pgw_put_cstr(out, sql);
+	pgw_put_u16(out, 0);
 	pgw_msg_header(out, 'B', bind_len);
-	add_cstr(out, ""); /* portal */
-	add_cstr(out, ""); /* statement */
-	add_u16(out, 0);   /* every parameter in text format */
-	add_u16(out, n);
+	pgw_put_cstr(out, ""); /* portal */
+	pgw_put_cstr(out, ""); /* statement */
+	pgw_put_u16(out, 0);   /* every parameter in text format */
+	pgw_put_u16(out, n);
 	for (uint16_t i = 0; i < n; i++) {
-		add_u32(out, (uint32_t)strlen(params[i]));
+		pgw_put_u32(out, (uint32_t)strlen(params[i]));
 		evbuffer_add(out, params[i], strlen(params[i]));
 	}
-	add_u16(out, 0); /* result formats */
+	pgw_put_u16(out, 0); /* result formats */
 	pgw_msg_header(out, 'E', 1 + 4);
-	add_cstr(out, "");
-	add_u32(out, 0);
+	pgw_put_cstr(out, "");
+	pgw_put_u32(out, 0);
 	pgw_msg_header(out, 'S', 0);
 	tenant_counters.injections++;
 	return 3;
