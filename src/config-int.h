@@ -76,4 +76,11 @@ void pgw_config_jobs_free(struct pgw_config *cfg);
 int pgw_config_check_limits(struct parser *p, const struct config_section *sec);
 void pgw_column_limits_free(struct pgw_column_limit *limits, size_t n);
 
+/* config_keys.c: every section, in file order. */
+extern const struct config_section pgw_config_sections[];
+extern const size_t pgw_config_nsections;
+
+/* Durations become time_t seconds later on, and time_t may be 32-bit. */
+#define PGW_CONFIG_MAX_SECONDS 2147483647LL
+
 #endif
