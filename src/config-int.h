@@ -58,7 +58,6 @@ struct parser {
 
 /* Writes "file:line: message" into the parser's error buffer; returns -1. */
 int pgw_config_fail(struct parser *p, unsigned line, const char *fmt, ...) PGW_PRINTF(3, 4);
-char *pgw_config_trim(char *s);
 const struct config_key *pgw_config_find_key(const struct config_section *sec, const char *name);
 size_t pgw_config_key_slot(const struct config_section *sec, const struct config_key *key);
 

@@ -179,6 +179,10 @@ struct pgw_column_limit {
 /* The guard rules (a mask of PGW_SQL_GUARD_RULES bits) that apply to login role <role>. */
 uint64_t pgw_config_guard_rules(const struct pgw_config *cfg, const char *role);
 
+/* Strips leading and trailing blanks in place; returns the first kept character. For
+ * pgward.ini and the files with the same line syntax (the tenant map file). */
+char *pgw_config_trim(char *s);
+
 /* Fills <cfg> with every key's default (strings are heap copies). */
 void pgw_config_defaults(struct pgw_config *cfg);
 

@@ -26,18 +26,6 @@ struct pgw_orgmap {
 	size_t count;
 };
 
-static char *trim(char *s)
-{
-	char *end;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	end = s + strlen(s);
-	while (end > s && isspace((unsigned char)end[-1]))
-		*--end = '\0';
-	return s;
-}
-
 static int fail(char *err, size_t errlen, const char *path, unsigned line, const char *fmt, ...)
 	PGW_PRINTF(5, 6);
 
@@ -66,7 +54,7 @@ static char *org_list(char *list, const char **bad)
 	*w++ = '{';
 	for (char *item = strtok_r(list, ",", &save); item != NULL;
 	     item = strtok_r(NULL, ",", &save)) {
-		item = trim(item);
+		item = pgw_config_trim(item);
 		if (*item == '\0')
 			continue;
 		if (!pgw_uuid_valid(item)) {
@@ -94,7 +82,7 @@ static int add_line(struct pgw_orgmap *m, char *line, const char *path, unsigned
 	if (eq == NULL)
 		return fail(err, errlen, path, lineno, "expected \"identity = uuid, uuid, ...\"");
 	*eq = '\0';
-	identity = trim(line);
+	identity = pgw_config_trim(line);
 	if (*identity == '\0' || strlen(identity) >= PGW_IDENTITY_MAX)
 		return fail(err, errlen, path, lineno, "identity must be 1 to %d bytes",
 			    PGW_IDENTITY_MAX - 1);
@@ -145,7 +133,7 @@ int pgw_orgmap_load(const char *path, struct pgw_orgmap **out, char *err, size_t
 		comment = strpbrk(buf, "#;");
 		if (comment != NULL)
 			*comment = '\0';
-		line = trim(buf);
+		line = pgw_config_trim(buf);
 		if (*line != '\0' && add_line(m, line, path, lineno, err, errlen) < 0)
 			goto out;
 	}
