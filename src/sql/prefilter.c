@@ -9,12 +9,22 @@
 #include "sql-int.h"
 
 #include <string.h>
-#include <strings.h>
 
-static const char *const triggers[] = {
-	"drop",	 "truncate", "delete",	 "update", "alter",  "create",	   "set",
-	"reset", "grant",    "revoke",	 "do",	   "merge",  "set_config", "discard",
-	"copy",	 "call",     "security", "role",   "system", "explain",	   "prepare",
+/* A keyword and its length, so that most words are ruled out without a string compare
+ * (this scan runs on every simple-protocol Query). */
+struct trigger {
+	const char *word;
+	size_t len;
+};
+/* clang-format off */
+#define T(w) {w, sizeof(w) - 1}
+/* clang-format on */
+
+static const struct trigger triggers[] = {
+	T("drop"),	 T("truncate"), T("delete"),  T("update"), T("alter"),	  T("create"),
+	T("set"),	 T("reset"),	T("grant"),   T("revoke"), T("do"),	  T("merge"),
+	T("set_config"), T("discard"),	T("copy"),    T("call"),   T("security"), T("role"),
+	T("system"),	 T("explain"),	T("prepare"),
 };
 
 static bool word_char(unsigned char c)
@@ -25,21 +35,36 @@ static bool word_char(unsigned char c)
 
 /* The words that may start a DDL statement (kind DDL but SELECT INTO), or name lock_timeout
  * in a write to it (set_config can spell it any way). */
-static const char *const ddl_triggers[] = {
-	"alter",  "comment",  "create",	  "drop",	  "grant",	"import",
-	"revoke", "reassign", "security", "lock_timeout", "set_config",
+static const struct trigger ddl_triggers[] = {
+	T("alter"),  T("comment"),  T("create"),   T("drop"),	      T("grant"),      T("import"),
+	T("revoke"), T("reassign"), T("security"), T("lock_timeout"), T("set_config"),
 };
+#undef T
 
-static bool is_trigger(const char *w, size_t n, const char *const *list, size_t nlist)
+/* <w> (any case) is <word> (lower case letters and '_'). */
+static bool same_word(const char *w, const char *word, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = w[i];
+
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if (c != word[i])
+			return false;
+	}
+	return true;
+}
+
+static bool is_trigger(const char *w, size_t n, const struct trigger *list, size_t nlist)
 {
 	for (size_t i = 0; i < nlist; i++)
-		if (strlen(list[i]) == n && strncasecmp(w, list[i], n) == 0)
+		if (list[i].len == n && same_word(w, list[i].word, n))
 			return true;
 	return false;
 }
 
 /* True when <sql> has one of <list> as a whole word, or a U& escape. */
-static bool has_word(const char *sql, size_t len, const char *const *list, size_t nlist)
+static bool has_word(const char *sql, size_t len, const struct trigger *list, size_t nlist)
 {
 	size_t i = 0;
 

@@ -20,8 +20,17 @@
 #
 # Output: a markdown table on stdout (median TPS over rounds, mean latency, ratio to direct,
 # ratio pgward/PgBouncer, CPU-seconds of the proxy process per 10k transactions from
-# /proc/PID/stat utime+stime sampled before and after each run), and in $OUT: results.csv
-# (one row per run), summary.md, meta.txt, logs/ (pgbench output, server/proxy logs).
+# /proc/PID/stat utime+stime sampled before and after each run, machine-wide minor page
+# faults per transaction from /proc/vmstat), and in $OUT: results.csv (one row per run),
+# summary.md, meta.txt, logs/ (pgbench output, server/proxy logs).
+#
+# Server backends: direct and pgward give every pgbench client a new PostgreSQL backend;
+# PgBouncer keeps its server connections between runs, and a backend that has run before
+# has already mapped the shared buffers it touched (about 0.04 minor faults per select-only
+# transaction against 0.7 for a new one, which on this VM made PgBouncer's -S runs 1.5-1.8x faster).
+# So that every target starts from the same server state, PGB_POOL=fresh (the default)
+# closes PgBouncer's server connections (admin console KILL + RESUME) after the warm-up and
+# before each measured run; PGB_POOL=warm keeps them, which measures pooling, not relaying.
 #
 # Environment (all optional):
 #   ROUNDS=3            rounds; each round runs every workload on every target
@@ -36,6 +45,8 @@
 #   PGWARD_CONF=        extra lines for the "pgward" target's pgward.ini (e.g. a [guard] section)
 #   PGWARD_OFF_PORT=5513  target "pgward-off": a second pgward, same binary, [guard] rules = none
 #   RATIO=pgward:pgbouncer  the two targets whose per-round TPS ratio the table shows
+#   PGB_POOL=fresh      fresh: PgBouncer's server connections are closed before each measured
+#                       run (new backends, as for direct and pgward); warm: kept (see above)
 #   BENCH_DIR=/tmp/pgward-bench    runtime state (cluster, configs, pid files, results)
 #   OUT=$BENCH_DIR/results/<timestamp>
 #   BUILD_DIR=<repo>/build-rel     pgward Release build directory
@@ -67,6 +78,7 @@ PGWARD_PORT=${PGWARD_PORT:-5512}
 PGWARD_OFF_PORT=${PGWARD_OFF_PORT:-5513}
 PGWARD_CONF=${PGWARD_CONF:-}
 RATIO=${RATIO:-pgward:pgbouncer}
+PGB_POOL=${PGB_POOL:-fresh}
 PGW_PIDS=()
 BENCH_DIR=${BENCH_DIR:-/tmp/pgward-bench}
 OUT=${OUT:-$BENCH_DIR/results/$(date +%Y%m%d-%H%M%S)}
@@ -133,6 +145,29 @@ proc_ticks() {
 }
 # Machine-wide busy ticks: user+nice+system+irq+softirq+steal.
 busy_ticks() { awk 'NR == 1 { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+# Machine-wide page faults so far (nearly all of them minor faults of the server backends).
+page_faults() { awk '$1 == "pgfault" { print $2 }' /proc/vmstat; }
+
+# Waits (up to 10 s) until the postmaster has no more children than when idle: backends of
+# the warm-up run still exiting (unmapping shared memory: page faults and CPU) must not load
+# the measured run. A backend leaves pg_stat_activity before that work, hence the process count.
+pg_children() { pgrep -c -P "$PG_PID" || true; }
+wait_backends_gone() {
+	local i n
+	for ((i = 0; i < 100; i++)); do
+		n=$(pg_children)
+		[ "$n" -le "$PG_IDLE_CHILDREN" ] && return 0
+		sleep 0.1
+	done
+	log "warning: postgres still has $n child processes after 10 s (idle: $PG_IDLE_CHILDREN)"
+}
+
+# PGB_POOL=fresh: PgBouncer drops its server connections, so the next run gets new backends.
+pgb_drop_servers() {
+	as_owner "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$PGB_PORT" -U bench -d pgbouncer \
+		-c 'KILL bench' -c 'RESUME bench' >/dev/null ||
+		die "cannot reset PgBouncer's pool through its admin console (admin_users = bench)"
+}
 
 # ---------- setup: build ----------
 
@@ -235,6 +270,7 @@ own_pgb_start() {
 		unix_socket_dir = $PGB_DIR
 		auth_type = trust
 		auth_file = $PGB_DIR/userlist.txt
+		admin_users = bench
 		pool_mode = session
 		max_client_conn = 1000
 		default_pool_size = 200
@@ -405,6 +441,7 @@ run_pgbench() { # limit_seconds logfile pgbench-args...
 
 mkdir -p "$OUT/logs"
 for w in $WORKLOADS; do wl_flags "$w" >/dev/null; done
+case "$PGB_POOL" in fresh | warm) ;; *) die "PGB_POOL must be fresh or warm, not '$PGB_POOL'" ;; esac
 for t in $TARGETS; do t_port "$t" >/dev/null; done
 for p in "$PG_PORT" "$PGB_PORT" "$PGWARD_PORT" "$PGWARD_OFF_PORT"; do
 	! port_busy "$p" || die "port $p is already in use; set PG_PORT/PGB_PORT/PGWARD_PORT/PGWARD_OFF_PORT"
@@ -423,6 +460,7 @@ pg_start
 PGW_PIDS=()
 if has_target pgbouncer; then pgb_start; fi
 pgward_start
+PG_IDLE_CHILDREN=$(pg_children)
 log "postgres pid $PG_PID :$PG_PORT, pgbouncer pid ${PGB_PID:--} :$PGB_PORT, pgward pids ${PGW_PIDS[*]:--}"
 
 {
@@ -438,12 +476,12 @@ log "postgres pid $PG_PID :$PG_PORT, pgbouncer pid ${PGB_PID:--} :$PGB_PORT, pgw
 		echo "pgward: $("$PGWARD_BIN" --version 2>&1 | head -1), commit $head"
 	fi
 	echo "pgbench: $("$PGBENCH" --version)"
-	echo "settings: rounds=$ROUNDS duration=${DURATION}s warmup=${WARMUP}s clients=$CLIENTS threads=$THREADS scale=$SCALE"
+	echo "settings: rounds=$ROUNDS duration=${DURATION}s warmup=${WARMUP}s clients=$CLIENTS threads=$THREADS scale=$SCALE pgbouncer_pool=$PGB_POOL"
 	echo "workloads: $WORKLOADS; targets: $TARGETS"
 } | tee "$OUT/meta.txt" >&2
 
 CSV=$OUT/results.csv
-echo "round,workload,target,tps,lat_ms,txns,proxy_cpu_s,busy_cpu_s,status" >"$CSV"
+echo "round,workload,target,tps,lat_ms,txns,proxy_cpu_s,busy_cpu_s,page_faults,status" >"$CSV"
 read -r -a TGT <<<"$TARGETS"
 NT=${#TGT[@]}
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -460,12 +498,16 @@ for ((r = 1; r <= ROUNDS; r++)); do
 				run_pgbench $((WARMUP + 60)) /dev/null $common $flags -T "$WARMUP" bench || true
 			fi
 			prep_workload "$wl"
+			if [ "$t" = pgbouncer ] && [ "$PGB_POOL" = fresh ]; then pgb_drop_servers; fi
+			if [ "$t" != pgbouncer ] || [ "$PGB_POOL" = fresh ]; then wait_backends_gone; fi
 			p0=$(proc_ticks "$pid")
 			b0=$(busy_ticks)
+			f0=$(page_faults)
 			rc=0
 			run_pgbench $((DURATION + 60)) "$lg" $common $flags -T "$DURATION" bench || rc=$?
 			p1=$(proc_ticks "$pid")
 			b1=$(busy_ticks)
+			f1=$(page_faults)
 			tps=$(sed -nE 's/^tps = ([0-9.]+).*/\1/p' "$lg" | head -1)
 			lat=$(sed -nE 's/^latency average = ([0-9.]+) ms.*/\1/p' "$lg" | head -1)
 			txns=$(sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' "$lg" | head -1)
@@ -475,7 +517,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 			pcpu=""
 			[ -n "$pid" ] && pcpu=$(awk -v a="$p0" -v b="$p1" -v hz="$HZ" 'BEGIN { printf "%.2f", (b - a) / hz }')
 			bcpu=$(awk -v a="$b0" -v b="$b1" -v hz="$HZ" 'BEGIN { printf "%.2f", (b - a) / hz }')
-			echo "$r,$wl,$t,${tps:-},${lat:-},${txns:-},$pcpu,$bcpu,$status" >>"$CSV"
+			echo "$r,$wl,$t,${tps:-},${lat:-},${txns:-},$pcpu,$bcpu,$((f1 - f0)),$status" >>"$CSV"
 			printf 'round %d  %-9s %-9s tps=%-9s lat=%-6s proxy_cpu=%-5s busy_cpu=%-5s %s\n' \
 				"$r" "$wl" "$t" "${tps:--}" "${lat:--}" "${pcpu:--}" "$bcpu" "$status" >&2
 			[ "$status" = died ] && die "$t (pid $pid) died during round $r $wl; see $lg"
@@ -508,8 +550,8 @@ fmt = lambda x, p: "-" if x is None else f"{x:,.{p}f}"
 
 num_t, den_t = sys.argv[2].split(":")
 print("| workload | target | runs ok | median TPS | min-max TPS | mean latency ms | × direct "
-      f"| {num_t} / {den_t} TPS (per-round range) | proxy CPU s / 10k tx |")
-print("|---|---|---|---|---|---|---|---|---|")
+      f"| {num_t} / {den_t} TPS (per-round range) | proxy CPU s / 10k tx | page faults / tx |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for wl in wls:
     base = {t: med(ok(wl, t), lambda r: num(r["tps"])) for t in tgts}
     for t in tgts:
@@ -527,8 +569,10 @@ for wl in wls:
             if pr:
                 vs_pgb += f" ({min(pr):.2f}-{max(pr):.2f})"
         cpu = med(rs, per10k("proxy_cpu_s")) if t != "direct" else None
+        faults = med(rs, lambda r: num(r["page_faults"]) / num(r["txns"])
+                     if num(r["page_faults"]) is not None and num(r["txns"]) else None)
         print(f"| {wl} | {t} | {len(rs)}/{n} | {fmt(m, 0)} | "
               f"{fmt(min(tps) if tps else None, 0)}-{fmt(max(tps) if tps else None, 0)} | "
-              f"{fmt(lat, 3)} | {vs_direct} | {vs_pgb} | {fmt(cpu, 3)} |")
+              f"{fmt(lat, 3)} | {vs_direct} | {vs_pgb} | {fmt(cpu, 3)} | {fmt(faults, 2)} |")
 EOF
 log "results: $OUT"
