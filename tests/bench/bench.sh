@@ -153,13 +153,15 @@ page_faults() { awk '$1 == "pgfault" { print $2 }' /proc/vmstat; }
 # the measured run. A backend leaves pg_stat_activity before that work, hence the process count.
 pg_children() { pgrep -c -P "$PG_PID" || true; }
 wait_backends_gone() {
-	local i n
+	local i n limit=$PG_IDLE_CHILDREN
+	# PGB_POOL=warm: PgBouncer keeps up to one backend per client of its last run.
+	if [ "$PGB_POOL" = warm ] && has_target pgbouncer; then limit=$((limit + CLIENTS)); fi
 	for ((i = 0; i < 100; i++)); do
 		n=$(pg_children)
-		[ "$n" -le "$PG_IDLE_CHILDREN" ] && return 0
+		[ "$n" -le "$limit" ] && return 0
 		sleep 0.1
 	done
-	log "warning: postgres still has $n child processes after 10 s (idle: $PG_IDLE_CHILDREN)"
+	log "warning: postgres still has $n child processes after 10 s (expected at most $limit)"
 }
 
 # PGB_POOL=fresh: PgBouncer drops its server connections, so the next run gets new backends.
@@ -499,7 +501,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 			fi
 			prep_workload "$wl"
 			if [ "$t" = pgbouncer ] && [ "$PGB_POOL" = fresh ]; then pgb_drop_servers; fi
-			if [ "$t" != pgbouncer ] || [ "$PGB_POOL" = fresh ]; then wait_backends_gone; fi
+			wait_backends_gone
 			p0=$(proc_ticks "$pid")
 			b0=$(busy_ticks)
 			f0=$(page_faults)
