@@ -23,10 +23,10 @@ enum pgw_frame_status {
 };
 
 /*
- * Reads the header that starts <offset> bytes into <in>, without consuming anything.
- * <max_len> bounds hdr->len.
+ * Reads the header at <p>, where <avail> bytes have arrived (the message's first bytes,
+ * perhaps not all of it). <max_len> bounds hdr->len.
  */
-enum pgw_frame_status pgw_frame_peek(struct evbuffer *in, size_t offset, uint32_t max_len,
+enum pgw_frame_status pgw_frame_peek(const uint8_t *p, size_t avail, uint32_t max_len,
 				     struct pgw_msg_hdr *hdr);
 
 /* True for the message types a client may send after startup (protocol 3.0). */

@@ -1,13 +1,14 @@
 /*
- * One non-blocking socket, plain or TLS, with an input and an output evbuffer. Writes go
- * out at once when the socket takes them (no extra event-loop round); what it does not
- * take waits for EV_WRITE. Never frees itself inside its own callback: pgw_conn_close
- * stops all I/O at once, pgw_conn_release frees later.
+ * One non-blocking socket, plain or TLS, with a flat input (rbuf.h) and an output evbuffer.
+ * Writes go out at once when the socket takes them (no extra event-loop round); what it
+ * does not take waits for EV_WRITE. Never frees itself inside its own callback:
+ * pgw_conn_close stops all I/O at once, pgw_conn_release frees later.
  */
 #ifndef PGWARD_CONN_H
 #define PGWARD_CONN_H
 
 #include "pgward/common.h"
+#include "pgward/rbuf.h"
 
 #include <sys/socket.h>
 #include <event2/event_struct.h>
@@ -36,7 +37,8 @@ typedef void (*pgw_conn_fn)(struct pgw_conn *c, enum pgw_conn_event ev, void *ar
 struct pgw_conn {
 	int fd;
 	struct event rev, wev;
-	struct evbuffer *in, *out;
+	struct pgw_rbuf in;
+	struct evbuffer *out;
 	SSL *ssl; /* NULL on a plain connection */
 	pgw_conn_fn cb;
 	void *arg;
@@ -50,7 +52,7 @@ struct pgw_conn {
 	bool notify_empty;     /* report DRAINED when the output is empty */
 	bool rev_on, wev_on;   /* what is armed in the event loop */
 	bool closed;
-	uint32_t read_size; /* next plain read, adapted to the traffic */
+	bool failed; /* a write failed (c->err): the next flush reports it */
 	char err[192];
 };
 
@@ -72,6 +74,17 @@ void pgw_conn_start_tls(struct pgw_conn *c, SSL *ssl);
  * Returns -1 (with c->err) if the connection failed; the owner then closes it.
  */
 int pgw_conn_flush(struct pgw_conn *c) PGW_MUSTCHECK;
+
+/*
+ * Sends the first <n> bytes of <from> on <to> and consumes them from <from>: straight from
+ * <from>'s block when nothing is queued ahead of them on a plain connection, so a relayed
+ * run costs one send(2) and no buffer work; what the socket does not take now is queued.
+ * The caller flushes <to> afterwards, as after any write.
+ */
+void pgw_conn_relay(struct pgw_conn *to, struct pgw_rbuf *from, size_t n);
+
+/* Queues the first <n> bytes of <from> on <to> behind what is queued, consuming them. */
+void pgw_conn_queue(struct pgw_conn *to, struct pgw_rbuf *from, size_t n);
 
 /* Schedules a read callback for bytes already buffered (e.g. after a pause). */
 void pgw_conn_kick_read(struct pgw_conn *c);

@@ -8,6 +8,7 @@
 #include "pgward/common.h"
 
 struct evbuffer;
+struct pgw_rbuf;
 
 #define PGW_STARTUP_MAX_LEN    10000 /* PostgreSQL's MAX_STARTUP_PACKET_LENGTH */
 #define PGW_STARTUP_MAX_PARAMS 64
@@ -45,7 +46,7 @@ struct pgw_startup {
  * Looks at the first packet waiting in <in>; consumes it only when the result is
  * STARTUP, SSL, GSSENC or CANCEL. On STARTUP fills <out> (free with pgw_startup_free).
  */
-enum pgw_initial_kind pgw_startup_read(struct evbuffer *in, struct pgw_startup *out);
+enum pgw_initial_kind pgw_startup_read(struct pgw_rbuf *in, struct pgw_startup *out);
 
 /* Parses one whole packet (length word included) from memory: the core of the above. */
 enum pgw_initial_kind pgw_startup_parse(const uint8_t *pkt, size_t len, struct pgw_startup *out);

@@ -17,10 +17,8 @@
 
 #define TLS_WRITE_CHUNK (16 * 1024) /* one TLS record */
 #define WRITE_IOVECS	16
-/* First and smallest plain read. libevent puts it in a chain of this plus a ~48-byte header
- * rounded up to a power of two: a 1 KB block, which glibc serves from its per-thread cache
- * (4096 made every read an 8 KB allocation through the slower general path). */
-#define READ_SIZE_MIN 960
+/* Least room a read asks of the input block; a whole message may need more (it grows). */
+#define READ_ROOM_MIN 1024
 
 static void conn_cb(evutil_socket_t fd, short what, void *arg);
 
@@ -95,7 +93,6 @@ void pgw_conn_init(struct pgw_conn *c, struct event_base *base, int fd, pgw_conn
 	c->fd = fd;
 	c->cb = cb;
 	c->arg = arg;
-	c->in = evbuffer_new();
 	c->out = evbuffer_new();
 	set_socket_options(fd);
 	event_assign(&c->rev, base, fd, EV_READ | EV_PERSIST, conn_cb, c);
@@ -190,20 +187,24 @@ static ssize_t tls_read(struct pgw_conn *c)
 
 	c->read_wants_write = false;
 	while (total < PGW_CONN_READ_CHUNK) {
-		struct evbuffer_iovec v;
+		size_t room;
+		uint8_t *at;
 		int r;
 
-		if (evbuffer_reserve_space(c->in, 16384, &v, 1) < 1)
+		if (total > 0 && c->in.cap - c->in.tail < READ_ROOM_MIN)
+			break; /* the block is full: the relay consumes before it grows */
+		at = pgw_rbuf_space(&c->in, READ_ROOM_MIN, &room);
+		if (at == NULL) {
+			snprintf(c->err, sizeof(c->err), "TLS read: out of memory");
 			return -1;
+		}
 		ERR_clear_error();
-		r = SSL_read(c->ssl, v.iov_base, (int)v.iov_len);
+		r = SSL_read(c->ssl, at, (int)PGW_MIN(room, (size_t)PGW_CONN_READ_CHUNK));
 		if (r > 0) {
-			v.iov_len = (size_t)r;
-			evbuffer_commit_space(c->in, &v, 1);
+			pgw_rbuf_commit(&c->in, (size_t)r);
 			total += r;
 			continue;
 		}
-		evbuffer_commit_space(c->in, &v, 0);
 		switch (SSL_get_error(c->ssl, r)) {
 		case SSL_ERROR_WANT_READ:
 			return total > 0 ? total : -2;
@@ -227,32 +228,23 @@ static ssize_t tls_read(struct pgw_conn *c)
 	return total;
 }
 
-/*
- * One recv(2) into space reserved at the end of the input buffer. (evbuffer_read would
- * first ask the kernel how much is waiting with an extra ioctl per read.) Returns bytes
- * read, 0 on EOF, -1 on error, -2 when nothing was available.
- */
+/* One recv(2) into the input block. Returns bytes read, 0 on EOF, -1 on error, -2 when
+ * nothing was available. */
 static ssize_t plain_read(struct pgw_conn *c)
 {
-	struct evbuffer_iovec v;
-	size_t want = c->read_size ? c->read_size : READ_SIZE_MIN;
+	size_t room;
+	uint8_t *at = pgw_rbuf_space(&c->in, READ_ROOM_MIN, &room);
 	ssize_t n;
 
-	if (evbuffer_reserve_space(c->in, (ev_ssize_t)want, &v, 1) < 1)
+	if (at == NULL) {
+		snprintf(c->err, sizeof(c->err), "read: out of memory");
 		return -1;
-	n = recv(c->fd, v.iov_base, PGW_MIN(v.iov_len, want), 0);
+	}
+	n = recv(c->fd, at, PGW_MIN(room, (size_t)PGW_CONN_READ_CHUNK), 0);
 	if (n > 0) {
-		/* Small buffers keep a request/response stream in cache; a full read means a bulk
-		 * transfer, which gets bigger reads (fewer syscalls) up to the chunk size. */
-		if ((size_t)n == want)
-			c->read_size = (uint32_t)PGW_MIN(want * 2, (size_t)PGW_CONN_READ_CHUNK);
-		else if ((size_t)n < want / 4 && want > READ_SIZE_MIN)
-			c->read_size = (uint32_t)(want / 2);
-		v.iov_len = (size_t)n;
-		evbuffer_commit_space(c->in, &v, 1);
+		pgw_rbuf_commit(&c->in, (size_t)n);
 		return n;
 	}
-	evbuffer_commit_space(c->in, &v, 0);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return -2;
 	if (n < 0)
@@ -342,9 +334,41 @@ static int write_now(struct pgw_conn *c)
 	return 0;
 }
 
+void pgw_conn_queue(struct pgw_conn *to, struct pgw_rbuf *from, size_t n)
+{
+	if (pgw_rbuf_give(from, n, to->out) < 0 && !to->failed) {
+		to->failed = true;
+		snprintf(to->err, sizeof(to->err), "write: out of memory");
+	}
+}
+
+void pgw_conn_relay(struct pgw_conn *to, struct pgw_rbuf *from, size_t n)
+{
+	ssize_t sent;
+
+	if (n == 0)
+		return;
+	if (to->ssl != NULL || to->connecting || to->closed || to->failed ||
+	    evbuffer_get_length(to->out) > 0) {
+		pgw_conn_queue(to, from, n);
+		return;
+	}
+	sent = send(to->fd, pgw_rbuf_data(from), n, MSG_NOSIGNAL);
+	if (sent < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			set_err(to, "write", errno);
+			to->failed = true;
+		}
+		sent = 0;
+	}
+	pgw_rbuf_drain(from, (size_t)sent);
+	if ((size_t)sent < n)
+		pgw_conn_queue(to, from, n - (size_t)sent);
+}
+
 int pgw_conn_flush(struct pgw_conn *c)
 {
-	if (c->closed)
+	if (c->closed || c->failed)
 		return -1;
 	if (c->connecting || c->handshaking)
 		return 0;
@@ -396,7 +420,7 @@ static void conn_cb(evutil_socket_t fd, short what, void *arg)
 	if (what & EV_TIMEOUT) { /* a kick: bytes already buffered */
 		if (c->reading && c->ssl != NULL && SSL_pending(c->ssl) > 0)
 			do_read(c);
-		else if (c->reading && evbuffer_get_length(c->in) > 0)
+		else if (c->reading && pgw_rbuf_len(&c->in) > 0)
 			c->cb(c, PGW_CONN_READ, c->arg);
 		return;
 	}
@@ -448,10 +472,7 @@ void pgw_conn_release(struct pgw_conn *c)
 		SSL_free(c->ssl);
 		c->ssl = NULL;
 	}
-	if (c->in != NULL) {
-		evbuffer_free(c->in);
-		c->in = NULL;
-	}
+	pgw_rbuf_free(&c->in);
 	if (c->out != NULL) {
 		evbuffer_free(c->out);
 		c->out = NULL;

@@ -35,11 +35,12 @@ static void on_ssl_answer(struct pgw_server_link *l)
 {
 	char answer;
 
-	if (evbuffer_get_length(l->conn->in) < 1)
+	if (pgw_rbuf_len(&l->conn->in) < 1)
 		return;
-	evbuffer_remove(l->conn->in, &answer, 1);
+	answer = (char)pgw_rbuf_data(&l->conn->in)[0];
+	pgw_rbuf_drain(&l->conn->in, 1);
 	pgw_conn_set_reading(l->conn, false);
-	if (evbuffer_get_length(l->conn->in) > 0) {
+	if (pgw_rbuf_len(&l->conn->in) > 0) {
 		/* Bytes after the answer could only be injected by a man in the middle. */
 		finish(l, false, "the server sent unencrypted data after its TLS answer");
 		return;

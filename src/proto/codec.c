@@ -8,30 +8,15 @@
 #include <string.h>
 #include <event2/buffer.h>
 
-enum pgw_frame_status pgw_frame_peek(struct evbuffer *in, size_t offset, uint32_t max_len,
+enum pgw_frame_status pgw_frame_peek(const uint8_t *p, size_t avail, uint32_t max_len,
 				     struct pgw_msg_hdr *hdr)
 {
-	unsigned char raw[PGW_HDR_LEN];
-	struct evbuffer_ptr pos;
 	uint32_t len;
 
-	struct evbuffer_iovec first;
-
-	if (evbuffer_get_length(in) < offset + PGW_HDR_LEN)
+	if (avail < PGW_HDR_LEN)
 		return PGW_FRAME_NEED_MORE;
-	/* Most reads hold a whole packet in one chain: read the header in place. */
-	if (evbuffer_peek(in, -1, NULL, &first, 1) >= 1 && first.iov_len >= offset + PGW_HDR_LEN) {
-		memcpy(raw, (const unsigned char *)first.iov_base + offset, sizeof(raw));
-	} else if (offset == 0) {
-		if (evbuffer_copyout(in, raw, sizeof(raw)) != (ev_ssize_t)sizeof(raw))
-			return PGW_FRAME_NEED_MORE;
-	} else {
-		if (evbuffer_ptr_set(in, &pos, offset, EVBUFFER_PTR_SET) < 0 ||
-		    evbuffer_copyout_from(in, &pos, raw, sizeof(raw)) != (ev_ssize_t)sizeof(raw))
-			return PGW_FRAME_NEED_MORE;
-	}
-	memcpy(&len, raw + 1, 4);
-	hdr->type = (char)raw[0];
+	memcpy(&len, p + 1, 4);
+	hdr->type = (char)p[0];
 	hdr->len = ntohl(len);
 	if (hdr->len < 4 || hdr->len > max_len)
 		return PGW_FRAME_BAD_LENGTH;

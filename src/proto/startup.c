@@ -4,6 +4,7 @@
  */
 #include "pgward/startup.h"
 #include "pgward/codec.h"
+#include "pgward/rbuf.h"
 
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -75,27 +76,24 @@ enum pgw_initial_kind pgw_startup_parse(const uint8_t *pkt, size_t len, struct p
 	return parse_params(pkt + 8, len - 8, out);
 }
 
-enum pgw_initial_kind pgw_startup_read(struct evbuffer *in, struct pgw_startup *out)
+enum pgw_initial_kind pgw_startup_read(struct pgw_rbuf *in, struct pgw_startup *out)
 {
-	uint32_t len;
+	size_t avail = pgw_rbuf_len(in);
 	enum pgw_initial_kind kind;
-	const uint8_t *pkt;
+	uint32_t len;
 
-	if (evbuffer_get_length(in) < 4)
+	if (avail < 4)
 		return PGW_INIT_NEED_MORE;
-	evbuffer_copyout(in, &len, 4);
+	memcpy(&len, pgw_rbuf_data(in), 4);
 	len = ntohl(len);
 	if (len < 8 || len > PGW_STARTUP_MAX_LEN)
 		return PGW_INIT_BAD_LENGTH;
-	if (evbuffer_get_length(in) < len)
+	if (avail < len)
 		return PGW_INIT_NEED_MORE;
-	pkt = evbuffer_pullup(in, len);
-	if (pkt == NULL)
-		return PGW_INIT_MALFORMED;
-	kind = pgw_startup_parse(pkt, len, out);
+	kind = pgw_startup_parse(pgw_rbuf_data(in), len, out);
 	if (kind == PGW_INIT_STARTUP || kind == PGW_INIT_SSL || kind == PGW_INIT_GSSENC ||
 	    kind == PGW_INIT_CANCEL)
-		evbuffer_drain(in, len);
+		pgw_rbuf_drain(in, len);
 	return kind;
 }
 

@@ -71,12 +71,13 @@ static void answer(struct pgw_session *s, const struct pgw_msg_hdr *h, const uin
 
 static void admin_read(struct pgw_session *s)
 {
-	struct evbuffer *in = s->client.in;
+	struct pgw_rbuf *in = &s->client.in;
 
 	s->last_client_activity = pgw_now();
 	for (;;) {
 		struct pgw_msg_hdr h;
-		enum pgw_frame_status st = pgw_frame_peek(in, 0, ADMIN_MAX_MESSAGE, &h);
+		enum pgw_frame_status st =
+			pgw_frame_peek(pgw_rbuf_data(in), pgw_rbuf_len(in), ADMIN_MAX_MESSAGE, &h);
 		size_t total = (size_t)h.len + 1;
 
 		if (st == PGW_FRAME_NEED_MORE)
@@ -90,11 +91,12 @@ static void admin_read(struct pgw_session *s)
 			pgw_sess_end(s, "client sent Terminate");
 			return;
 		}
-		if (evbuffer_get_length(in) < total)
+		if (pgw_rbuf_len(in) < total)
 			break;
-		answer(s, &h, evbuffer_pullup(in, (ev_ssize_t)total) + PGW_HDR_LEN);
-		evbuffer_drain(in, total);
+		answer(s, &h, pgw_rbuf_data(in) + PGW_HDR_LEN);
+		pgw_rbuf_drain(in, total);
 	}
+	pgw_rbuf_trim(in);
 	if (pgw_conn_flush(&s->client) < 0)
 		pgw_sess_end(s, s->client.err);
 }
@@ -128,6 +130,6 @@ void pgw_sess_admin_begin(struct pgw_session *s)
 	pgw_info(s->id, "admin_console", "user=%s", s->user);
 	pgw_conn_set_cb(&s->client, admin_client_cb, s);
 	pgw_conn_set_reading(&s->client, true);
-	if (evbuffer_get_length(s->client.in) > 0)
+	if (pgw_rbuf_len(&s->client.in) > 0)
 		admin_read(s);
 }

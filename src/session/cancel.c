@@ -89,7 +89,7 @@ static void link_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg)
 			finish_link(l);
 		return;
 	case PGW_CONN_READ:
-		evbuffer_drain(c->in, evbuffer_get_length(c->in));
+		pgw_rbuf_drain(&c->in, pgw_rbuf_len(&c->in));
 		return;
 	case PGW_CONN_EOF:
 		pgw_debug(l->sid, "cancel_sent", "");

@@ -33,7 +33,7 @@ static void on_ssl_request(struct pgw_session *s)
 		pgw_sess_fail(s, "08P01", "pgward: SSLRequest after TLS was established");
 		return;
 	}
-	if (evbuffer_get_length(s->client.in) > 0) {
+	if (pgw_rbuf_len(&s->client.in) > 0) {
 		/* Plain bytes queued behind the request would be read as if they were encrypted
 		 * (CVE-2021-23214): refuse instead. */
 		pgw_sess_fail(s, "08P01", "pgward: unencrypted data after SSL request");
@@ -199,7 +199,7 @@ static void read_initial(struct pgw_session *s)
 {
 	while (s->state == PGW_SS_STARTUP) {
 		struct pgw_startup st;
-		enum pgw_initial_kind kind = pgw_startup_read(s->client.in, &st);
+		enum pgw_initial_kind kind = pgw_startup_read(&s->client.in, &st);
 
 		switch (kind) {
 		case PGW_INIT_NEED_MORE:

@@ -43,7 +43,7 @@ void pgw_sess_relay_start(struct pgw_session *s)
 	pgw_conn_set_reading(&s->server, true);
 	pgw_conn_set_reading(&s->client, true);
 	/* Anything the client sent early waits in its buffer; the StartupMessage goes first. */
-	if (evbuffer_get_length(s->client.in) > 0)
+	if (pgw_rbuf_len(&s->client.in) > 0)
 		pgw_relay_client(s);
 	else if (pgw_conn_flush(&s->server) < 0)
 		pgw_sess_fail(s, "08006", "pgward: lost the server connection: %s", s->server.err);
@@ -59,7 +59,7 @@ void pgw_sess_client_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg)
 		return;
 	case PGW_CONN_DRAINED: /* the client took enough: read the server again */
 		pgw_conn_set_reading(&s->server, true);
-		if (evbuffer_get_length(s->server.in) > 0)
+		if (pgw_rbuf_len(&s->server.in) > 0)
 			pgw_relay_server(s);
 		return;
 	case PGW_CONN_EOF:
@@ -82,7 +82,7 @@ void pgw_sess_server_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg)
 		return;
 	case PGW_CONN_DRAINED:
 		pgw_conn_set_reading(&s->client, true);
-		if (evbuffer_get_length(s->client.in) > 0)
+		if (pgw_rbuf_len(&s->client.in) > 0)
 			pgw_relay_client(s);
 		return;
 	case PGW_CONN_EOF:

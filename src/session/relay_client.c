@@ -2,8 +2,9 @@
  * Client → server. Checks every message's header (length, type) before its body is
  * buffered and runs the policy pipeline: header-level limits first, then, for the few
  * message types policies read (Query, Parse, Bind, FunctionCall), the whole message,
- * bounded by those limits. Passed messages are recorded in the tracker and moved to the
- * server in runs without copying; a message larger than what has arrived streams through.
+ * bounded by those limits. Passed messages are recorded in the tracker and sent to the
+ * server in runs straight from the input block (pgw_conn_relay); a message larger than
+ * what has arrived streams through.
  * A refused message is discarded as it arrives and replaced (refuse.c).
  */
 #include "session-int.h"
@@ -14,7 +15,6 @@
 #include "pgward/sql.h"
 
 #include <string.h>
-#include <event2/buffer.h>
 
 /* Checks one header; false (session closed) if the stream cannot be trusted. */
 static bool header_ok(struct pgw_session *s, enum pgw_frame_status st, const struct pgw_msg_hdr *h)
@@ -61,12 +61,13 @@ static bool track_statements(struct pgw_session *s, const struct pgw_msg_view *m
 	return true;
 }
 
-/* Sends <run> bytes of passed messages on, so what follows can be looked at alone. */
-static void forward(struct pgw_session *s, size_t *run)
+/* Queues <run> bytes of passed messages for the server, so what follows can be looked at
+ * alone (and what pgward adds goes behind them). <avail> becomes what is left. */
+static void forward(struct pgw_session *s, size_t *run, size_t *avail)
 {
-	if (*run > 0)
-		evbuffer_remove_buffer(s->client.in, s->server.out, *run);
+	pgw_conn_queue(&s->server, &s->client.in, *run);
 	*run = 0;
+	*avail = pgw_rbuf_len(&s->client.in);
 }
 
 /* The refused message is all gone: answer it (or not, for dropped COPY leftovers). */
@@ -84,9 +85,9 @@ static bool discarded(struct pgw_session *s)
 static bool discard(struct pgw_session *s, const struct pgw_msg_hdr *h, const struct pgw_refusal *r)
 {
 	size_t total = (size_t)h->len + 1;
-	size_t now = PGW_MIN(total, evbuffer_get_length(s->client.in));
+	size_t now = PGW_MIN(total, pgw_rbuf_len(&s->client.in));
 
-	evbuffer_drain(s->client.in, now);
+	pgw_rbuf_drain(&s->client.in, now);
 	s->client_left = (uint32_t)(total - now);
 	s->discard_type = h->type;
 	s->discard_refusal = *r;
@@ -107,7 +108,7 @@ static const char *parse_name(const struct pgw_msg_view *m)
 static ssize_t inspect_whole(struct pgw_session *s, const struct pgw_msg_hdr *h)
 {
 	size_t total = (size_t)h->len + 1;
-	const uint8_t *msg = evbuffer_pullup(s->client.in, (ev_ssize_t)total);
+	const uint8_t *msg = pgw_rbuf_data(&s->client.in);
 	struct pgw_msg_view m = {h->type, h->len - 4, msg + PGW_HDR_LEN};
 	struct pgw_policy_ctx ctx = {0};
 	enum pgw_verdict v;
@@ -128,7 +129,7 @@ static ssize_t inspect_whole(struct pgw_session *s, const struct pgw_msg_hdr *h)
 			return -1;
 		}
 		if (inj == PGW_INJ_REPLACED) {
-			evbuffer_drain(s->client.in, total);
+			pgw_rbuf_drain(&s->client.in, total);
 			return 0;
 		}
 		return (ssize_t)total;
@@ -136,7 +137,7 @@ static ssize_t inspect_whole(struct pgw_session *s, const struct pgw_msg_hdr *h)
 	pgw_policy_ctx_release(&ctx);
 	if (!pgw_sess_refuse(s, h->type, h->type == 'P' ? parse_name(&m) : NULL, &ctx.refusal))
 		return -1;
-	evbuffer_drain(s->client.in, total);
+	pgw_rbuf_drain(&s->client.in, total);
 	return 0;
 }
 
@@ -148,7 +149,7 @@ static ssize_t inspect_whole(struct pgw_session *s, const struct pgw_msg_hdr *h)
  */
 static bool sasl_binding_ok(struct pgw_session *s, size_t offset, size_t total)
 {
-	const uint8_t *msg = evbuffer_pullup(s->client.in, (ev_ssize_t)(offset + total));
+	const uint8_t *msg = pgw_rbuf_data(&s->client.in);
 	struct pgw_reader r;
 	const char *mech;
 	const uint8_t *data;
@@ -201,11 +202,11 @@ static bool on_message(struct pgw_session *s, const struct pgw_msg_hdr *h, size_
 	if (drop_refused_copy(s, h->type) || pgw_pipeline_header(&ctx, &hv) != PGW_PASS) {
 		bool alive;
 
-		forward(s, run);
+		forward(s, run, avail);
 		if (s->copy_refused && (h->type == 'd' || h->type == 'c' || h->type == 'f'))
 			ctx.refusal.rule = NULL; /* dropped silently */
 		alive = discard(s, h, &ctx.refusal);
-		*avail = evbuffer_get_length(s->client.in);
+		*avail = pgw_rbuf_len(&s->client.in);
 		return alive;
 	}
 	if (pgw_policy_needs_body(h->type)) {
@@ -215,11 +216,11 @@ static bool on_message(struct pgw_session *s, const struct pgw_msg_hdr *h, size_
 			*wait = true; /* bounded: the header passed the size limits */
 			return true;
 		}
-		forward(s, run);
+		forward(s, run, avail);
 		n = inspect_whole(s, h);
 		if (n < 0)
 			return false;
-		*avail = evbuffer_get_length(s->client.in);
+		*avail = pgw_rbuf_len(&s->client.in);
 		if (n == 0)
 			return true;
 	} else if (pgw_lt_after_due(s, h->type) && *avail - *run < total) {
@@ -239,7 +240,7 @@ static bool on_message(struct pgw_session *s, const struct pgw_msg_hdr *h, size_
 	*run += take;
 	s->client_left = (uint32_t)(total - take);
 	if (pgw_lt_after_due(s, h->type)) {
-		forward(s, run);
+		forward(s, run, avail);
 		return pgw_lt_after(s, h->type);
 	}
 	return true;
@@ -255,15 +256,15 @@ static bool continue_message(struct pgw_session *s, size_t *run, size_t *avail)
 		*run = n;
 		return true;
 	}
-	evbuffer_drain(s->client.in, n);
+	pgw_rbuf_drain(&s->client.in, n);
 	*avail -= n;
 	return s->client_left > 0 || discarded(s);
 }
 
 bool pgw_relay_client(struct pgw_session *s)
 {
-	struct evbuffer *in = s->client.in;
-	size_t avail = evbuffer_get_length(in), run = 0;
+	struct pgw_rbuf *in = &s->client.in;
+	size_t avail = pgw_rbuf_len(in), run = 0;
 	bool terminate = false, wait = false, blocked = false;
 	size_t arrived = avail;
 
@@ -272,7 +273,8 @@ bool pgw_relay_client(struct pgw_session *s)
 		return false;
 	while (s->client_left == 0 && run < avail && !wait) {
 		struct pgw_msg_hdr h;
-		enum pgw_frame_status st = pgw_frame_peek(in, run, pgw.cfg.max_packet_size, &h);
+		enum pgw_frame_status st = pgw_frame_peek(pgw_rbuf_data(in) + run, avail - run,
+							  pgw.cfg.max_packet_size, &h);
 
 		if (st == PGW_FRAME_NEED_MORE)
 			break;
@@ -290,9 +292,9 @@ bool pgw_relay_client(struct pgw_session *s)
 		if (!on_message(s, &h, &run, &avail, &wait))
 			return false;
 	}
-	forward(s, &run);
+	pgw_conn_relay(&s->server, in, run);
 	/* what stays in the input is counted when it is consumed, on a later call */
-	pgw_metrics_bytes(&s->metrics, true, arrived - evbuffer_get_length(in));
+	pgw_metrics_bytes(&s->metrics, true, arrived - pgw_rbuf_len(in));
 	if (pgw_conn_flush(&s->server) < 0) {
 		s->server_gone = true;
 		pgw_sess_fail(s, "08006", "pgward: lost the server connection: %s", s->server.err);
@@ -302,6 +304,7 @@ bool pgw_relay_client(struct pgw_session *s)
 		pgw_sess_end(s, "client sent Terminate");
 		return false;
 	}
+	pgw_rbuf_trim(in);
 	pgw_relay_client_backpressure(s);
 	if (blocked)
 		pgw_conn_set_reading(&s->client, false); /* until the tenant context is set */

@@ -1,10 +1,10 @@
 /*
- * Server → client. Frames the server's messages by their headers and moves runs of them
- * to the client without copying. Each message is matched to the client request it
- * answers (tracker.h): answers to what pgward injected are swallowed, and the error for
- * a refused-and-substituted message becomes pgward's own, at the same place. Decodes
- * only ReadyForQuery (status byte, in place), BackendKeyData and, during
- * authentication, AuthenticationSASL.
+ * Server → client. Frames the server's messages by their headers and sends runs of them
+ * to the client straight from the input block (pgw_conn_relay). Each message is matched
+ * to the client request it answers (tracker.h): answers to what pgward injected are
+ * swallowed, and the error for a refused-and-substituted message becomes pgward's own, at
+ * the same place. Decodes only ReadyForQuery (status byte, in place), BackendKeyData and,
+ * during authentication, AuthenticationSASL.
  */
 #include "session-int.h"
 
@@ -57,7 +57,7 @@ static void on_backend_key(struct pgw_session *s, const uint8_t *body, size_t le
 static bool relay_decoded(struct pgw_session *s, const struct pgw_msg_hdr *h)
 {
 	size_t total = (size_t)h->len + 1, body_len = h->len - 4;
-	const uint8_t *msg = evbuffer_pullup(s->server.in, (ev_ssize_t)total);
+	const uint8_t *msg = pgw_rbuf_data(&s->server.in);
 	const uint8_t *body = msg + PGW_HDR_LEN;
 
 	if (h->type == 'K') {
@@ -80,7 +80,7 @@ static bool relay_decoded(struct pgw_session *s, const struct pgw_msg_hdr *h)
 	} else {
 		evbuffer_add(s->client.out, msg, total);
 	}
-	evbuffer_drain(s->server.in, total);
+	pgw_rbuf_drain(&s->server.in, total);
 	return true;
 }
 
@@ -89,44 +89,28 @@ static bool needs_decode(const struct pgw_session *s, char type)
 	return type == 'K' || (type == 'R' && s->state == PGW_SS_AUTH);
 }
 
-static char ready_status(struct evbuffer *in, size_t offset)
-{
-	struct evbuffer_iovec first;
-	struct evbuffer_ptr pos;
-	char status = 'I';
-
-	if (evbuffer_peek(in, -1, NULL, &first, 1) >= 1 && first.iov_len > offset + PGW_HDR_LEN)
-		return ((const char *)first.iov_base)[offset + PGW_HDR_LEN];
-	if (evbuffer_ptr_set(in, &pos, offset + PGW_HDR_LEN, EVBUFFER_PTR_SET) == 0)
-		evbuffer_copyout_from(in, &pos, &status, 1);
-	return status;
-}
-
 /* Metrics: an error the client will see, or a command's row count from its tag. */
 static void note_result(struct pgw_session *s, const struct pgw_msg_hdr *h, size_t offset,
 			size_t avail)
 {
-	char tag[64];
 	size_t n = (size_t)h->len - 4;
-	struct evbuffer_ptr pos;
 
 	if (h->type == 'E') {
 		pgw_metrics_server_error(&s->metrics);
 		return;
 	}
-	if (!pgw_metrics_wants_rows(&s->metrics) || n > sizeof(tag) || avail - offset < n + 5)
+	if (!pgw_metrics_wants_rows(&s->metrics) || n > 64 || avail - offset < n + 5)
 		return;
-	if (evbuffer_ptr_set(s->server.in, &pos, offset + PGW_HDR_LEN, EVBUFFER_PTR_SET) == 0 &&
-	    evbuffer_copyout_from(s->server.in, &pos, tag, n) == (ev_ssize_t)n)
-		pgw_metrics_command_complete(&s->metrics, tag, n);
+	pgw_metrics_command_complete(
+		&s->metrics, (const char *)pgw_rbuf_data(&s->server.in) + offset + PGW_HDR_LEN, n);
 }
 
 /* Drops (the start of) a message the client must not see; the rest follows as it comes. */
 static void discard(struct pgw_session *s, size_t total)
 {
-	size_t now = PGW_MIN(total, evbuffer_get_length(s->server.in));
+	size_t now = PGW_MIN(total, pgw_rbuf_len(&s->server.in));
 
-	evbuffer_drain(s->server.in, now);
+	pgw_rbuf_drain(&s->server.in, now);
 	s->server_left = (uint32_t)(total - now);
 	s->server_discarding = s->server_left > 0;
 }
@@ -141,7 +125,7 @@ static const char *error_sqlstate(struct pgw_session *s, size_t run, const struc
 
 	if (h->len > DECODED_MSG_MAX)
 		return NULL;
-	msg = evbuffer_pullup(s->server.in, (ev_ssize_t)(run + h->len + 1));
+	msg = pgw_rbuf_data(&s->server.in);
 	pgw_reader_init(&r, msg + run + PGW_HDR_LEN, h->len - 4);
 	while ((field = pgw_read_u8(&r)) != 0 && !r.bad) {
 		const char *value = pgw_read_cstr(&r);
@@ -156,8 +140,8 @@ static const char *error_sqlstate(struct pgw_session *s, size_t run, const struc
 
 bool pgw_relay_server(struct pgw_session *s)
 {
-	struct evbuffer *in = s->server.in;
-	size_t avail = evbuffer_get_length(in), run = 0;
+	struct pgw_rbuf *in = &s->server.in;
+	size_t avail = pgw_rbuf_len(in), run = 0;
 	size_t arrived = avail;
 
 	if (s->server_left > 0) {
@@ -165,7 +149,7 @@ bool pgw_relay_server(struct pgw_session *s)
 
 		s->server_left -= (uint32_t)n;
 		if (s->server_discarding) {
-			evbuffer_drain(in, n);
+			pgw_rbuf_drain(in, n);
 			avail -= n;
 			s->server_discarding = s->server_left > 0;
 		} else {
@@ -174,21 +158,22 @@ bool pgw_relay_server(struct pgw_session *s)
 	}
 	while (s->server_left == 0 && run < avail) {
 		struct pgw_msg_hdr h;
-		enum pgw_frame_status st = pgw_frame_peek(in, run, SERVER_MSG_MAX, &h);
+		enum pgw_frame_status st =
+			pgw_frame_peek(pgw_rbuf_data(in) + run, avail - run, SERVER_MSG_MAX, &h);
 		struct pgw_resp_verdict v;
 		size_t total, take;
 
 		if (st == PGW_FRAME_NEED_MORE)
 			break;
 		if (st == PGW_FRAME_BAD_LENGTH) {
-			evbuffer_remove_buffer(in, s->client.out, run);
+			pgw_conn_queue(&s->client, in, run);
 			pgw_sess_fail(s, "08P01", "pgward: invalid message length from the server");
 			return false;
 		}
 		total = (size_t)h.len + 1;
 		if (h.type == 'Z' || needs_decode(s, h.type) || pgw_sess_tenant_wants(s, h.type)) {
 			if (h.len > DECODED_MSG_MAX) {
-				evbuffer_remove_buffer(in, s->client.out, run);
+				pgw_conn_queue(&s->client, in, run);
 				pgw_sess_fail(s, "08P01",
 					      "pgward: oversized message 0x%02x from the server",
 					      (unsigned char)h.type);
@@ -198,11 +183,11 @@ bool pgw_relay_server(struct pgw_session *s)
 				break; /* wait for the whole of it */
 		}
 		if (pgw_sess_tenant_wants(s, h.type)) {
-			evbuffer_remove_buffer(in, s->client.out, run);
+			pgw_conn_queue(&s->client, in, run);
 			run = 0;
 			if (!pgw_sess_tenant_server_msg(s, &h))
 				return false;
-			avail = evbuffer_get_length(in);
+			avail = pgw_rbuf_len(in);
 			continue;
 		}
 		if (h.type == 'E' && pgw_tracker_wants_sqlstate(&s->tracker)) {
@@ -219,17 +204,17 @@ bool pgw_relay_server(struct pgw_session *s)
 			pgw_jobs_lock_waited(v.note - 1u, pgw_now() - v.sent_at);
 		if (v.swap_note != 0)
 			pgw_jobs_count(v.swap_note - 1u, 0, 1, 0);
-		if (h.type == 'Z')
-			s->tx_status = ready_status(in, run);
+		if (h.type == 'Z') /* whole: its status byte follows the header */
+			s->tx_status = (char)pgw_rbuf_data(in)[run + PGW_HDR_LEN];
 		if (v.action == PGW_RESP_SWALLOW || v.error != NULL) {
-			evbuffer_remove_buffer(in, s->client.out, run);
+			pgw_conn_queue(&s->client, in, run);
 			run = 0;
 			if (v.error != NULL) {
 				evbuffer_add(s->client.out, v.error, v.error_len);
 				free(v.error);
 			}
 			discard(s, total);
-			avail = evbuffer_get_length(in);
+			avail = pgw_rbuf_len(in);
 			continue;
 		}
 		if (h.type == 'E' || h.type == 'C')
@@ -237,20 +222,19 @@ bool pgw_relay_server(struct pgw_session *s)
 		if (h.type == 'Z') {
 			on_ready_for_query(s, s->tx_status);
 		} else if (needs_decode(s, h.type)) {
-			evbuffer_remove_buffer(in, s->client.out, run);
+			pgw_conn_queue(&s->client, in, run);
 			run = 0;
 			if (!relay_decoded(s, &h))
 				return false;
-			avail = evbuffer_get_length(in);
+			avail = pgw_rbuf_len(in);
 			continue;
 		}
 		take = PGW_MIN(total, avail - run);
 		run += take;
 		s->server_left = (uint32_t)(total - take);
 	}
-	if (run > 0)
-		evbuffer_remove_buffer(in, s->client.out, run);
-	pgw_metrics_bytes(&s->metrics, false, arrived - evbuffer_get_length(in));
+	pgw_conn_relay(&s->client, in, run);
+	pgw_metrics_bytes(&s->metrics, false, arrived - pgw_rbuf_len(in));
 	if (pgw_conn_flush(&s->client) < 0) {
 		pgw_sess_end(s, s->client.err);
 		return false;
@@ -261,6 +245,7 @@ bool pgw_relay_server(struct pgw_session *s)
 		pgw_sess_admin_begin(s);
 		return false;
 	}
+	pgw_rbuf_trim(in);
 	pgw_relay_server_backpressure(s);
 	return pgw_sess_tenant_release(s);
 }

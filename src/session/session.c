@@ -311,6 +311,7 @@ void pgw_session_free_all(void)
 	while (sessions != NULL)
 		free_session(sessions);
 	pgw_cancel_free_all();
+	pgw_rbuf_pool_free();
 	if (sweep_ev != NULL) {
 		event_free(sweep_ev);
 		sweep_ev = NULL;

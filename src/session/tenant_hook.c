@@ -100,12 +100,12 @@ bool pgw_sess_tenant_wants(const struct pgw_session *s, char type)
 bool pgw_sess_tenant_server_msg(struct pgw_session *s, const struct pgw_msg_hdr *h)
 {
 	size_t total = (size_t)h->len + 1;
-	const uint8_t *msg = evbuffer_pullup(s->server.in, (ev_ssize_t)total);
+	const uint8_t *msg = pgw_rbuf_data(&s->server.in);
 	const char *code = "", *text = "";
 	struct pgw_reader r;
 
 	if (h->type == 'Z') {
-		evbuffer_drain(s->server.in, total);
+		pgw_rbuf_drain(&s->server.in, total);
 		s->tenant.held = true;
 		return proceed(s);
 	}
@@ -129,7 +129,7 @@ bool pgw_sess_tenant_server_msg(struct pgw_session *s, const struct pgw_msg_hdr 
 		char why[300];
 
 		snprintf(why, sizeof(why), "%s (SQLSTATE %s)", text, code);
-		evbuffer_drain(s->server.in, total);
+		pgw_rbuf_drain(&s->server.in, total);
 		pgw_sess_fail(s, "58000", "pgward: could not set the tenant context: %s", why);
 	}
 	return false;
@@ -146,7 +146,7 @@ bool pgw_sess_tenant_release(struct pgw_session *s)
 		return true;
 	s->tenant.released = true;
 	pgw_conn_set_reading(&s->client, true);
-	if (evbuffer_get_length(s->client.in) > 0)
+	if (pgw_rbuf_len(&s->client.in) > 0)
 		return pgw_relay_client(s);
 	return true;
 }

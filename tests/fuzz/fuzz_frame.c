@@ -1,7 +1,8 @@
 /*
  * libFuzzer target for the typed-message codec: the input is a client byte stream, fed
- * to an evbuffer in pieces and framed the way relay.c frames it, with every header
- * checked against the flat input. Also the SASL rewriter and the reader getters.
+ * to a connection's input buffer (rbuf.h) in pieces and framed the way the relay frames
+ * it, with every header and every buffered byte checked against the flat input. Also the
+ * SASL rewriter and the reader getters.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <event2/buffer.h>
 
 #include "pgward/codec.h"
+#include "pgward/rbuf.h"
 
 #define MAX_LEN	  0x3fffffffu
 #define SMALL_MAX 8192u /* a second limit, so BAD_LENGTH on "too long" is reached */
@@ -29,13 +31,14 @@ static uint32_t be32(const uint8_t *p)
  * them. <pos> is the stream position of <in>'s first byte; <left> the bytes of a message
  * still to come. Returns false when the relay would close the session.
  */
-static bool relay_pass(struct evbuffer *in, const uint8_t *data, size_t size, size_t *pos,
+static bool relay_pass(struct pgw_rbuf *in, const uint8_t *data, size_t size, size_t *pos,
 		       size_t *left, uint32_t max_len)
 {
-	size_t avail = evbuffer_get_length(in), run = 0;
+	size_t avail = pgw_rbuf_len(in), run = 0;
 	bool ok = true;
 
 	CHECK(*pos + avail <= size);
+	CHECK(avail == 0 || memcmp(pgw_rbuf_data(in), data + *pos, avail) == 0);
 	if (*left > 0) {
 		run = avail < *left ? avail : *left;
 		*left -= run;
@@ -43,9 +46,9 @@ static bool relay_pass(struct evbuffer *in, const uint8_t *data, size_t size, si
 	while (*left == 0 && run < avail) {
 		struct pgw_msg_hdr h;
 		size_t at = *pos + run, total, take;
-		enum pgw_frame_status st = pgw_frame_peek(in, run, max_len, &h);
+		enum pgw_frame_status st =
+			pgw_frame_peek(pgw_rbuf_data(in) + run, avail - run, max_len, &h);
 
-		CHECK(evbuffer_get_length(in) == avail); /* peeking consumes nothing */
 		if (st == PGW_FRAME_NEED_MORE) {
 			CHECK(avail - run < PGW_HDR_LEN);
 			break;
@@ -72,37 +75,33 @@ static bool relay_pass(struct evbuffer *in, const uint8_t *data, size_t size, si
 		}
 	}
 	CHECK(run <= avail);
-	evbuffer_drain(in, run);
+	pgw_rbuf_drain(in, run);
 	*pos += run;
-	CHECK(evbuffer_get_length(in) == avail - run);
+	CHECK(pgw_rbuf_len(in) == avail - run);
 	return ok;
 }
 
-/* Feeds <data> in pieces whose sizes derive from data[0], each as its own chain. */
+/* Feeds <data> in pieces whose sizes derive from data[0], one read each. */
 static void fuzz_stream(const uint8_t *data, size_t size, uint32_t max_len)
 {
-	struct evbuffer *in = evbuffer_new();
+	struct pgw_rbuf in = {0};
 	uint32_t seed = size > 0 ? data[0] * 2654435761u + 1 : 1;
 	size_t fed = 0, pos = 0, left = 0;
 
-	if (in == NULL)
-		abort();
 	while (fed < size) {
-		struct evbuffer *piece = evbuffer_new();
 		size_t n;
 
 		seed = seed * 1103515245u + 12345u;
 		n = 1 + (seed >> 16) % (size < 64 ? size : 64);
 		if (n > size - fed)
 			n = size - fed;
-		evbuffer_add(piece, data + fed, n);
-		evbuffer_add_buffer(in, piece);
-		evbuffer_free(piece);
+		CHECK(pgw_rbuf_add(&in, data + fed, n) == 0);
 		fed += n;
-		if (!relay_pass(in, data, size, &pos, &left, max_len))
+		if (!relay_pass(&in, data, size, &pos, &left, max_len))
 			break;
+		pgw_rbuf_trim(&in);
 	}
-	evbuffer_free(in);
+	pgw_rbuf_free(&in);
 }
 
 static size_t count_mechs(const uint8_t *body, size_t len, bool skip_plus)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <event2/buffer.h>
 
+#include "pgward/rbuf.h"
 #include "pgward/startup.h"
 
 #define CHECK(cond)                                                                                \
@@ -80,10 +81,10 @@ static enum pgw_initial_kind parse_checked(const uint8_t *pkt, size_t len)
  * Reads every packet waiting in <in>, as handshake.c would, checking each result against
  * parse_checked on the declared packet. Returns false when the session would close.
  */
-static bool read_all(struct evbuffer *in, const uint8_t *data, size_t *pos)
+static bool read_all(struct pgw_rbuf *in, const uint8_t *data, size_t *pos)
 {
 	for (;;) {
-		size_t avail = evbuffer_get_length(in);
+		size_t avail = pgw_rbuf_len(in);
 		enum pgw_initial_kind kind, want;
 		struct pgw_startup st;
 		uint32_t declared = 0;
@@ -104,22 +105,21 @@ static bool read_all(struct evbuffer *in, const uint8_t *data, size_t *pos)
 		if (kind == PGW_INIT_STARTUP)
 			pgw_startup_free(&st);
 		if (!consumes(kind)) {
-			CHECK(evbuffer_get_length(in) == avail);
+			CHECK(pgw_rbuf_len(in) == avail);
 			return kind == PGW_INIT_NEED_MORE;
 		}
-		CHECK(evbuffer_get_length(in) == avail - declared);
+		CHECK(pgw_rbuf_len(in) == avail - declared);
 		*pos += declared;
 	}
 }
 
-/* Feeds <data> in pieces whose sizes derive from data[0], one chain each. */
+/* Feeds <data> in pieces whose sizes derive from data[0], one read each. */
 static void fuzz_read(const uint8_t *data, size_t size)
 {
-	struct evbuffer *in = evbuffer_new();
+	struct pgw_rbuf in = {0};
 	uint32_t seed = size > 0 ? data[0] * 2654435761u + 7 : 7;
 	size_t fed = 0, pos = 0;
 
-	CHECK(in != NULL);
 	while (fed < size) {
 		size_t n;
 
@@ -127,13 +127,13 @@ static void fuzz_read(const uint8_t *data, size_t size)
 		n = 1 + (seed >> 16) % 32;
 		if (n > size - fed)
 			n = size - fed;
-		evbuffer_add_reference(in, data + fed, n, NULL, NULL);
+		CHECK(pgw_rbuf_add(&in, data + fed, n) == 0);
 		fed += n;
-		CHECK(pos + evbuffer_get_length(in) == fed);
-		if (!read_all(in, data, &pos))
+		CHECK(pos + pgw_rbuf_len(&in) == fed);
+		if (!read_all(&in, data, &pos))
 			break;
 	}
-	evbuffer_free(in);
+	pgw_rbuf_free(&in);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -145,3 +145,24 @@ def test_client_sees_exactly_its_own_answers(pg, pgward_factory):
     rows = [m.data_row() for m in injected if m.type == "D"]
     assert [b"0"] in rows and [b"42"] in rows and [b"ddl"] in rows and [b"d2"] in rows, rows
     assert [b"pgward.lock_timeout"] not in rows
+
+
+def test_message_split_after_a_restored_ddl(pg, pgward_factory):
+    """A DDL Query (lock_timeout set before it, restored after it) arrives in one packet with the
+    first bytes of the next Query; the rest of that Query comes later. Both run, in order, and
+    the session stays usable."""
+    reset_tables(pg)
+    pw = pgward_factory(**LT)
+    c = pw.raw_session()
+    ddl = pgwire.query("ALTER TABLE lt_t ADD COLUMN w int")
+    nxt = pgwire.query("SELECT 42")
+    for cut in (1, 5, 8, len(nxt) - 1):
+        c.send(ddl, nxt[:cut])
+        time.sleep(0.2)  # pgward reads and relays the part before the rest is sent
+        c.send(nxt[cut:])
+        first = c.recv_until("Z")
+        assert [m.type for m in first if m.type in "CE"] == ["C"] or errors(first)[0]["C"] == "42701", first
+        second = c.recv_until("Z")
+        assert [m.data_row() for m in second if m.type == "D"] == [[b"42"]], (cut, second)
+    assert c.scalar("SHOW lock_timeout") == "0"
+    assert c.scalar("SELECT 1") == "1"

@@ -1,6 +1,6 @@
 /*
  * startup.c: the untyped first packets (StartupMessage, SSLRequest, GSSENCRequest,
- * CancelRequest) parsed from memory and read from an evbuffer fed piecemeal, and the
+ * CancelRequest) parsed from memory and read from an input buffer fed piecemeal, and the
  * StartupMessage rewritten byte for byte. No network.
  */
 #include <setjmp.h>
@@ -14,6 +14,7 @@
 #include <string.h>
 #include <event2/buffer.h>
 
+#include "pgward/rbuf.h"
 #include "pgward/startup.h"
 
 #define V30 0x00030000u
@@ -426,18 +427,18 @@ static void test_read_byte_by_byte(void **state)
 	};
 
 	for (size_t i = 0; i < PGW_ARRAY_LEN(cases); i++) {
-		struct evbuffer *in = evbuffer_new();
+		struct pgw_rbuf in = {0};
 		struct pgw_startup st;
 		struct pkt k = cases[i].k;
 
 		for (size_t n = 0; n < k.len; n++) {
-			assert_int_equal(pgw_startup_read(in, &st), PGW_INIT_NEED_MORE);
-			assert_int_equal(evbuffer_get_length(in), n);
-			/* A separate chain per byte, like one-byte reads from a socket. */
-			evbuffer_add_reference(in, k.p + n, 1, NULL, NULL);
+			assert_int_equal(pgw_startup_read(&in, &st), PGW_INIT_NEED_MORE);
+			assert_int_equal(pgw_rbuf_len(&in), n);
+			/* One byte per read from the socket. */
+			assert_int_equal(pgw_rbuf_add(&in, k.p + n, 1), 0);
 		}
-		assert_int_equal(pgw_startup_read(in, &st), cases[i].want);
-		assert_int_equal(evbuffer_get_length(in), 0);
+		assert_int_equal(pgw_startup_read(&in, &st), cases[i].want);
+		assert_int_equal(pgw_rbuf_len(&in), 0);
 		if (cases[i].want == PGW_INIT_STARTUP) {
 			assert_int_equal(st.nparams, 4);
 			assert_string_equal(pgw_startup_get(&st, "database"), "shop");
@@ -446,7 +447,7 @@ static void test_read_byte_by_byte(void **state)
 			assert_int_equal(st.cancel_key, 0xdeadbeef);
 		}
 		pgw_startup_free(&st);
-		evbuffer_free(in);
+		pgw_rbuf_free(&in);
 		free(k.p);
 	}
 }
@@ -457,37 +458,37 @@ static void test_read_leaves_following_bytes(void **state)
 	static const uint8_t client_hello[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01};
 	struct pkt ssl = make_pkt(PGW_CODE_SSL, NULL, 0, REAL_LEN);
 	struct pkt startup = STARTUP(V30, PSQL_PARAMS);
-	struct evbuffer *in = evbuffer_new();
+	struct pgw_rbuf in = {0};
 	struct pgw_startup st;
 
 	/* SSLRequest then the TLS ClientHello: only the 8 bytes go. */
-	evbuffer_add(in, ssl.p, ssl.len);
-	evbuffer_add(in, client_hello, sizeof(client_hello));
-	assert_int_equal(pgw_startup_read(in, &st), PGW_INIT_SSL);
-	assert_int_equal(evbuffer_get_length(in), sizeof(client_hello));
-	assert_memory_equal(evbuffer_pullup(in, -1), client_hello, sizeof(client_hello));
-	evbuffer_drain(in, sizeof(client_hello));
+	assert_int_equal(pgw_rbuf_add(&in, ssl.p, ssl.len), 0);
+	assert_int_equal(pgw_rbuf_add(&in, client_hello, sizeof(client_hello)), 0);
+	assert_int_equal(pgw_startup_read(&in, &st), PGW_INIT_SSL);
+	assert_int_equal(pgw_rbuf_len(&in), sizeof(client_hello));
+	assert_memory_equal(pgw_rbuf_data(&in), client_hello, sizeof(client_hello));
+	pgw_rbuf_drain(&in, sizeof(client_hello));
 
 	/* StartupMessage then a pipelined Query. */
-	evbuffer_add(in, startup.p, startup.len);
-	evbuffer_add(in, query, sizeof(query) - 1);
-	assert_int_equal(pgw_startup_read(in, &st), PGW_INIT_STARTUP);
+	assert_int_equal(pgw_rbuf_add(&in, startup.p, startup.len), 0);
+	assert_int_equal(pgw_rbuf_add(&in, query, sizeof(query) - 1), 0);
+	assert_int_equal(pgw_startup_read(&in, &st), PGW_INIT_STARTUP);
 	assert_string_equal(pgw_startup_get(&st, "user"), "alice");
-	assert_int_equal(evbuffer_get_length(in), sizeof(query) - 1);
-	assert_memory_equal(evbuffer_pullup(in, -1), query, sizeof(query) - 1);
+	assert_int_equal(pgw_rbuf_len(&in), sizeof(query) - 1);
+	assert_memory_equal(pgw_rbuf_data(&in), query, sizeof(query) - 1);
 	pgw_startup_free(&st);
 
 	/* SSLRequest then StartupMessage back to back (a client that got 'N'). */
-	evbuffer_drain(in, evbuffer_get_length(in));
-	evbuffer_add(in, ssl.p, ssl.len);
-	evbuffer_add(in, startup.p, startup.len);
-	assert_int_equal(pgw_startup_read(in, &st), PGW_INIT_SSL);
-	assert_int_equal(evbuffer_get_length(in), startup.len);
-	assert_int_equal(pgw_startup_read(in, &st), PGW_INIT_STARTUP);
-	assert_int_equal(evbuffer_get_length(in), 0);
+	pgw_rbuf_drain(&in, pgw_rbuf_len(&in));
+	assert_int_equal(pgw_rbuf_add(&in, ssl.p, ssl.len), 0);
+	assert_int_equal(pgw_rbuf_add(&in, startup.p, startup.len), 0);
+	assert_int_equal(pgw_startup_read(&in, &st), PGW_INIT_SSL);
+	assert_int_equal(pgw_rbuf_len(&in), startup.len);
+	assert_int_equal(pgw_startup_read(&in, &st), PGW_INIT_STARTUP);
+	assert_int_equal(pgw_rbuf_len(&in), 0);
 	pgw_startup_free(&st);
 
-	evbuffer_free(in);
+	pgw_rbuf_free(&in);
 	free(ssl.p);
 	free(startup.p);
 }
@@ -518,20 +519,20 @@ static void test_read_errors_do_not_consume(void **state)
 	};
 
 	for (size_t i = 0; i < PGW_ARRAY_LEN(cases); i++) {
-		struct evbuffer *in = evbuffer_new();
+		struct pgw_rbuf in = {0};
 		struct pgw_startup st = {0};
 		size_t feed = cases[i].feed ? cases[i].feed : cases[i].k.len;
 
 		print_message("case: %s\n", cases[i].name);
-		evbuffer_add(in, cases[i].k.p, feed);
-		assert_int_equal(pgw_startup_read(in, &st), cases[i].want);
-		assert_int_equal(evbuffer_get_length(in), feed);
-		assert_memory_equal(evbuffer_pullup(in, -1), cases[i].k.p, feed);
+		assert_int_equal(pgw_rbuf_add(&in, cases[i].k.p, feed), 0);
+		assert_int_equal(pgw_startup_read(&in, &st), cases[i].want);
+		assert_int_equal(pgw_rbuf_len(&in), feed);
+		assert_memory_equal(pgw_rbuf_data(&in), cases[i].k.p, feed);
 		assert_null(st.buf);
 		/* Asking again gives the same answer: the caller decides what to do. */
-		assert_int_equal(pgw_startup_read(in, &st), cases[i].want);
-		assert_int_equal(evbuffer_get_length(in), feed);
-		evbuffer_free(in);
+		assert_int_equal(pgw_startup_read(&in, &st), cases[i].want);
+		assert_int_equal(pgw_rbuf_len(&in), feed);
+		pgw_rbuf_free(&in);
 		free(cases[i].k.p);
 	}
 }

@@ -1,0 +1,173 @@
+/*
+ * Flat input blocks. pgward runs one event loop in one thread, so the pool needs no lock.
+ */
+#include "pgward/rbuf.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <event2/buffer.h>
+
+/* Emptied standard blocks kept for the next read: 2 MB at most, reused newest first so
+ * that a busy proxy keeps touching the same, cached memory. */
+#define POOL_MAX 32
+/* A connection left with at most this much (the start of a message) parks it in an
+ * allocation of its own size, so 1 byte sent cannot pin a 64 kB block. */
+#define PARK_MAX 4096
+
+static uint8_t *pool[POOL_MAX];
+static int pool_len;
+
+static uint8_t *block_get(void)
+{
+	return pool_len > 0 ? pool[--pool_len] : malloc(PGW_RBUF_BLOCK);
+}
+
+static void block_put(uint8_t *block, size_t cap)
+{
+	if (cap == PGW_RBUF_BLOCK && pool_len < POOL_MAX)
+		pool[pool_len++] = block;
+	else
+		free(block);
+}
+
+static void reset(struct pgw_rbuf *b)
+{
+	b->data = NULL;
+	b->head = b->tail = b->cap = 0;
+}
+
+uint8_t *pgw_rbuf_space(struct pgw_rbuf *b, size_t min, size_t *room)
+{
+	size_t len = pgw_rbuf_len(b);
+
+	if (b->data == NULL) {
+		size_t cap = PGW_MAX(min, (size_t)PGW_RBUF_BLOCK);
+
+		b->data = cap == PGW_RBUF_BLOCK ? block_get() : malloc(cap);
+		if (b->data == NULL)
+			return NULL;
+		b->cap = cap;
+	} else if (b->cap - b->tail < min) {
+		if (b->cap - len >= min) {
+			/* what is left is the start of a message: move it to the front */
+			memmove(b->data, b->data + b->head, len);
+		} else {
+			/* a parked start of a message goes back to a standard block first */
+			size_t cap =
+				PGW_MAX(PGW_MAX(b->cap * 2, len + min), (size_t)PGW_RBUF_BLOCK);
+			uint8_t *grown = cap == PGW_RBUF_BLOCK ? block_get() : malloc(cap);
+
+			if (grown == NULL)
+				return NULL;
+			memcpy(grown, b->data + b->head, len);
+			block_put(b->data, b->cap);
+			b->data = grown;
+			b->cap = cap;
+		}
+		b->head = 0;
+		b->tail = len;
+	}
+	*room = b->cap - b->tail;
+	return b->data + b->tail;
+}
+
+void pgw_rbuf_commit(struct pgw_rbuf *b, size_t n)
+{
+	b->tail += n;
+}
+
+int pgw_rbuf_add(struct pgw_rbuf *b, const void *p, size_t len)
+{
+	size_t room;
+	uint8_t *at = pgw_rbuf_space(b, len, &room);
+
+	if (at == NULL)
+		return -1;
+	memcpy(at, p, len);
+	b->tail += len;
+	return 0;
+}
+
+void pgw_rbuf_drain(struct pgw_rbuf *b, size_t n)
+{
+	b->head += n;
+	if (b->head == b->tail)
+		b->head = b->tail = 0; /* the next read starts at the front again */
+}
+
+static void free_given(const void *data, size_t len, void *block)
+{
+	(void)data;
+	(void)len;
+	free(block);
+}
+
+int pgw_rbuf_give(struct pgw_rbuf *b, size_t n, struct evbuffer *out)
+{
+	uint8_t *block = b->data;
+	size_t start = b->head, rest = pgw_rbuf_len(b) - n, cap = 0;
+	uint8_t *next = NULL;
+
+	if (n == 0)
+		return 0;
+	if (n < PGW_RBUF_GIVE_MIN)
+		goto copy;
+	if (rest > 0) {
+		cap = PGW_MAX(rest, (size_t)PGW_RBUF_BLOCK);
+		next = cap == PGW_RBUF_BLOCK ? block_get() : malloc(cap);
+		if (next == NULL)
+			goto copy;
+	}
+	if (evbuffer_add_reference(out, block + start, n, free_given, block) < 0) {
+		block_put(next, cap);
+		goto copy;
+	}
+	if (next != NULL) {
+		memcpy(next, block + start + n, rest);
+		b->data = next;
+		b->head = 0;
+		b->tail = rest;
+		b->cap = cap;
+	} else {
+		reset(b);
+	}
+	return 0;
+copy:
+	if (evbuffer_add(out, block + start, n) < 0)
+		return -1;
+	pgw_rbuf_drain(b, n);
+	return 0;
+}
+
+void pgw_rbuf_trim(struct pgw_rbuf *b)
+{
+	size_t len = pgw_rbuf_len(b);
+	uint8_t *parked;
+
+	if (b->data == NULL || b->cap < PGW_RBUF_BLOCK)
+		return;
+	if (len == 0) {
+		block_put(b->data, b->cap);
+		reset(b);
+		return;
+	}
+	if (len > PARK_MAX || (parked = malloc(len)) == NULL)
+		return;
+	memcpy(parked, b->data + b->head, len);
+	block_put(b->data, b->cap);
+	b->data = parked;
+	b->head = 0;
+	b->tail = b->cap = len;
+}
+
+void pgw_rbuf_free(struct pgw_rbuf *b)
+{
+	free(b->data);
+	reset(b);
+}
+
+void pgw_rbuf_pool_free(void)
+{
+	while (pool_len > 0)
+		free(pool[--pool_len]);
+}
