@@ -54,8 +54,9 @@ static void arm(struct event *ev, bool *on, bool want)
 	*on = want;
 }
 
-/* Arms exactly the events the connection's current state needs. */
-static void update_events(struct pgw_conn *c)
+/* Arms exactly the events the connection's current state needs, <has_output> saying whether
+ * c->out holds anything (callers that just looked pass it on). */
+static void update_events_with(struct pgw_conn *c, bool has_output)
 {
 	bool want_read, want_write;
 
@@ -69,11 +70,15 @@ static void update_events(struct pgw_conn *c)
 		want_write = c->hs_wants_write;
 	} else {
 		want_read = (c->reading && !c->read_wants_write) || c->write_wants_read;
-		want_write = c->read_wants_write ||
-			     (evbuffer_get_length(c->out) > 0 && !c->write_wants_read);
+		want_write = c->read_wants_write || (has_output && !c->write_wants_read);
 	}
 	arm(&c->rev, &c->rev_on, want_read);
 	arm(&c->wev, &c->wev_on, want_write);
+}
+
+static void update_events(struct pgw_conn *c)
+{
+	update_events_with(c, evbuffer_get_length(c->out) > 0);
 }
 
 static void set_socket_options(int fd)
@@ -372,6 +377,11 @@ int pgw_conn_flush(struct pgw_conn *c)
 		return -1;
 	if (c->connecting || c->handshaking)
 		return 0;
+	/* After a relayed run went straight out, the output is empty: one look settles it. */
+	if (evbuffer_get_length(c->out) == 0) {
+		update_events_with(c, false);
+		return 0;
+	}
 	if (write_now(c) < 0)
 		return -1;
 	update_events(c);

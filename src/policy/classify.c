@@ -57,6 +57,18 @@ bool pgw_policy_sql_text(const struct pgw_msg_view *m, const char **text, size_t
 	return true;
 }
 
+unsigned pgw_policy_prefilter(struct pgw_policy_ctx *ctx, const char *text, size_t len,
+			      unsigned want)
+{
+	unsigned todo = want & ~ctx->prefilter_asked;
+
+	if (todo != 0) {
+		ctx->prefilter_found |= (uint8_t)pgw_sql_prefilter(text, len, todo);
+		ctx->prefilter_asked |= (uint8_t)todo;
+	}
+	return ctx->prefilter_found & want;
+}
+
 const struct pgw_sql_info *pgw_policy_inspect(struct pgw_policy_ctx *ctx, const char *text,
 					      size_t len)
 {

@@ -50,7 +50,7 @@ static enum pgw_verdict on_message(struct pgw_policy_ctx *ctx, const struct pgw_
 	if (!pgw_policy_sql_text(m, &text, &len))
 		return PGW_PASS;
 	/* a Parse is inspected too, so that its Binds find the classification */
-	if (info == NULL && pgw_sql_may_run_ddl(text, len))
+	if (info == NULL && pgw_policy_prefilter(ctx, text, len, PGW_SQL_MAY_RUN_DDL))
 		info = pgw_policy_inspect(ctx, text, len);
 	if (info == NULL || info->status != PGW_SQL_OK)
 		return PGW_PASS;

@@ -135,7 +135,8 @@ static enum pgw_verdict on_message(struct pgw_policy_ctx *ctx, const struct pgw_
 		return PGW_PASS;
 	/* Most statements name none of the keywords any rule needs: no parse for those, which
 	 * matters for literal-heavy simple-protocol traffic, where every text is new. */
-	if (!pgw_sql_may_break_rules(text, len) && pgw_sql_utf8_valid(text, len))
+	if (!pgw_policy_prefilter(ctx, text, len, PGW_SQL_MAY_BREAK_RULES) &&
+	    pgw_sql_utf8_valid(text, len))
 		return PGW_PASS;
 	info = pgw_policy_inspect(ctx, text, len);
 	if (info == NULL)

@@ -54,6 +54,8 @@ static enum pgw_verdict check_bind(struct pgw_policy_ctx *ctx, const struct pgw_
 				  "pgward: Bind with %u parameters exceeds the limit of %d "
 				  "(rule bind_param_count, max_bind_params)",
 				  nparams, c->max_bind_params);
+	if (m->len <= c->max_bind_param_size)
+		return PGW_PASS; /* no parameter can be longer than the whole message */
 	for (unsigned i = 0; i < nparams; i++) {
 		uint32_t len = pgw_read_u32(&r);
 

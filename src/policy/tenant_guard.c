@@ -70,7 +70,7 @@ static enum pgw_verdict on_message(struct pgw_policy_ctx *ctx, const struct pgw_
 		return PGW_PASS;
 	/* Every route needs SET, RESET, DISCARD, ALTER, CREATE, UPDATE or set_config as a
 	 * word, all of which the pre-filter looks for. */
-	if (!pgw_sql_may_break_rules(text, len))
+	if (!pgw_policy_prefilter(ctx, text, len, PGW_SQL_MAY_BREAK_RULES))
 		return PGW_PASS;
 	info = pgw_policy_inspect(ctx, text, len);
 	if (info == NULL)

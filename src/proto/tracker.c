@@ -113,10 +113,12 @@ static void pop(struct pgw_tracker *t)
 {
 	struct pgw_expect *e = &t->ring[t->head];
 
-	free(e->error);
-	e->error = NULL;
-	pgw_swap_free(e->swap);
-	e->swap = NULL;
+	if (e->error != NULL || e->swap != NULL) { /* only refusals and pgward's own statements */
+		free(e->error);
+		e->error = NULL;
+		pgw_swap_free(e->swap);
+		e->swap = NULL;
+	}
 	t->head = (t->head + 1) & (t->cap - 1);
 	t->count--;
 }

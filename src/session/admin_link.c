@@ -74,7 +74,7 @@ static void admin_read(struct pgw_session *s)
 	struct pgw_rbuf *in = &s->client.in;
 
 	s->last_client_activity = pgw_now();
-	for (;;) {
+	while (pgw_rbuf_len(in) > 0) {
 		struct pgw_msg_hdr h;
 		enum pgw_frame_status st =
 			pgw_frame_peek(pgw_rbuf_data(in), pgw_rbuf_len(in), ADMIN_MAX_MESSAGE, &h);

@@ -36,10 +36,7 @@ static bool header_ok(struct pgw_session *s, enum pgw_frame_status st, const str
 
 static void init_ctx(struct pgw_session *s, struct pgw_policy_ctx *ctx)
 {
-	ctx->cfg = &pgw.cfg;
-	ctx->user = s->user;
-	ctx->sid = s->id;
-	ctx->stmts = &s->stmts;
+	pgw_policy_ctx_init(ctx, &pgw.cfg, s->user, s->id, &s->stmts);
 }
 
 /*
@@ -110,7 +107,7 @@ static ssize_t inspect_whole(struct pgw_session *s, const struct pgw_msg_hdr *h)
 	size_t total = (size_t)h->len + 1;
 	const uint8_t *msg = pgw_rbuf_data(&s->client.in);
 	struct pgw_msg_view m = {h->type, h->len - 4, msg + PGW_HDR_LEN};
-	struct pgw_policy_ctx ctx = {0};
+	struct pgw_policy_ctx ctx;
 	enum pgw_verdict v;
 	bool ok;
 
@@ -187,7 +184,7 @@ static bool on_message(struct pgw_session *s, const struct pgw_msg_hdr *h, size_
 		       size_t *avail, bool *wait)
 {
 	struct pgw_msg_view hv = {h->type, h->len - 4, NULL};
-	struct pgw_policy_ctx ctx = {0};
+	struct pgw_policy_ctx ctx;
 	size_t total = (size_t)h->len + 1, take;
 
 	init_ctx(s, &ctx);
@@ -229,13 +226,13 @@ static bool on_message(struct pgw_session *s, const struct pgw_msg_hdr *h, size_
 	}
 	if (!pgw_lt_before(s, h->type))
 		return false;
-	if (pgw_tracker_expects_answer(h->type) &&
-	    pgw_tracker_push(&s->tracker, h->type, PGW_RESP_PASS, NULL, 0) < 0) {
-		pgw_sess_fail(s, "53200", "pgward: out of memory");
-		return false;
-	}
-	if (pgw_tracker_expects_answer(h->type))
+	if (pgw_tracker_expects_answer(h->type)) {
+		if (pgw_tracker_push(&s->tracker, h->type, PGW_RESP_PASS, NULL, 0) < 0) {
+			pgw_sess_fail(s, "53200", "pgward: out of memory");
+			return false;
+		}
 		pgw_metrics_sent(&s->metrics, h->type);
+	}
 	take = PGW_MIN(total, *avail - *run);
 	*run += take;
 	s->client_left = (uint32_t)(total - take);

@@ -27,11 +27,14 @@ static const struct trigger triggers[] = {
 	T("system"),	 T("explain"),	T("prepare"),
 };
 
-static bool word_char(unsigned char c)
+static bool is_word_char(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 	       c == '_' || c == '$' || c >= 0x80;
 }
+
+/* is_word_char as a table: the scan looks at every byte of every simple-protocol Query. */
+static bool word_chars[256];
 
 /* The words that may start a DDL statement (kind DDL but SELECT INTO), or name lock_timeout
  * in a write to it (set_config can spell it any way). */
@@ -55,47 +58,94 @@ static bool same_word(const char *w, const char *word, size_t n)
 	return true;
 }
 
-static bool is_trigger(const char *w, size_t n, const struct trigger *list, size_t nlist)
+/*
+ * Which word lengths start with which letter, per list (bit n of lens[c - 'a']: some keyword
+ * of length n starts with c). Most words of a query (column and table names, values) are
+ * ruled out by one lookup, without comparing them with any keyword.
+ */
+struct trigger_index {
+	bool ready;
+	uint32_t lens[26];
+};
+
+static struct trigger_index rules_index, ddl_index;
+
+static void index_build(struct trigger_index *x, const struct trigger *list, size_t nlist)
 {
+	for (unsigned c = 0; c < 256; c++)
+		word_chars[c] = is_word_char((unsigned char)c);
 	for (size_t i = 0; i < nlist; i++)
-		if (list[i].len == n && same_word(w, list[i].word, n))
+		x->lens[list[i].word[0] - 'a'] |= 1u << list[i].len;
+	x->ready = true;
+}
+
+static void index_build_all(void)
+{
+	index_build(&rules_index, triggers, PGW_ARRAY_LEN(triggers));
+	index_build(&ddl_index, ddl_triggers, PGW_ARRAY_LEN(ddl_triggers));
+}
+
+static bool is_trigger(const unsigned char *w, size_t n, const struct trigger *list, size_t nlist,
+		       const struct trigger_index *x)
+{
+	unsigned c = w[0] | 0x20u; /* lower case, for letters */
+
+	if (n > 31 || c < 'a' || c > 'z' || !(x->lens[c - 'a'] & (1u << n)))
+		return false;
+	for (size_t i = 0; i < nlist; i++)
+		if (list[i].len == n && same_word((const char *)w, list[i].word, n))
 			return true;
 	return false;
 }
 
 /* True when <sql> has one of <list> as a whole word, or a U& escape. */
-static bool has_word(const char *sql, size_t len, const struct trigger *list, size_t nlist)
+static bool has_word(const char *sql, size_t len, const struct trigger *list, size_t nlist,
+		     const struct trigger_index *x)
 {
-	size_t i = 0;
+	const unsigned char *p = (const unsigned char *)sql, *end = p + len;
 
-	while (i < len) {
-		unsigned char c = (unsigned char)sql[i];
-		size_t start;
+	while (p < end) {
+		const unsigned char *start = p;
 
-		if (!word_char(c)) {
-			i++;
+		if (!word_chars[*p]) {
+			p++;
 			continue;
 		}
-		start = i;
-		while (i < len && word_char((unsigned char)sql[i]))
-			i++;
+		do
+			p++;
+		while (p < end && word_chars[*p]);
 		/* U&"..." and U&'...' spell names with escapes the scan cannot read. */
-		if (i - start == 1 && (c == 'u' || c == 'U') && i < len && sql[i] == '&')
+		if (p - start == 1 && (*start | 0x20u) == 'u' && p < end && *p == '&')
 			return true;
-		if (is_trigger(sql + start, i - start, list, nlist))
+		if (is_trigger(start, (size_t)(p - start), list, nlist, x))
 			return true;
 	}
 	return false;
 }
 
+unsigned pgw_sql_prefilter(const char *sql, size_t len, unsigned want)
+{
+	unsigned found = 0;
+
+	if (!ddl_index.ready)
+		index_build_all();
+	if ((want & PGW_SQL_MAY_BREAK_RULES) &&
+	    has_word(sql, len, triggers, PGW_ARRAY_LEN(triggers), &rules_index))
+		found |= PGW_SQL_MAY_BREAK_RULES;
+	if ((want & PGW_SQL_MAY_RUN_DDL) &&
+	    has_word(sql, len, ddl_triggers, PGW_ARRAY_LEN(ddl_triggers), &ddl_index))
+		found |= PGW_SQL_MAY_RUN_DDL;
+	return found;
+}
+
 bool pgw_sql_may_break_rules(const char *sql, size_t len)
 {
-	return has_word(sql, len, triggers, PGW_ARRAY_LEN(triggers));
+	return pgw_sql_prefilter(sql, len, PGW_SQL_MAY_BREAK_RULES) != 0;
 }
 
 bool pgw_sql_may_run_ddl(const char *sql, size_t len)
 {
-	return has_word(sql, len, ddl_triggers, PGW_ARRAY_LEN(ddl_triggers));
+	return pgw_sql_prefilter(sql, len, PGW_SQL_MAY_RUN_DDL) != 0;
 }
 
 bool pgw_sql_utf8_valid(const char *sql, size_t len)

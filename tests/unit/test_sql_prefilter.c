@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -102,6 +104,50 @@ static void test_ddl_and_lock_timeout_words(void **state)
 			fail_msg("%s: expected %s", cases[i].sql, cases[i].may ? "true" : "false");
 }
 
+/* Each keyword of both filters is found in any case, as a whole word anywhere in the text;
+ * near misses (a letter more or less, a keyword inside a longer name) are not. */
+static void test_every_keyword_any_case(void **state)
+{
+	static const char *const rules[] = {
+		"drop",	 "truncate", "delete", "update", "alter",   "create",	  "set",
+		"reset", "grant",    "revoke", "do",	 "merge",   "set_config", "discard",
+		"copy",	 "call",     "role",   "system", "explain", "prepare",	  "security",
+	};
+	static const char *const ddl[] = {
+		"alter",  "comment",  "create",	  "drop",	  "grant",	"import",
+		"revoke", "reassign", "security", "lock_timeout", "set_config",
+	};
+	char sql[128], word[32];
+
+	(void)state;
+	for (int list = 0; list < 2; list++) {
+		const char *const *words = list == 0 ? rules : ddl;
+		size_t n = list == 0 ? PGW_ARRAY_LEN(rules) : PGW_ARRAY_LEN(ddl);
+		bool (*filter)(const char *, size_t) =
+			list == 0 ? pgw_sql_may_break_rules : pgw_sql_may_run_ddl;
+
+		for (size_t i = 0; i < n; i++) {
+			size_t len = strlen(words[i]);
+
+			for (int variant = 0; variant < 3; variant++) {
+				for (size_t k = 0; k <= len; k++) /* lower, UPPER, mIxEd */
+					word[k] =
+						variant == 0 || (variant == 2 && k % 2)
+							? words[i][k]
+							: (char)toupper((unsigned char)words[i][k]);
+				snprintf(sql, sizeof(sql), "%s", word);
+				assert_true(filter(sql, strlen(sql)));
+				snprintf(sql, sizeof(sql), "select a,%s(b) from t", word);
+				assert_true(filter(sql, strlen(sql)));
+			}
+			snprintf(sql, sizeof(sql), "select %sx, x%s, %.*s from t", words[i],
+				 words[i], (int)len - 1, words[i]);
+			if (filter(sql, strlen(sql)))
+				fail_msg("near misses of %s taken for it: %s", words[i], sql);
+		}
+	}
+}
+
 static void test_utf8(void **state)
 {
 	assert_true(pgw_sql_utf8_valid("SELECT 'é'", strlen("SELECT 'é'")));
@@ -115,6 +161,7 @@ int main(void)
 		cmocka_unit_test(test_plain_statements_skip_the_parser),
 		cmocka_unit_test(test_rule_keywords_are_parsed),
 		cmocka_unit_test(test_ddl_and_lock_timeout_words),
+		cmocka_unit_test(test_every_keyword_any_case),
 		cmocka_unit_test(test_utf8),
 	};
 

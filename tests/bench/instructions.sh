@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# instructions.sh - user-space instructions per transaction of pgward and of PgBouncer
+# (session mode), counted by valgrind's callgrind while pgbench runs through each. Unlike
+# CPU time, the count does not depend on what else the machine is doing, so a change to the
+# relay shows up in one run, without rounds and medians. It leaves out the kernel (the
+# sends and receives, the same for both proxies: docs/PERFORMANCE.md) and says nothing
+# about latency; bench.sh measures those.
+#
+#   tests/bench/instructions.sh                  # both protocols, 8000 transactions each
+#   MODES=prepared TXNS=500 tests/bench/instructions.sh
+#
+# Needs a PostgreSQL with pgbench tables in database "bench", user "bench", trust auth, as
+# ../shared/bench/pgcluster.sh starts it (PG_PORT, default 5500). Runs as root (the
+# proxies and pgbench as user bench). Installs valgrind if missing.
+#
+#   PG_PORT=5500  PGWARD_PORT=6461  PGB_PORT=6462  MODES="simple prepared"
+#   TXNS=500 (per client; 16 clients)  BUILD_DIR=<repo>/build-rel  WORK=/tmp/pgward-instructions
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+PG_PORT=${PG_PORT:-5500}
+PGWARD_PORT=${PGWARD_PORT:-6461}
+PGB_PORT=${PGB_PORT:-6462}
+MODES=${MODES:-simple prepared}
+TXNS=${TXNS:-500}
+BUILD_DIR=${BUILD_DIR:-$ROOT/build-rel}
+WORK=${WORK:-/tmp/pgward-instructions}
+PGBENCH=/usr/lib/postgresql/15/bin/pgbench
+CLIENTS=16
+
+log() { printf 'instructions.sh: %s\n' "$*" >&2; }
+die() {
+	log "$*"
+	exit 1
+}
+as_bench() { runuser -u bench -- "$@"; }
+
+[ "$(id -u)" -eq 0 ] || die "run as root (the proxies run as user bench)"
+command -v valgrind >/dev/null || apt-get install -y -q valgrind >/dev/null
+as_bench "$PGBENCH" -n -S -t 1 -h 127.0.0.1 -p "$PG_PORT" bench >/dev/null 2>&1 ||
+	die "no PostgreSQL with pgbench tables on 127.0.0.1:$PG_PORT (../shared/bench/pgcluster.sh start)"
+cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$BUILD_DIR" -j2 --target pgward >/dev/null
+
+rm -rf "$WORK" && mkdir -p "$WORK" && chown bench "$WORK"
+cat >"$WORK/pgward.ini" <<EOF
+[pgward]
+listen_addr = 127.0.0.1
+listen_port = $PGWARD_PORT
+server_host = 127.0.0.1
+server_port = $PG_PORT
+server_tls_sslmode = disable
+log_level = warning
+EOF
+cat >"$WORK/pgbouncer.ini" <<EOF
+[databases]
+bench = host=127.0.0.1 port=$PG_PORT dbname=bench
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $PGB_PORT
+unix_socket_dir = $WORK
+auth_type = trust
+auth_file = $WORK/userlist.txt
+pool_mode = session
+default_pool_size = 200
+server_reset_query = DISCARD ALL
+logfile = $WORK/pgbouncer.log
+EOF
+echo '"bench" ""' >"$WORK/userlist.txt"
+chown bench "$WORK"/*
+
+PIDS=()
+cleanup() { [ ${#PIDS[@]} -eq 0 ] || kill "${PIDS[@]}" 2>/dev/null || true; }
+trap cleanup EXIT
+
+# start NAME PORT CMD...: the proxy under callgrind, counting nothing until it is zeroed
+start() {
+	local name=$1 port=$2
+	shift 2
+	(cd "$WORK" && setsid runuser -u bench -- valgrind --tool=callgrind \
+		--callgrind-out-file="$WORK/$name.%p" "$@" >"$WORK/$name.log" 2>&1 </dev/null &)
+	for _ in $(seq 100); do
+		ss -Hltn "sport = :$port" | grep -q LISTEN && break
+		sleep 0.1
+	done
+	pgrep -u bench -f "callgrind-out-file=$WORK/$name" | tail -1
+}
+
+# count NAME PORT PID MODE: instructions per transaction over TXNS x CLIENTS transactions
+count() {
+	local name=$1 port=$2 pid=$3 mode=$4 file total
+	as_bench "$PGBENCH" -n -S -M "$mode" -c 4 -j 2 -t 100 -h 127.0.0.1 -p "$port" bench >/dev/null
+	as_bench callgrind_control -z "$pid" >/dev/null
+	as_bench "$PGBENCH" -n -S -M "$mode" -c $CLIENTS -j 2 -t "$TXNS" -h 127.0.0.1 -p "$port" \
+		bench >"$WORK/$name-$mode.pgbench" 2>&1
+	as_bench callgrind_control -d "$pid" >/dev/null
+	file=$(ls -t "$WORK/$name.$pid".* | head -1)
+	total=$(callgrind_annotate "$file" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
+	echo $((total / (TXNS * CLIENTS)))
+}
+
+PW_PID=$(start pgward "$PGWARD_PORT" "$BUILD_DIR/pgward" -c "$WORK/pgward.ini")
+PIDS+=("$PW_PID")
+PGB_PID=$(start pgbouncer "$PGB_PORT" /usr/sbin/pgbouncer "$WORK/pgbouncer.ini")
+PIDS+=("$PGB_PID")
+log "pgward $(git -C "$ROOT" rev-parse --short HEAD) (pid $PW_PID), $(/usr/sbin/pgbouncer --version | head -1) (pid $PGB_PID)"
+
+echo "| pgbench -S | pgward instructions / tx | PgBouncer instructions / tx | pgward / PgBouncer |"
+echo "|---|---|---|---|"
+for mode in $MODES; do
+	pw=$(count pgward "$PGWARD_PORT" "$PW_PID" "$mode")
+	pgb=$(count pgbouncer "$PGB_PORT" "$PGB_PID" "$mode")
+	echo "| -M $mode | $pw | $pgb | $(awk -v a="$pw" -v b="$pgb" 'BEGIN { printf "%.2f", a / b }') |"
+done
