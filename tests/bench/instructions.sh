@@ -73,37 +73,40 @@ PIDS=()
 cleanup() { [ ${#PIDS[@]} -eq 0 ] || kill "${PIDS[@]}" 2>/dev/null || true; }
 trap cleanup EXIT
 
-# start NAME PORT CMD...: the proxy under callgrind, counting nothing until it is zeroed
+# start NAME PORT CMD...: the proxy under callgrind; sets STARTED to valgrind's pid
 start() {
 	local name=$1 port=$2
 	shift 2
-	(cd "$WORK" && setsid runuser -u bench -- valgrind --tool=callgrind \
-		--callgrind-out-file="$WORK/$name.%p" "$@" >"$WORK/$name.log" 2>&1 </dev/null &)
+	(cd "$WORK" && exec setsid runuser -u bench -- valgrind --tool=callgrind \
+		--callgrind-out-file="$WORK/$name.%p" "$@" >"$WORK/$name.valgrind.log" 2>&1 </dev/null) &
 	for _ in $(seq 100); do
 		ss -Hltn "sport = :$port" | grep -q LISTEN && break
 		sleep 0.1
 	done
-	pgrep -u bench -f "callgrind-out-file=$WORK/$name" | tail -1
+	STARTED=$(pgrep -u bench -f "callgrind-out-file=$WORK/$name" | sed -n '$p')
+	[ -n "$STARTED" ] || die "$name did not start under valgrind (see $WORK/$name.valgrind.log)"
 }
 
 # count NAME PORT PID MODE: instructions per transaction over TXNS x CLIENTS transactions
 count() {
 	local name=$1 port=$2 pid=$3 mode=$4 file total
 	as_bench "$PGBENCH" -n -S -M "$mode" -c 4 -j 2 -t 100 -h 127.0.0.1 -p "$port" bench >/dev/null
-	as_bench callgrind_control -z "$pid" >/dev/null
+	as_bench callgrind_control -z "$pid" >/dev/null 2>&1
 	as_bench "$PGBENCH" -n -S -M "$mode" -c $CLIENTS -j 2 -t "$TXNS" -h 127.0.0.1 -p "$port" \
 		bench >"$WORK/$name-$mode.pgbench" 2>&1
-	as_bench callgrind_control -d "$pid" >/dev/null
-	file=$(ls -t "$WORK/$name.$pid".* | head -1)
+	as_bench callgrind_control -d "$pid" >/dev/null 2>&1
+	file=$(ls -t "$WORK/$name.$pid".* | sed -n 1p)
 	total=$(callgrind_annotate "$file" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
 	echo $((total / (TXNS * CLIENTS)))
 }
 
-PW_PID=$(start pgward "$PGWARD_PORT" "$BUILD_DIR/pgward" -c "$WORK/pgward.ini")
+start pgward "$PGWARD_PORT" "$BUILD_DIR/pgward" -c "$WORK/pgward.ini"
+PW_PID=$STARTED
 PIDS+=("$PW_PID")
-PGB_PID=$(start pgbouncer "$PGB_PORT" /usr/sbin/pgbouncer "$WORK/pgbouncer.ini")
+start pgbouncer "$PGB_PORT" /usr/sbin/pgbouncer "$WORK/pgbouncer.ini"
+PGB_PID=$STARTED
 PIDS+=("$PGB_PID")
-log "pgward $(git -C "$ROOT" rev-parse --short HEAD) (pid $PW_PID), $(/usr/sbin/pgbouncer --version | head -1) (pid $PGB_PID)"
+log "pgward $(git -C "$ROOT" rev-parse --short HEAD) (pid $PW_PID), $(as_bench /usr/sbin/pgbouncer --version | sed -n 1p) (pid $PGB_PID)"
 
 echo "| pgbench -S | pgward instructions / tx | PgBouncer instructions / tx | pgward / PgBouncer |"
 echo "|---|---|---|---|"
