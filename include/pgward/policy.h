@@ -107,15 +107,15 @@ extern const struct pgw_policy pgw_ddl_lock;
 
 /* The SQL text of a Query or Parse body, up to its NUL as the server reads it. */
 bool pgw_policy_sql_text(const struct pgw_msg_view *m, const char **text, size_t *len);
-/*
- * The classification of <text>, inspected at most once per message (kept in ctx->info for
- * the next policy). NULL only when memory runs out. The caller does not release it.
- */
 /* pgw_sql_prefilter(<text>, <want>), remembered for the message: a question one policy had
  * answered is not scanned for again by the next. */
 unsigned pgw_policy_prefilter(struct pgw_policy_ctx *ctx, const char *text, size_t len,
 			      unsigned want);
 
+/*
+ * The classification of <text>, inspected at most once per message (kept in ctx->info for
+ * the next policy). NULL only when memory runs out. The caller does not release it.
+ */
 const struct pgw_sql_info *pgw_policy_inspect(struct pgw_policy_ctx *ctx, const char *text,
 					      size_t len);
 /* A text the parser rejected: PGW_PASS (the server reports its own syntax error) unless

@@ -245,8 +245,8 @@ bool pgw_sql_may_break_rules(const char *sql, size_t len);
 /* Likewise false only when <sql> can neither run DDL (but SELECT INTO) nor write lock_timeout. */
 bool pgw_sql_may_run_ddl(const char *sql, size_t len);
 
-/* The above in one pass, for the questions in <want> (PGW_SQL_MAY_BREAK_RULES,
- * PGW_SQL_MAY_RUN_DDL): the bits of <want> whose answer is true. */
+/* The above, for the questions in <want> (PGW_SQL_MAY_BREAK_RULES, PGW_SQL_MAY_RUN_DDL):
+ * the bits of <want> whose answer is true. */
 #define PGW_SQL_MAY_BREAK_RULES 1u
 #define PGW_SQL_MAY_RUN_DDL	2u
 unsigned pgw_sql_prefilter(const char *sql, size_t len, unsigned want);

@@ -278,9 +278,9 @@ static void do_read(struct pgw_conn *c)
 }
 
 /*
- * Writes what the socket takes: send(2) when the output is one chain (the common case of a
- * relayed reply), sendmsg(2) with up to WRITE_IOVECS chains otherwise. Returns 0, or -1
- * with c->err set.
+ * Writes what the socket takes of what is queued (a relayed run normally went out directly,
+ * pgw_conn_relay): send(2) when the output is one chain, sendmsg(2) with up to
+ * WRITE_IOVECS chains otherwise. Returns 0, or -1 with c->err set.
  */
 static int plain_write(struct pgw_conn *c)
 {

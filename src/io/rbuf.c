@@ -17,8 +17,11 @@
 static uint8_t *pool[POOL_MAX];
 static int pool_len;
 
-static uint8_t *block_get(void)
+/* A block of <cap> bytes: a pooled one when <cap> is the standard size. */
+static uint8_t *block_get(size_t cap)
 {
+	if (cap != PGW_RBUF_BLOCK)
+		return malloc(cap);
 	return pool_len > 0 ? pool[--pool_len] : malloc(PGW_RBUF_BLOCK);
 }
 
@@ -43,7 +46,7 @@ uint8_t *pgw_rbuf_space(struct pgw_rbuf *b, size_t min, size_t *room)
 	if (b->data == NULL) {
 		size_t cap = PGW_MAX(min, (size_t)PGW_RBUF_BLOCK);
 
-		b->data = cap == PGW_RBUF_BLOCK ? block_get() : malloc(cap);
+		b->data = block_get(cap);
 		if (b->data == NULL)
 			return NULL;
 		b->cap = cap;
@@ -55,7 +58,7 @@ uint8_t *pgw_rbuf_space(struct pgw_rbuf *b, size_t min, size_t *room)
 			/* a parked start of a message goes back to a standard block first */
 			size_t cap =
 				PGW_MAX(PGW_MAX(b->cap * 2, len + min), (size_t)PGW_RBUF_BLOCK);
-			uint8_t *grown = cap == PGW_RBUF_BLOCK ? block_get() : malloc(cap);
+			uint8_t *grown = block_get(cap);
 
 			if (grown == NULL)
 				return NULL;
@@ -84,7 +87,7 @@ int pgw_rbuf_add(struct pgw_rbuf *b, const void *p, size_t len)
 	if (at == NULL)
 		return -1;
 	memcpy(at, p, len);
-	b->tail += len;
+	pgw_rbuf_commit(b, len);
 	return 0;
 }
 
@@ -114,7 +117,7 @@ int pgw_rbuf_give(struct pgw_rbuf *b, size_t n, struct evbuffer *out)
 		goto copy;
 	if (rest > 0) {
 		cap = PGW_MAX(rest, (size_t)PGW_RBUF_BLOCK);
-		next = cap == PGW_RBUF_BLOCK ? block_get() : malloc(cap);
+		next = block_get(cap);
 		if (next == NULL)
 			goto copy;
 	}

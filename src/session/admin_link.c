@@ -78,7 +78,7 @@ static void admin_read(struct pgw_session *s)
 		struct pgw_msg_hdr h;
 		enum pgw_frame_status st =
 			pgw_frame_peek(pgw_rbuf_data(in), pgw_rbuf_len(in), ADMIN_MAX_MESSAGE, &h);
-		size_t total = (size_t)h.len + 1;
+		size_t total;
 
 		if (st == PGW_FRAME_NEED_MORE)
 			break;
@@ -91,6 +91,7 @@ static void admin_read(struct pgw_session *s)
 			pgw_sess_end(s, "client sent Terminate");
 			return;
 		}
+		total = (size_t)h.len + 1;
 		if (pgw_rbuf_len(in) < total)
 			break;
 		answer(s, &h, pgw_rbuf_data(in) + PGW_HDR_LEN);

@@ -64,25 +64,26 @@ static bool same_word(const char *w, const char *word, size_t n)
  * ruled out by one lookup, without comparing them with any keyword.
  */
 struct trigger_index {
-	bool ready;
 	uint32_t lens[26];
 };
 
 static struct trigger_index rules_index, ddl_index;
+static bool tables_ready;
 
 static void index_build(struct trigger_index *x, const struct trigger *list, size_t nlist)
 {
-	for (unsigned c = 0; c < 256; c++)
-		word_chars[c] = is_word_char((unsigned char)c);
 	for (size_t i = 0; i < nlist; i++)
 		x->lens[list[i].word[0] - 'a'] |= 1u << list[i].len;
-	x->ready = true;
 }
 
-static void index_build_all(void)
+/* The word-character table and both indexes, once, on the first scan. */
+static void tables_build(void)
 {
+	for (unsigned c = 0; c < 256; c++)
+		word_chars[c] = is_word_char((unsigned char)c);
 	index_build(&rules_index, triggers, PGW_ARRAY_LEN(triggers));
 	index_build(&ddl_index, ddl_triggers, PGW_ARRAY_LEN(ddl_triggers));
+	tables_ready = true;
 }
 
 static bool is_trigger(const unsigned char *w, size_t n, const struct trigger *list, size_t nlist,
@@ -127,8 +128,8 @@ unsigned pgw_sql_prefilter(const char *sql, size_t len, unsigned want)
 {
 	unsigned found = 0;
 
-	if (!ddl_index.ready)
-		index_build_all();
+	if (!tables_ready)
+		tables_build();
 	if ((want & PGW_SQL_MAY_BREAK_RULES) &&
 	    has_word(sql, len, triggers, PGW_ARRAY_LEN(triggers), &rules_index))
 		found |= PGW_SQL_MAY_BREAK_RULES;
