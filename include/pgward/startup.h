@@ -1,13 +1,13 @@
 /*
  * The untyped packets a client sends first: StartupMessage, SSLRequest, GSSENCRequest,
- * CancelRequest. Parsing copies what it keeps, so the packet may be freed afterwards.
+ * CancelRequest. Parsing copies what it keeps, so the packet may be freed afterwards. What
+ * the parameters mean is startup_view.h's: nothing here is sent on to a server.
  */
 #ifndef PGWARD_STARTUP_H
 #define PGWARD_STARTUP_H
 
 #include "pgward/common.h"
 
-struct evbuffer;
 struct pgw_rbuf;
 
 #define PGW_STARTUP_MAX_LEN    10000 /* PostgreSQL's MAX_STARTUP_PACKET_LENGTH */
@@ -53,9 +53,6 @@ enum pgw_initial_kind pgw_startup_parse(const uint8_t *pkt, size_t len, struct p
 
 /* Value of parameter <name>, or NULL. */
 const char *pgw_startup_get(const struct pgw_startup *st, const char *name);
-
-/* Appends the StartupMessage for <st> (same version, same parameters, same order). */
-void pgw_startup_write(const struct pgw_startup *st, struct evbuffer *out);
 
 void pgw_startup_free(struct pgw_startup *st);
 

@@ -13,7 +13,7 @@
 
 struct event_base;
 struct evbuffer;
-struct pgw_startup;
+struct pgw_startup_view;
 struct tenant_entry;
 
 #define PGW_UUID_LEN	   36
@@ -22,10 +22,11 @@ struct tenant_entry;
 #define PGW_TENANT_ERR_MAX 256
 
 enum pgw_tenant_status {
-	PGW_TENANT_OFF = 0, /* no tenant context for this session */
-	PGW_TENANT_PENDING, /* the organization ids are being looked up */
-	PGW_TENANT_READY,   /* org_ids holds the context to set */
-	PGW_TENANT_FAILED,  /* the lookup failed: error says why */
+	PGW_TENANT_OFF = 0,    /* no tenant context for this session */
+	PGW_TENANT_IDENTIFIED, /* identity known; resolved once the client has authenticated */
+	PGW_TENANT_PENDING,    /* the organization ids are being looked up */
+	PGW_TENANT_READY,      /* org_ids holds the context to set */
+	PGW_TENANT_FAILED,     /* the lookup failed: error says why */
 };
 
 /* Called once when a PENDING session's lookup finishes (READY or FAILED). */
@@ -37,7 +38,6 @@ struct pgw_tenant_sess {
 	char identity[PGW_IDENTITY_MAX];
 	char *org_ids; /* READY: "{uuid,uuid}" (owned) */
 	char error[PGW_TENANT_ERR_MAX];
-	char *options; /* the options value forwarded instead of the client's (owned) */
 	/* waiting for a lookup: linked into the cache entry's waiters */
 	pgw_tenant_ready_fn fn;
 	void *arg;
@@ -62,6 +62,9 @@ struct pgw_tenant_stats {
 	uint64_t lookups;	/* queries sent */
 	uint64_t lookup_failures;
 	uint64_t injections; /* sessions whose context was set */
+	/* NOTIFYs on listen_channel that changed nothing: a malformed payload, a sender whose
+	 * role may not invalidate ([tenant] notify_roles), or one gone before it was checked */
+	uint64_t notify_ignored;
 	size_t cache_entries;
 	bool listening; /* the LISTEN connection is up */
 };
@@ -81,24 +84,29 @@ void pgw_tenant_stats(struct pgw_tenant_stats *out);
 /* ---- per session (tenant.c) ---- */
 
 /*
- * At the StartupMessage: resolves the identity (login role <user>, or the user id option of
- * a trusted role, which is removed from the packet), refuses startup settings of protected
- * names, and starts the organization lookup. <t> becomes OFF (tenant context not in use for
- * this database), READY (known now) or PENDING (<fn>(<arg>) is called when it finishes).
- * -1 with <r> filled: the session must be refused.
+ * At the StartupMessage: finds the identity (login role, or the user id setting of a trusted
+ * role, which is removed from <v> so the server never sees it) and refuses startup settings
+ * of protected names by any route. <t> becomes OFF (no tenant context for this database),
+ * READY (no identity, no_identity = empty) or IDENTIFIED. -1 with <r> filled: the session
+ * must be refused. Nothing is looked up or cached before the client has authenticated.
  */
-int pgw_tenant_begin(struct pgw_tenant_sess *t, struct pgw_startup *st, const char *user,
-		     pgw_tenant_ready_fn fn, void *arg, struct pgw_tenant_refusal *r) PGW_MUSTCHECK;
+int pgw_tenant_begin(struct pgw_tenant_sess *t, struct pgw_startup_view *v,
+		     struct pgw_tenant_refusal *r) PGW_MUSTCHECK;
+/* Once the client has authenticated: starts resolving an IDENTIFIED <t>'s organizations.
+ * <t> becomes READY, FAILED or PENDING (<fn>(<arg>) is called when the lookup finishes). */
+void pgw_tenant_resolve(struct pgw_tenant_sess *t, pgw_tenant_ready_fn fn, void *arg);
 /* A FAILED lookup with on_lookup_failure = empty: <t> becomes READY with "{}" (true). */
 bool pgw_tenant_use_fallback(struct pgw_tenant_sess *t);
 /* Stops waiting and frees what <t> owns. */
 void pgw_tenant_end(struct pgw_tenant_sess *t);
 
 /*
- * Appends Parse/Bind/Execute/Sync setting the context of READY <t> on backend <pid>:
- * SELECT set_config($1,$2,false), ... with every name and value a bound parameter.
- * Returns the number of messages the server answers before the Sync (3).
+ * Appends Parse/Bind/Execute/Close/Sync setting the context of READY <t> on backend <pid>:
+ * SELECT set_config($1,$2,false), ... with every name and value a bound parameter, through
+ * the unnamed statement, which the Close drops again. Returns the number of messages the
+ * server answers before the Sync: 4, in the order of PGW_TENANT_INJECTION_TYPES.
  */
+#define PGW_TENANT_INJECTION_TYPES "PBEC"
 int pgw_tenant_write_injection(const struct pgw_tenant_sess *t, uint32_t pid, struct evbuffer *out);
 
 /* True when <name> (as written, any case) is one of the protected settings while tenant

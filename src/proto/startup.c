@@ -9,7 +9,6 @@
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
-#include <event2/buffer.h>
 
 static enum pgw_initial_kind parse_params(const uint8_t *body, size_t len, struct pgw_startup *out)
 {
@@ -103,23 +102,6 @@ const char *pgw_startup_get(const struct pgw_startup *st, const char *name)
 		if (strcmp(st->params[i].name, name) == 0)
 			return st->params[i].value;
 	return NULL;
-}
-
-void pgw_startup_write(const struct pgw_startup *st, struct evbuffer *out)
-{
-	uint32_t len = 4 + 4 + 1, v;
-
-	for (size_t i = 0; i < st->nparams; i++)
-		len += (uint32_t)(strlen(st->params[i].name) + strlen(st->params[i].value) + 2);
-	v = htonl(len);
-	evbuffer_add(out, &v, 4);
-	v = htonl(st->version);
-	evbuffer_add(out, &v, 4);
-	for (size_t i = 0; i < st->nparams; i++) {
-		evbuffer_add(out, st->params[i].name, strlen(st->params[i].name) + 1);
-		evbuffer_add(out, st->params[i].value, strlen(st->params[i].value) + 1);
-	}
-	evbuffer_add(out, "", 1);
 }
 
 void pgw_startup_free(struct pgw_startup *st)

@@ -12,6 +12,7 @@
 #include "pgward/log.h"
 #include "pgward/proxy.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <event2/buffer.h>
@@ -20,8 +21,6 @@
 
 bool pgw_sess_admin_startup(struct pgw_session *s)
 {
-	struct pgw_startup *st = &s->startup;
-
 	if (!pgw_admin_user_allowed(&pgw.cfg, s->user)) {
 		pgw_sess_fail(
 			s, "28000",
@@ -35,9 +34,9 @@ bool pgw_sess_admin_startup(struct pgw_session *s)
 		pgw_sess_fail(s, "53200", "pgward: out of memory");
 		return false;
 	}
-	for (size_t i = 0; i < st->nparams; i++)
-		if (strcmp(st->params[i].name, "database") == 0)
-			st->params[i].value = s->admin_database;
+	/* the login is checked against the real database; the console's name never reaches
+	 * the server */
+	snprintf(s->view.database, sizeof(s->view.database), "%s", s->admin_database);
 	return true;
 }
 

@@ -10,7 +10,7 @@
 #include "pgward/codec.h"
 #include "pgward/log.h"
 #include "pgward/proxy.h"
-#include "pgward/sql.h"
+#include "pgward/startup_view.h"
 #include "pgward/tls.h"
 
 #include <stdio.h>
@@ -69,7 +69,7 @@ static void link_done(void *arg, bool ok, const char *why)
 	}
 	pgw_debug(s->id, "server_connected", "tls=%s", s->server.ssl ? "yes" : "no");
 	pgw_conn_set_cb(&s->server, pgw_sess_server_cb, s);
-	pgw_startup_write(&s->startup, s->server.out);
+	pgw_startup_view_write(&s->view, s->server.out);
 	pgw_sess_set_state(s, PGW_SS_AUTH);
 	pgw_sess_relay_start(s);
 }
@@ -93,77 +93,89 @@ static void connect_server(struct pgw_session *s)
 		link_done(s, false, s->server.err);
 }
 
-/*
- * The settings that would make the server lex differently from pgward's parser, set in the
- * startup packet directly or through -c / --name= in options. Returns the offending
- * setting's name, or NULL.
- */
-static const char *lexing_setting(const char *name, const char *value)
+/* A standard-conforming string literal: quotes doubled, nothing else escaped. */
+static void put_literal(struct evbuffer *out, const char *s)
 {
-	if (strcasecmp(name, "client_encoding") == 0 && !pgw_sql_encoding_is_utf8(value))
-		return "client_encoding";
-	if (strcasecmp(name, "standard_conforming_strings") == 0 && pgw_sql_parse_bool(value) != 1)
-		return "standard_conforming_strings";
-	return NULL;
-}
-
-static const char *startup_lexing_violation(const struct pgw_startup *st)
-{
-	const char *options = pgw_startup_get(st, "options"), *bad;
-	char buf[1024], *save = NULL;
-
-	for (size_t i = 0; i < st->nparams; i++)
-		if ((bad = lexing_setting(st->params[i].name, st->params[i].value)) != NULL)
-			return bad;
-	if (options == NULL)
-		return NULL;
-	snprintf(buf, sizeof(buf), "%s", options);
-	for (char *tok = strtok_r(buf, " \t", &save); tok != NULL;
-	     tok = strtok_r(NULL, " \t", &save)) {
-		char *eq;
-
-		if (strcmp(tok, "-c") == 0)
-			continue;
-		tok += strncmp(tok, "--", 2) == 0 ? 2 : strncmp(tok, "-c", 2) == 0 ? 2 : 0;
-		eq = strchr(tok, '=');
-		if (eq == NULL)
-			continue;
-		*eq = '\0';
-		for (char *c = tok; *c; c++)
-			if (*c == '-')
-				*c = '_';
-		if ((bad = lexing_setting(tok, eq + 1)) != NULL)
-			return bad;
+	evbuffer_add(out, "'", 1);
+	for (const char *q; (q = strchr(s, '\'')) != NULL; s = q + 1) {
+		evbuffer_add(out, s, (size_t)(q - s) + 1);
+		evbuffer_add(out, "'", 1);
 	}
-	return NULL;
+	evbuffer_add(out, s, strlen(s));
+	evbuffer_add(out, "'", 1);
 }
 
-/* The checks PostgreSQL would make, plus pgward's own, before any server is contacted. */
+/*
+ * Every setting the startup packet makes goes through the policies as the set_config() it
+ * amounts to, so a startup setting is refused exactly when the same SET would be (role,
+ * row_security, client_encoding, standard_conforming_strings, protected names...).
+ */
+static bool check_settings(struct pgw_session *s)
+{
+	struct pgw_startup_view *v = &s->view;
+
+	for (size_t i = 0; i < v->nsettings; i++) {
+		struct pgw_policy_ctx ctx;
+		struct pgw_msg_view m = {.type = 'Q'};
+		struct evbuffer *sql = evbuffer_new();
+		enum pgw_verdict verdict;
+		const char *msg;
+
+		if (sql == NULL)
+			goto oom;
+		evbuffer_add_printf(sql, "SELECT set_config(");
+		put_literal(sql, v->settings[i].name);
+		evbuffer_add_printf(sql, ", ");
+		put_literal(sql, v->settings[i].value);
+		evbuffer_add(sql, ", false)", 9); /* with its NUL, as a Query carries it */
+		m.len = (uint32_t)evbuffer_get_length(sql);
+		m.body = evbuffer_pullup(sql, -1);
+		if (m.body == NULL) {
+			evbuffer_free(sql);
+			goto oom;
+		}
+		pgw_policy_ctx_init(&ctx, &pgw.cfg, s->user, s->id, NULL);
+		verdict = pgw_pipeline_message(&ctx, &m);
+		if (ctx.sets_lock_timeout)
+			s->lt_client_owns = true;
+		pgw_policy_ctx_release(&ctx);
+		evbuffer_free(sql);
+		if (verdict == PGW_PASS)
+			continue;
+		msg = ctx.refusal.message;
+		if (strncmp(msg, "pgward: ", 8) == 0)
+			msg += 8;
+		pgw_sess_fail(s, ctx.refusal.sqlstate, "pgward: startup parameter \"%s\": %s",
+			      v->settings[i].name, msg);
+		return false;
+	}
+	return true;
+oom:
+	pgw_sess_fail(s, "53200", "pgward: out of memory");
+	return false;
+}
+
+/*
+ * The checks PostgreSQL would make, plus pgward's own, before any server is contacted.
+ * Nothing is recorded about the client here (no tenant, metrics label or login line):
+ * that waits for the server's AuthenticationOk (pgw_sess_authenticated).
+ */
 static void on_startup(struct pgw_session *s)
 {
-	const char *user = pgw_startup_get(&s->startup, "user");
-	char quoted_user[96], quoted_db[96];
+	struct pgw_startup_error err;
+	const char *user;
 	char cn[256];
-	const char *bad;
 
 	if (pgw.cfg.client_tls_sslmode >= PGW_SSL_REQUIRE && !s->client_tls) {
 		pgw_sess_fail(s, "28000", "pgward: TLS is required (client_tls_sslmode=%s)",
 			      pgw_sslmode_name(pgw.cfg.client_tls_sslmode));
 		return;
 	}
-	if (user == NULL || user[0] == '\0') {
-		pgw_sess_fail(s, "28000", "no PostgreSQL user name specified in startup packet");
+	if (pgw_startup_view_build(&s->startup, &s->view, &err) < 0) {
+		pgw_sess_fail(s, err.sqlstate, "%s", err.message);
 		return;
 	}
-	bad = startup_lexing_violation(&s->startup);
-	if (bad != NULL) {
-		pgw_sess_fail(
-			s, "42501",
-			"pgward: %s must be %s for sessions through pgward (rule %s): it changes "
-			"how the server reads SQL text",
-			bad, strcmp(bad, "client_encoding") == 0 ? "UTF8" : "on", bad);
-		return;
-	}
+	user = s->user = s->view.user;
 	if (pgw.cfg.client_tls_sslmode == PGW_SSL_VERIFY_FULL &&
 	    (!pgw_tls_peer_cn(s->client.ssl, cn, sizeof(cn)) || strcmp(cn, user) != 0)) {
 		pgw_sess_fail(s, "28000",
@@ -176,22 +188,42 @@ static void on_startup(struct pgw_session *s)
 			      pgw.cfg.max_client_conn);
 		return;
 	}
-	s->user = user;
-	if (pgw_admin_is_console(&pgw.cfg, pgw_startup_get(&s->startup, "database"))) {
+	if (pgw_admin_is_console(&pgw.cfg, s->view.database)) {
 		if (!pgw_sess_admin_startup(s))
 			return;
-	} else {
-		if (!pgw_sess_tenant_begin(s))
-			return;
+	} else if (!pgw_sess_tenant_begin(s) || !check_settings(s)) {
+		return;
+	}
+	connect_server(s);
+}
+
+void pgw_sess_authenticated(struct pgw_session *s)
+{
+	char quoted_user[96], quoted_db[96];
+
+	if (s->authenticated)
+		return;
+	s->authenticated = true;
+	if (!s->admin) {
+		pgw_sess_tenant_authenticated(s);
 		/* The metrics tenant: the session's identity, or its login role without one. */
-		pgw_metrics_login(&s->metrics, s->tenant.identity[0] ? s->tenant.identity : user);
+		pgw_metrics_login(&s->metrics,
+				  s->tenant.identity[0] ? s->tenant.identity : s->user);
 	}
 	pgw_info(s->id, "login", "peer=%s user=%s database=%s tls=%s", s->peer,
-		 pgw_log_quote(user, quoted_user, sizeof(quoted_user)),
-		 pgw_log_quote(pgw_startup_get(&s->startup, "database") ?: user, quoted_db,
-			       sizeof(quoted_db)),
+		 pgw_log_quote(s->user, quoted_user, sizeof(quoted_user)),
+		 pgw_log_quote(s->view.database, quoted_db, sizeof(quoted_db)),
 		 s->client_tls ? "yes" : "no");
-	connect_server(s);
+}
+
+void pgw_sess_login_failed(struct pgw_session *s, const char *sqlstate)
+{
+	char quoted_user[96], quoted_db[96];
+
+	pgw_info(s->id, "login_failed", "peer=%s user=%s database=%s sqlstate=%s authenticated=%s",
+		 s->peer, pgw_log_quote(s->user, quoted_user, sizeof(quoted_user)),
+		 pgw_log_quote(s->view.database, quoted_db, sizeof(quoted_db)),
+		 sqlstate ? sqlstate : "?", s->authenticated ? "yes" : "no");
 }
 
 /* Handles every complete initial packet waiting in the client's input. */

@@ -36,6 +36,29 @@ static void on_ready_for_query(struct pgw_session *s, char status)
 	}
 }
 
+/* The SQLSTATE of the whole ErrorResponse <run> bytes into the input, or NULL. */
+static const char *error_sqlstate(struct pgw_session *s, size_t run, const struct pgw_msg_hdr *h,
+				  char code[6])
+{
+	const uint8_t *msg;
+	struct pgw_reader r;
+	uint8_t field;
+
+	if (h->len > DECODED_MSG_MAX)
+		return NULL;
+	msg = pgw_rbuf_data(&s->server.in);
+	pgw_reader_init(&r, msg + run + PGW_HDR_LEN, h->len - 4);
+	while ((field = pgw_read_u8(&r)) != 0 && !r.bad) {
+		const char *value = pgw_read_cstr(&r);
+
+		if (field == 'C' && value != NULL && strlen(value) == 5) {
+			memcpy(code, value, 6);
+			return code;
+		}
+	}
+	return NULL;
+}
+
 /* BackendKeyData: the client gets the server's pid but pgward's own secret. */
 static void on_backend_key(struct pgw_session *s, const uint8_t *body, size_t len)
 {
@@ -51,7 +74,7 @@ static void on_backend_key(struct pgw_session *s, const uint8_t *body, size_t le
 }
 
 /*
- * A server message that must be read whole: K always, R during authentication.
+ * A server message that must be read whole: K always, R and E during authentication.
  * Consumes it from the server's input. Returns false if the session was closed.
  */
 static bool relay_decoded(struct pgw_session *s, const struct pgw_msg_hdr *h)
@@ -71,6 +94,11 @@ static bool relay_decoded(struct pgw_session *s, const struct pgw_msg_hdr *h)
 			return false;
 		}
 		on_backend_key(s, body, body_len);
+	} else if (h->type == 'E') {
+		char code[6];
+
+		pgw_sess_login_failed(s, error_sqlstate(s, 0, h, code));
+		evbuffer_add(s->client.out, msg, total);
 	} else if (body_len >= 4 && body[0] == 0 && body[1] == 0 && body[2] == 0 && body[3] == 10) {
 		if (pgw_msg_sasl_without_plus(s->client.out, body, body_len) < 0) {
 			pgw_sess_fail(s, "08P01",
@@ -78,6 +106,8 @@ static bool relay_decoded(struct pgw_session *s, const struct pgw_msg_hdr *h)
 			return false;
 		}
 	} else {
+		if (body_len == 4 && body[0] == 0 && body[1] == 0 && body[2] == 0 && body[3] == 0)
+			pgw_sess_authenticated(s); /* AuthenticationOk */
 		evbuffer_add(s->client.out, msg, total);
 	}
 	pgw_rbuf_drain(&s->server.in, total);
@@ -86,7 +116,7 @@ static bool relay_decoded(struct pgw_session *s, const struct pgw_msg_hdr *h)
 
 static bool needs_decode(const struct pgw_session *s, char type)
 {
-	return type == 'K' || (type == 'R' && s->state == PGW_SS_AUTH);
+	return type == 'K' || (s->state == PGW_SS_AUTH && (type == 'R' || type == 'E'));
 }
 
 /* Metrics: an error the client will see, or a command's row count from its tag. */
@@ -113,29 +143,6 @@ static void discard(struct pgw_session *s, size_t total)
 	pgw_rbuf_drain(&s->server.in, now);
 	s->server_left = (uint32_t)(total - now);
 	s->server_discarding = s->server_left > 0;
-}
-
-/* The SQLSTATE of the whole ErrorResponse <run> bytes into the input, or NULL. */
-static const char *error_sqlstate(struct pgw_session *s, size_t run, const struct pgw_msg_hdr *h,
-				  char code[6])
-{
-	const uint8_t *msg;
-	struct pgw_reader r;
-	uint8_t field;
-
-	if (h->len > DECODED_MSG_MAX)
-		return NULL;
-	msg = pgw_rbuf_data(&s->server.in);
-	pgw_reader_init(&r, msg + run + PGW_HDR_LEN, h->len - 4);
-	while ((field = pgw_read_u8(&r)) != 0 && !r.bad) {
-		const char *value = pgw_read_cstr(&r);
-
-		if (field == 'C' && value != NULL && strlen(value) == 5) {
-			memcpy(code, value, 6);
-			return code;
-		}
-	}
-	return NULL;
 }
 
 bool pgw_relay_server(struct pgw_session *s)

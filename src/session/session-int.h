@@ -11,6 +11,7 @@
 #include "pgward/server_link.h"
 #include "pgward/session.h"
 #include "pgward/startup.h"
+#include "pgward/startup_view.h"
 #include "pgward/tenant.h"
 #include "pgward/tracker.h"
 
@@ -36,10 +37,12 @@ struct pgw_session {
 	bool server_open; /* server conn initialised */
 	bool server_gone; /* the server closed its side or failed */
 	struct pgw_server_link link;
-	struct pgw_startup startup;
-	const char *user; /* the login role, inside startup */
-	bool client_tls;  /* the client's TLS ends here */
-	bool counted;	  /* counts against max_client_conn */
+	struct pgw_startup startup;   /* the client's packet, as parsed */
+	struct pgw_startup_view view; /* what every decision reads; the server gets it rebuilt */
+	const char *user;	      /* the login role: view.user */
+	bool authenticated;	      /* the server sent AuthenticationOk */
+	bool client_tls;	      /* the client's TLS ends here */
+	bool counted;		      /* counts against max_client_conn */
 
 	/* Cancel keys: the server's, and the secret pgward gave the client instead. */
 	uint32_t server_pid;
@@ -90,6 +93,11 @@ bool pgw_sess_count_client(struct pgw_session *s);
 
 /* handshake.c: the client's first packets, then the server link */
 void pgw_sess_startup_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg);
+/* The server's AuthenticationOk: from here on the client is known, so its tenant context
+ * is resolved, its metrics counted and its login logged. */
+void pgw_sess_authenticated(struct pgw_session *s);
+/* An ErrorResponse before the first ReadyForQuery: the login failed with <sqlstate>. */
+void pgw_sess_login_failed(struct pgw_session *s, const char *sqlstate);
 
 /* relay.c, relay_client.c, relay_server.c; the directions return false if they closed
  * the session */
@@ -127,6 +135,7 @@ enum pgw_inject pgw_sess_jobs(struct pgw_session *s, struct pgw_policy_ctx *ctx,
  * client again (false if the session closed). */
 struct pgw_msg_hdr;
 bool pgw_sess_tenant_begin(struct pgw_session *s);
+void pgw_sess_tenant_authenticated(struct pgw_session *s);
 bool pgw_sess_tenant_wants(const struct pgw_session *s, char type);
 bool pgw_sess_tenant_server_msg(struct pgw_session *s, const struct pgw_msg_hdr *h);
 bool pgw_sess_tenant_blocks_client(const struct pgw_session *s, char type);

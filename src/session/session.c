@@ -147,6 +147,7 @@ static void free_session(struct pgw_session *s)
 	pgw_conn_release(&s->client);
 	if (s->server_open)
 		pgw_conn_release(&s->server);
+	pgw_startup_view_free(&s->view);
 	pgw_startup_free(&s->startup);
 	pgw_tracker_free(&s->tracker);
 	pgw_stmt_map_clear(&s->stmts);
@@ -347,7 +348,7 @@ void pgw_session_foreach(pgw_session_view_fn fn, void *arg)
 		struct pgw_session_view v = {
 			.id = s->id,
 			.user = s->user ? s->user : "",
-			.database = pgw_startup_get(&s->startup, "database") ?: (s->user ?: ""),
+			.database = s->view.database,
 			.tenant = s->tenant.identity[0] ? s->tenant.identity : (s->user ?: ""),
 			.peer = s->peer,
 			.state = view_state(s),

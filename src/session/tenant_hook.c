@@ -1,6 +1,6 @@
 /*
  * Where a session meets the tenant context. The server's first ReadyForQuery is held back;
- * once the organization ids are known, pgward's Parse/Bind/Execute/Sync sets the context,
+ * once the organization ids are known, pgward's Parse/Bind/Execute/Close/Sync sets the context,
  * its answers are swallowed (tracker.h) and the Sync's ReadyForQuery becomes the client's
  * first. Until then nothing the client sends after authentication reaches the server, so
  * no statement of the client ever runs without its context. A failed lookup or a failed
@@ -31,11 +31,16 @@ bool pgw_sess_tenant_begin(struct pgw_session *s)
 {
 	struct pgw_tenant_refusal r;
 
-	if (pgw_tenant_begin(&s->tenant, &s->startup, s->user, ready_cb, s, &r) < 0) {
+	if (pgw_tenant_begin(&s->tenant, &s->view, &r) < 0) {
 		pgw_sess_fail(s, r.sqlstate, "%s", r.message);
 		return false;
 	}
 	return true;
+}
+
+void pgw_sess_tenant_authenticated(struct pgw_session *s)
+{
+	pgw_tenant_resolve(&s->tenant, ready_cb, s);
 }
 
 /* [metrics] tenant_label = organization: the first of "{id,id}", "none" for "{}". */
@@ -62,6 +67,10 @@ static bool proceed(struct pgw_session *s)
 
 	if (t->status == PGW_TENANT_PENDING)
 		return true;
+	if (t->status == PGW_TENANT_IDENTIFIED) {
+		pgw_sess_fail(s, "08P01", "pgward: the server was ready before authentication");
+		return false;
+	}
 	if (t->status == PGW_TENANT_FAILED && !pgw_tenant_use_fallback(t)) {
 		pgw_sess_fail(s, "58000", "pgward: cannot resolve the tenant context: %s",
 			      t->error);
@@ -69,7 +78,8 @@ static bool proceed(struct pgw_session *s)
 	}
 	n = pgw_tenant_write_injection(t, s->server_pid, s->server.out);
 	for (int i = 0; i < n; i++)
-		if (pgw_tracker_push(&s->tracker, "PBE"[i % 3], PGW_RESP_SWALLOW, NULL, 0) < 0)
+		if (pgw_tracker_push(&s->tracker, PGW_TENANT_INJECTION_TYPES[i], PGW_RESP_SWALLOW,
+				     NULL, 0) < 0)
 			goto oom;
 	if (pgw_tracker_push(&s->tracker, 'S', PGW_RESP_PASS, NULL, 0) < 0)
 		goto oom;

@@ -11,7 +11,7 @@
 #include "pgward/log.h"
 #include "pgward/proxy.h"
 #include "pgward/sql.h"
-#include "pgward/startup.h"
+#include "pgward/startup_view.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -173,88 +173,40 @@ static int refuse(struct pgw_tenant_refusal *r, const char *sqlstate, const char
 	return -1;
 }
 
-/* Replaces (or, when empty, removes) the startup packet's options with <t>'s copy. */
-static void set_options(struct pgw_startup *st, const struct pgw_tenant_sess *t)
-{
-	for (size_t i = 0; i < st->nparams; i++) {
-		if (strcmp(st->params[i].name, "options") != 0)
-			continue;
-		if (t->options[0] != '\0') {
-			st->params[i].value = t->options;
-			return;
-		}
-		memmove(&st->params[i], &st->params[i + 1],
-			(st->nparams - i - 1) * sizeof(st->params[0]));
-		st->nparams--;
-		return;
-	}
-}
-
 /*
- * Finds the settings of protected names in the startup packet. Only the user id setting,
- * in options, from a trusted role, is accepted: it becomes *user_id and is cut out.
+ * Finds the settings of protected names in the startup view, by any route and spelling
+ * (the view has read them as the server will). Only the user id setting, from a trusted
+ * role, is accepted: it becomes *user_id and is removed, so the server never sees it.
  */
-static int startup_settings(const struct pgw_config *cfg, struct pgw_startup *st, const char *user,
-			    struct pgw_tenant_sess *t, char *user_id, struct pgw_tenant_refusal *r)
+static int startup_settings(const struct pgw_config *cfg, struct pgw_startup_view *v, char *user_id,
+			    struct pgw_tenant_refusal *r)
 {
-	const char *options = pgw_startup_get(st, "options"), *canon;
-	struct pgw_options o;
-	int take = -1;
+	for (size_t i = 0; i < v->nsettings;) {
+		const struct pgw_startup_setting *s = &v->settings[i];
+		const char *canon;
 
-	for (size_t i = 0; i < st->nparams; i++)
-		if (pgw_tenant_protected(cfg, st->params[i].name, &canon))
+		if (!pgw_tenant_protected(cfg, s->name, &canon)) {
+			i++;
+			continue;
+		}
+		if (canon != cfg->tenant_user_id_setting)
 			return refuse(r, "42501",
 				      "pgward: the startup packet may not set %s: pgward sets it "
 				      "(rule tenant_context)",
 				      canon);
-	if (options == NULL)
-		return 0;
-	if (pgw_options_parse(options, &o) < 0)
-		return refuse(r, "08P01", "pgward: startup options too long or too many");
-	for (int k = 0; k < o.nsettings; k++) {
-		const struct pgw_option_setting *s = &o.settings[k];
-
-		if (!pgw_tenant_protected(cfg, s->name, &canon))
-			continue;
-		if (canon != cfg->tenant_user_id_setting) {
-			refuse(r, "42501",
-			       "pgward: startup options may not set %s: pgward sets it (rule "
-			       "tenant_context)",
-			       canon);
-			goto fail;
-		}
-		if (!listed(cfg->tenant_trusted_roles, user)) {
-			refuse(r, "28000",
-			       "pgward: role \"%s\" may not pass %s in startup options: it is not "
-			       "one of [tenant] trusted_roles",
-			       user, canon);
-			goto fail;
-		}
-		if (take >= 0 || !s->removable) {
-			refuse(r, "28000", "pgward: pass %s once, as -c %s=<uuid>", canon, canon);
-			goto fail;
-		}
-		if (s->value == NULL || !pgw_uuid_valid(s->value)) {
-			refuse(r, "28000", "pgward: %s in startup options is not a UUID", canon);
-			goto fail;
-		}
-		take = k;
+		if (!listed(cfg->tenant_trusted_roles, v->user))
+			return refuse(r, "28000",
+				      "pgward: role \"%s\" may not pass %s in startup options: it "
+				      "is not one of [tenant] trusted_roles",
+				      v->user, canon);
+		if (!pgw_uuid_valid(s->value))
+			return refuse(r, "28000", "pgward: %s in startup options is not a UUID",
+				      canon);
+		for (int k = 0; k <= PGW_UUID_LEN; k++)
+			user_id[k] = (char)tolower((unsigned char)s->value[k]);
+		pgw_startup_view_remove(v, i);
 	}
-	if (take >= 0) {
-		for (int i = 0; i <= PGW_UUID_LEN; i++)
-			user_id[i] = (char)tolower((unsigned char)o.settings[take].value[i]);
-		t->options = pgw_options_format(&o, take);
-		if (t->options == NULL) {
-			refuse(r, "53200", "pgward: out of memory");
-			goto fail;
-		}
-		set_options(st, t);
-	}
-	pgw_options_free(&o);
 	return 0;
-fail:
-	pgw_options_free(&o);
-	return -1;
 }
 
 static void ready(struct pgw_tenant_sess *t, const char *org_ids)
@@ -300,41 +252,45 @@ static void resolve(const struct pgw_config *cfg, struct pgw_tenant_sess *t, pgw
 		tenant_lookup_enqueue(e);
 }
 
-int pgw_tenant_begin(struct pgw_tenant_sess *t, struct pgw_startup *st, const char *user,
-		     pgw_tenant_ready_fn fn, void *arg, struct pgw_tenant_refusal *r)
+int pgw_tenant_begin(struct pgw_tenant_sess *t, struct pgw_startup_view *v,
+		     struct pgw_tenant_refusal *r)
 {
 	const struct pgw_config *cfg = T.cfg;
-	const char *database = pgw_startup_get(st, "database"), *replication;
 	char user_id[PGW_UUID_LEN + 1] = "";
 
 	if (!on(cfg))
 		return 0;
-	if (startup_settings(cfg, st, user, t, user_id, r) < 0)
+	if (startup_settings(cfg, v, user_id, r) < 0)
 		return -1;
-	if (cfg->tenant_databases != NULL && !listed(cfg->tenant_databases, database ?: user))
+	if (cfg->tenant_databases != NULL && !listed(cfg->tenant_databases, v->database))
 		return 0;
-	replication = pgw_startup_get(st, "replication");
-	if (replication != NULL && strcasecmp(replication, "database") == 0)
+	if (v->replication == PGW_REPL_LOGICAL)
 		return refuse(r, "0A000",
 			      "pgward: logical replication connections cannot carry a tenant "
 			      "context; list the databases that need one in [tenant] databases");
-	if (replication != NULL && pgw_sql_parse_bool(replication) == 1)
+	if (v->replication == PGW_REPL_PHYSICAL)
 		return 0; /* physical replication runs no SQL */
 	if (user_id[0] != '\0')
 		snprintf(t->identity, sizeof(t->identity), "%s", user_id);
 	else if (cfg->tenant_identity == PGW_TENANT_ID_LOGIN_ROLE)
-		snprintf(t->identity, sizeof(t->identity), "%s", user);
+		snprintf(t->identity, sizeof(t->identity), "%s", v->user);
 	if (t->identity[0] == '\0') {
 		if (cfg->tenant_no_identity == PGW_TENANT_REFUSE)
 			return refuse(r, "28000",
 				      "pgward: no tenant identity for role \"%s\": a trusted role "
 				      "passes options=-c %s=<uuid>",
-				      user, cfg->tenant_user_id_setting);
+				      v->user, cfg->tenant_user_id_setting);
 		ready(t, "{}");
 		return 0;
 	}
-	resolve(cfg, t, fn, arg);
+	t->status = PGW_TENANT_IDENTIFIED;
 	return 0;
+}
+
+void pgw_tenant_resolve(struct pgw_tenant_sess *t, pgw_tenant_ready_fn fn, void *arg)
+{
+	if (t->status == PGW_TENANT_IDENTIFIED)
+		resolve(T.cfg, t, fn, arg);
 }
 
 bool pgw_tenant_use_fallback(struct pgw_tenant_sess *t)
@@ -349,8 +305,7 @@ void pgw_tenant_end(struct pgw_tenant_sess *t)
 {
 	tenant_cache_unwait(t);
 	free(t->org_ids);
-	free(t->options);
-	t->org_ids = t->options = NULL;
+	t->org_ids = NULL;
 	t->status = PGW_TENANT_OFF;
 }
 
@@ -393,7 +348,13 @@ int pgw_tenant_write_injection(const struct pgw_tenant_sess *t, uint32_t pid, st
 	pgw_msg_header(out, 'E', 1 + 4);
 	pgw_put_cstr(out, "");
 	pgw_put_u32(out, 0);
+	/* Nothing of pgward's may outlive the Sync: the unnamed statement would otherwise stay
+	 * on the server, and a client's Bind of "" would re-run it with values of its own. The
+	 * portal ends with the Sync's implicit transaction. */
+	pgw_msg_header(out, 'C', 1 + 1);
+	evbuffer_add(out, "S", 1);
+	pgw_put_cstr(out, "");
 	pgw_msg_header(out, 'S', 0);
 	tenant_counters.injections++;
-	return 3;
+	return 4;
 }

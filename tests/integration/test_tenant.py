@@ -182,7 +182,7 @@ def test_trusted_role_passes_the_user_id_and_other_options_survive(tenant_db, pg
 @pytest.mark.parametrize("user, options, sqlstate, words", [
     (T_ALICE, "-c app.user_id=" + ALICE, "28000", "not one of [tenant] trusted_roles"),
     (APP, "-c app.user_id=not-a-uuid", "28000", "is not a UUID"),
-    (APP, "-c app.user_id=%s -c app.user_id=%s" % (ALICE, BOB), "28000", "once"),
+    (APP, "-c app.user_id=%s -c app.user_id=%s" % (ALICE, BOB), "08P01", "more than once"),
     (APP, "-c app.user_org_ids={%s}" % ORG_B, "42501", "may not set app.user_org_ids"),
     (T_ALICE, "--App.User-Org-Ids={%s}" % ORG_B, "42501", "may not set app.user_org_ids"),
     (APP, "-c app.tenant_sig=x -c app.user_id=" + ALICE, "42501", "may not set app.tenant_sig"),
