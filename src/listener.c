@@ -1,6 +1,7 @@
 /*
  * Accepting clients. Never blocks, never spins: when accept() fails for lack of file
- * descriptors the listener sleeps for a moment and tries again.
+ * descriptors the listener sleeps for a moment and tries again. Never floods the log
+ * either: what repeats with every connection attempt is rate-limited.
  */
 #include "pgward/listener.h"
 
@@ -21,19 +22,29 @@
 static struct evconnlistener *listener;
 static struct event *resume_ev;
 
+/* Both go on for as long as the descriptor shortage or the flood of clients lasts: a few
+ * lines, then one count of the rest every 10 s, and a last count once accepting works. */
+static struct pgw_log_limit accept_failed_log =
+	PGW_LOG_LIMIT(PGW_LOG_WARNING, "accept_failed", 5, 10);
+static struct pgw_log_limit accept_refused_log =
+	PGW_LOG_LIMIT(PGW_LOG_WARNING, "accept_refused", 5, 10);
+
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr,
 		      int socklen, void *arg)
 {
 	unsigned cap = (unsigned)pgw.cfg.max_client_conn * 2 + 100;
 
+	pgw_log_limit_flush(&accept_failed_log); /* accept() works again */
 	/* Sessions still in startup are not yet counted against max_client_conn (they get
 	 * 53300 after their StartupMessage, as from PostgreSQL); this only bounds them. */
 	if (pgw_session_count() >= cap) {
-		pgw_warn(0, "accept_refused", "reason=\"connection cap reached\" sessions=%u",
-			 pgw_session_count());
+		pgw_log_limited(&accept_refused_log, 0,
+				"reason=\"connection cap reached\" sessions=%u",
+				pgw_session_count());
 		close(fd);
 		return;
 	}
+	pgw_log_limit_flush(&accept_refused_log);
 	pgw_session_accept(fd, addr, (socklen_t)socklen);
 }
 
@@ -48,7 +59,8 @@ static void error_cb(struct evconnlistener *l, void *arg)
 	int err = EVUTIL_SOCKET_ERROR();
 	struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
 
-	pgw_warn(0, "accept_failed", "error=\"%s\" pause_ms=%d", strerror(err), ACCEPT_PAUSE_MS);
+	pgw_log_limited(&accept_failed_log, 0, "error=\"%s\" pause_ms=%d", strerror(err),
+			ACCEPT_PAUSE_MS);
 	evconnlistener_disable(l);
 	if (resume_ev == NULL)
 		resume_ev = evtimer_new(pgw.base, resume_cb, NULL);

@@ -30,7 +30,8 @@ struct pgw_session_view {
 	uint64_t id;
 	const char *user;
 	const char *database;
-	const char *tenant; /* the metrics/RLS identity; the login role when none */
+	const char *tenant; /* the metrics/RLS identity; the login role when none; NULL until
+			       the server accepted the login */
 	const char *peer;
 	const char *state; /* "startup", "auth", "active", "idle", "idle in transaction", ... */
 	bool tls;

@@ -74,15 +74,19 @@ bool pgw_metrics_enabled(void);
 /* ---- session hooks ---- */
 
 /*
- * The session logged in as <tenant> (today the login role; the tenant module will pass
- * the identity or organization id here). Starts counting the session under that tenant,
- * or under "_other" when max_tenants are tracked already.
+ * The session logged in as <tenant> (its identity, organization id or login role). Starts
+ * counting the session under that tenant, or under "_other" when max_tenants are tracked
+ * already. Call it only once the server has accepted the login (AuthenticationOk): a
+ * client that never authenticates must not take a tenant entry, or a flood of made-up
+ * user names would fill max_tenants. <tenant> may hold any bytes: it is counted under its
+ * clean form (invalid UTF-8 replaced by U+FFFD, cut between characters to 127 bytes), so
+ * names equal in that form share one tenant.
  */
 void pgw_metrics_login(struct pgw_msess *m, const char *tenant);
-/* The session ended: releases its tenant and memory. Safe on a session never logged in. */
 /* The session's tenant label changes (its organization became known): later requests
- * count under <tenant>. A no-op before pgw_metrics_login. */
+ * count under <tenant> (cleaned as above). A no-op before pgw_metrics_login. */
 void pgw_metrics_relabel(struct pgw_msess *m, const char *tenant);
+/* The session ended: releases its tenant and memory. Safe on a session never logged in. */
 void pgw_metrics_session_end(struct pgw_msess *m);
 
 /* A client message that pgward read whole (Query, Parse, Bind, FunctionCall). */
@@ -108,7 +112,7 @@ void pgw_metrics_connect_done(struct pgw_msess *m, bool ok);
 
 /* ---- for other modules ---- */
 
-/* A job insert waited <seconds> for its lock on <table>. */
+/* A job insert waited <seconds> for its lock on <table> (cleaned as tenants are). */
 void pgw_metrics_job_lock_wait(const char *table, double seconds);
 
 /* ---- exposition (src/http/) ---- */

@@ -66,9 +66,9 @@ struct tenant_row {
 static void tenant_add(const struct pgw_session_view *v, void *arg)
 {
 	struct tenant_row **rows = arg, *r = NULL;
-	const char *name = v->tenant ? v->tenant : "";
+	const char *name = v->tenant;
 
-	if (v->admin)
+	if (v->admin || name == NULL) /* the console, or a client not yet authenticated */
 		return;
 	HASH_FIND_STR(*rows, name, r);
 	if (r == NULL) {

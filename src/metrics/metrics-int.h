@@ -105,14 +105,26 @@ extern const char *const pgw_moutcome_names[PGW_MO__COUNT];
  */
 uint64_t pgw_msql_shape(const char *sql, size_t len);
 
+/* ---- label.c: the only way text a peer chose leaves src/metrics ---- */
+
+/*
+ * Copies the string <in> (any bytes) into <out> as valid UTF-8: each invalid sequence (its
+ * maximal subpart, see pgw_log_utf8_seq) becomes U+FFFD. Writes at most outlen-1 bytes and
+ * a NUL, cutting only between characters. Returns true when all of <in> fit.
+ */
+bool pgw_mtext_clean(const char *in, char *out, size_t outlen);
+/*
+ * pgw_mtext_clean, and the Prometheus text format's escapes (\\, \", \n): the one way a
+ * label value is made. Never cuts inside an escape or a character.
+ */
+bool pgw_mlabel_escape(const char *in, char *out, size_t outlen);
+
 /* ---- text.c: exposition helpers ---- */
 
 void pgw_mbuf_put(struct pgw_mbuf *b, const char *s, size_t n);
 void pgw_mbuf_puts(struct pgw_mbuf *b, const char *s);
 void pgw_mbuf_u64(struct pgw_mbuf *b, uint64_t v);
 void pgw_mbuf_double(struct pgw_mbuf *b, double v);
-/* Escapes <in> as a label value (\\, \", \n); writes at most outlen-1 bytes, NUL-ended. */
-void pgw_mlabel_escape(const char *in, char *out, size_t outlen);
 /* "# HELP name help\n# TYPE name type\n" */
 void pgw_mbuf_family(struct pgw_mbuf *b, const char *name, const char *type, const char *help);
 /* name{labels} v, or name v when <labels> is "" */

@@ -15,8 +15,8 @@
 #define JOB_TABLES_MAX 32 /* job tables with their own series; more share table="_other" */
 
 struct job_table {
-	char name[64];
-	char label[129];
+	char name[64]; /* clean (label.c) */
+	char label[sizeof("table=\"\"") + 2 * 63];
 	struct pgw_hist wait;
 };
 
@@ -60,19 +60,21 @@ void pgw_metrics_shutdown(void)
 void pgw_metrics_job_lock_wait(const char *table, double seconds)
 {
 	struct job_table *j = NULL;
+	char key[sizeof(j->name)];
 
+	pgw_mtext_clean(table, key, sizeof(key));
 	for (unsigned i = 0; i < njob_tables && j == NULL; i++)
-		if (strncmp(job_tables[i].name, table, sizeof(job_tables[i].name) - 1) == 0)
+		if (strcmp(job_tables[i].name, key) == 0)
 			j = &job_tables[i];
 	if (j == NULL && njob_tables < JOB_TABLES_MAX) {
 		j = &job_tables[njob_tables++];
-		snprintf(j->name, sizeof(j->name), "%s", table);
+		memcpy(j->name, key, sizeof(j->name));
 	} else if (j == NULL) {
 		j = &job_tables[JOB_TABLES_MAX];
 		snprintf(j->name, sizeof(j->name), "%s", PGW_MT_OTHER);
 	}
 	if (j->label[0] == '\0') {
-		char esc[sizeof(j->label) - 10];
+		char esc[sizeof(j->label) - sizeof("table=\"\"") + 1];
 
 		pgw_mlabel_escape(j->name, esc, sizeof(esc));
 		snprintf(j->label, sizeof(j->label), "table=\"%s\"", esc);

@@ -3,11 +3,11 @@
  * tracked by name and every later one is counted under "_other"; a tenant without
  * sessions for longer than the idle expiry is dropped (its series disappear and restart
  * from zero if it returns). Lookups happen at login only: a session keeps its tenant's
- * pointer, so a query never hashes a name.
+ * pointer, so a query never hashes a name. Names are kept as valid UTF-8 (label.c), since
+ * a peer chooses them.
  */
 #include "metrics-int.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,7 +17,7 @@ static struct pgw_mtenant *tenant_new(struct pgw_mregistry *r, const char *name)
 
 	if (t == NULL)
 		return NULL;
-	snprintf(t->name, sizeof(t->name), "%s", name);
+	pgw_mtext_clean(name, t->name, sizeof(t->name));
 	pgw_mlabel_escape(t->name, t->label, sizeof(t->label));
 	t->id = ++r->next_id;
 	return t;
@@ -36,8 +36,10 @@ struct pgw_mtenant *pgw_mreg_acquire(struct pgw_mregistry *r, const char *name,
 	struct pgw_mtenant *t = NULL;
 	char key[PGW_MT_NAME_MAX];
 
-	/* the same truncation as the stored name, so a long name finds its own entry */
-	snprintf(key, sizeof(key), "%s", name);
+	/* Looked up by its clean form, the one stored and shown: names that differ only in
+	 * invalid bytes, or past PGW_MT_NAME_MAX, share an entry rather than two entries
+	 * sharing one label (a duplicate series Prometheus would drop). */
+	pgw_mtext_clean(name, key, sizeof(key));
 	if (strcmp(key, PGW_MT_OTHER) != 0) {
 		HASH_FIND_STR(r->by_name, key, t);
 		if (t == NULL && r->count < max_tenants && (t = tenant_new(r, key)) != NULL) {
@@ -89,12 +91,15 @@ void pgw_mreg_free(struct pgw_mregistry *r)
 
 void pgw_mtenant_refused(struct pgw_mtenant *t, const char *rule)
 {
+	char key[sizeof(t->refused[0].rule)];
+
+	pgw_mtext_clean(rule, key, sizeof(key));
 	for (unsigned i = 0; i < PGW_MT_RULES; i++) {
 		struct pgw_mrule_count *c = &t->refused[i];
 
 		if (c->rule[0] == '\0')
-			snprintf(c->rule, sizeof(c->rule), "%s", rule);
-		if (strncmp(c->rule, rule, sizeof(c->rule) - 1) == 0) {
+			memcpy(c->rule, key, sizeof(c->rule));
+		if (strcmp(c->rule, key) == 0) {
 			c->n++;
 			return;
 		}

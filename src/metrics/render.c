@@ -2,7 +2,7 @@
  * /metrics: every family in the Prometheus text format 0.0.4, each family's samples
  * together. Series with nothing to say (a kind a tenant never ran) are left out, which
  * keeps a scrape of 1,000 tenants small; a tenant's labels were escaped once, when it was
- * created.
+ * created. Every label value a peer could influence comes from pgw_mlabel_escape.
  */
 #include "metrics-int.h"
 

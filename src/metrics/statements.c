@@ -1,10 +1,10 @@
 /*
  * Per-statement stats per tenant: calls, total and max time, errors and rows, keyed by
- * (tenant, libpg_query fingerprint), plus the slow-statement log. Bounded: a shape cache
- * (texts that differ only in constants share one fingerprint computation), a table of
- * normalized texts, and a statement table pruned to its top half by total time when
- * full. Normalized texts have every constant replaced by $n, so nothing here ever holds
- * or logs a literal value.
+ * (tenant, libpg_query fingerprint), plus the slow-statement log (rate-limited). Bounded:
+ * a shape cache (texts that differ only in constants share one fingerprint computation),
+ * a table of normalized texts, and a statement table pruned to its top half by total time
+ * when full. Normalized texts have every constant replaced by $n, so nothing here ever
+ * holds or logs a literal value.
  */
 #include "metrics-int.h"
 
@@ -18,9 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SHAPES_MAX   10000 /* shape -> fingerprint, FIFO */
-#define TEXTS_MAX    10000 /* fingerprint -> normalized text, FIFO */
-#define TEXT_MAX_LEN 2048  /* longer normalized texts are cut (with "...") */
+#define SHAPES_MAX	  10000 /* shape -> fingerprint, FIFO */
+#define TEXTS_MAX	  10000 /* fingerprint -> normalized text, FIFO */
+#define TEXT_MAX_LEN	  2048	/* longer normalized texts are cut (with "...") */
+#define SLOW_LOG_BURST	  100	/* slow_statement lines per SLOW_LOG_INTERVAL seconds */
+#define SLOW_LOG_INTERVAL 10
 
 struct shape {
 	UT_hash_handle hh;
@@ -61,8 +63,10 @@ bool pgw_mstmt_active(void)
 	return pgw.cfg.metrics_statements_top > 0 || pgw.cfg.metrics_slow_statement_time > 0;
 }
 
+/* Takes <sql> (malloc'd); keeps it clean (label.c) and at most TEXT_MAX_LEN bytes. */
 static void text_add(uint64_t fp, char *sql)
 {
+	char clean[TEXT_MAX_LEN + 1];
 	struct text *t;
 
 	HASH_FIND(hh, texts, &fp, sizeof(fp), t);
@@ -70,6 +74,13 @@ static void text_add(uint64_t fp, char *sql)
 		free(sql);
 		return;
 	}
+	/* libpg_query is only given valid UTF-8, but its output is cut here, and a cut must
+	 * fall between characters for /statements to stay JSON */
+	if (!pgw_mtext_clean(sql, clean, TEXT_MAX_LEN - 2))
+		strcat(clean, "...");
+	free(sql);
+	if ((sql = strdup(clean)) == NULL)
+		return;
 	if (ntexts >= TEXTS_MAX) {
 		t = texts; /* the oldest */
 		HASH_DEL(texts, t);
@@ -82,8 +93,6 @@ static void text_add(uint64_t fp, char *sql)
 		free(sql);
 		return;
 	}
-	if (strlen(sql) > TEXT_MAX_LEN)
-		memcpy(sql + TEXT_MAX_LEN - 3, "...", 4);
 	t->fp = fp;
 	t->sql = sql;
 	HASH_ADD(hh, texts, fp, sizeof(t->fp), t);
@@ -184,17 +193,22 @@ static struct stmt *stmt_get(const struct pgw_mtenant *t, uint64_t fp)
 	return e;
 }
 
+/* Any tenant can send slow statements in a loop, and when the server itself slows down
+ * every statement is one: past this budget they are counted, not written. */
+static struct pgw_log_limit slow_log_limit =
+	PGW_LOG_LIMIT(PGW_LOG_WARNING, "slow_statement", SLOW_LOG_BURST, SLOW_LOG_INTERVAL);
+
 static void slow_log(const struct pgw_mtenant *t, const struct pgw_mreq *r, uint64_t ns)
 {
 	char qt[160], qs[TEXT_MAX_LEN + 64];
 	const char *sql = r->fp ? text_of(r->fp) : NULL;
 
-	pgw_warn(0, "slow_statement",
-		 "tenant=%s fingerprint=%016" PRIx64
-		 " kind=%s outcome=%s duration_ms=%.3f query=%s",
-		 pgw_log_quote(t->name, qt, sizeof(qt)), r->fp, pgw_mkind_names[r->kind],
-		 pgw_moutcome_names[r->outcome], (double)ns / 1e6,
-		 pgw_log_quote(sql ? sql : "", qs, sizeof(qs)));
+	pgw_log_limited(&slow_log_limit, 0,
+			"tenant=%s fingerprint=%016" PRIx64
+			" kind=%s outcome=%s duration_ms=%.3f query=%s",
+			pgw_log_quote(t->name, qt, sizeof(qt)), r->fp, pgw_mkind_names[r->kind],
+			pgw_moutcome_names[r->outcome], (double)ns / 1e6,
+			pgw_log_quote(sql ? sql : "", qs, sizeof(qs)));
 }
 
 void pgw_mstmt_record(const struct pgw_mtenant *t, const struct pgw_mreq *r, uint64_t ns)

@@ -1,7 +1,7 @@
 /*
  * Text of the Prometheus exposition format 0.0.4: a growable buffer, numbers without
  * printf on the common path (a scrape of 1,000 tenants is hundreds of thousands of
- * numbers), label-value escaping, and whole histograms.
+ * numbers), and whole histograms. Label values are made in label.c.
  */
 #include "metrics-int.h"
 
@@ -82,33 +82,6 @@ void pgw_mbuf_free(struct pgw_mbuf *b)
 	b->p = NULL;
 	b->len = b->cap = 0;
 	b->oom = false;
-}
-
-void pgw_mlabel_escape(const char *in, char *out, size_t outlen)
-{
-	size_t o = 0;
-
-	for (; *in != '\0'; in++) {
-		const char *rep = NULL;
-		size_t n = 1;
-
-		if (*in == '\\')
-			rep = "\\\\";
-		else if (*in == '"')
-			rep = "\\\"";
-		else if (*in == '\n')
-			rep = "\\n";
-		if (rep != NULL)
-			n = 2;
-		if (o + n >= outlen)
-			break;
-		if (rep != NULL)
-			memcpy(out + o, rep, 2);
-		else
-			out[o] = *in;
-		o += n;
-	}
-	out[o] = '\0';
 }
 
 void pgw_mbuf_family(struct pgw_mbuf *b, const char *name, const char *type, const char *help)

@@ -157,7 +157,10 @@ void pgw_cancel_request(uint64_t sid, uint32_t pid, uint32_t secret)
 	HASH_FIND(hh, registry, &pid, sizeof(pid), s);
 	if (s == NULL || !secrets_equal(s->client_secret, secret)) {
 		/* PostgreSQL also ignores a wrong key silently; a log line is the only trace. */
-		pgw_info(sid, "cancel_ignored", "pid=%u reason=\"no session with this key\"", pid);
+		static struct pgw_log_limit limit =
+			PGW_LOG_LIMIT(PGW_LOG_INFO, "cancel_ignored", 20, 10.0);
+
+		pgw_log_limited(&limit, sid, "pid=%u reason=\"no session with this key\"", pid);
 		return;
 	}
 	pgw_info(sid, "cancel", "target_sid=%llu pid=%u", (unsigned long long)s->id, pid);

@@ -220,10 +220,12 @@ void pgw_sess_login_failed(struct pgw_session *s, const char *sqlstate)
 {
 	char quoted_user[96], quoted_db[96];
 
-	pgw_info(s->id, "login_failed", "peer=%s user=%s database=%s sqlstate=%s authenticated=%s",
-		 s->peer, pgw_log_quote(s->user, quoted_user, sizeof(quoted_user)),
-		 pgw_log_quote(s->view.database, quoted_db, sizeof(quoted_db)),
-		 sqlstate ? sqlstate : "?", s->authenticated ? "yes" : "no");
+	static struct pgw_log_limit limit = PGW_LOG_LIMIT(PGW_LOG_INFO, "login_failed", 20, 10.0);
+
+	pgw_log_limited(&limit, s->id, "peer=%s user=%s database=%s sqlstate=%s authenticated=%s",
+			s->peer, pgw_log_quote(s->user, quoted_user, sizeof(quoted_user)),
+			pgw_log_quote(s->view.database, quoted_db, sizeof(quoted_db)),
+			sqlstate ? sqlstate : "?", s->authenticated ? "yes" : "no");
 }
 
 /* Handles every complete initial packet waiting in the client's input. */

@@ -233,6 +233,10 @@ static void begin_close(struct pgw_session *s)
 	arm_timer(s, CLOSE_FLUSH_SECONDS);
 }
 
+/* Any peer can open and drop unauthenticated sessions in a loop: their close lines are
+ * rate-limited, an authenticated session's never. */
+static struct pgw_log_limit unauthenticated_close = PGW_LOG_LIMIT(PGW_LOG_INFO, "close", 20, 10.0);
+
 void pgw_sess_fail(struct pgw_session *s, const char *sqlstate, const char *fmt, ...)
 {
 	char msg[512], quoted[600];
@@ -243,8 +247,12 @@ void pgw_sess_fail(struct pgw_session *s, const char *sqlstate, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	pgw_info(s->id, "close", "sqlstate=%s reason=%s", sqlstate,
-		 pgw_log_quote(msg, quoted, sizeof(quoted)));
+	if (s->authenticated)
+		pgw_info(s->id, "close", "sqlstate=%s reason=%s", sqlstate,
+			 pgw_log_quote(msg, quoted, sizeof(quoted)));
+	else
+		pgw_log_limited(&unauthenticated_close, s->id, "sqlstate=%s reason=%s", sqlstate,
+				pgw_log_quote(msg, quoted, sizeof(quoted)));
 	/* An error may only be inserted between two server messages, never inside one. */
 	if (!s->client.closed && s->server_left == 0 && s->state != PGW_SS_TLS)
 		pgw_msg_error(s->client.out, "FATAL", sqlstate, msg, NULL);
@@ -259,7 +267,10 @@ void pgw_sess_end(struct pgw_session *s, const char *reason)
 		make_dead(s);
 		return;
 	}
-	pgw_info(s->id, "close", "reason=\"%s\"", reason);
+	if (s->authenticated)
+		pgw_info(s->id, "close", "reason=\"%s\"", reason);
+	else
+		pgw_log_limited(&unauthenticated_close, s->id, "reason=\"%s\"", reason);
 	begin_close(s);
 }
 
@@ -349,7 +360,10 @@ void pgw_session_foreach(pgw_session_view_fn fn, void *arg)
 			.id = s->id,
 			.user = s->user ? s->user : "",
 			.database = s->view.database,
-			.tenant = s->tenant.identity[0] ? s->tenant.identity : (s->user ?: ""),
+			/* nobody is a tenant before the server accepted the login */
+			.tenant = !s->authenticated	  ? NULL
+				  : s->tenant.identity[0] ? s->tenant.identity
+							  : s->user,
 			.peer = s->peer,
 			.state = view_state(s),
 			.tls = s->client_tls,

@@ -112,11 +112,13 @@ void pgw_tenant_stats(struct pgw_tenant_stats *out)
 
 void tenant_lookup_done(struct tenant_entry *e, char *org_ids, const char *error)
 {
+	static struct pgw_log_limit limit =
+		PGW_LOG_LIMIT(PGW_LOG_WARNING, "tenant_lookup_failed", 20, 10.0);
 	char quoted[PGW_TENANT_ERR_MAX + 20];
 
-	if (org_ids == NULL)
-		pgw_warn(0, "tenant_lookup_failed", "error=%s",
-			 pgw_log_quote(error, quoted, sizeof(quoted)));
+	if (org_ids == NULL) /* clients can make lookups fail in a loop */
+		pgw_log_limited(&limit, 0, "error=%s",
+				pgw_log_quote(error, quoted, sizeof(quoted)));
 	tenant_cache_complete(e, org_ids, error, T.cfg->tenant_cache_ttl,
 			      (size_t)T.cfg->tenant_cache_size);
 }

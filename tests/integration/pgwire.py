@@ -191,7 +191,8 @@ class Message:
 
     def parameter_status(self):
         k, v, _ = self.body.split(b"\0", 2)
-        return k.decode(), v.decode()
+        # a role's name may be any bytes (session_authorization reports it as stored)
+        return k.decode(errors="surrogateescape"), v.decode(errors="surrogateescape")
 
     def backend_key(self):
         return struct.unpack("!II", self.body)

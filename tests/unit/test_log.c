@@ -1,6 +1,7 @@
 /*
- * log.c: level names, pgw_log_quote (escaping, truncation, never writing past outlen),
- * and the shape of a pgw_log_write line, captured from stderr through a pipe.
+ * log.c: level names, pgw_log_quote (escaping, invalid UTF-8, truncation, never writing
+ * past outlen), the shape of a pgw_log_write line, captured from stderr through a pipe,
+ * and the rate limits' counts under an injected clock.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -62,27 +63,67 @@ static void test_level_name(void **state)
 
 /* ---- pgw_log_quote ---- */
 
-/* The escaped form of one input byte, as log.h describes it. */
-static void escape_byte(unsigned char c, char unit[5])
+/*
+ * Length of the valid UTF-8 character at <p>, 0 if there is none; decided apart from the
+ * code under test, from the code point: not overlong, not a surrogate, at most U+10FFFF.
+ */
+static size_t utf8_char(const unsigned char *p)
 {
-	if (c == '"' || c == '\\')
-		snprintf(unit, 5, "\\%c", c);
-	else if (c < 0x20 || c == 0x7f)
-		snprintf(unit, 5, "\\x%02x", c);
+	static const uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
+	uint32_t cp;
+	size_t n;
+
+	if (*p < 0x80)
+		return 1;
+	if ((*p & 0xe0) == 0xc0)
+		n = 2, cp = *p & 0x1fu;
+	else if ((*p & 0xf0) == 0xe0)
+		n = 3, cp = *p & 0x0fu;
+	else if ((*p & 0xf8) == 0xf0)
+		n = 4, cp = *p & 0x07u;
 	else
-		snprintf(unit, 5, "%c", c);
+		return 0;
+	for (size_t k = 1; k < n; k++) {
+		if ((p[k] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[k] & 0x3fu);
+	}
+	return cp < least[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ? 0 : n;
+}
+
+/*
+ * The quoted form of the next unit of <p>, as log.h describes it: a valid multi-byte
+ * character as it is, else one byte, escaped when it is a quote, a backslash, a control
+ * byte or not part of valid UTF-8. Returns the input bytes it takes.
+ */
+static size_t escape_unit(const unsigned char *p, char unit[8])
+{
+	size_t n = utf8_char(p);
+
+	if (n > 1) {
+		memcpy(unit, p, n);
+		unit[n] = '\0';
+		return n;
+	}
+	if (*p == '"' || *p == '\\')
+		snprintf(unit, 8, "\\%c", *p);
+	else if (*p < 0x20 || *p == 0x7f || n == 0)
+		snprintf(unit, 8, "\\x%02x", *p);
+	else
+		snprintf(unit, 8, "%c", *p);
+	return 1;
 }
 
 /* The full, untruncated quoted form of <in>: the oracle. */
 static void full_quote(const char *in, char *out, size_t outlen)
 {
-	size_t o = 0;
+	size_t o = 0, n;
 
 	out[o++] = '"';
-	for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
-		char unit[5];
+	for (const unsigned char *p = (const unsigned char *)in; *p; p += n) {
+		char unit[8];
 
-		escape_byte(*p, unit);
+		n = escape_unit(p, unit);
 		assert_true(o + strlen(unit) + 2 <= outlen);
 		memcpy(out + o, unit, strlen(unit));
 		o += strlen(unit);
@@ -109,6 +150,16 @@ static void test_quote_escapes(void **state)
 		{" ~", "\" ~\""},		    /* the printable edges stay as they are */
 		{"caf\xc3\xa9", "\"caf\xc3\xa9\""}, /* UTF-8 passes through */
 		{"key=value x=y", "\"key=value x=y\""},
+		{"\xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf", "\"\xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf\""},
+		/* bytes that are not UTF-8 are escaped like control bytes: 0xff, a lone
+		 * continuation, an overlong form, a surrogate, above U+10FFFF, cut short */
+		{"\xff\xfe", "\"\\xff\\xfe\""},
+		{"a\x80z", "\"a\\x80z\""},
+		{"\xc0\xaf", "\"\\xc0\\xaf\""},
+		{"\xed\xa0\x80", "\"\\xed\\xa0\\x80\""},
+		{"\xf4\x90\x80\x80", "\"\\xf4\\x90\\x80\\x80\""},
+		{"\xe2\x82", "\"\\xe2\\x82\""},
+		{"\xe2\x82\xe2\x82\xac", "\"\\xe2\\x82\xe2\x82\xac\""},
 	};
 	char out[256];
 
@@ -130,12 +181,14 @@ static const char *const quote_inputs[] = {
 	"line1\nline2\r\n",
 	"a\x7f\x1b\"\\z",
 	"0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789",
+	"\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac",
+	"x\xf0\x9f\x98\x80y\xff\xc3\xa9\xed\xa0\x80\xf0\x9f\x98\x80\xf0\x9f\x98",
 };
 
 /*
  * <got> must be <full>, or '"' + the escapes of a prefix of the input (never half of
- * one) + '..."'; tiny buffers (< 8, too small for '"..."' and a character) may be "".
- * Returns true when <got> is truncated.
+ * one, nor half a character) + '..."'; tiny buffers (< 8, too small for '"..."' and a character)
+ * may be "". Returns true when <got> is truncated.
  */
 static bool check_quote_shape(const char *in, const char *full, const char *got, size_t outlen)
 {
@@ -148,10 +201,10 @@ static bool check_quote_shape(const char *in, const char *full, const char *got,
 	if (glen < 5 || got[0] != '"' || strcmp(got + glen - 4, "...\"") != 0)
 		fail_msg("outlen %zu: \"%s\" is neither whole nor ends in ...\"", outlen, got);
 	kept = glen - 5;
-	for (const unsigned char *p = (const unsigned char *)in; *p && o < kept; p++) {
-		char unit[5];
+	for (const unsigned char *p = (const unsigned char *)in; *p && o < kept;) {
+		char unit[8];
 
-		escape_byte(*p, unit);
+		p += escape_unit(p, unit);
 		if (strncmp(got + 1 + o, unit, strlen(unit)) != 0)
 			fail_msg("outlen %zu: \"%s\" differs from \"%s\" at %zu", outlen, got, full,
 				 o);
@@ -354,6 +407,127 @@ static void test_level_filter(void **state)
 	assert_non_null(strstr(c.text, "level=error event=kept sid=1 a=4\n"));
 }
 
+/* ---- rate limits ---- */
+
+static void test_limit_counts(void **state)
+{
+	struct pgw_log_limit l = PGW_LOG_LIMIT(PGW_LOG_WARNING, "x", 3, 10.0);
+	static const struct {
+		double now;
+		bool pass;
+		uint64_t report;
+	} steps[] = {
+		{0.0, true, 0}, /* the first line opens a window of 10 s with 3 lines */
+		{1.0, true, 0},
+		{2.0, true, 0},
+		{3.0, false, 0},
+		{5.0, false, 0},
+		{9.99, false, 0},
+		{10.0, true, 3}, /* a new window: the first line reports the three dropped */
+		{10.5, true, 0},
+		{11.0, true, 0},
+		{12.0, false, 0},
+		{25.0, true, 1}, /* windows start at a line, not on a grid */
+		{34.9, true, 0},
+		{35.0, true, 0}, /* 25 + 10: a new window */
+		{20.0, true, 0}, /* an injected clock going back starts a window too */
+	};
+
+	for (size_t i = 0; i < PGW_ARRAY_LEN(steps); i++) {
+		uint64_t report = 99;
+
+		print_message("step %zu at %.2f\n", i, steps[i].now);
+		assert_int_equal(pgw_log_limit_pass(&l, steps[i].now, &report), steps[i].pass);
+		assert_int_equal(report, steps[i].report);
+	}
+	/* a long flood: 3 lines a window, and every dropped line counted once */
+	{
+		struct pgw_log_limit f = PGW_LOG_LIMIT(PGW_LOG_WARNING, "x", 3, 10.0);
+		uint64_t passed = 0, reported = 0, report;
+
+		for (int i = 0; i < 10000; i++) {
+			if (pgw_log_limit_pass(&f, i * 0.1, &report))
+				passed++;
+			reported += report;
+		}
+		assert_int_equal(passed, 3 * 100);
+		assert_int_equal(reported + f.suppressed, 10000 - passed);
+		assert_int_equal(f.suppressed, 100 - 3);
+	}
+}
+
+static double fake_now;
+
+static double fake_clock(void)
+{
+	return fake_now;
+}
+
+/* The lines pgw_log_limited writes, without their timestamps. */
+static void strip_ts(const char *text, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (const char *line = text; *line; line = strchr(line, '\n') + 1) {
+		const char *rest = skip_ts(line), *end = strchr(line, '\n');
+
+		assert_non_null(end);
+		assert_true(o + (size_t)(end - rest) + 2 < outlen);
+		memcpy(out + o, rest, (size_t)(end - rest) + 1);
+		o += (size_t)(end - rest) + 1;
+	}
+	out[o] = '\0';
+}
+
+static void test_limited_lines(void **state)
+{
+	struct pgw_log_limit l = PGW_LOG_LIMIT(PGW_LOG_WARNING, "flood", 2, 10.0);
+	enum pgw_log_level saved = pgw_log_min_level;
+	struct capture c;
+	char got[2048];
+
+	l.clock = fake_clock;
+	fake_now = 100.0;
+	pgw_log_min_level = PGW_LOG_INFO;
+	capture_begin(&c);
+	for (int i = 0; i < 5; i++)
+		pgw_log_limited(&l, 7, "n=%d", i);
+	fake_now = 110.0;
+	pgw_log_limited(&l, 7, "n=%d", 5);
+	pgw_log_limit_flush(&l); /* nothing dropped since: nothing to say */
+	pgw_log_limited(&l, 7, "n=%d", 6);
+	pgw_log_limited(&l, 7, "n=%d", 7);
+	pgw_log_limit_flush(&l); /* the trouble is over: the count now, not at the next line */
+	pgw_log_limit_flush(&l);
+	capture_end(&c);
+	strip_ts(c.text, got, sizeof(got));
+	assert_string_equal(got, "level=warning event=flood sid=7 n=0\n"
+				 "level=warning event=flood sid=7 n=1\n"
+				 "level=warning event=flood suppressed=3\n"
+				 "level=warning event=flood sid=7 n=5\n"
+				 "level=warning event=flood sid=7 n=6\n"
+				 "level=warning event=flood suppressed=1\n");
+
+	/* below the log level: nothing written, nothing counted against the budget */
+	pgw_log_min_level = PGW_LOG_ERROR;
+	fake_now = 200.0;
+	capture_begin(&c);
+	for (int i = 0; i < 5; i++)
+		pgw_log_limited(&l, 7, "n=%d", i);
+	capture_end(&c);
+	assert_int_equal(c.len, 0);
+	assert_int_equal(l.suppressed, 0);
+	pgw_log_min_level = PGW_LOG_INFO;
+	capture_begin(&c);
+	pgw_log_limited(&l, 0, "n=%d", 8);
+	pgw_log_limited(&l, 0, "n=%d", 9);
+	capture_end(&c);
+	pgw_log_min_level = saved;
+	strip_ts(c.text, got, sizeof(got));
+	assert_string_equal(got, "level=warning event=flood n=8\n"
+				 "level=warning event=flood n=9\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -365,6 +539,8 @@ int main(void)
 		cmocka_unit_test(test_write_line),
 		cmocka_unit_test(test_write_long_line),
 		cmocka_unit_test(test_level_filter),
+		cmocka_unit_test(test_limit_counts),
+		cmocka_unit_test(test_limited_lines),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
