@@ -63,8 +63,8 @@ struct pgw_startup_error {
 int pgw_startup_view_build(const struct pgw_startup *st, struct pgw_startup_view *v,
 			   struct pgw_startup_error *err) PGW_MUSTCHECK;
 
-/* The index of setting <name> (compared as the server compares, ignoring ASCII case),
- * or -1. */
+/* The index of setting <name> (compared as the server compares: ASCII case ignored, an
+ * old name such as sort_mem the same as its current one), or -1. */
 int pgw_startup_view_find(const struct pgw_startup_view *v, const char *name);
 /* Removes setting <i>: the server will not see it. */
 void pgw_startup_view_remove(struct pgw_startup_view *v, size_t i);

@@ -93,14 +93,30 @@ static int parse_bool(const char *v)
 
 static const char *const reserved_keys[] = {"user", "database", "options", "replication"};
 
-/* A setting named like a packet key the server reserves would change meaning once
- * rebuilt as a key of its own; the server refuses all of them as unknown settings. */
+/*
+ * A setting named like a packet key the server reserves would change meaning once rebuilt
+ * as a key of its own. The server refuses user, database, options and replication as
+ * unknown settings; a _pq_. name it would take as a placeholder setting, but no client has
+ * a reason to send one, so pgward refuses it rather than rebuild it ambiguously.
+ */
 static bool reserved_setting(const char *name)
 {
 	for (size_t i = 0; i < PGW_ARRAY_LEN(reserved_keys); i++)
 		if (strcasecmp(name, reserved_keys[i]) == 0)
 			return true;
 	return strncasecmp(name, "_pq_.", 5) == 0;
+}
+
+/* The server's old names for two settings (map_old_guc_names): the same setting twice. */
+static const char *const old_names[][2] = {{"sort_mem", "work_mem"},
+					   {"vacuum_mem", "maintenance_work_mem"}};
+
+static const char *current_name(const char *name)
+{
+	for (size_t i = 0; i < PGW_ARRAY_LEN(old_names); i++)
+		if (strcasecmp(name, old_names[i][0]) == 0)
+			return old_names[i][1];
+	return name;
 }
 
 static int add_setting(struct pgw_startup_view *v, const char *name, const char *value,
@@ -309,8 +325,9 @@ int pgw_startup_view_build(const struct pgw_startup *st, struct pgw_startup_view
 
 int pgw_startup_view_find(const struct pgw_startup_view *v, const char *name)
 {
+	name = current_name(name);
 	for (size_t i = 0; i < v->nsettings; i++)
-		if (strcasecmp(v->settings[i].name, name) == 0)
+		if (strcasecmp(current_name(v->settings[i].name), name) == 0)
 			return (int)i;
 	return -1;
 }

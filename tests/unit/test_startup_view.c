@@ -240,6 +240,10 @@ static void test_duplicates_refused(void **state)
 		"\"Client_Encoding\"");
 	REFUSED("user\0a\0options\0-c work_mem=1MB --work-mem=2MB\0", "08P01", "\"work_mem\"");
 	REFUSED("user\0a\0options\0-c App.X=1 -capp.x=2\0", "08P01", "\"app.x\"");
+	/* the server's old names are the same settings */
+	REFUSED("user\0a\0options\0-c sort_mem=1MB\0work_mem\0002MB\0", "08P01", "\"work_mem\"");
+	REFUSED("user\0a\0Vacuum_Mem\0001MB\0maintenance_work_mem\0002MB\0", "08P01",
+		"\"maintenance_work_mem\"");
 }
 
 static void test_reserved_names_refused(void **state)
