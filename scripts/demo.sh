@@ -23,7 +23,10 @@ METRICS_PORT=${METRICS_PORT:-9187}
 PIDFILE=$RUN/pgward.pid
 LOGFILE=$RUN/pgward.log
 CONF=$RUN/pgward.ini
-TENANT_SQL=(schema.sql notify.sql signing.sql seed.sql demo.sql) # docker/compose.yml: same order
+# conf/tenant/ in load order: signing.sql first (pgward.org_ids(), which every policy of
+# schema.sql reads), demo.sql last (the demo's roles and its signing secret, the same as
+# docker/pgward.ini's). docker/compose.yml loads the same files in the same order.
+TENANT_SQL=(signing.sql schema.sql notify.sql seed.sql demo.sql)
 
 pgward_pid() {
 	local pid
@@ -63,6 +66,19 @@ load_database() {
 	log "database app loaded from conf/tenant/: ${TENANT_SQL[*]}"
 }
 
+# Every policy reads pgward.org_ids(), which shows rows only when PostgreSQL holds the secret
+# pgward signs with: demo.sql stores it, docker/pgward.ini configures pgward with it.
+check_secret() {
+	local want got
+	want=$(awk -F' *= *' '/^\[/ { s = $0 } s == "[tenant]" && $1 == "signing_secret" { print $2 }' "$CONF")
+	got=$(psql -X -At "host=127.0.0.1 port=$PG_PORT user=postgres dbname=app" \
+		-c 'SELECT secret FROM pgward.secret')
+	if [ -z "$want" ] || [ "$want" != "$got" ]; then
+		die "[tenant] signing_secret of docker/pgward.ini is not the secret conf/tenant/demo.sql" \
+			"stores in pgward.secret: every table would show no rows"
+	fi
+}
+
 write_config() {
 	ini_override docker/pgward.ini "$CONF" \
 		pgward.listen_addr=127.0.0.1 "pgward.listen_port=$PGWARD_PORT" \
@@ -84,6 +100,7 @@ start() {
 	stop_pgward
 	load_database
 	write_config
+	check_secret
 	local port
 	for port in "$PGWARD_PORT" "$METRICS_PORT"; do
 		if port_listening "$port"; then
@@ -112,6 +129,7 @@ MSG
 tour() {
 	local alice="postgresql://alice:alice@127.0.0.1:$PGWARD_PORT/app"
 	local bob="postgresql://bob:bob@127.0.0.1:$PGWARD_PORT/app"
+	local acme="{11111111-1111-4111-8111-111111111111}"
 	local globex="{22222222-2222-4222-8222-222222222222}"
 	cat <<TOUR
 
@@ -119,8 +137,9 @@ Tour (copy and paste):
 
 1. Alice sees only Acme's rows: pgward set her organizations before her first query.
     psql $alice -c "SELECT current_setting('app.user_org_ids')" -c 'SELECT name FROM organizations' -c 'SELECT content FROM messages'
-   Straight to PostgreSQL the same role has no tenant context, so it sees nothing:
-    psql postgresql://alice:alice@127.0.0.1:$PG_PORT/app -c 'SELECT count(*) FROM messages'
+   Straight to PostgreSQL, even with Acme's ids set by hand, the same role sees nothing: every
+   policy reads pgward.org_ids(), which counts the ids only with pgward's signature:
+    psql postgresql://alice:alice@127.0.0.1:$PG_PORT/app -c "SELECT set_config('app.user_org_ids', '$acme', false)" -c 'SELECT count(*) FROM messages'
 
 2. DROP TABLE is refused (42501, guard rule drop_table):
     psql -v VERBOSITY=verbose $alice -c 'DROP TABLE messages'

@@ -169,6 +169,14 @@ int pgw_config_check_tenant(struct parser *p, const struct config_section *sec)
 	if (c->tenant_identity == PGW_TENANT_ID_STARTUP_OPTION && c->tenant_trusted_roles == NULL)
 		return pgw_config_fail(p, line_of(p, sec, "identity"),
 				       "identity = startup_option needs trusted_roles");
+	/* The default compares $1 with a uuid column: a role name fails every login (58000). */
+	if (c->tenant_source == PGW_TENANT_SRC_QUERY &&
+	    c->tenant_identity == PGW_TENANT_ID_LOGIN_ROLE &&
+	    strcmp(c->tenant_query, PGW_TENANT_DEFAULT_QUERY) == 0)
+		return pgw_config_fail(p, line_of(p, sec, "identity") ?: line_of(p, sec, "source"),
+				       "identity = login_role with source = query needs a query "
+				       "keyed on login role names: $1 is the role name, and the "
+				       "default compares it with user_id, a uuid");
 	if (c->tenant_signing_secret != NULL && strlen(c->tenant_signing_secret) < 16)
 		return pgw_config_fail(p, line_of(p, sec, "signing_secret"),
 				       "signing_secret must be at least 16 characters");

@@ -1,6 +1,6 @@
--- Roles and signing secret of the demo (scripts/demo.sh, docker/compose.yml); run after
--- schema.sql, notify.sql, signing.sql and seed.sql. Not for production: the passwords and
--- the secret are published here.
+-- The demo's credentials (scripts/demo.sh, docker/compose.yml): its login roles and the
+-- signing secret; run last, after signing.sql, schema.sql, notify.sql and seed.sql. Not for
+-- production: the passwords and the secret are published here.
 --   alice, bob  login roles of Acme's and Globex's users (demo.map gives their organizations)
 --   app         an application role that passes its end user's id in startup options
 --               ([tenant] trusted_roles)
@@ -17,7 +17,8 @@ BEGIN
 	END LOOP;
 END $$;
 
--- The same secret as [tenant] signing_secret in docker/pgward.ini.
-INSERT INTO pgward.secret (secret)
-SELECT 'demo-signing-secret-change-me'
-WHERE NOT EXISTS (SELECT FROM pgward.secret);
+-- The demo's only write of pgward.secret. It must equal [tenant] signing_secret in
+-- docker/pgward.ini, which both the demo and compose run pgward with: with any other value
+-- (or none) pgward.org_ids() rejects every signature and every table shows no rows.
+INSERT INTO pgward.secret (secret) VALUES ('demo-signing-secret-change-me')
+	ON CONFLICT (one_row) DO UPDATE SET secret = EXCLUDED.secret;

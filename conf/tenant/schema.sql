@@ -1,15 +1,31 @@
--- Example multi-tenant schema (the analysis report's tables) with row-level security that
--- reads the tenant context pgward sets for every session. Run as the owning role, e.g.
---   psql -d app -f schema.sql -f notify.sql -f seed.sql
--- Every policy reads the organization ids through tenant_org_ids() in a scalar subquery,
--- so they are computed once per statement (an InitPlan), not once per row; policies keyed
--- by a parent write "col = ANY (ARRAY(SELECT ...))", also computed once, which lets the
--- planner use the index on col (an IN (SELECT ...) becomes a filter on every row). signing.sql
--- redefines tenant_org_ids() to accept only a context signed by pgward.
+-- Example multi-tenant schema (the analysis report's tables) with row-level security on the
+-- tenant context pgward sets for every session. Run as the owning role, after signing.sql:
+--   psql -d app -f signing.sql -f schema.sql -f notify.sql [-f seed.sql]
+-- then store pgward's signing_secret in pgward.secret (see signing.sql).
+--
+-- Every policy reads the organization ids through pgward.org_ids(), which counts them only
+-- when pgward's signature verifies, never through current_setting('app.user_org_ids'):
+-- a function body, trigger or extension that changes that setting runs inside the server,
+-- where pgward cannot see it, and a policy reading the setting directly would believe it.
+-- Without the secret stored, or with pgward not signing, every table shows no rows.
+--
+-- The call sits in a scalar subquery, (SELECT pgward.org_ids())::uuid[], so it runs once
+-- per statement (an InitPlan), not once per row (the cast keeps "= ANY" reading it as an
+-- array, not as a set of rows); policies keyed by a parent write
+-- "col = ANY (ARRAY(SELECT ...))", also computed once, which lets the planner use the index
+-- on col (an IN (SELECT ...) becomes a filter on every row).
 --
 -- RLS is ENABLEd, not FORCEd: the owner (migrations, workers, the lookup connection) sees
 -- every row; application roles see their organizations' rows only. Superusers and roles
 -- with BYPASSRLS always see everything.
+
+DO $$
+BEGIN
+	IF to_regprocedure('pgward.org_ids()') IS NULL THEN
+		RAISE EXCEPTION 'pgward.org_ids() does not exist: the policies below read it'
+			USING HINT = 'Load conf/tenant/signing.sql first.';
+	END IF;
+END $$;
 
 CREATE TABLE IF NOT EXISTS organizations (
 	id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -85,11 +101,6 @@ CREATE TABLE IF NOT EXISTS embedding_queue (
 	created_at timestamptz NOT NULL DEFAULT now()
 );
 
--- The session's organizations as pgward set them; NULL (no rows) when unset or empty.
-CREATE OR REPLACE FUNCTION tenant_org_ids() RETURNS uuid[]
-	LANGUAGE sql STABLE
-	AS $$ SELECT NULLIF(current_setting('app.user_org_ids', true), '')::uuid[] $$;
-
 ALTER TABLE organizations ENABLE ROW LEVEL SECURITY;
 ALTER TABLE organization_members ENABLE ROW LEVEL SECURITY;
 ALTER TABLE domains ENABLE ROW LEVEL SECURITY;
@@ -102,36 +113,36 @@ ALTER TABLE embedding_queue ENABLE ROW LEVEL SECURITY;
 
 DROP POLICY IF EXISTS tenant ON organizations;
 CREATE POLICY tenant ON organizations
-	USING (id = ANY ((SELECT tenant_org_ids())::uuid[]));
+	USING (id = ANY ((SELECT pgward.org_ids())::uuid[]));
 DROP POLICY IF EXISTS tenant ON organization_members;
 CREATE POLICY tenant ON organization_members
-	USING (organization_id = ANY ((SELECT tenant_org_ids())::uuid[]));
+	USING (organization_id = ANY ((SELECT pgward.org_ids())::uuid[]));
 DROP POLICY IF EXISTS tenant ON domains;
 CREATE POLICY tenant ON domains
-	USING (organization_id = ANY ((SELECT tenant_org_ids())::uuid[]));
+	USING (organization_id = ANY ((SELECT pgward.org_ids())::uuid[]));
 DROP POLICY IF EXISTS tenant ON customer_configs;
 CREATE POLICY tenant ON customer_configs
-	USING (organization_id = ANY ((SELECT tenant_org_ids())::uuid[]));
+	USING (organization_id = ANY ((SELECT pgward.org_ids())::uuid[]));
 DROP POLICY IF EXISTS tenant ON scraped_pages;
 CREATE POLICY tenant ON scraped_pages
 	USING (domain_id = ANY (ARRAY(SELECT id FROM domains
-			     WHERE organization_id = ANY ((SELECT tenant_org_ids())::uuid[]))));
+			     WHERE organization_id = ANY ((SELECT pgward.org_ids())::uuid[]))));
 DROP POLICY IF EXISTS tenant ON conversations;
 CREATE POLICY tenant ON conversations
 	USING (domain_id = ANY (ARRAY(SELECT id FROM domains
-			     WHERE organization_id = ANY ((SELECT tenant_org_ids())::uuid[]))));
+			     WHERE organization_id = ANY ((SELECT pgward.org_ids())::uuid[]))));
 DROP POLICY IF EXISTS tenant ON messages;
 CREATE POLICY tenant ON messages
 	USING (conversation_id = ANY (ARRAY(SELECT c.id FROM conversations c JOIN domains d ON d.id = c.domain_id
-				   WHERE d.organization_id = ANY ((SELECT tenant_org_ids())::uuid[]))));
+				   WHERE d.organization_id = ANY ((SELECT pgward.org_ids())::uuid[]))));
 DROP POLICY IF EXISTS tenant ON scrape_jobs;
 CREATE POLICY tenant ON scrape_jobs
 	USING (domain = ANY (ARRAY(SELECT domain FROM domains
-			  WHERE organization_id = ANY ((SELECT tenant_org_ids())::uuid[]))));
+			  WHERE organization_id = ANY ((SELECT pgward.org_ids())::uuid[]))));
 DROP POLICY IF EXISTS tenant ON embedding_queue;
 CREATE POLICY tenant ON embedding_queue
 	USING (page_id = ANY (ARRAY(SELECT p.id FROM scraped_pages p JOIN domains d ON d.id = p.domain_id
-			   WHERE d.organization_id = ANY ((SELECT tenant_org_ids())::uuid[]))));
+			   WHERE d.organization_id = ANY ((SELECT pgward.org_ids())::uuid[]))));
 
 -- Application roles reach the tables only through these policies.
 GRANT SELECT, INSERT, UPDATE, DELETE ON organizations, organization_members, domains,

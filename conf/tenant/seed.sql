@@ -1,6 +1,7 @@
 -- Two organizations, one user each (alice in Acme, bob in Globex), with a domain, pages,
 -- a conversation, messages, a job and queue entries apiece. The user ids are what a
 -- trusted application role passes as options=-c app.user_id=<uuid>.
+-- Run as the tables' owner after schema.sql (RLS is not FORCEd, so the owner may insert).
 INSERT INTO organizations (id, name) VALUES
 	('11111111-1111-4111-8111-111111111111', 'Acme'),
 	('22222222-2222-4222-8222-222222222222', 'Globex')

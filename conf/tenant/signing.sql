@@ -1,18 +1,42 @@
--- Defence in depth for the tenant context ([tenant] signing_secret). pgward also sets
--- app.tenant_sig = hex(HMAC-SHA256(secret, app.user_id || app.user_org_ids || backend pid));
--- pgward.org_ids() returns the organization ids only when that signature verifies, else an
--- empty array. Policies that read pgward.org_ids() (tenant_org_ids() below) therefore stay
--- safe even against SQL pgward cannot see (function bodies, DO blocks): a context set by
--- hand, or copied from another session (another backend pid), yields no rows.
+-- The signed tenant context, which every policy of schema.sql reads: load this file first.
+-- With [tenant] signing_secret, pgward sets
+--   app.tenant_sig = hex(HMAC-SHA256(secret, app.user_id || app.user_org_ids || backend pid))
+-- next to app.user_org_ids and app.user_id. pgward.org_ids() returns the organization ids only
+-- when that signature verifies against the secret stored in pgward.secret, else an empty
+-- array. So a context pgward did not set (changed by a function body, a DO block, a trigger
+-- or an extension, none of which pgward sees, or copied from another session, whose backend
+-- pid differs) yields no rows; without a stored secret, or with pgward not signing, every
+-- policy shows no rows (fail closed).
 --
--- Run as the schema owner after schema.sql, then store the same secret as in pgward.ini:
---   INSERT INTO pgward.secret VALUES ('<signing_secret>');
--- The secret table is readable only by its owner; the function runs as that owner.
+-- Run as the owner of the tables, then store the same secret as in pgward.ini (16+ characters):
+--   psql -d app -f signing.sql -f schema.sql -f notify.sql
+--   psql -d app -c "INSERT INTO pgward.secret VALUES ('<signing_secret>')"
+-- To change it, UPDATE the row and reload pgward: sessions signed with the old secret see no
+-- rows until they reconnect. The table is readable only by its owner; the function runs as
+-- that owner.
 CREATE SCHEMA IF NOT EXISTS pgward;
+-- pgward.org_ids() calls pgward.hmac(): pgcrypto must live in this schema, not in one that
+-- application roles can create functions in.
+DO $$
+DECLARE
+	s name := (SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+		   WHERE e.extname = 'pgcrypto');
+BEGIN
+	IF s IS NOT NULL AND s <> 'pgward' THEN
+		RAISE EXCEPTION 'pgcrypto is installed in schema %, pgward.org_ids() needs it in pgward', s
+			USING HINT = 'ALTER EXTENSION pgcrypto SET SCHEMA pgward, then load this file again.';
+	END IF;
+END $$;
 CREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA pgward;
-CREATE TABLE IF NOT EXISTS pgward.secret (secret text NOT NULL);
+
+-- One row: the secret pgward signs with ([tenant] signing_secret).
+CREATE TABLE IF NOT EXISTS pgward.secret (
+	secret text NOT NULL CHECK (length(secret) >= 16),
+	one_row boolean PRIMARY KEY DEFAULT true CHECK (one_row)
+);
 REVOKE ALL ON pgward.secret FROM PUBLIC;
 
+-- The session's organization ids if pgward signed them for this backend, else '{}'.
 CREATE OR REPLACE FUNCTION pgward.org_ids() RETURNS uuid[]
 	LANGUAGE plpgsql STABLE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
@@ -26,7 +50,7 @@ BEGIN
 	IF ids IS NULL OR ids = '' OR uid IS NULL OR sig IS NULL OR sig = '' THEN
 		RETURN '{}';
 	END IF;
-	SELECT s.secret INTO key FROM pgward.secret s LIMIT 1;
+	SELECT s.secret INTO key FROM pgward.secret s;
 	IF key IS NULL OR encode(pgward.hmac(uid || ids || pg_backend_pid()::text, key, 'sha256'),
 				 'hex') <> sig THEN
 		RETURN '{}';
@@ -36,8 +60,3 @@ END $$;
 REVOKE ALL ON FUNCTION pgward.org_ids() FROM PUBLIC;
 GRANT USAGE ON SCHEMA pgward TO PUBLIC;
 GRANT EXECUTE ON FUNCTION pgward.org_ids() TO PUBLIC;
-
--- Every policy of schema.sql reads tenant_org_ids(): from now on only a signed context counts.
-CREATE OR REPLACE FUNCTION tenant_org_ids() RETURNS uuid[]
-	LANGUAGE sql STABLE
-	AS $$ SELECT pgward.org_ids() $$;

@@ -41,6 +41,10 @@ enum pgw_tenant_mode { PGW_TENANT_MODE_OFF = 0, PGW_TENANT_MODE_ON };
 enum pgw_tenant_identity { PGW_TENANT_ID_LOGIN_ROLE = 0, PGW_TENANT_ID_STARTUP_OPTION };
 enum pgw_tenant_source { PGW_TENANT_SRC_MAP = 0, PGW_TENANT_SRC_QUERY };
 enum pgw_tenant_fallback { PGW_TENANT_REFUSE = 0, PGW_TENANT_EMPTY };
+/* [tenant] query's default: $1 compared with a uuid column, so it suits UUID identities. */
+#define PGW_TENANT_DEFAULT_QUERY                                                                   \
+	"SELECT organization_id FROM organization_members WHERE user_id = $1"
+
 struct pgw_column_limit;
 
 struct pgw_config {
@@ -129,6 +133,7 @@ struct pgw_config {
 	char *tenant_conninfo; /* pgward's own connection: lookup and LISTEN */
 	char *tenant_query;    /* $1 is the identity; first column: organization ids */
 	char *tenant_listen_channel;
+	char *tenant_notify_roles; /* NULL: only superusers and the lookup role invalidate */
 	double tenant_cache_ttl;
 	int tenant_cache_size;
 	double tenant_lookup_timeout;

@@ -118,33 +118,6 @@ bool pgw_tenant_protected(const struct pgw_config *cfg, const char *name, const 
 /* True for the canonical 8-4-4-4-12 hexadecimal UUID form (any case). */
 bool pgw_uuid_valid(const char *s);
 
-/* One -c/-- setting of a startup "options" value. */
-struct pgw_option_setting {
-	char name[PGW_IDENTITY_MAX]; /* '-' turned into '_', as the server does */
-	const char *value;	     /* inside the parsed tokens; NULL if there was no '=' */
-	int first, last;	     /* tokens it spans */
-	bool removable;		     /* "-c n=v", "-cn=v" or "--n=v": can be cut out */
-};
-
-#define PGW_OPTIONS_MAX_TOKENS 128
-
-/* The options value split as PostgreSQL splits it (whitespace, backslash escapes), and
- * the settings found by walking it with the server's own getopt letters. */
-struct pgw_options {
-	char *buf; /* owned: the unescaped tokens, NUL-separated */
-	int ntokens;
-	const char *tokens[PGW_OPTIONS_MAX_TOKENS];
-	int nsettings;
-	struct pgw_option_setting settings[PGW_OPTIONS_MAX_TOKENS];
-};
-
-/* -1 if there are too many tokens or memory runs out. */
-int pgw_options_parse(const char *value, struct pgw_options *out) PGW_MUSTCHECK;
-/* The options value without the tokens of setting <skip> (-1: none), re-escaped. Heap
- * string, NULL if memory runs out. */
-char *pgw_options_format(const struct pgw_options *o, int skip);
-void pgw_options_free(struct pgw_options *o);
-
 /* HMAC-SHA256(secret, user_id || org_ids || pid in decimal) as 64 lower-case hex digits. */
 void pgw_tenant_sign(const char *secret, const char *user_id, const char *org_ids, uint32_t pid,
 		     char out[PGW_HMAC_HEX_LEN + 1]);

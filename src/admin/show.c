@@ -214,6 +214,7 @@ void pgw_admin_show_stats(struct evbuffer *out)
 	stat_row(&rs, "tenant_cache_hits", tenant.cache_hits);
 	stat_row(&rs, "tenant_cache_misses", tenant.cache_misses);
 	stat_row(&rs, "tenant_cache_invalidations", tenant.invalidations);
+	stat_row(&rs, "tenant_notify_ignored", tenant.notify_ignored);
 	stat_row(&rs, "tenant_cache_entries", tenant.cache_entries);
 	stat_row(&rs, "tenant_lookups", tenant.lookups);
 	stat_row(&rs, "tenant_lookup_failures", tenant.lookup_failures);

@@ -88,14 +88,17 @@ void pgw_mjob_render(struct pgw_mbuf *b)
 		"pgward_tenant_cache_hits_total",
 		"pgward_tenant_cache_misses_total",
 		"pgward_tenant_cache_invalidations_total",
+		"pgward_tenant_notify_ignored_total",
 	};
 	static const char *const cache_help[] = {
 		"Tenant-context lookups answered from the cache.",
 		"Tenant-context lookups that had to ask PostgreSQL.",
 		"Tenant-context cache entries invalidated (NOTIFY or TTL).",
+		"NOTIFYs on the invalidation channel ignored: malformed payload, sender role not "
+		"allowed, or sender gone before its check.",
 	};
 	struct pgw_tenant_stats ts;
-	uint64_t cache[3];
+	uint64_t cache[4];
 
 	pgw_mbuf_family(b, "pgward_job_lock_wait_seconds", "histogram",
 			"Time job inserts waited for their serializing advisory lock, by table.");
@@ -108,6 +111,7 @@ void pgw_mjob_render(struct pgw_mbuf *b)
 	cache[0] = ts.cache_hits;
 	cache[1] = ts.cache_misses;
 	cache[2] = ts.invalidations;
+	cache[3] = ts.notify_ignored;
 	for (unsigned i = 0; i < PGW_ARRAY_LEN(cache); i++)
 		pgw_mbuf_scalar(b, cache_names[i], "counter", cache_help[i], cache[i]);
 }

@@ -5,6 +5,14 @@
  * loop): a slow or absent database delays only the sessions waiting for a lookup, and each
  * of those gives up after lookup_timeout. A lost connection is re-opened with backoff;
  * since NOTIFYs sent meanwhile are lost, the cache is emptied on every reconnect.
+ *
+ * Any role that can connect may NOTIFY the channel, so a notification counts only once its
+ * sender is known to be allowed ([tenant] notify_roles): the senders' backend pids are
+ * looked up on this same connection, all senders of a batch in one query, taking turns with
+ * the lookups. A sender that has disconnected is found through the record notify.sql's
+ * trigger keeps; one with no record is ignored (fail closed: otherwise disconnecting would
+ * be the way around the check), and cache_ttl bounds what it leaves stale. Nothing here
+ * blocks: a notification only changes the cache once its check has answered.
  */
 #include "tenant-int.h"
 
@@ -20,6 +28,54 @@
 #define BACKOFF_MAX   5.0
 #define TICK_USEC     100000
 #define CONNECT_LIMIT 10.0 /* seconds a connection attempt may take */
+#define ROLE_NAME_MAX 63   /* NAMEDATALEN - 1 */
+#define SENDER_IDS    256  /* identities kept per sender; beyond, it counts as '*' */
+
+/* $1 is the type the query gives it: text or name for a role-name column, uuid for a
+ * uuid column. Declaring it text would break "user_id = $1" (no uuid = text operator). */
+#define LOOKUP_PARAM_TYPE 0
+
+/*
+ * The login role of each backend pid in $1: pid, role, superuser, the lookup connection's
+ * own role, still connected. pg_stat_get_activity(NULL), the function under
+ * pg_stat_activity, shows every backend's pid and user to any role, without the view's
+ * joins to pg_database and pg_authid (which cost most of its time); the session user is
+ * what counts, whatever the sender SET ROLE to. For a sender that has disconnected,
+ * conf/tenant/notify.sql's trigger left its role in pgward.notify_senders; a record older
+ * than RECORD_MAX_AGE no longer counts, which bounds how long a reused pid could pass for
+ * an earlier sender.
+ */
+#define RECORD_MAX_AGE "5 minutes"
+static const char check_sql[] =
+	"SELECT p.pid, r.rolname, r.rolsuper, r.rolname = session_user, a.pid IS NOT NULL "
+	"FROM unnest($1::pg_catalog.int4[]) AS p(pid) "
+	"LEFT JOIN pg_catalog.pg_stat_get_activity(NULL) a ON a.pid = p.pid "
+	"LEFT JOIN pgward.notify_senders s ON a.pid IS NULL AND s.pid = p.pid "
+	"AND s.sent_at > pg_catalog.now() - interval '" RECORD_MAX_AGE "' "
+	"JOIN pg_catalog.pg_roles r ON r.oid = COALESCE(a.usesysid, s.role)";
+/* Without notify.sql's table: connected senders only. */
+static const char check_live_sql[] =
+	"SELECT a.pid, r.rolname, r.rolsuper, r.rolname = session_user, true "
+	"FROM pg_catalog.pg_stat_get_activity(NULL) a "
+	"JOIN pg_catalog.pg_roles r ON r.oid = a.usesysid WHERE a.pid = ANY "
+	"($1::pg_catalog.int4[])";
+
+/* The notifications of one backend, waiting until its role is known. */
+struct sender {
+	int pid;
+	bool all; /* '*', or more identities than SENDER_IDS */
+	unsigned nids, cap;
+	char **ids;
+	uint64_t notifications;
+	/* the check's answer */
+	bool found, allowed, live;
+	char role[ROLE_NAME_MAX + 1];
+	UT_hash_handle hh;
+};
+
+/* A flood is one line per sender and batch at most, and at most this many a minute. */
+static struct pgw_log_limit ignored_log =
+	PGW_LOG_LIMIT(PGW_LOG_WARNING, "tenant_notify_ignored", 20, 60);
 
 enum link_state {
 	L_OFF = 0,
@@ -27,7 +83,8 @@ enum link_state {
 	L_CONNECTING,
 	L_SETUP, /* LISTEN sent */
 	L_IDLE,
-	L_BUSY, /* a lookup is in flight */
+	L_BUSY,	 /* a lookup is in flight */
+	L_CHECK, /* the senders of notifications are being checked */
 };
 
 static struct {
@@ -44,7 +101,12 @@ static struct {
 	bool listening;
 	char last_error[160];
 	struct tenant_entry *q_head, *q_tail, *inflight;
-	double inflight_since;
+	double busy_since; /* L_BUSY, L_CHECK: when the query was sent */
+	/* notifications whose senders are to be checked, and those being checked */
+	struct sender *unchecked, *checking;
+	bool last_was_check;
+	bool no_records; /* pgward.notify_senders is absent or unreadable: check_live_sql */
+	char error_state[6];
 	/* the answer being read for <inflight> */
 	char *ids;
 	size_t ids_len, ids_cap;
@@ -117,6 +179,34 @@ static void reset_answer(void)
 	L.ids = NULL;
 	L.ids_len = L.ids_cap = 0;
 	L.error[0] = '\0';
+	L.error_state[0] = '\0';
+}
+
+static void senders_free(struct sender **head)
+{
+	struct sender *x, *tmp;
+
+	HASH_ITER (hh, *head, x, tmp) {
+		HASH_DEL(*head, x);
+		for (unsigned i = 0; i < x->nids; i++)
+			free(x->ids[i]);
+		free(x->ids);
+		free(x);
+	}
+}
+
+/* Counts <n> notifications that changed nothing and logs why, within the rate limit. */
+static void ignore(const char *reason, int pid, const char *role, const char *payload, uint64_t n)
+{
+	char qrole[ROLE_NAME_MAX * 4 + 8], qpayload[200];
+
+	tenant_counters.notify_ignored += n;
+	pgw_log_limited(&ignored_log, 0,
+			"reason=%s pid=%d role=%s payload=%s notifications=%llu "
+			"ignored_total=%llu",
+			reason, pid, pgw_log_quote(role, qrole, sizeof(qrole)),
+			pgw_log_quote(payload, qpayload, sizeof(qpayload)), (unsigned long long)n,
+			(unsigned long long)tenant_counters.notify_ignored);
 }
 
 /* Closes the connection; the lookup in flight goes back to the head of the queue. */
@@ -135,6 +225,11 @@ static void lost(const char *why)
 		L.inflight = NULL;
 	}
 	reset_answer();
+	/* the reconnect empties the cache, which covers whatever these asked for */
+	senders_free(&L.unchecked);
+	senders_free(&L.checking);
+	L.last_was_check = false;
+	L.no_records = false; /* notify.sql may have been loaded meanwhile */
 	if (L.io != NULL)
 		event_free(L.io);
 	L.io = NULL;
@@ -156,24 +251,232 @@ static void flush(void)
 		want(f == 1 ? EV_READ | EV_WRITE : EV_READ);
 }
 
-static void send_next(void)
+/* Adds <identity> to what <x> asks for; too many (or no memory) become '*', a superset. */
+static void sender_add(struct sender *x, const char *identity)
 {
+	unsigned i;
+
+	for (i = 0; i < x->nids && strcmp(x->ids[i], identity) != 0; i++)
+		;
+	if (i < x->nids)
+		return;
+	if (x->nids == x->cap) {
+		unsigned cap = x->cap ? x->cap * 2 : 4;
+		char **p = cap <= SENDER_IDS ? realloc(x->ids, cap * sizeof(*p)) : NULL;
+
+		if (p == NULL) {
+			x->all = true;
+			return;
+		}
+		x->ids = p;
+		x->cap = cap;
+	}
+	if ((x->ids[x->nids] = strdup(identity)) != NULL)
+		x->nids++;
+	else
+		x->all = true;
+}
+
+/*
+ * Keeps the notification of backend <pid> until its role is checked. The identity mode and
+ * notify_roles are read from the live configuration (pgw.cfg, which tenant.c was started
+ * with and a reload replaces in place), so a SIGHUP applies to the next notification.
+ */
+static void note(int pid, const char *payload)
+{
+	enum pgw_tenant_identity mode = pgw.cfg.tenant_identity;
+	char identity[PGW_IDENTITY_MAX];
+	enum tenant_notice what = tenant_notify_payload(payload, mode, identity);
+	struct sender *x = NULL;
+
+	if (what == TENANT_NOTICE_MALFORMED) {
+		ignore("malformed_payload", pid, NULL, payload, 1);
+		return;
+	}
+	HASH_FIND_INT(L.unchecked, &pid, x);
+	if (x == NULL) {
+		x = calloc(1, sizeof(*x));
+		if (x == NULL) {
+			ignore("out_of_memory", pid, NULL, payload, 1);
+			return;
+		}
+		x->pid = pid;
+		HASH_ADD_INT(L.unchecked, pid, x);
+	}
+	x->notifications++;
+	if (what == TENANT_NOTICE_ALL)
+		x->all = true;
+	if (!x->all)
+		sender_add(x, identity);
+}
+
+/* Asks for the role of every sender in L.checking (taken from those noted so far if empty). */
+static void send_check(void)
+{
+	struct sender *x, *tmp;
+	size_t cap = 3, len = 0;
+	char *pids;
+	const char *params[1];
+
+	if (L.checking == NULL) {
+		L.checking = L.unchecked;
+		L.unchecked = NULL;
+	}
+	HASH_ITER (hh, L.checking, x, tmp)
+		cap += 12;
+	pids = malloc(cap);
+	if (pids == NULL) {
+		lost("out of memory");
+		return;
+	}
+	pids[len++] = '{';
+	HASH_ITER (hh, L.checking, x, tmp)
+		len += (size_t)snprintf(pids + len, cap - len, "%s%d", len > 1 ? "," : "", x->pid);
+	snprintf(pids + len, cap - len, "}");
+	params[0] = pids;
+	L.last_was_check = true;
+	if (!PQsendQueryParams(L.conn, L.no_records ? check_live_sql : check_sql, 1, NULL, params,
+			       NULL, NULL, 0)) {
+		free(pids);
+		lost(PQerrorMessage(L.conn));
+		return;
+	}
+	free(pids);
+	L.busy_since = pgw_now();
+	L.state = L_CHECK;
+	flush();
+}
+
+/* One result of the check: pid, role, superuser, the lookup role, still connected. */
+static void check_collect(PGresult *r)
+{
+	const char *roles = pgw.cfg.tenant_notify_roles, *state;
+
+	if (L.error[0] != '\0')
+		return;
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQnfields(r) != 5) {
+		copy_error(L.error, sizeof(L.error), PQresultErrorMessage(r));
+		state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+		snprintf(L.error_state, sizeof(L.error_state), "%s", state ? state : "");
+		return;
+	}
+	for (int i = 0; i < PQntuples(r); i++) {
+		int pid = atoi(PQgetvalue(r, i, 0));
+		struct sender *x = NULL;
+
+		HASH_FIND_INT(L.checking, &pid, x);
+		if (x == NULL)
+			continue;
+		x->found = true;
+		x->live = PQgetvalue(r, i, 4)[0] == 't';
+		snprintf(x->role, sizeof(x->role), "%s", PQgetvalue(r, i, 1));
+		x->allowed = tenant_notify_allowed(roles, x->role, PQgetvalue(r, i, 2)[0] == 't',
+						   PQgetvalue(r, i, 3)[0] == 't');
+	}
+}
+
+/*
+ * Without conf/tenant/notify.sql's pgward.notify_senders (undefined table or schema, or no
+ * SELECT on it) only connected senders can be checked: said once per connection, and the
+ * batch asked again.
+ */
+static bool records_unusable(void)
+{
+	static const char *const states[] = {"42P01", "3F000", "42501"};
+	char quoted[PGW_TENANT_ERR_MAX + 20];
+
+	if (L.no_records)
+		return false;
+	for (size_t i = 0; i < PGW_ARRAY_LEN(states); i++) {
+		if (strcmp(L.error_state, states[i]) != 0)
+			continue;
+		pgw_warn(0, "tenant_notify_no_sender_records",
+			 "error=%s msg=\"senders that disconnect before pgward checks them are "
+			 "ignored; load conf/tenant/notify.sql\"",
+			 pgw_log_quote(L.error, quoted, sizeof(quoted)));
+		L.no_records = true;
+		return true;
+	}
+	return false;
+}
+
+/* Applies what allowed senders asked for; the rest is ignored and counted. */
+static void check_finished(void)
+{
+	struct sender *x, *tmp;
+	char quoted[PGW_TENANT_ERR_MAX + 20];
+	bool failed = L.error[0] != '\0';
+
+	L.state = L_IDLE;
+	if (failed && records_unusable()) {
+		reset_answer();
+		send_check(); /* the same senders, connected ones only */
+		return;
+	}
+	if (failed)
+		pgw_warn(0, "tenant_notify_check_failed", "error=%s senders=%u",
+			 pgw_log_quote(L.error, quoted, sizeof(quoted)), HASH_COUNT(L.checking));
+	HASH_ITER (hh, L.checking, x, tmp) {
+		const char *first = x->all ? "*" : x->ids[0];
+
+		if (failed) {
+			ignore("check_failed", x->pid, NULL, first, x->notifications);
+			continue;
+		}
+		if (!x->found) {
+			ignore("sender_gone", x->pid, NULL, first, x->notifications);
+			continue;
+		}
+		if (!x->allowed) {
+			ignore("role_not_allowed", x->pid, x->role, first, x->notifications);
+			continue;
+		}
+		if (x->all)
+			tenant_cache_clear(true);
+		for (unsigned i = 0; !x->all && i < x->nids; i++)
+			tenant_cache_invalidate(x->ids[i]);
+		pgw_debug(0, "tenant_invalidated",
+			  "pid=%d role=%s via=%s all=%s identities=%u notifications=%llu", x->pid,
+			  pgw_log_quote(x->role, quoted, sizeof(quoted)),
+			  x->live ? "pg_stat_activity" : "notify_senders", x->all ? "yes" : "no",
+			  x->nids, (unsigned long long)x->notifications);
+	}
+	senders_free(&L.checking);
+	reset_answer();
+}
+
+static void send_lookup(void)
+{
+	static const Oid types[1] = {LOOKUP_PARAM_TYPE};
 	struct tenant_entry *e;
 	const char *params[1];
 
-	if (L.state != L_IDLE || (e = queue_pop()) == NULL)
+	if ((e = queue_pop()) == NULL)
 		return;
 	params[0] = e->identity;
 	e->sent = true;
 	L.inflight = e;
-	if (!PQsendQueryParams(L.conn, L.query, 1, NULL, params, NULL, NULL, 0)) {
+	L.last_was_check = false;
+	if (!PQsendQueryParams(L.conn, L.query, 1, types, params, NULL, NULL, 0)) {
 		lost(PQerrorMessage(L.conn));
 		return;
 	}
-	L.inflight_since = pgw_now();
+	L.busy_since = pgw_now();
 	L.state = L_BUSY;
 	tenant_counters.lookups++;
 	flush();
+}
+
+/* Lookups and checks take turns: a flood of notifications cannot starve the sessions
+ * waiting for their organizations, nor a burst of logins hold back an invalidation. */
+static void send_next(void)
+{
+	if (L.state != L_IDLE)
+		return;
+	if (L.unchecked != NULL && (L.q_head == NULL || !L.last_was_check))
+		send_check();
+	else
+		send_lookup();
 }
 
 static void no_notices(void *arg, const char *message)
@@ -270,6 +573,23 @@ static bool append_id(const char *id)
 	return true;
 }
 
+/*
+ * A query written for UUID identities reads a role name as a uuid and fails for every login
+ * (22P02, invalid_text_representation): say what $1 was, since the server cannot.
+ */
+static void explain_param(PGresult *r)
+{
+	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	size_t n = strlen(L.error);
+
+	if (state == NULL || strcmp(state, "22P02") != 0 || L.inflight == NULL ||
+	    pgw_uuid_valid(L.inflight->identity))
+		return;
+	snprintf(L.error + n, sizeof(L.error) - n,
+		 " ($1 is the login role's name: with identity = login_role the query must "
+		 "compare it with role names)");
+}
+
 /* One result of the lookup: every non-NULL first column must be a UUID. */
 static void collect(PGresult *r)
 {
@@ -277,6 +597,7 @@ static void collect(PGresult *r)
 		return;
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		copy_error(L.error, sizeof(L.error), PQresultErrorMessage(r));
+		explain_param(r);
 		return;
 	}
 	if (PQnfields(r) < 1) {
@@ -337,9 +658,23 @@ static void lookup_finished(void)
 	reset_answer();
 }
 
+static void listen_done(void)
+{
+	char roles[300];
+
+	L.state = L_IDLE;
+	L.listening = L.error[0] == '\0';
+	if (!L.listening)
+		pgw_warn(0, "tenant_listen_failed", "channel=%s", L.channel);
+	else
+		pgw_info(0, "tenant_listening", "channel=%s notify_roles=%s", L.channel,
+			 pgw_log_quote(pgw.cfg.tenant_notify_roles, roles, sizeof(roles)));
+	reset_answer();
+}
+
 static void read_results(void)
 {
-	while (L.state == L_SETUP || L.state == L_BUSY) {
+	while (L.state == L_SETUP || L.state == L_BUSY || L.state == L_CHECK) {
 		PGresult *r;
 
 		if (PQisBusy(L.conn))
@@ -347,14 +682,11 @@ static void read_results(void)
 		r = PQgetResult(L.conn);
 		if (r == NULL) {
 			if (L.state == L_SETUP) {
-				L.state = L_IDLE;
-				L.listening = L.error[0] == '\0';
-				if (!L.listening)
-					pgw_warn(0, "tenant_listen_failed", "channel=%s",
-						 L.channel);
-				reset_answer();
-			} else {
+				listen_done();
+			} else if (L.state == L_BUSY) {
 				lookup_finished();
+			} else {
+				check_finished();
 			}
 			send_next();
 			continue;
@@ -362,26 +694,26 @@ static void read_results(void)
 		if (L.state == L_SETUP) {
 			if (PQresultStatus(r) != PGRES_COMMAND_OK)
 				copy_error(L.error, sizeof(L.error), PQresultErrorMessage(r));
-		} else {
+		} else if (L.state == L_BUSY) {
 			collect(r);
+		} else {
+			check_collect(r);
 		}
 		PQclear(r);
 	}
 }
 
+/* Notes what arrived; nothing changes before the senders are checked. */
 static void read_notifications(void)
 {
 	PGnotify *n;
 
 	while (L.conn != NULL && (n = PQnotifies(L.conn)) != NULL) {
-		if (n->extra == NULL || n->extra[0] == '\0' || strcmp(n->extra, "*") == 0)
-			tenant_cache_clear(true);
-		else
-			tenant_cache_invalidate(n->extra);
-		pgw_debug(0, "tenant_invalidated", "all=%s",
-			  n->extra && n->extra[0] && strcmp(n->extra, "*") ? "no" : "yes");
+		note(n->be_pid, n->extra ? n->extra : "");
 		PQfreemem(n);
 	}
+	if (L.conn != NULL)
+		send_next();
 }
 
 static void io_cb(evutil_socket_t fd, short what, void *arg)
@@ -402,6 +734,7 @@ static void io_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		read_notifications();
 		read_results();
+		read_notifications(); /* parsed while the results were read */
 	}
 }
 
@@ -416,7 +749,9 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		connect_start();
 	else if (L.state == L_CONNECTING && now - L.connect_started > CONNECT_LIMIT)
 		lost("timeout while connecting");
-	if (L.inflight != NULL && now - L.inflight_since > L.timeout) {
+	if (L.state == L_CHECK && now - L.busy_since > L.timeout)
+		lost("the notification senders' check did not answer in time");
+	if (L.inflight != NULL && now - L.busy_since > L.timeout) {
 		e = L.inflight;
 		L.inflight = NULL;
 		snprintf(why, sizeof(why), "the lookup query did not answer within %gs", L.timeout);
@@ -490,6 +825,8 @@ void tenant_lookup_stop(void)
 		event_free(L.tick);
 	PQfinish(L.conn);
 	reset_answer();
+	senders_free(&L.unchecked);
+	senders_free(&L.checking);
 	free(L.conninfo);
 	free(L.query);
 	free(L.channel);
@@ -506,4 +843,50 @@ void tenant_lookup_enqueue(struct tenant_entry *e)
 bool tenant_lookup_listening(void)
 {
 	return L.listening;
+}
+
+enum tenant_notice tenant_notify_payload(const char *payload, enum pgw_tenant_identity mode,
+					 char identity[PGW_IDENTITY_MAX])
+{
+	size_t n = strlen(payload);
+
+	if (strcmp(payload, "*") == 0)
+		return TENANT_NOTICE_ALL;
+	if (pgw_uuid_valid(payload)) {
+		for (size_t i = 0; i <= n; i++)
+			identity[i] =
+				(char)(payload[i] >= 'A' && payload[i] <= 'Z' ? payload[i] + 32
+									      : payload[i]);
+		return TENANT_NOTICE_IDENTITY;
+	}
+	/* with startup_option every identity is a UUID; a role name is at most 63 bytes */
+	if (mode != PGW_TENANT_ID_LOGIN_ROLE || n == 0 || n > ROLE_NAME_MAX)
+		return TENANT_NOTICE_MALFORMED;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)payload[i] < 0x20 || payload[i] == 0x7f)
+			return TENANT_NOTICE_MALFORMED;
+	memcpy(identity, payload, n + 1);
+	return TENANT_NOTICE_IDENTITY;
+}
+
+bool tenant_notify_allowed(const char *notify_roles, const char *role, bool superuser,
+			   bool own_role)
+{
+	size_t n = strlen(role);
+
+	if (superuser || own_role)
+		return true;
+	/* names as the catalog stores them: exact, around each comma only blanks trimmed */
+	for (const char *p = notify_roles; p != NULL && *p;) {
+		const char *end = strchr(p, ','), *a = p, *b = end ? end : p + strlen(p);
+
+		while (a < b && (*a == ' ' || *a == '\t'))
+			a++;
+		while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+			b--;
+		if (n > 0 && (size_t)(b - a) == n && strncmp(a, role, n) == 0)
+			return true;
+		p = end ? end + 1 : NULL;
+	}
+	return false;
 }

@@ -60,6 +60,22 @@ void tenant_lookup_stop(void);
 void tenant_lookup_enqueue(struct tenant_entry *e);
 bool tenant_lookup_listening(void);
 
+/* lookup.c: which notifications on listen_channel count (pure; unit-tested). */
+enum tenant_notice {
+	TENANT_NOTICE_MALFORMED = 0, /* neither '*' nor an identity: ignored */
+	TENANT_NOTICE_ALL,	     /* '*': every cached identity */
+	TENANT_NOTICE_IDENTITY,	     /* one identity */
+};
+/* What <payload> asks for under identity mode <mode>. An identity is a UUID (any case,
+ * copied in lower case, as sessions carry it) or, with login_role, a role name (1 to 63
+ * bytes, no control characters); it is copied into <identity>. */
+enum tenant_notice tenant_notify_payload(const char *payload, enum pgw_tenant_identity mode,
+					 char identity[PGW_IDENTITY_MAX]);
+/* May a sender whose login role is <role> invalidate? Superusers and the lookup
+ * connection's own role always may; other roles when named in <notify_roles>. */
+bool tenant_notify_allowed(const char *notify_roles, const char *role, bool superuser,
+			   bool own_role);
+
 /* tenant.c: a lookup finished, <org_ids> (taken) or <error>; caches it as configured. */
 void tenant_lookup_done(struct tenant_entry *e, char *org_ids, const char *error);
 

@@ -7,7 +7,8 @@
 #        nested      the report's policy: IN (domains JOIN customer_configs WHERE
 #                    organization_id IN (SELECT ... FROM organization_members WHERE user_id = ...))
 #        correlated  the same test written as a per-row EXISTS
-#        injected    conf/tenant/schema.sql's policy on current_setting('app.user_org_ids')
+#        injected    conf/tenant/schema.sql's policy: the ids pgward set, read once per
+#                    statement through pgward.org_ids() (signature checked)
 #   2. Connection cost: pgbench -C (a new connection per transaction, -S) directly, through
 #      pgward with [tenant] off, with it on (cache hit) and with cache_ttl = 0 (a lookup
 #      query for every connection).
@@ -33,6 +34,7 @@ PGWARD_PORT=${PGWARD_PORT:-5521}
 BENCH_DIR=${BENCH_DIR:-/tmp/pgward-bench-tenant}
 PGWARD_BIN=${PGWARD_BIN:-$ROOT/build/pgward}
 USER_ID=aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa
+SECRET=bench-signing-secret-0123456789
 PGWARD_PID=
 
 for p in "$PG_PORT" "$PGWARD_PORT"; do
@@ -54,7 +56,8 @@ psql_su() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U
 pg_start "$BENCH_DIR/pg" "$PG_PORT"
 psql_su -d postgres -c "DROP DATABASE IF EXISTS tenant WITH (FORCE)" -c "CREATE DATABASE tenant" \
 	-c "DROP ROLE IF EXISTS bench_app" -c "CREATE ROLE bench_app LOGIN"
-psql_su -d tenant -f "$ROOT/conf/tenant/schema.sql" -f "$ROOT/conf/tenant/notify.sql" >/dev/null
+psql_su -d tenant -f "$ROOT/conf/tenant/signing.sql" -f "$ROOT/conf/tenant/schema.sql" \
+	-f "$ROOT/conf/tenant/notify.sql" -c "INSERT INTO pgward.secret VALUES ('$SECRET')" >/dev/null
 log "loading $ROWS pages over $ORGS organizations"
 psql_su -d tenant >/dev/null <<SQL
 INSERT INTO organizations (id, name)
@@ -91,7 +94,7 @@ BEGIN
 	ELSE
 		CREATE POLICY tenant ON scraped_pages USING (domain_id = ANY (ARRAY(
 			SELECT id FROM domains
-			WHERE organization_id = ANY ((SELECT tenant_org_ids())::uuid[]))));
+			WHERE organization_id = ANY ((SELECT pgward.org_ids())::uuid[]))));
 	END IF;
 END \$\$;
 SQL
@@ -114,6 +117,7 @@ trusted_roles = bench_app
 source = query
 conninfo = host=127.0.0.1 port=$PG_PORT user=postgres dbname=tenant
 cache_ttl = $2
+signing_secret = $SECRET
 INI
 	"$PGWARD_BIN" -c "$BENCH_DIR/pgward.ini" 2>>"$BENCH_DIR/pgward.log" &
 	PGWARD_PID=$!

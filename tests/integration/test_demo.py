@@ -31,6 +31,13 @@ def matches(pattern):
     return check
 
 
+def every(*checks):
+    def check(out):
+        for c in checks:
+            c(out)
+    return check
+
+
 def alice_counted(out):
     m = re.search(r'^pgward_query_duration_seconds_count\{tenant="alice",kind="select"\} (\d+)$', out, re.M)
     assert m and int(m.group(1)) >= 1, out
@@ -39,7 +46,8 @@ def alice_counted(out):
 # One check per command the tour prints, in order.
 TOUR_CHECKS = [
     has(ACME, " Acme", "How much is an anvil?", "From 10 coins.", absent=("Globex", "everything")),
-    matches(r"^\s+0$"),
+    # straight to PostgreSQL with Acme's ids set by hand: the policies want pgward's signature
+    every(has(ACME), matches(r"^\s+0$")),
     has("ERROR:  42501: pgward: DROP TABLE messages is not allowed", "(rule drop_table)"),
     has("42501: pgward: SET of app.user_org_ids is not allowed", "(rule tenant_context)",
         "42501: pgward: set_config() of app.user_org_ids is not allowed"),
@@ -99,6 +107,22 @@ def test_demo_tour(demo):
               "options='-c app.user_id=aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa'\" -c 'SELECT name FROM organizations'")
     assert run_tour_command(as_app % (demo["PGWARD_PORT"], "app"), demo).strip() == "Acme"
     assert "is not one of [tenant] trusted_roles" in run_tour_command(as_app % (demo["PGWARD_PORT"], "alice"), demo)
+
+
+def test_the_demo_secret_is_stored_once_and_is_pgwards():
+    """Every policy reads pgward.org_ids(), which shows rows only when PostgreSQL holds the secret
+    pgward signs with: conf/tenant/demo.sql is the one file that stores it (for the demo and
+    compose alike), and it is docker/pgward.ini's signing_secret."""
+    stored = {}
+    for f in sorted((ROOT / "conf" / "tenant").glob("*.sql")):
+        code = "\n".join(l for l in f.read_text().splitlines() if not l.lstrip().startswith("--"))
+        for m in re.finditer(r"INSERT INTO pgward\.secret\b[^;]*?VALUES \('([^']*)'\)", code):
+            stored.setdefault(f.name, []).append(m.group(1))
+    ini = (ROOT / "docker" / "pgward.ini").read_text()
+    tenant = re.search(r"^\[tenant\]$(.*?)^\[", ini, re.M | re.S).group(1)
+    configured = re.findall(r"^signing_secret = (\S+)$", tenant, re.M)
+    assert len(configured) == 1, tenant
+    assert stored == {"demo.sql": configured}, stored
 
 
 def test_readme_shows_the_tour():

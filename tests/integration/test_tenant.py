@@ -2,8 +2,11 @@
 schema of conf/tenant/: identity from the login role or a trusted role's startup option,
 organization ids from the map file or the lookup query (cached, invalidated by NOTIFY across
 pgward instances), injection before the client's first ReadyForQuery, refusal of every way to
-change the context, and the signed context."""
+change the context, and the signed context every policy reads: without pgward's signature
+(pgward not signing, no secret stored, a context changed where pgward cannot see) the schema
+shows no rows."""
 
+import re
 import time
 
 import psycopg2
@@ -29,12 +32,13 @@ SEEN_A = [1, 1, 1, 1, 2, 1, 2, 1, 1]
 SEEN_B = [1, 1, 1, 1, 1, 1, 1, 1, 1]
 
 
-def make_db(pg, name, signed=False):
+def make_db(pg, name, secret=SECRET):
+    """conf/tenant/ in its documented load order, then the signing secret unless it is None."""
     pg.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
     pg.execute("CREATE DATABASE %s" % name)
-    sql = "".join((CONF / f).read_text() for f in ("schema.sql", "notify.sql", "seed.sql"))
-    if signed:
-        sql += (CONF / "signing.sql").read_text() + "INSERT INTO pgward.secret VALUES ('%s');" % SECRET
+    sql = "".join((CONF / f).read_text() for f in ("signing.sql", "schema.sql", "notify.sql", "seed.sql"))
+    if secret is not None:
+        sql += "INSERT INTO pgward.secret VALUES ('%s');" % secret
     pg.execute(sql, dbname=name)
 
 
@@ -43,7 +47,7 @@ def tenant_db(pg):
     for role in (APP, T_ALICE, T_BOB):
         pg.execute("DROP ROLE IF EXISTS %s; CREATE ROLE %s LOGIN PASSWORD '%s'" % (role, role, PASSWORD))
     make_db(pg, "tenant")
-    make_db(pg, "tenant_signed", signed=True)
+    make_db(pg, "tenant_nosecret", secret=None)
     return "tenant"
 
 
@@ -56,7 +60,8 @@ def map_file(tmp_path):
 
 
 def map_settings(map_file, **kw):
-    s = {"tenant.mode": "on", "tenant.source": "map", "tenant.map_file": map_file}
+    s = {"tenant.mode": "on", "tenant.source": "map", "tenant.map_file": map_file,
+         "tenant.signing_secret": SECRET}
     s.update(kw)
     return s
 
@@ -64,7 +69,8 @@ def map_settings(map_file, **kw):
 def query_settings(pg, **kw):
     s = {"tenant.mode": "on", "tenant.source": "query", "tenant.identity": "startup_option",
          "tenant.trusted_roles": APP, "tenant.cache_ttl": "1h", "tenant.lookup_timeout": "2s",
-         "tenant.conninfo": "host=127.0.0.1 port=%d user=%s dbname=tenant" % (pg.port, SUPERUSER)}
+         "tenant.conninfo": "host=127.0.0.1 port=%d user=%s dbname=tenant" % (pg.port, SUPERUSER),
+         "tenant.signing_secret": SECRET}
     s.update(kw)
     return s
 
@@ -347,24 +353,73 @@ def test_reading_the_context_stays_allowed(tenant_db, pgward_factory, map_file):
 # ---------------------------------------------------------------- signing
 
 
-def test_signed_context(tenant_db, pgward_factory, map_file, pg):
-    pw = pgward_factory(**map_settings(map_file, **{"tenant.signing_secret": SECRET}))
-    alice = connect(pw, T_ALICE, dbname="tenant_signed")
+def test_policies_count_only_the_signed_context(tenant_db, pgward_factory, map_file, pg):
+    """Every policy reads pgward.org_ids(): through pgward the ids count; the same context set
+    straight on PostgreSQL, by hand or even with alice's signature (made for another backend),
+    shows nothing."""
+    pw = pgward_factory(**map_settings(map_file))
+    alice = connect(pw, T_ALICE)
     assert counts(alice) == SEEN_A
+    assert one(alice, "SELECT pgward.org_ids()::text") == "{%s}" % ORG_A
     sig = one(alice, "SELECT current_setting('app.tenant_sig')")
-    assert len(sig) == 64
-    # Bypassing pgward: the same context set by hand, even with alice's signature (from
-    # another backend), shows nothing.
-    direct = pg.connect(T_ALICE, "tenant_signed", password=PASSWORD)
+    assert re.fullmatch("[0-9a-f]{64}", sig), sig
+    direct = pg.connect(T_ALICE, "tenant", password=PASSWORD)
     with direct.cursor() as cur:
-        cur.execute("SELECT set_config('app.user_org_ids', %s, false), set_config('app.user_id', %s, false),"
-                    " set_config('app.tenant_sig', %s, false)", ("{%s}" % ORG_A, T_ALICE, sig))
-    assert counts(direct) == [0] * len(TABLES)
-    # The unsigned schema, by contrast, trusts whatever is set.
-    direct2 = pg.connect(T_ALICE, "tenant", password=PASSWORD)
-    with direct2.cursor() as cur:
         cur.execute("SELECT set_config('app.user_org_ids', %s, false)", ("{%s}" % ORG_A,))
-    assert counts(direct2) == SEEN_A
+    assert context(direct) == "{%s}" % ORG_A
+    assert counts(direct) == [0] * len(TABLES)
+    with direct.cursor() as cur:
+        cur.execute("SELECT set_config('app.user_id', %s, false), set_config('app.tenant_sig', %s, false)",
+                    (T_ALICE, sig))
+    assert one(direct, "SELECT pgward.org_ids()::text") == "{}"
+    assert counts(direct) == [0] * len(TABLES)
+
+
+def test_sql_pgward_cannot_see_cannot_switch_organizations(tenant_db, pgward_factory, map_file, pg):
+    """A function that already exists in the database changes app.user_org_ids inside the
+    server, where pgward's tenant_context rule cannot see it; the signature no longer matches,
+    so no policy believes it, and it matches again once the session's own ids are back."""
+    pg.execute("CREATE OR REPLACE FUNCTION switch_org(ids text) RETURNS text LANGUAGE sql"
+               " AS $$ SELECT set_config('app.user_org_ids', ids, false) $$", dbname="tenant")
+    pw = pgward_factory(**map_settings(map_file))
+    alice = connect(pw, T_ALICE)
+    one(alice, "SELECT switch_org(%s)", ("{%s}" % ORG_B,))
+    assert context(alice) == "{%s}" % ORG_B
+    assert counts(alice) == [0] * len(TABLES)
+    one(alice, "SELECT switch_org(%s)", ("{%s,%s}" % (ORG_A, ORG_B),))
+    assert counts(alice) == [0] * len(TABLES)
+    one(alice, "SELECT switch_org(%s)", ("{%s}" % ORG_A,))
+    assert counts(alice) == SEEN_A
+
+
+def test_without_signing_the_schema_shows_no_rows(tenant_db, pgward_factory, map_file):
+    """pgward without signing_secret still sets (and protects) the context, but no policy
+    counts an unsigned context: reads see nothing and writes are refused."""
+    pw = pgward_factory(**map_settings(map_file, **{"tenant.signing_secret": None}))
+    alice = connect(pw, T_ALICE)
+    assert context(alice) == "{%s}" % ORG_A
+    assert one(alice, "SELECT current_setting('app.tenant_sig', true)") is None
+    assert counts(alice) == [0] * len(TABLES)
+    e = refused(alice, "INSERT INTO scraped_pages (domain_id, url) VALUES (%s, 'https://acme.example/x')",
+                (DOMAIN_A,))
+    assert e.pgcode == "42501" and "row-level security" in e.pgerror
+    with alice.cursor() as cur:
+        cur.execute("UPDATE scraped_pages SET title = 'x'")
+        assert cur.rowcount == 0
+
+
+@pytest.mark.parametrize("dbname, secret", [
+    ("tenant_nosecret", SECRET),           # pgward signs, the database holds no secret
+    ("tenant", "another-secret-of-16-chars"),  # pgward signs with a secret the database lacks
+])
+def test_secret_mismatch_shows_no_rows(tenant_db, pgward_factory, map_file, pg, dbname, secret):
+    pw = pgward_factory(**map_settings(map_file, **{"tenant.signing_secret": secret}))
+    alice = connect(pw, T_ALICE, dbname=dbname)
+    assert context(alice) == "{%s}" % ORG_A
+    assert len(one(alice, "SELECT current_setting('app.tenant_sig')")) == 64
+    assert counts(alice) == [0] * len(TABLES)
+    # the rows are there: the owner, not subject to the policies, sees them
+    assert pg.execute("SELECT count(*) FROM messages", dbname=dbname) == [(3,)]
 
 
 def test_map_reload_on_sighup(tenant_db, pgward_factory, map_file):

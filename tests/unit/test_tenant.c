@@ -1,11 +1,12 @@
 /*
- * tenant: UUID syntax, startup options read as the server reads them (and rewritten without
- * the user id), the map file, the context's signature, and the tenant guard's verdicts on
- * SQL. No network.
+ * tenant: UUID syntax, the map file, the context's signature, the tenant guard's verdicts
+ * on SQL, and which NOTIFYs may invalidate the cache. No network.
  */
 #include "policy_test_util.h"
 
 #include "pgward/tenant.h"
+
+#include "../../src/tenant/tenant-int.h"
 
 static void uuid_syntax(void **state)
 {
@@ -19,57 +20,6 @@ static void uuid_syntax(void **state)
 	assert_false(pgw_uuid_valid("gaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"));
 	assert_false(pgw_uuid_valid("{aaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"));
 	assert_false(pgw_uuid_valid("aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaa',"));
-}
-
-static void options_settings(void **state)
-{
-	struct pgw_options o;
-	char *rest;
-
-	(void)state;
-	assert_int_equal(
-		pgw_options_parse("  -c work_mem=7MB -capp.user_id=x   --statement-timeout=5s "
-				  "-B 10 -c a\\ b=c\\\\d",
-				  &o),
-		0);
-	assert_int_equal(o.ntokens, 8);
-	assert_int_equal(o.nsettings, 4);
-	assert_string_equal(o.settings[0].name, "work_mem");
-	assert_string_equal(o.settings[0].value, "7MB");
-	assert_true(o.settings[0].removable);
-	assert_string_equal(o.settings[1].name, "app.user_id");
-	assert_string_equal(o.settings[1].value, "x");
-	assert_string_equal(o.settings[2].name, "statement_timeout");
-	assert_string_equal(o.settings[3].name, "a b");
-	assert_string_equal(o.settings[3].value, "c\\d");
-	rest = pgw_options_format(&o, 1);
-	assert_string_equal(rest, "-c work_mem=7MB --statement-timeout=5s -B 10 -c a\\ b=c\\\\d");
-	free(rest);
-	rest = pgw_options_format(&o, 0);
-	assert_string_equal(rest, "-capp.user_id=x --statement-timeout=5s -B 10 -c a\\ b=c\\\\d");
-	free(rest);
-	pgw_options_free(&o);
-}
-
-/* Letters that take a value swallow the next token; grouped letters are still read. */
-static void options_like_getopt(void **state)
-{
-	struct pgw_options o;
-
-	(void)state;
-	assert_int_equal(pgw_options_parse("-B -c app.x=1 -Ec app.y=2 -c", &o), 0);
-	/* -B takes "-c" as its value, so "app.x=1" is a stray argument, not a setting */
-	assert_int_equal(o.nsettings, 1);
-	assert_string_equal(o.settings[0].name, "app.y");
-	assert_false(o.settings[0].removable);
-	pgw_options_free(&o);
-	assert_int_equal(pgw_options_parse("-- -c app.x=1", &o), 0);
-	assert_int_equal(o.nsettings, 0);
-	pgw_options_free(&o);
-	assert_int_equal(pgw_options_parse("--app.user-id", &o), 0);
-	assert_string_equal(o.settings[0].name, "app.user_id");
-	assert_null(o.settings[0].value);
-	pgw_options_free(&o);
 }
 
 static void write_file(const char *path, const char *text)
@@ -190,6 +140,73 @@ static void guard_verdicts(void **state)
 	pgw_config_free(&cfg);
 }
 
+/* Only '*' and identities count; with startup_option every identity is a UUID. */
+static void notify_payloads(void **state)
+{
+	static const struct {
+		const char *payload;
+		enum pgw_tenant_identity mode;
+		enum tenant_notice want;
+		const char *identity;
+	} cases[] = {
+		{"*", PGW_TENANT_ID_STARTUP_OPTION, TENANT_NOTICE_ALL, NULL},
+		{"*", PGW_TENANT_ID_LOGIN_ROLE, TENANT_NOTICE_ALL, NULL},
+		{"AAAAAAAA-aaaa-4AAA-8aaa-AAAAAAAAAAAA", PGW_TENANT_ID_STARTUP_OPTION,
+		 TENANT_NOTICE_IDENTITY, "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"},
+		{"aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa", PGW_TENANT_ID_LOGIN_ROLE,
+		 TENANT_NOTICE_IDENTITY, "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"},
+		{"alice", PGW_TENANT_ID_LOGIN_ROLE, TENANT_NOTICE_IDENTITY, "alice"},
+		{"Mixed Case", PGW_TENANT_ID_LOGIN_ROLE, TENANT_NOTICE_IDENTITY, "Mixed Case"},
+		{"alice", PGW_TENANT_ID_STARTUP_OPTION, TENANT_NOTICE_MALFORMED, NULL},
+		{"", PGW_TENANT_ID_LOGIN_ROLE, TENANT_NOTICE_MALFORMED, NULL},
+		{"", PGW_TENANT_ID_STARTUP_OPTION, TENANT_NOTICE_MALFORMED, NULL},
+		{" * ", PGW_TENANT_ID_STARTUP_OPTION, TENANT_NOTICE_MALFORMED, NULL},
+		{"**", PGW_TENANT_ID_STARTUP_OPTION, TENANT_NOTICE_MALFORMED, NULL},
+		{"a\nb", PGW_TENANT_ID_LOGIN_ROLE, TENANT_NOTICE_MALFORMED, NULL},
+		{"a\x7f", PGW_TENANT_ID_LOGIN_ROLE, TENANT_NOTICE_MALFORMED, NULL},
+		{"aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa,bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb",
+		 PGW_TENANT_ID_STARTUP_OPTION, TENANT_NOTICE_MALFORMED, NULL},
+	};
+	char identity[PGW_IDENTITY_MAX], name[80];
+
+	(void)state;
+	for (size_t i = 0; i < PGW_ARRAY_LEN(cases); i++) {
+		memset(identity, 0, sizeof(identity));
+		if (tenant_notify_payload(cases[i].payload, cases[i].mode, identity) !=
+		    cases[i].want)
+			fail_msg("case %zu: \"%s\"", i, cases[i].payload);
+		if (cases[i].identity != NULL)
+			assert_string_equal(identity, cases[i].identity);
+	}
+	/* a role name is at most 63 bytes */
+	memset(name, 'r', 63);
+	name[63] = '\0';
+	assert_int_equal(tenant_notify_payload(name, PGW_TENANT_ID_LOGIN_ROLE, identity),
+			 TENANT_NOTICE_IDENTITY);
+	assert_string_equal(identity, name);
+	name[63] = 'r';
+	name[64] = '\0';
+	assert_int_equal(tenant_notify_payload(name, PGW_TENANT_ID_LOGIN_ROLE, identity),
+			 TENANT_NOTICE_MALFORMED);
+}
+
+static void notify_senders_allowed(void **state)
+{
+	(void)state;
+	/* superusers and the lookup connection's role, whatever the list */
+	assert_true(tenant_notify_allowed(NULL, "anyone", true, false));
+	assert_true(tenant_notify_allowed(NULL, "pgward_lookup", false, true));
+	assert_false(tenant_notify_allowed(NULL, "anyone", false, false));
+	assert_false(tenant_notify_allowed("", "anyone", false, false));
+	/* listed names, exactly as the catalog stores them */
+	assert_true(tenant_notify_allowed("admin, members_app", "members_app", false, false));
+	assert_true(tenant_notify_allowed(" admin ,\tmembers_app ", "admin", false, false));
+	assert_false(tenant_notify_allowed("admin, members_app", "Admin", false, false));
+	assert_false(tenant_notify_allowed("admin, members_app", "adm", false, false));
+	assert_false(tenant_notify_allowed("admin, members_app", "members", false, false));
+	assert_false(tenant_notify_allowed("admin,, ", "", false, false));
+}
+
 static void config_checks(void **state)
 {
 	static const char *const bad[] = {
@@ -200,6 +217,10 @@ static void config_checks(void **state)
 		"[tenant]\nmode = on\nmap_file = /x\nidentity = startup_option\n",
 		"[tenant]\nmode = on\nmap_file = /x\nsigning_secret = short\n",
 		"[tenant]\nmode = maybe\n",
+		/* role names against the default query's uuid column */
+		"[tenant]\nmode = on\nsource = query\nconninfo = dbname=x\n",
+		"[tenant]\nmode = on\nsource = query\nconninfo = dbname=x\nidentity = login_role\n"
+		"query = " PGW_TENANT_DEFAULT_QUERY "\n",
 	};
 	char path[] = "/tmp/pgward-test-tenant-XXXXXX", err[ERRLEN];
 	struct pgw_config cfg;
@@ -216,17 +237,28 @@ static void config_checks(void **state)
 		unlink(path);
 		memcpy(path + strlen(path) - 6, "XXXXXX", 6);
 	}
+	load_config("[tenant]\nmode = on\nsource = query\nconninfo = dbname=x\n"
+		    "query = SELECT o FROM m WHERE login = $1\nnotify_roles = admin, app\n",
+		    &cfg);
+	assert_string_equal(cfg.tenant_notify_roles, "admin, app");
+	pgw_config_free(&cfg);
+	load_config("[tenant]\nmode = on\nsource = query\nconninfo = dbname=x\n"
+		    "identity = startup_option\ntrusted_roles = app\n",
+		    &cfg);
+	assert_null(cfg.tenant_notify_roles);
+	assert_string_equal(cfg.tenant_query, PGW_TENANT_DEFAULT_QUERY);
+	pgw_config_free(&cfg);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(uuid_syntax),
-		cmocka_unit_test(options_settings),
-		cmocka_unit_test(options_like_getopt),
 		cmocka_unit_test(map_file),
 		cmocka_unit_test(signature),
 		cmocka_unit_test_teardown(guard_verdicts, teardown_guard),
+		cmocka_unit_test(notify_payloads),
+		cmocka_unit_test(notify_senders_allowed),
 		cmocka_unit_test(config_checks),
 	};
 
