@@ -137,6 +137,7 @@ static const struct config_key guard_keys[] = {
 		  &guard_mode_enum),
 	STRING_KEY(rules, "", 0, RELOAD),
 	STRING_KEY(role_rules, "", 0, RELOAD),
+	STRING_KEY(function_roles, "", 0, RELOAD),
 	ENUM_KEY(on_parse_error, enum pgw_parse_error_action, parse_error_enum, "forward", RELOAD),
 	DURATION_KEY(ddl_lock_timeout, "0", RELOAD),
 	INT_KEY(sql_cache_entries, "20000", 0, 10000000, RELOAD),

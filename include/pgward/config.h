@@ -103,6 +103,9 @@ struct pgw_config {
 	uint32_t sql_cache_size;
 	char *rules;	  /* rule list for roles without their own entry in role_rules */
 	char *role_rules; /* "role: rule, rule; role2: none" */
+	/* roles that may create functions and run DO blocks in a session with a tenant
+	 * context, comma-separated; NULL: none */
+	char *function_roles;
 	/* derived from the two above when the file is loaded */
 	uint64_t guard_default_rules;
 	struct pgw_guard_role *guard_roles;

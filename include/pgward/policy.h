@@ -43,6 +43,7 @@ struct pgw_policy_ctx {
 	const char *user;		  /* the login role */
 	uint64_t sid;			  /* the session, for log lines */
 	const struct pgw_stmt_map *stmts; /* the session's prepared statements; may be NULL */
+	bool tenant_context;		  /* the session runs with a tenant context ([tenant]) */
 	const struct pgw_sql_info *info;  /* this message's classification, once inspected */
 	struct pgw_refusal refusal;	  /* filled by the policy that refuses */
 	/* for the relay, from ddl_lock.c: a Query or Bind that runs DDL, and whether the
@@ -66,6 +67,7 @@ static inline void pgw_policy_ctx_init(struct pgw_policy_ctx *ctx, const struct 
 	ctx->user = user;
 	ctx->sid = sid;
 	ctx->stmts = stmts;
+	ctx->tenant_context = false; /* the relay sets it from the session */
 	ctx->info = NULL;
 	ctx->refusal.rule = NULL;
 	ctx->refusal.sqlstate = NULL;
@@ -98,8 +100,11 @@ enum pgw_verdict pgw_refuse(struct pgw_policy_ctx *ctx, const char *rule, const 
 
 /* The policies, in pipeline order. */
 extern const struct pgw_policy pgw_size_guard;
-extern const struct pgw_policy pgw_guard;
+extern const struct pgw_policy pgw_function_call;
 extern const struct pgw_policy pgw_tenant_guard;
+extern const struct pgw_policy pgw_tenant_notify;
+extern const struct pgw_policy pgw_tenant_code;
+extern const struct pgw_policy pgw_guard;
 extern const struct pgw_policy pgw_column_limits;
 extern const struct pgw_policy pgw_ddl_lock;
 

@@ -86,6 +86,13 @@ enum pgw_sql_flag {
 	PGW_SQL_ALTER_ROLE_SET,	    /* ALTER ROLE/USER/DATABASE ... SET/RESET */
 	PGW_SQL_ENCODING_NOT_UTF8,  /* client_encoding set to anything not surely UTF8 */
 	PGW_SQL_SCS_OFF,	    /* standard_conforming_strings set to anything not surely on */
+	PGW_SQL_SQL_FROM_STRING,    /* a built-in that runs SQL given as text (query_to_xml,
+				       ts_stat, ...: calls.c), called or named by an aggregate,
+				       operator, cast or other definition that calls it later */
+	PGW_SQL_CREATE_FUNCTION,    /* CREATE [OR REPLACE] FUNCTION/PROCEDURE, CREATE EXTENSION,
+				       ALTER EXTENSION ... UPDATE: code pgward cannot inspect */
+	PGW_SQL_NOTIFY_DYNAMIC,	    /* pg_notify() whose channel is not a constant, or named by a
+				       definition that calls it later */
 	PGW_SQL_NFLAGS,
 };
 
@@ -178,6 +185,17 @@ struct pgw_sql_update {
 	const struct pgw_sql_value *values;
 };
 
+/*
+ * A notification the text sends: NOTIFY's channel as the parser reads it (folded to lower
+ * case unless quoted, cut to 63 bytes), pg_notify()'s exactly as written (the server folds
+ * nothing there). A pg_notify() whose channel is not a constant raises
+ * PGW_SQL_NOTIFY_DYNAMIC instead.
+ */
+struct pgw_sql_notify {
+	const char *channel;
+	bool function; /* pg_notify(); false: NOTIFY */
+};
+
 struct pgw_sql_stmt {
 	enum pgw_sql_kind kind;
 	const char *tag; /* static: "SELECT", "DROP TABLE", "CREATE INDEX", ... */
@@ -213,6 +231,8 @@ struct pgw_sql_info {
 	const struct pgw_sql_insert *inserts;
 	size_t nupdates; /* every UPDATE of a named table and ON CONFLICT DO UPDATE, any depth */
 	const struct pgw_sql_update *updates;
+	size_t nnotifies; /* every NOTIFY and pg_notify() with a constant channel, any depth */
+	const struct pgw_sql_notify *notifies;
 	/* private to src/sql */
 	size_t nhits;
 	const struct pgw_sql_hit *hits;
@@ -259,6 +279,10 @@ bool pgw_sql_encoding_is_utf8(const char *name);
 
 /* True when <sql> is valid UTF-8 with no NUL byte, as the server requires. */
 bool pgw_sql_utf8_valid(const char *sql, size_t len);
+
+/* The built-ins that run SQL given as text (PGW_SQL_SQL_FROM_STRING), by index: "query_to_xml",
+ * ...; NULL past the last. */
+const char *pgw_sql_from_string_name(size_t i);
 
 const char *pgw_sql_flag_name(enum pgw_sql_flag flag); /* "drop_table", ... */
 int pgw_sql_flag_by_name(const char *name);	       /* the flag, or -1 if unknown */

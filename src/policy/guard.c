@@ -100,28 +100,6 @@ static enum pgw_verdict role_rules(struct pgw_policy_ctx *ctx, const struct pgw_
 			  what ? what : "statement", ctx->user ? ctx->user : "", name);
 }
 
-/*
- * FunctionCall (the fastpath protocol) runs a function by OID with no SQL text to inspect.
- * libpq's large-object API needs it, so it stays open, except for set_config, which would
- * change role, row_security, client_encoding or standard_conforming_strings unseen.
- */
-#define SET_CONFIG_OID 2078u
-
-static enum pgw_verdict function_call(struct pgw_policy_ctx *ctx, const struct pgw_msg_view *m)
-{
-	uint32_t oid;
-
-	if (m->len < 4)
-		return PGW_PASS; /* malformed: the server reports it */
-	oid = (uint32_t)m->body[0] << 24 | (uint32_t)m->body[1] << 16 | (uint32_t)m->body[2] << 8 |
-	      m->body[3];
-	if (oid != SET_CONFIG_OID)
-		return PGW_PASS;
-	return pgw_refuse(ctx, "function_call", "42501", "Use SET or set_config() in SQL.",
-			  "pgward: calling set_config through the FunctionCall protocol is not "
-			  "allowed (rule function_call)");
-}
-
 static enum pgw_verdict on_message(struct pgw_policy_ctx *ctx, const struct pgw_msg_view *m)
 {
 	const struct pgw_sql_info *info;
@@ -129,8 +107,6 @@ static enum pgw_verdict on_message(struct pgw_policy_ctx *ctx, const struct pgw_
 	const char *text;
 	size_t len;
 
-	if (m->type == 'F')
-		return function_call(ctx, m);
 	if (!pgw_policy_sql_text(m, &text, &len))
 		return PGW_PASS;
 	/* Most statements name none of the keywords any rule needs: no parse for those, which

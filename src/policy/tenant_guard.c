@@ -4,8 +4,9 @@
  * sees (SET, SET LOCAL, RESET, SET ... TO DEFAULT, set_config() anywhere in a tree,
  * ALTER ROLE/DATABASE/SYSTEM ... SET, CREATE/ALTER FUNCTION ... SET, which would run the
  * function under a forged or captured context), a set_config() whose name is not a
- * constant (or UPDATE pg_settings), and RESET ALL and DISCARD ALL, which would clear it.
- * Reading it (SHOW, current_setting) stays allowed.
+ * constant (or UPDATE pg_settings, an aggregate or operator that calls set_config later, a
+ * cast or a type named text that could change a name: sql/casts.c), and RESET ALL and DISCARD
+ * ALL, which would clear it. Reading it (SHOW, current_setting) stays allowed.
  */
 #include "pgward/policy.h"
 #include "pgward/sql.h"

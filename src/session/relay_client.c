@@ -37,6 +37,7 @@ static bool header_ok(struct pgw_session *s, enum pgw_frame_status st, const str
 static void init_ctx(struct pgw_session *s, struct pgw_policy_ctx *ctx)
 {
 	pgw_policy_ctx_init(ctx, &pgw.cfg, s->user, s->id, &s->stmts);
+	ctx->tenant_context = s->tenant.status != PGW_TENANT_OFF;
 }
 
 /*

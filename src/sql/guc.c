@@ -2,7 +2,8 @@
  * Every way a statement can write a GUC, for the tenant guard and the session-safety
  * rules: SET/RESET (session, LOCAL), set_config() anywhere in a tree, ALTER ROLE/
  * DATABASE/SYSTEM ... SET, CREATE/ALTER FUNCTION ... SET, and UPDATE pg_settings (whose
- * rule calls set_config()). A value we cannot read is treated as the dangerous one.
+ * rule calls set_config()); calls.c adds definitions that name set_config (an aggregate's
+ * state function). A value we cannot read is treated as the dangerous one.
  */
 #include "sql-int.h"
 
@@ -61,17 +62,6 @@ bool pgw_sql_encoding_is_utf8(const char *v)
 	}
 	clean[n] = '\0';
 	return strcmp(clean, "utf8") == 0 || strcmp(clean, "unicode") == 0;
-}
-
-/* The A_Const under a node (casts looked through), or NULL if it is anything else. */
-static const cJSON *const_under(const cJSON *wrapper)
-{
-	const char *type = NULL;
-	const cJSON *body = sql_node_body(wrapper, &type);
-
-	while (body && strcmp(type, "TypeCast") == 0)
-		body = sql_node_body(cJSON_GetObjectItemCaseSensitive(body, "arg"), &type);
-	return body && strcmp(type, "A_Const") == 0 ? body : NULL;
 }
 
 static const char *route_prefix(enum pgw_sql_guc_route route, bool reset)
@@ -192,7 +182,7 @@ void sql_guc_setstmt(struct sql_builder *b, const cJSON *vss, int route_in)
 	add_guc(b, name, route, reset);
 	/* one constant argument, or the value is unknown (a list, $n) */
 	if (setting && cJSON_GetArraySize(args) == 1) {
-		const cJSON *ac = const_under(cJSON_GetArrayItem(args, 0));
+		const cJSON *ac = sql_const_under(cJSON_GetArrayItem(args, 0));
 		bool isnull;
 
 		if (ac)
@@ -202,18 +192,13 @@ void sql_guc_setstmt(struct sql_builder *b, const cJSON *vss, int route_in)
 }
 
 /* A set_config() whose name we cannot read may write any GUC: every rule applies. */
-static void dynamic(struct sql_builder *b, const char *desc)
+void sql_guc_dynamic(struct sql_builder *b, const char *desc)
 {
 	sql_flag(b, PGW_SQL_SET_CONFIG_DYNAMIC, desc);
 	sql_flag(b, PGW_SQL_SET_ROLE, desc);
 	sql_flag(b, PGW_SQL_ROW_SECURITY_OFF, desc);
 	sql_flag(b, PGW_SQL_ENCODING_NOT_UTF8, desc);
 	sql_flag(b, PGW_SQL_SCS_OFF, desc);
-}
-
-void sql_guc_pg_settings(struct sql_builder *b, const char *how)
-{
-	dynamic(b, how);
 }
 
 void sql_guc_funccall(struct sql_builder *b, const cJSON *fc)
@@ -231,17 +216,17 @@ void sql_guc_funccall(struct sql_builder *b, const cJSON *fc)
 	/* any schema: pg_catalog.set_config, or a wrapper that may call it */
 	if (!fname || strcasecmp(fname, "set_config") != 0)
 		return;
-	ac = const_under(cJSON_GetArrayItem(args, 0));
+	ac = sql_const_under(cJSON_GetArrayItem(args, 0));
 	raw = ac ? sql_const_text(b, ac, &isnull) : NULL;
 	if (!raw || sql_json_bool(fc, "func_variadic") || !ac ||
 	    !cJSON_GetObjectItemCaseSensitive(ac, "sval")) {
-		dynamic(b, "set_config() with a non-constant name");
+		sql_guc_dynamic(b, "set_config() with a non-constant name");
 		return;
 	}
 	name = guc_name(b, raw);
 	if (!name)
 		return;
-	ac = const_under(cJSON_GetArrayItem(args, 1));
+	ac = sql_const_under(cJSON_GetArrayItem(args, 1));
 	if (ac) {
 		value = sql_const_text(b, ac, &isnull);
 		if (isnull)

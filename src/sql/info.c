@@ -37,6 +37,9 @@ static const char *const flag_names[PGW_SQL_NFLAGS] = {
 	[PGW_SQL_ALTER_ROLE_SET] = "alter_role_set",
 	[PGW_SQL_ENCODING_NOT_UTF8] = "encoding_not_utf8",
 	[PGW_SQL_SCS_OFF] = "scs_off",
+	[PGW_SQL_SQL_FROM_STRING] = "sql_from_string",
+	[PGW_SQL_CREATE_FUNCTION] = "create_function",
+	[PGW_SQL_NOTIFY_DYNAMIC] = "notify_dynamic",
 };
 
 _Static_assert(PGW_SQL_NFLAGS <= 64, "flags must fit in a uint64_t");
@@ -285,7 +288,7 @@ void sql_builder_init(struct sql_builder *b, const char *text, size_t len)
 static void vecs_free(struct sql_builder *b)
 {
 	struct sql_vec *all[] = {&b->stmts, &b->rels, &b->gucs,	   &b->inserts, &b->values,
-				 &b->cols,  &b->hits, &b->created, &b->updates};
+				 &b->cols,  &b->hits, &b->created, &b->updates, &b->notifies};
 
 	for (size_t i = 0; i < PGW_ARRAY_LEN(all); i++) {
 		free(all[i]->p);
@@ -336,6 +339,7 @@ struct pgw_sql_info *sql_builder_finish(struct sql_builder *b)
 	info->rels = vec_keep(b, &b->rels, sizeof(struct pgw_sql_rel));
 	info->gucs = vec_keep(b, &b->gucs, sizeof(struct pgw_sql_guc));
 	info->hits = vec_keep(b, &b->hits, sizeof(struct pgw_sql_hit));
+	info->notifies = vec_keep(b, &b->notifies, sizeof(struct pgw_sql_notify));
 	/* While walking, the cols/values of inserts and updates are indexes into b->cols and
 	 * b->values. */
 	cols = vec_keep(b, &b->cols, sizeof(const char *));
@@ -362,6 +366,7 @@ struct pgw_sql_info *sql_builder_finish(struct sql_builder *b)
 	info->ngucs = b->gucs.n;
 	info->ninserts = b->inserts.n;
 	info->nhits = b->hits.n;
+	info->nnotifies = b->notifies.n;
 	vecs_free(b);
 	b->info = NULL;
 	return info;

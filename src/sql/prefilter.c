@@ -1,10 +1,12 @@
 /*
  * A lexical pre-filter that lets the guard skip the parser for statements that cannot
  * break any rule. Every guard rule and every protected setting needs one of a few
- * keywords (DROP, DELETE, SET, ...) or the name set_config in the text, and keywords can
- * be neither quoted nor split by comments; so a text without any of them, as a whole
- * word, needs no parse. It must only ever err towards parsing: Unicode-escaped
- * identifiers (U&"...") and anything it cannot read plainly send the text to the parser.
+ * keywords (DROP, DELETE, SET, NOTIFY, ...) or the name of a function that matters
+ * (set_config, pg_notify, the built-ins that run SQL from text: calls.c) in the text.
+ * Keywords can be neither quoted nor split by comments, and a quoted name is still a word
+ * between its quotes; so a text without any of them, as a whole word, needs no parse. It
+ * must only ever err towards parsing: Unicode-escaped identifiers (U&"...") and anything it
+ * cannot read plainly send the text to the parser.
  */
 #include "sql-int.h"
 
@@ -20,12 +22,19 @@ struct trigger {
 #define T(w) {w, sizeof(w) - 1}
 /* clang-format on */
 
+/* The rules' keywords and function names; from query_to_xml on, calls.c's built-ins that run
+ * SQL given as text. */
+/* clang-format off */
 static const struct trigger triggers[] = {
-	T("drop"),	 T("truncate"), T("delete"),  T("update"), T("alter"),	  T("create"),
-	T("set"),	 T("reset"),	T("grant"),   T("revoke"), T("do"),	  T("merge"),
-	T("set_config"), T("discard"),	T("copy"),    T("call"),   T("security"), T("role"),
-	T("system"),	 T("explain"),	T("prepare"),
+	T("drop"), T("truncate"), T("delete"), T("update"), T("alter"), T("create"), T("set"),
+	T("reset"), T("grant"), T("revoke"), T("do"), T("merge"), T("set_config"), T("discard"),
+	T("copy"), T("call"), T("security"), T("role"), T("system"), T("explain"), T("prepare"),
+	T("notify"), T("pg_notify"),
+	T("query_to_xml"), T("query_to_xmlschema"), T("query_to_xml_and_xmlschema"), T("ts_stat"),
+	T("ts_rewrite"), T("crosstab"), T("crosstab2"), T("crosstab3"), T("crosstab4"),
+	T("connectby"), T("xpath_table"),
 };
+/* clang-format on */
 
 static bool is_word_char(unsigned char c)
 {

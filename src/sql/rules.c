@@ -5,6 +5,7 @@
  */
 #include "sql-int.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <cJSON.h>
@@ -178,6 +179,32 @@ static void grant_desc(struct sql_builder *b, const cJSON *body, bool role)
 		sql_flagf(b, PGW_SQL_GRANT_REVOKE, "%s ON %s", verb, sql_nz(word, "?"));
 }
 
+/* CREATE [OR REPLACE] FUNCTION/PROCEDURE: its body is code pgward does not inspect. */
+static void create_function(struct sql_builder *b, const cJSON *body)
+{
+	char name[SQL_MAX_DESC];
+	size_t n = 0;
+	const cJSON *w;
+
+	name[0] = '\0';
+	cJSON_ArrayForEach(w, sql_json_item(body, "funcname"))
+	{
+		const char *type = NULL;
+		const cJSON *s = sql_node_body(w, &type);
+		const char *part =
+			s && strcmp(type, "String") == 0 ? sql_json_str(s, "sval") : NULL;
+		int k = snprintf(name + n, sizeof(name) - n, "%s%s", n ? "." : "",
+				 sql_nz(part, "?"));
+
+		if (k < 0 || (size_t)k >= sizeof(name) - n)
+			break;
+		n += (size_t)k;
+	}
+	sql_flagf(b, PGW_SQL_CREATE_FUNCTION, "CREATE %s%s %s",
+		  sql_json_bool(body, "replace") ? "OR REPLACE " : "",
+		  sql_json_bool(body, "is_procedure") ? "PROCEDURE" : "FUNCTION", name);
+}
+
 /* The command tag, more precise than the table's where the object type says more. */
 const char *sql_stmt_tag(const char *type, const cJSON *body, const struct sql_stmt_type *t)
 {
@@ -208,6 +235,8 @@ void sql_stmt_fields(struct sql_builder *b, const char *type, const cJSON *body)
 	bool has_rel = cJSON_IsObject(rv) && sql_rel_from_rangevar(b, rv, &rel);
 	const cJSON *sub;
 
+	sql_calls_stmt(b, type, body);
+	sql_casts_stmt(b, type, body);
 	switch (type[0]) {
 	case 'A':
 		if (strcmp(type, "AlterTableStmt") == 0) {
@@ -237,6 +266,10 @@ void sql_stmt_fields(struct sql_builder *b, const char *type, const cJSON *body)
 			sql_flag(b, PGW_SQL_GRANT_REVOKE, "ALTER DEFAULT PRIVILEGES");
 		} else if (strcmp(type, "AlterFunctionStmt") == 0) {
 			b->guc_route = PGW_SQL_GUC_FUNCTION;
+		} else if (strcmp(type, "AlterExtensionStmt") == 0) {
+			/* an update script creates and replaces functions */
+			sql_flagf(b, PGW_SQL_CREATE_FUNCTION, "ALTER EXTENSION %s UPDATE",
+				  sql_nz(sql_json_str(body, "extname"), "?"));
 		} else if (strcmp(type, "AlterObjectSchemaStmt") == 0 && has_rel) {
 			sql_add_rel(b, &rel, PGW_SQL_REL_ALTER);
 		}
@@ -251,8 +284,15 @@ void sql_stmt_fields(struct sql_builder *b, const char *type, const cJSON *body)
 		} else if (strcmp(type, "CreateFunctionStmt") == 0) {
 			b->guc_route = PGW_SQL_GUC_FUNCTION;
 			b->in_definition++;
+			create_function(b, body);
+		} else if (strcmp(type, "CreateExtensionStmt") == 0) {
+			/* its script creates functions */
+			sql_flagf(b, PGW_SQL_CREATE_FUNCTION, "CREATE EXTENSION %s",
+				  sql_nz(sql_json_str(body, "extname"), "?"));
 		} else if (strcmp(type, "CallStmt") == 0) {
-			sql_guc_funccall(b, sql_json_item(body, "funccall")); /* a bare FuncCall */
+			/* a bare FuncCall */
+			sql_guc_funccall(b, sql_json_item(body, "funccall"));
+			sql_calls_funccall(b, sql_json_item(body, "funccall"));
 		} else if (strcmp(type, "CopyStmt") == 0 && has_rel &&
 			   sql_json_bool(body, "is_from")) {
 			sql_add_rel(b, &rel, PGW_SQL_REL_COPY_FROM);
@@ -331,7 +371,7 @@ void sql_stmt_fields(struct sql_builder *b, const char *type, const cJSON *body)
 					  sql_nz(rel.qualified, "?"));
 			/* pg_settings' update rule calls set_config() with the row's name */
 			if (sql_streq(rel.name, "pg_settings"))
-				sql_guc_pg_settings(b, "UPDATE pg_settings");
+				sql_guc_dynamic(b, "UPDATE pg_settings");
 		}
 		break;
 	case 'V':

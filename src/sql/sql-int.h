@@ -35,17 +35,19 @@ struct sql_builder {
 	const char *text; /* NUL-terminated */
 	size_t len;
 	struct pgw_sql_info *info; /* owns the chunks strings are put in */
-	struct sql_vec stmts, rels, gucs, inserts, values, cols, hits, updates;
+	struct sql_vec stmts, rels, gucs, inserts, values, cols, hits, updates, notifies;
 	struct sql_vec created; /* "schema.name" of tables created so far, for CREATE INDEX */
 	uint64_t flags;		/* all statements */
 	uint64_t stmt_flags;	/* the current top-level statement */
 	uint64_t fp;		/* fingerprint state */
 	unsigned stmt_index;
-	int stmt_depth;	   /* *Stmt nodes above the current one inside this statement */
-	int suppress;	   /* > 0 below EXPLAIN without ANALYZE: nothing there runs */
-	int in_prepare;	   /* > 0 below PREPARE */
-	int in_definition; /* > 0 below CREATE VIEW/RULE/FUNCTION: runs later */
-	int guc_route;	   /* -1, or the route of a SET below ALTER ROLE/FUNCTION/... */
+	int stmt_depth;		   /* *Stmt nodes above the current one inside this statement */
+	int suppress;		   /* > 0 below EXPLAIN without ANALYZE: nothing there runs */
+	int in_prepare;		   /* > 0 below PREPARE */
+	int in_definition;	   /* > 0 below CREATE VIEW/RULE/FUNCTION: runs later */
+	int guc_route;		   /* -1, or the route of a SET below ALTER ROLE/FUNCTION/... */
+	int in_func_ref;	   /* > 0 below a definition that names functions it calls later */
+	const char *func_ref_what; /* that definition, e.g. "CREATE AGGREGATE" (static) */
 	bool oom;
 	bool too_complex;
 };
@@ -111,7 +113,25 @@ static inline bool sql_streq(const char *a, const char *b)
 /* guc.c */
 void sql_guc_setstmt(struct sql_builder *b, const struct cJSON *vss, int route);
 void sql_guc_funccall(struct sql_builder *b, const struct cJSON *fc);
-void sql_guc_pg_settings(struct sql_builder *b, const char *how);
+/* Something that may write any GUC with a name pgward cannot read (UPDATE pg_settings, an
+ * aggregate over set_config, ...): every rule about settings applies. */
+void sql_guc_dynamic(struct sql_builder *b, const char *how);
+
+/* calls.c: functions that run SQL from text, pg_notify(), and definitions naming them */
+void sql_calls_funccall(struct sql_builder *b, const struct cJSON *fc);
+/* (expr).name: attribute notation, a call of a one-argument function */
+void sql_calls_indirection(struct sql_builder *b, const struct cJSON *ind);
+/* Called for each statement node: records NOTIFY's channel, and enters a definition that
+ * names functions (a String node below it is then a function name: sql_calls_named). */
+void sql_calls_stmt(struct sql_builder *b, const char *type, const struct cJSON *body);
+void sql_calls_named(struct sql_builder *b, const char *name);
+
+/* casts.c: string constants that keep their value, and what could change that */
+/* The A_Const under a node, looked through casts that cannot change a string (to text or
+ * varchar, no length), or NULL if it is anything else. */
+const struct cJSON *sql_const_under(const struct cJSON *wrapper);
+/* Statements that would make a later cast to text read differently: a type named text. */
+void sql_casts_stmt(struct sql_builder *b, const char *type, const struct cJSON *body);
 
 /* insert_keys.c */
 void sql_insert_extract(struct sql_builder *b, const struct cJSON *ins,

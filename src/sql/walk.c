@@ -1,7 +1,8 @@
 /*
  * The tree walk over libpg_query's JSON: visits every node of a statement (CTEs,
  * subqueries, FROM functions, PREPARE and EXPLAIN bodies, rule actions), hashes its
- * shape for the fingerprint and raises the detections of the statement nodes it meets.
+ * shape for the fingerprint and raises the detections of the statement nodes and function
+ * calls it meets.
  * Decisions come from the tree only, never from the text. JSON conventions: a member
  * whose key starts with an upper-case letter is a node of that type; a few fields hold
  * a bare struct instead (RangeVar "relation", the VariableSetStmt of ALTER ROLE ... SET,
@@ -68,6 +69,8 @@ static void walk_node(struct sql_builder *b, const char *type, const cJSON *body
 {
 	int suppress = b->suppress, in_prepare = b->in_prepare;
 	int in_definition = b->in_definition, guc_route = b->guc_route;
+	int in_func_ref = b->in_func_ref;
+	const char *func_ref_what = b->func_ref_what;
 	size_t n;
 
 	/* constants and $n numbers stay out of the fingerprint; nothing inside them matters */
@@ -76,10 +79,15 @@ static void walk_node(struct sql_builder *b, const char *type, const cJSON *body
 		return;
 	if (type[0] == 'F' && strcmp(type, "FuncCall") == 0) {
 		sql_guc_funccall(b, body);
+		sql_calls_funccall(b, body);
+	} else if (b->in_func_ref > 0 && type[0] == 'S' && strcmp(type, "String") == 0) {
+		sql_calls_named(b, sql_json_str(body, "sval"));
+	} else if (type[0] == 'A' && strcmp(type, "A_Indirection") == 0) {
+		sql_calls_indirection(b, body);
 	} else if (type[0] == 'R' && strcmp(type, "RangeVar") == 0 && b->in_definition > 0) {
 		/* a view or rule over pg_settings can call set_config() on UPDATE later */
 		if (sql_streq(sql_json_str(body, "relname"), "pg_settings"))
-			sql_guc_pg_settings(b, "a definition over pg_settings");
+			sql_guc_dynamic(b, "a definition over pg_settings");
 	}
 	n = strlen(type);
 	if (n < 4 || strcmp(type + n - 4, "Stmt") != 0) {
@@ -94,6 +102,8 @@ static void walk_node(struct sql_builder *b, const char *type, const cJSON *body
 	b->in_prepare = in_prepare;
 	b->in_definition = in_definition;
 	b->guc_route = guc_route;
+	b->in_func_ref = in_func_ref;
+	b->func_ref_what = func_ref_what;
 }
 
 void sql_walk_stmt(struct sql_builder *b, const cJSON *raw)

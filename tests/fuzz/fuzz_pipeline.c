@@ -2,7 +2,8 @@
  * libFuzzer target for the frontend policy pipeline: the input is a client message stream
  * (type, length, body) after startup; every message goes through the header stage and,
  * for the types policies read, the whole-message stage, with every rule and payload limit
- * on, as a role the guard covers. A passed Parse is kept in the prepared-statement map the
+ * on, as a role the guard covers, with [tenant] mode on and, by the first byte, a session
+ * with or without a tenant context. A passed Parse is kept in the prepared-statement map the
  * way the relay keeps it, so Binds are checked against what their statement was.
  * Invariants: a refusal always names a rule, a SQLSTATE and a message.
  */
@@ -35,7 +36,11 @@ static const char config_text[] = "[limits]\n"
 				  "max_copy_data_size = 8kB\n"
 				  "[guard]\n"
 				  "rules = all\n"
-				  "role_rules = migrator: drop_database\n";
+				  "role_rules = migrator: drop_database\n"
+				  "function_roles = migrator\n"
+				  "[tenant]\n"
+				  "mode = on\n"
+				  "map_file = /dev/null\n";
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -70,12 +75,18 @@ static uint32_t be32(const uint8_t *p)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct pgw_stmt_map stmts = {0};
-	/* The first byte picks the role: one all rules apply to, or the exempt one. */
+	/* The first byte picks the role (one all rules apply to, or the exempt one) and
+	 * whether the session has a tenant context. */
 	const char *user = size > 0 && (data[0] & 1) ? "migrator" : "app";
+	bool tenant_context = size > 0 && (data[0] & 2);
 	size_t pos = size > 0 ? 1 : 0;
 
 	while (size - pos >= 5) {
-		struct pgw_policy_ctx ctx = {.cfg = &cfg, .user = user, .sid = 1, .stmts = &stmts};
+		struct pgw_policy_ctx ctx = {.cfg = &cfg,
+					     .user = user,
+					     .sid = 1,
+					     .stmts = &stmts,
+					     .tenant_context = tenant_context};
 		struct pgw_msg_view m = {(char)data[pos], be32(data + pos + 1), NULL};
 		size_t body_len;
 

@@ -88,6 +88,11 @@ static void check(const struct pgw_sql_info *info, size_t size)
 		CHECK(info->gucs[i].name && lower_case(info->gucs[i].name));
 	for (size_t i = 0; i < info->ninserts; i++)
 		check_insert(&info->inserts[i], info->nstmts);
+	/* a NOTIFY channel is an identifier the parser cut to 63 bytes; pg_notify's may be
+	 * longer (the server rejects it) but never holds a NUL */
+	for (size_t i = 0; i < info->nnotifies; i++)
+		CHECK(info->notifies[i].channel &&
+		      (info->notifies[i].function || strlen(info->notifies[i].channel) <= 63));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -97,4 +97,47 @@ static inline int teardown_guard(void **state)
 	return 0;
 }
 
+/* ---- the policy tables, tests/data/policy/<policy>.tsv ---- */
+
+static inline int tsv_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decodes a table's SQL column into <out> (<cap> bytes): \\ \n \t \xHH; any other
+ * backslash is a mistake in the table at <file>:<lineno>. Returns the length. */
+static inline size_t tsv_decode_sql(const char *s, char *out, size_t cap, const char *file,
+				    int lineno)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++) {
+		char c = *s;
+
+		if (c == '\\') {
+			s++;
+			if (*s == '\\')
+				c = '\\';
+			else if (*s == 'n')
+				c = '\n';
+			else if (*s == 't')
+				c = '\t';
+			else if (*s == 'x' && tsv_hexval(s[1]) >= 0 && tsv_hexval(s[2]) >= 0) {
+				c = (char)(tsv_hexval(s[1]) * 16 + tsv_hexval(s[2]));
+				s += 2;
+			} else
+				fail_msg("%s:%d: bad escape \\%c", file, lineno, *s);
+		}
+		assert_true(n < cap);
+		out[n++] = c;
+	}
+	return n;
+}
+
 #endif

@@ -56,45 +56,6 @@ struct guard_case {
 	size_t sqllen;
 };
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decodes \\ \n \t \xHH; any other backslash is a mistake in the table. */
-static void decode_sql(struct guard_case *gc, const char *s)
-{
-	size_t n = 0;
-
-	for (; *s != '\0'; s++) {
-		char c = *s;
-
-		if (c == '\\') {
-			s++;
-			if (*s == '\\')
-				c = '\\';
-			else if (*s == 'n')
-				c = '\n';
-			else if (*s == 't')
-				c = '\t';
-			else if (*s == 'x' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
-				c = (char)(hexval(s[1]) * 16 + hexval(s[2]));
-				s += 2;
-			} else
-				fail_msg("%s:%d: bad escape \\%c", gc->file, gc->lineno, *s);
-		}
-		assert_true(n < sizeof(gc->sql));
-		gc->sql[n++] = c;
-	}
-	gc->sqllen = n;
-}
-
 /* Splits one non-comment line; the pointers point into <line>. */
 static void parse_case(char *line, struct guard_case *gc)
 {
@@ -116,7 +77,7 @@ static void parse_case(char *line, struct guard_case *gc)
 	gc->refuse = strcmp(col[1], "refuse") == 0;
 	gc->rule = col[2];
 	gc->sqlstate = col[3];
-	decode_sql(gc, col[4]);
+	gc->sqllen = tsv_decode_sql(col[4], gc->sql, sizeof(gc->sql), gc->file, gc->lineno);
 }
 
 /* The detection behind a refusal that describes its statement; -1 for the others. */

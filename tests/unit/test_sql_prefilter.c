@@ -68,11 +68,43 @@ static void test_rule_keywords_are_parsed(void **state)
 		"DISCARD ALL",
 		"select 1; Drop Table t",
 		"SELECT 1 /* DROP */",
+		"NOTIFY pgward_tenant_changed, '*'",
+		"SELECT pg_notify('pgward_tenant_changed', '*')",
+		"SELECT pg_catalog.\"pg_notify\"('x', '*')",
+		"SELECT query_to_xml('SELECT 1', true, true, '')",
+		"SELECT \"QUERY_TO_XML\"('SELECT 1', true, true, '')",
+		"SELECT * FROM pg_catalog.ts_stat('SELECT v FROM t')",
+		"SELECT ('SELECT v FROM t'::text).ts_stat",
+		"SELECT ts_rewrite('a'::tsquery, 'SELECT t, s FROM aliases')",
 	};
 
 	for (size_t i = 0; i < sizeof(risky) / sizeof(risky[0]); i++)
 		if (!may(risky[i]))
 			fail_msg("not sent to the parser: %s", risky[i]);
+}
+
+/* Every built-in sql/ knows to run SQL given as text is a word that sends a text to the
+ * parser, called in any case, qualified or quoted. */
+static void test_sql_from_string_names(void **state)
+{
+	char sql[160], upper[64];
+	size_t n = 0;
+
+	(void)state;
+	for (const char *name; (name = pgw_sql_from_string_name(n)) != NULL; n++) {
+		for (size_t k = 0; k <= strlen(name) && k < sizeof(upper); k++)
+			upper[k] = (char)toupper((unsigned char)name[k]);
+		snprintf(sql, sizeof(sql), "SELECT * FROM %s('SELECT 1')", name);
+		if (!may(sql))
+			fail_msg("not sent to the parser: %s", sql);
+		snprintf(sql, sizeof(sql), "SELECT pg_catalog.\"%s\"('SELECT 1')", upper);
+		if (!may(sql))
+			fail_msg("not sent to the parser: %s", sql);
+		snprintf(sql, sizeof(sql), "SELECT ('SELECT 1'::text).%s", name);
+		if (!may(sql))
+			fail_msg("not sent to the parser: %s", sql);
+	}
+	assert_true(n >= 6);
 }
 
 /* The DDL lock_timeout policy's filter: DDL statements and writes of lock_timeout. */
@@ -109,9 +141,11 @@ static void test_ddl_and_lock_timeout_words(void **state)
 static void test_every_keyword_any_case(void **state)
 {
 	static const char *const rules[] = {
-		"drop",	 "truncate", "delete", "update", "alter",   "create",	  "set",
-		"reset", "grant",    "revoke", "do",	 "merge",   "set_config", "discard",
-		"copy",	 "call",     "role",   "system", "explain", "prepare",	  "security",
+		"drop",	      "truncate",   "delete",	"update", "alter",     "create",
+		"set",	      "reset",	    "grant",	"revoke", "do",	       "merge",
+		"set_config", "discard",    "copy",	"call",	  "role",      "system",
+		"explain",    "prepare",    "security", "notify", "pg_notify", "query_to_xml",
+		"ts_stat",    "ts_rewrite", "crosstab",
 	};
 	static const char *const ddl[] = {
 		"alter",  "comment",  "create",	  "drop",	  "grant",	"import",
@@ -160,6 +194,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plain_statements_skip_the_parser),
 		cmocka_unit_test(test_rule_keywords_are_parsed),
+		cmocka_unit_test(test_sql_from_string_names),
 		cmocka_unit_test(test_ddl_and_lock_timeout_words),
 		cmocka_unit_test(test_every_keyword_any_case),
 		cmocka_unit_test(test_utf8),

@@ -1,7 +1,7 @@
 /*
- * sql/, table-driven: detections, GUC writes, INSERT extraction, kinds and relations,
- * fingerprints, each from its .tsv file in tests/data/sql; then the detections in detail
- * (descriptions, statements and their offsets).
+ * sql/, table-driven: detections, GUC writes, INSERT extraction, notifications, kinds and
+ * relations, fingerprints, each from its .tsv file in tests/data/sql; then the detections in
+ * detail (descriptions, statements and their offsets).
  */
 #include "sql_test_util.h"
 
@@ -101,6 +101,15 @@ static void render_updates(const struct pgw_sql_info *info, struct str *s)
 		}
 	}
 	if (info->nupdates == 0)
+		put(s, "-");
+}
+
+static void render_notifies(const struct pgw_sql_info *info, struct str *s)
+{
+	for (size_t i = 0; i < info->nnotifies; i++)
+		put(s, "%s%s:%s", i ? " " : "", info->notifies[i].function ? "pg_notify" : "notify",
+		    info->notifies[i].channel);
+	if (info->nnotifies == 0)
 		put(s, "-");
 }
 
@@ -239,6 +248,13 @@ static bool updates_case(struct pgw_sql_cache *c, const char *expect, const char
 	return render_case(c, expect, sql, render_updates, got);
 }
 
+static bool notifies_case(struct pgw_sql_cache *c, const char *expect, const char *sql,
+			  const char *sql2, struct str *got)
+{
+	(void)sql2;
+	return render_case(c, expect, sql, render_notifies, got);
+}
+
 static bool kinds_case(struct pgw_sql_cache *c, const char *expect, const char *sql,
 		       const char *sql2, struct str *got)
 {
@@ -283,6 +299,12 @@ static void updates_table(void **state)
 {
 	(void)state;
 	run_tsv("updates.tsv", false, updates_case);
+}
+
+static void notifies_table(void **state)
+{
+	(void)state;
+	run_tsv("notifies.tsv", false, notifies_case);
 }
 
 static void kinds_table(void **state)
@@ -346,6 +368,26 @@ static void descriptions(void **state)
 		{"SET client_encoding = 'SJIS'", PGW_SQL_ENCODING_NOT_UTF8, "SET client_encoding"},
 		{"SET LOCAL standard_conforming_strings = off", PGW_SQL_SCS_OFF,
 		 "SET LOCAL standard_conforming_strings"},
+		{"SELECT QUERY_TO_XML('SELECT 1', true, true, '')", PGW_SQL_SQL_FROM_STRING,
+		 "query_to_xml()"},
+		{"SELECT ('SELECT 1'::text).ts_stat", PGW_SQL_SQL_FROM_STRING, "(...).ts_stat"},
+		{"CREATE OPERATOR @@@ (LEFTARG = tsquery, RIGHTARG = text, FUNCTION = ts_rewrite)",
+		 PGW_SQL_SQL_FROM_STRING, "CREATE OPERATOR naming ts_rewrite"},
+		{"CREATE AGGREGATE a(text, bool) (SFUNC = set_config, STYPE = text)",
+		 PGW_SQL_SET_CONFIG_DYNAMIC, "CREATE AGGREGATE naming set_config"},
+		{"CREATE CAST (a AS b) WITH FUNCTION pg_notify(text, text)", PGW_SQL_NOTIFY_DYNAMIC,
+		 "CREATE CAST naming pg_notify"},
+		{"SELECT pg_notify($1, 'x')", PGW_SQL_NOTIFY_DYNAMIC,
+		 "pg_notify() with a channel that is not a constant"},
+		{"CREATE OR REPLACE FUNCTION pg_temp.f() RETURNS int RETURN 1",
+		 PGW_SQL_CREATE_FUNCTION, "CREATE OR REPLACE FUNCTION pg_temp.f"},
+		{"CREATE PROCEDURE \"P\"() LANGUAGE sql AS ''", PGW_SQL_CREATE_FUNCTION,
+		 "CREATE PROCEDURE P"},
+		{"CREATE EXTENSION tablefunc", PGW_SQL_CREATE_FUNCTION,
+		 "CREATE EXTENSION tablefunc"},
+		{"ALTER EXTENSION x UPDATE", PGW_SQL_CREATE_FUNCTION, "ALTER EXTENSION x UPDATE"},
+		{"CREATE DOMAIN pg_temp.text AS varchar(16)", PGW_SQL_SET_CONFIG_DYNAMIC,
+		 "CREATE DOMAIN text, which would shadow pg_catalog.text"},
 		/* the first statement that raised it is the one described */
 		{"DELETE FROM a; DELETE FROM b", PGW_SQL_DELETE_WITHOUT_WHERE, "DELETE FROM a"},
 	};
@@ -408,10 +450,15 @@ static void statements_and_offsets(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(flags_table),	 cmocka_unit_test(gucs_table),
-		cmocka_unit_test(inserts_table), cmocka_unit_test(updates_table),
-		cmocka_unit_test(kinds_table),	 cmocka_unit_test(fingerprint_table),
-		cmocka_unit_test(descriptions),	 cmocka_unit_test(statements_and_offsets),
+		cmocka_unit_test(flags_table),
+		cmocka_unit_test(gucs_table),
+		cmocka_unit_test(inserts_table),
+		cmocka_unit_test(updates_table),
+		cmocka_unit_test(notifies_table),
+		cmocka_unit_test(kinds_table),
+		cmocka_unit_test(fingerprint_table),
+		cmocka_unit_test(descriptions),
+		cmocka_unit_test(statements_and_offsets),
 	};
 
 	return cmocka_run_group_tests_name("sql_tables", tests, NULL, NULL);
