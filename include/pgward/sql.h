@@ -64,7 +64,9 @@ enum pgw_sql_flag {
 	PGW_SQL_DROP_SCHEMA,
 	PGW_SQL_DROP_DATABASE,
 	PGW_SQL_TRUNCATE,
-	PGW_SQL_DELETE_WITHOUT_WHERE, /* any WHERE counts, even WHERE true; USING is no WHERE */
+	PGW_SQL_DELETE_WITHOUT_WHERE, /* no WHERE, or one constant true after folding (WHERE
+					 1=1); USING is no WHERE; MERGE ... WHEN MATCHED THEN
+					 DELETE without AND (UPDATE likewise) */
 	PGW_SQL_UPDATE_WITHOUT_WHERE,
 	PGW_SQL_ALTER_DROP_COLUMN,
 	PGW_SQL_ALTER_DROP_CONSTRAINT,
@@ -77,22 +79,45 @@ enum pgw_sql_flag {
 	PGW_SQL_GRANT_REVOKE,	       /* GRANT/REVOKE, role grants, ALTER DEFAULT PRIVILEGES */
 	PGW_SQL_ALTER_SYSTEM,
 	PGW_SQL_DO_BLOCK,
-	PGW_SQL_DDL,		    /* any statement of kind DDL, at any depth */
-	PGW_SQL_RESET_ALL,	    /* RESET ALL (in a session, not ALTER ROLE ... RESET ALL) */
-	PGW_SQL_DISCARD_ALL,	    /* DISCARD ALL */
-	PGW_SQL_SET_CONFIG_DYNAMIC, /* set_config() name not a constant, UPDATE pg_settings, a
-				       view or rule over pg_settings; since any GUC may be hit,
-				       also raises set_role, row_security_off, encoding, scs */
-	PGW_SQL_ALTER_ROLE_SET,	    /* ALTER ROLE/USER/DATABASE ... SET/RESET */
-	PGW_SQL_ENCODING_NOT_UTF8,  /* client_encoding set to anything not surely UTF8 */
-	PGW_SQL_SCS_OFF,	    /* standard_conforming_strings set to anything not surely on */
-	PGW_SQL_SQL_FROM_STRING,    /* a built-in that runs SQL given as text (query_to_xml,
-				       ts_stat, ...: calls.c), called or named by an aggregate,
-				       operator, cast or other definition that calls it later */
-	PGW_SQL_CREATE_FUNCTION,    /* CREATE [OR REPLACE] FUNCTION/PROCEDURE, CREATE EXTENSION,
-				       ALTER EXTENSION ... UPDATE: code pgward cannot inspect */
-	PGW_SQL_NOTIFY_DYNAMIC,	    /* pg_notify() whose channel is not a constant, or named by a
-				       definition that calls it later */
+	/* migrations.c: what locks or rewrites a live table, breaks running code or opens RLS;
+	   the lock and rewrite ones spare a table created earlier in the text */
+	PGW_SQL_RLS_WEAKENING,	  /* DISABLE / NO FORCE ROW LEVEL SECURITY, DROP POLICY, a
+				     permissive policy whose USING/WITH CHECK is always true */
+	PGW_SQL_DROP_VIEW,	  /* DROP VIEW, DROP MATERIALIZED VIEW */
+	PGW_SQL_DETACH_PARTITION, /* DETACH PARTITION without CONCURRENTLY */
+	PGW_SQL_RENAME_TABLE,	  /* ALTER TABLE/VIEW/MATERIALIZED VIEW/FOREIGN TABLE RENAME TO */
+	PGW_SQL_RENAME_COLUMN,	  /* ... RENAME COLUMN */
+	PGW_SQL_VACUUM_FULL,
+	PGW_SQL_CLUSTER,
+	PGW_SQL_REINDEX_BLOCKING, /* REINDEX without CONCURRENTLY */
+	PGW_SQL_LOCK_EXCLUSIVE,	  /* LOCK in ACCESS EXCLUSIVE (the default) or EXCLUSIVE mode */
+	PGW_SQL_ADD_UNIQUE_CONSTRAINT, /* ALTER TABLE adds UNIQUE/PRIMARY KEY, no USING INDEX */
+	PGW_SQL_ADD_FOREIGN_KEY,       /* FOREIGN KEY added by ALTER TABLE without NOT VALID */
+	PGW_SQL_ADD_CHECK_CONSTRAINT,  /* CHECK added by ALTER TABLE without NOT VALID */
+	PGW_SQL_ADD_COLUMN_DEFAULT_VOLATILE, /* ADD COLUMN whose default may differ per row:
+						fold.c's allow-list, serial, identity, stored */
+	PGW_SQL_ADD_REQUIRED_COLUMN, /* ADD COLUMN NOT NULL (or PRIMARY KEY) without DEFAULT */
+	PGW_SQL_SET_NOT_NULL,	     /* ALTER COLUMN ... SET NOT NULL */
+	PGW_SQL_SET_UNLOGGED,	     /* SET UNLOGGED */
+	PGW_SQL_DDL,		     /* any statement of kind DDL, at any depth */
+	PGW_SQL_RESET_ALL,	     /* RESET ALL (in a session, not ALTER ROLE ... RESET ALL) */
+	PGW_SQL_DISCARD_ALL,	     /* DISCARD ALL */
+	PGW_SQL_SET_CONFIG_DYNAMIC,  /* set_config() name not a constant, UPDATE pg_settings, a
+					view or rule over pg_settings; since any GUC may be hit,
+					also raises set_role, row_security_off, encoding, scs */
+	PGW_SQL_ALTER_ROLE_SET,	     /* ALTER ROLE/USER/DATABASE ... SET/RESET */
+	PGW_SQL_ENCODING_NOT_UTF8,   /* client_encoding set to anything not surely UTF8 */
+	PGW_SQL_SCS_OFF,	     /* standard_conforming_strings set to anything not surely on */
+	PGW_SQL_SQL_FROM_STRING,     /* a built-in that runs SQL given as text (query_to_xml,
+					ts_stat, ...: calls.c), called or named by an aggregate,
+					operator, cast or other definition that calls it later */
+	PGW_SQL_CREATE_FUNCTION,     /* CREATE [OR REPLACE] FUNCTION/PROCEDURE, CREATE EXTENSION,
+					ALTER EXTENSION ... UPDATE: code pgward cannot inspect */
+	PGW_SQL_NOTIFY_DYNAMIC,	     /* pg_notify() whose channel is not a constant, or named by a
+					definition that calls it later */
+	PGW_SQL_CONCURRENTLY,	     /* CREATE/DROP INDEX, REINDEX or DETACH PARTITION
+					CONCURRENTLY: the server refuses it in a transaction block
+					or next to other statements of an extended-protocol batch */
 	PGW_SQL_NFLAGS,
 };
 
@@ -247,8 +272,8 @@ const char *pgw_sql_info_desc(const struct pgw_sql_info *info, enum pgw_sql_flag
 const struct pgw_sql_info *pgw_sql_info_ref(const struct pgw_sql_info *info);
 void pgw_sql_info_unref(const struct pgw_sql_info *info); /* NULL is fine */
 
-/* The detections the unsafe-statement guard can refuse, per role: drop_table .. do_block. */
-#define PGW_SQL_GUARD_RULES (PGW_SQL_BIT(PGW_SQL_DO_BLOCK + 1) - 1)
+/* The detections the unsafe-statement guard can refuse, per role: drop_table .. set_unlogged. */
+#define PGW_SQL_GUARD_RULES (PGW_SQL_BIT(PGW_SQL_SET_UNLOGGED + 1) - 1)
 
 /*
  * Parses a rule list ("drop_table, truncate", "all", "none" or empty) into a mask of

@@ -24,10 +24,16 @@ static bool writes_lock_timeout(const struct pgw_sql_info *info)
 	return false;
 }
 
+/*
+ * A CONCURRENTLY statement gets no lock_timeout of pgward's: next to pgward's SET in one
+ * extended-protocol batch the server would refuse it (25001), and it takes no lock that
+ * blocks reads or writes, which is what the timeout is for.
+ */
 static bool runs_ddl(const struct pgw_sql_info *info)
 {
 	return info != NULL && info->status == PGW_SQL_OK &&
-	       (info->flags & PGW_SQL_BIT(PGW_SQL_DDL));
+	       (info->flags & PGW_SQL_BIT(PGW_SQL_DDL)) &&
+	       !(info->flags & PGW_SQL_BIT(PGW_SQL_CONCURRENTLY));
 }
 
 static enum pgw_verdict on_message(struct pgw_policy_ctx *ctx, const struct pgw_msg_view *m)

@@ -20,8 +20,14 @@ static const char *const hints[PGW_SQL_NFLAGS] = {
 	[PGW_SQL_DROP_SCHEMA] = "Run it as a migration role that role_rules in [guard] allows to.",
 	[PGW_SQL_DROP_DATABASE] = "Drop databases outside the application path.",
 	[PGW_SQL_TRUNCATE] = "Use DELETE with a WHERE clause, or run it as a migration role.",
-	[PGW_SQL_DELETE_WITHOUT_WHERE] = "Add a WHERE clause (WHERE true if every row is meant).",
-	[PGW_SQL_UPDATE_WITHOUT_WHERE] = "Add a WHERE clause (WHERE true if every row is meant).",
+	[PGW_SQL_DELETE_WITHOUT_WHERE] =
+		"Add a WHERE clause that selects the rows meant (WHERE true "
+		"or 1 = 1 does not count; give MERGE's WHEN MATCHED an "
+		"AND); clear a whole table as a migration role.",
+	[PGW_SQL_UPDATE_WITHOUT_WHERE] =
+		"Add a WHERE clause that selects the rows meant (WHERE true "
+		"or 1 = 1 does not count; give MERGE's WHEN MATCHED an "
+		"AND); rewrite a whole table as a migration role.",
 	[PGW_SQL_ALTER_DROP_COLUMN] = "Run schema changes as a migration role, in steps that keep "
 				      "running code working.",
 	[PGW_SQL_ALTER_DROP_CONSTRAINT] = "Run schema changes as a migration role.",
@@ -37,6 +43,40 @@ static const char *const hints[PGW_SQL_NFLAGS] = {
 	[PGW_SQL_ALTER_SYSTEM] = "Change server settings in postgresql.conf.",
 	[PGW_SQL_DO_BLOCK] = "pgward cannot inspect a DO block's body; put the code in a function "
 			     "created by a migration.",
+	[PGW_SQL_RLS_WEAKENING] = "Keep row-level security on and give policies a real condition "
+				  "(USING (org_id = ...)); change them as a migration role.",
+	[PGW_SQL_DROP_VIEW] = "Stop reading the view first and drop it in a migration, or use "
+			      "CREATE OR REPLACE VIEW.",
+	[PGW_SQL_DETACH_PARTITION] = "Use ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY, which "
+				     "does not block queries on the parent.",
+	[PGW_SQL_RENAME_TABLE] = "Running code still names the old table: create the new one (or a "
+				 "view under the new name), move readers, then drop the old one.",
+	[PGW_SQL_RENAME_COLUMN] = "Running code still names the old column: add the new column, "
+				  "write both, backfill, move readers, then drop the old one.",
+	[PGW_SQL_VACUUM_FULL] = "Use plain VACUUM, or pg_repack to rewrite the table without an "
+				"exclusive lock.",
+	[PGW_SQL_CLUSTER] = "Use pg_repack --order-by to reorder the table without an exclusive "
+			    "lock.",
+	[PGW_SQL_REINDEX_BLOCKING] = "Use REINDEX ... CONCURRENTLY, which does not block writes.",
+	[PGW_SQL_LOCK_EXCLUSIVE] =
+		"Lock only the rows you change (SELECT ... FOR UPDATE), or use a "
+		"weaker mode such as IN SHARE ROW EXCLUSIVE MODE.",
+	[PGW_SQL_ADD_UNIQUE_CONSTRAINT] =
+		"CREATE UNIQUE INDEX CONCURRENTLY first, then ALTER TABLE "
+		"... ADD CONSTRAINT ... UNIQUE USING INDEX.",
+	[PGW_SQL_ADD_FOREIGN_KEY] = "Add it NOT VALID, then ALTER TABLE ... VALIDATE CONSTRAINT in "
+				    "a separate transaction.",
+	[PGW_SQL_ADD_CHECK_CONSTRAINT] = "Add it NOT VALID, then ALTER TABLE ... VALIDATE "
+					 "CONSTRAINT in a separate transaction.",
+	[PGW_SQL_ADD_COLUMN_DEFAULT_VOLATILE] = "Add the column without a default (or with a "
+						"constant one), then backfill it in batches.",
+	[PGW_SQL_ADD_REQUIRED_COLUMN] = "Add the column with a constant DEFAULT, or nullable, "
+					"backfill it, then make it required.",
+	[PGW_SQL_SET_NOT_NULL] = "Add CHECK (col IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT, then "
+				 "SET NOT NULL (PostgreSQL 12+ then skips the scan).",
+	[PGW_SQL_SET_UNLOGGED] =
+		"Keep the table logged: SET UNLOGGED rewrites it under an exclusive "
+		"lock, and a crash empties an unlogged table.",
 };
 
 uint64_t pgw_guard_detected(int rule)

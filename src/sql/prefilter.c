@@ -22,14 +22,15 @@ struct trigger {
 #define T(w) {w, sizeof(w) - 1}
 /* clang-format on */
 
-/* The rules' keywords and function names; from query_to_xml on, calls.c's built-ins that run
+/* The rules' keywords and function names (POLICY and RENAME come after ALTER, CREATE or
+ * DROP); from query_to_xml on, calls.c's built-ins that run
  * SQL given as text. */
 /* clang-format off */
 static const struct trigger triggers[] = {
 	T("drop"), T("truncate"), T("delete"), T("update"), T("alter"), T("create"), T("set"),
 	T("reset"), T("grant"), T("revoke"), T("do"), T("merge"), T("set_config"), T("discard"),
 	T("copy"), T("call"), T("security"), T("role"), T("system"), T("explain"), T("prepare"),
-	T("notify"), T("pg_notify"),
+	T("notify"), T("pg_notify"), T("vacuum"), T("cluster"), T("reindex"), T("lock"),
 	T("query_to_xml"), T("query_to_xmlschema"), T("query_to_xml_and_xmlschema"), T("ts_stat"),
 	T("ts_rewrite"), T("crosstab"), T("crosstab2"), T("crosstab3"), T("crosstab4"),
 	T("connectby"), T("xpath_table"),

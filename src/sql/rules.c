@@ -10,22 +10,32 @@
 #include <strings.h>
 #include <cJSON.h>
 
-static bool created_earlier(struct sql_builder *b, const char *qualified)
+bool sql_created_earlier(struct sql_builder *b, const char *qualified)
 {
 	const char *const *names = b->created.p;
 
 	for (size_t i = 0; i < b->created.n; i++)
-		if (strcmp(names[i], qualified) == 0)
+		if (names[i] && strcmp(names[i], qualified) == 0)
 			return true;
 	return false;
 }
 
-static void remember_created(struct sql_builder *b, const cJSON *rv)
+void sql_forget_created(struct sql_builder *b, const char *qualified)
+{
+	const char **names = b->created.p;
+
+	for (size_t i = 0; i < b->created.n; i++)
+		if (names[i] && strcmp(names[i], qualified) == 0)
+			names[i] = NULL;
+}
+
+/* IF NOT EXISTS is a no-op on a table that exists, with its rows and readers: not new. */
+static void remember_created(struct sql_builder *b, const cJSON *rv, bool if_not_exists)
 {
 	struct pgw_sql_rel rel;
 	const char **slot;
 
-	if (b->created.n >= SQL_MAX_CREATED || !sql_rel_from_rangevar(b, rv, &rel))
+	if (if_not_exists || b->created.n >= SQL_MAX_CREATED || !sql_rel_from_rangevar(b, rv, &rel))
 		return;
 	slot = sql_vec_push(b, &b->created, sizeof(*slot));
 	if (slot)
@@ -82,6 +92,7 @@ static void alter_table(struct sql_builder *b, const cJSON *body, const struct p
 
 		if (!sub)
 			continue;
+		sql_alter_table_cmd(b, c, word, rel);
 		if (strcmp(sub, "AT_DropColumn") == 0) {
 			sql_flagf(b, PGW_SQL_ALTER_DROP_COLUMN, "ALTER %s %s DROP COLUMN %s", word,
 				  q, sql_nz(col, "?"));
@@ -100,6 +111,18 @@ static void alter_table(struct sql_builder *b, const cJSON *body, const struct p
 	}
 }
 
+/* No WHERE, or one that holds for every row (WHERE true, WHERE 1 = 1): the whole table. */
+static void where_clause(struct sql_builder *b, const cJSON *body, enum pgw_sql_flag flag,
+			 const char *verb, const struct pgw_sql_rel *rel)
+{
+	const cJSON *where = sql_json_item(body, "whereClause");
+
+	if (!where)
+		sql_flagf(b, flag, "%s %s", verb, sql_nz(rel->qualified, "?"));
+	else if (sql_always_true(where))
+		sql_flagf(b, flag, "%s %s WHERE (always true)", verb, sql_nz(rel->qualified, "?"));
+}
+
 static void drop_stmt(struct sql_builder *b, const cJSON *body)
 {
 	const char *objtype = sql_json_str(body, "removeType");
@@ -114,6 +137,12 @@ static void drop_stmt(struct sql_builder *b, const cJSON *body)
 		sql_flagf(b, PGW_SQL_DROP_SCHEMA, "%s %s", tag, names);
 	else if (sql_streq(objtype, "OBJECT_INDEX") && !sql_json_bool(body, "concurrent"))
 		sql_flagf(b, PGW_SQL_DROP_INDEX_BLOCKING, "%s %s", tag, names);
+	else if (sql_streq(objtype, "OBJECT_INDEX"))
+		sql_flagf(b, PGW_SQL_CONCURRENTLY, "%s CONCURRENTLY %s", tag, names);
+	else if (sql_streq(objtype, "OBJECT_VIEW") || sql_streq(objtype, "OBJECT_MATVIEW"))
+		sql_flagf(b, PGW_SQL_DROP_VIEW, "%s %s", tag, names);
+	else if (sql_streq(objtype, "OBJECT_POLICY"))
+		sql_flagf(b, PGW_SQL_RLS_WEAKENING, "%s %s", tag, names);
 	if (sql_streq(sql_json_str(body, "behavior"), "DROP_CASCADE"))
 		sql_flagf(b, PGW_SQL_CASCADE, "%s %s CASCADE", tag, names);
 	sql_drop_rels(b, objtype, objects);
@@ -148,9 +177,14 @@ static void index_stmt(struct sql_builder *b, const cJSON *body, const struct pg
 {
 	const char *idx = sql_json_str(body, "idxname");
 
-	if (sql_json_bool(body, "concurrent") || !rel->qualified)
+	if (sql_json_bool(body, "concurrent")) {
+		sql_flagf(b, PGW_SQL_CONCURRENTLY, "CREATE INDEX CONCURRENTLY %s%sON %s",
+			  sql_nz(idx, ""), idx ? " " : "", sql_nz(rel->qualified, "?"));
 		return;
-	if (created_earlier(b, rel->qualified))
+	}
+	if (!rel->qualified)
+		return;
+	if (sql_created_earlier(b, rel->qualified))
 		return;
 	sql_flagf(b, PGW_SQL_CREATE_INDEX_BLOCKING, "CREATE INDEX %s%sON %s", sql_nz(idx, ""),
 		  idx ? " " : "", rel->qualified);
@@ -237,6 +271,7 @@ void sql_stmt_fields(struct sql_builder *b, const char *type, const cJSON *body)
 
 	sql_calls_stmt(b, type, body);
 	sql_casts_stmt(b, type, body);
+	sql_migration_stmt(b, type, body, &rel);
 	switch (type[0]) {
 	case 'A':
 		if (strcmp(type, "AlterTableStmt") == 0) {
@@ -272,15 +307,19 @@ void sql_stmt_fields(struct sql_builder *b, const char *type, const cJSON *body)
 				  sql_nz(sql_json_str(body, "extname"), "?"));
 		} else if (strcmp(type, "AlterObjectSchemaStmt") == 0 && has_rel) {
 			sql_add_rel(b, &rel, PGW_SQL_REL_ALTER);
+			sql_forget_created(b, rel.qualified); /* SET SCHEMA: another name now */
 		}
 		break;
 	case 'C':
 		if (strcmp(type, "CreateStmt") == 0) {
-			remember_created(b, rv);
+			remember_created(b, rv, sql_json_bool(body, "if_not_exists"));
 		} else if (strcmp(type, "CreateForeignTableStmt") == 0) {
-			remember_created(b, sql_json_item(sql_json_item(body, "base"), "relation"));
+			sub = sql_json_item(body, "base");
+			remember_created(b, sql_json_item(sub, "relation"),
+					 sql_json_bool(sub, "if_not_exists"));
 		} else if (strcmp(type, "CreateTableAsStmt") == 0) {
-			remember_created(b, sql_json_item(sql_json_item(body, "into"), "rel"));
+			remember_created(b, sql_json_item(sql_json_item(body, "into"), "rel"),
+					 sql_json_bool(body, "if_not_exists"));
 		} else if (strcmp(type, "CreateFunctionStmt") == 0) {
 			b->guc_route = PGW_SQL_GUC_FUNCTION;
 			b->in_definition++;
@@ -302,9 +341,7 @@ void sql_stmt_fields(struct sql_builder *b, const char *type, const cJSON *body)
 		if (strcmp(type, "DeleteStmt") == 0) {
 			if (has_rel)
 				sql_add_rel(b, &rel, PGW_SQL_REL_DELETE);
-			if (!sql_json_item(body, "whereClause"))
-				sql_flagf(b, PGW_SQL_DELETE_WITHOUT_WHERE, "DELETE FROM %s",
-					  sql_nz(rel.qualified, "?"));
+			where_clause(b, body, PGW_SQL_DELETE_WITHOUT_WHERE, "DELETE FROM", &rel);
 		} else if (strcmp(type, "DropStmt") == 0) {
 			drop_stmt(b, body);
 		} else if (strcmp(type, "DropdbStmt") == 0) {
@@ -315,6 +352,9 @@ void sql_stmt_fields(struct sql_builder *b, const char *type, const cJSON *body)
 				sql_flag(b, PGW_SQL_DISCARD_ALL, "DISCARD ALL");
 		} else if (strcmp(type, "DoStmt") == 0) {
 			sql_flag(b, PGW_SQL_DO_BLOCK, "DO");
+		} else if (strcmp(type, "DropOwnedStmt") == 0 &&
+			   sql_streq(sql_json_str(body, "behavior"), "DROP_CASCADE")) {
+			sql_flag(b, PGW_SQL_CASCADE, "DROP OWNED CASCADE");
 		}
 		break;
 	case 'E':
@@ -352,7 +392,7 @@ void sql_stmt_fields(struct sql_builder *b, const char *type, const cJSON *body)
 		break;
 	case 'S':
 		if (strcmp(type, "SelectStmt") == 0 && (sub = sql_json_item(body, "intoClause"))) {
-			remember_created(b, sql_json_item(sub, "rel"));
+			remember_created(b, sql_json_item(sub, "rel"), false);
 			sql_flag(b, PGW_SQL_DDL, "SELECT INTO");
 		}
 		break;
@@ -366,9 +406,7 @@ void sql_stmt_fields(struct sql_builder *b, const char *type, const cJSON *body)
 				sql_add_rel(b, &rel, PGW_SQL_REL_UPDATE);
 			if (has_rel && b->suppress == 0)
 				sql_update_extract(b, sql_json_item(body, "targetList"), &rel);
-			if (!sql_json_item(body, "whereClause"))
-				sql_flagf(b, PGW_SQL_UPDATE_WITHOUT_WHERE, "UPDATE %s",
-					  sql_nz(rel.qualified, "?"));
+			where_clause(b, body, PGW_SQL_UPDATE_WITHOUT_WHERE, "UPDATE", &rel);
 			/* pg_settings' update rule calls set_config() with the row's name */
 			if (sql_streq(rel.name, "pg_settings"))
 				sql_guc_dynamic(b, "UPDATE pg_settings");

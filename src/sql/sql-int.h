@@ -77,6 +77,25 @@ void sql_walk_stmt(struct sql_builder *b, const struct cJSON *raw_stmt);
 
 /* rules.c */
 void sql_stmt_fields(struct sql_builder *b, const char *type, const struct cJSON *body);
+/* Whether the text created table <qualified> earlier (CREATE TABLE without IF NOT EXISTS and
+ * not renamed since): it has no rows nor readers yet. */
+bool sql_created_earlier(struct sql_builder *b, const char *qualified);
+void sql_forget_created(struct sql_builder *b, const char *qualified);
+
+/* migrations.c: ALTER TABLE sub-commands, renames, VACUUM, CLUSTER, REINDEX, LOCK, policies,
+ * MERGE; <rel> is the statement's "relation" (qualified NULL when it has none) */
+void sql_alter_table_cmd(struct sql_builder *b, const struct cJSON *cmd, const char *word,
+			 const struct pgw_sql_rel *rel);
+void sql_migration_stmt(struct sql_builder *b, const char *type, const struct cJSON *body,
+			const struct pgw_sql_rel *rel);
+
+/* fold.c */
+/* True only when the boolean expression holds for every row: true, 't'::boolean, 1 = 1,
+ * x OR true, NOT false, ... Column references and calls are never folded. */
+bool sql_always_true(const struct cJSON *wrapper);
+/* A column DEFAULT the server evaluates once for ADD COLUMN (constants, STABLE built-ins on a
+ * short list, operators over those); false for anything it may evaluate per row. */
+bool sql_default_is_stable(const struct cJSON *wrapper);
 const char *sql_stmt_tag(const char *type, const struct cJSON *body, const struct sql_stmt_type *t);
 
 /* node.c */

@@ -166,3 +166,34 @@ def test_message_split_after_a_restored_ddl(pg, pgward_factory):
         assert [m.data_row() for m in second if m.type == "D"] == [[b"42"]], (cut, second)
     assert c.scalar("SHOW lock_timeout") == "0"
     assert c.scalar("SELECT 1") == "1"
+
+
+def test_concurrently_statements_run_in_both_protocols(pg, pgward_factory):
+    """CONCURRENTLY statements cannot share an extended-protocol batch with another statement
+    (the server answers 25001): pgward sets no lock_timeout of its own around them, so they run
+    through pgward in the simple and the extended protocol, as they do directly."""
+    reset_tables(pg)
+    pw = pgward_factory(**LT)
+    for endpoint in (pg, pw):
+        c = endpoint.raw_session()
+        for sql in ("CREATE INDEX CONCURRENTLY lt_v ON lt_t (v)", "REINDEX INDEX CONCURRENTLY lt_v",
+                    "DROP INDEX CONCURRENTLY lt_v"):
+            msgs = c.simple(sql)
+            assert errors(msgs) == [], (endpoint.name, sql, errors(msgs))
+            c.send(pgwire.parse("", sql), pgwire.bind("", ""), pgwire.execute(), pgwire.sync())
+            msgs = c.recv_until("Z")
+            if sql.startswith("CREATE"):
+                # the index exists now: the extended run of the same CREATE fails as directly
+                assert [e["C"] for e in errors(msgs)] == ["42P07"], (endpoint.name, errors(msgs))
+            elif sql.startswith("REINDEX"):
+                assert errors(msgs) == [], (endpoint.name, sql, errors(msgs))
+            else:
+                assert [e["C"] for e in errors(msgs)] == ["42704"], (endpoint.name, errors(msgs))
+        # and once more, extended protocol first
+        c.send(pgwire.parse("", "CREATE INDEX CONCURRENTLY lt_x ON lt_t (v)"), pgwire.bind("", ""),
+               pgwire.execute(), pgwire.sync())
+        assert errors(c.recv_until("Z")) == []
+        c.send(pgwire.parse("", "DROP INDEX CONCURRENTLY lt_x"), pgwire.bind("", ""), pgwire.execute(),
+               pgwire.sync())
+        assert errors(c.recv_until("Z")) == []
+        assert c.scalar("SHOW lock_timeout") == "0"

@@ -481,7 +481,7 @@ static void test_small_error_buffer(void **state)
 /* Loads "[<section>]\n<key> = <value>\n" and expects success. */
 static void load_in(const char *section, const char *key, const char *value, struct pgw_config *cfg)
 {
-	char text[512], err[ERRLEN];
+	char text[1024], err[ERRLEN];
 
 	snprintf(text, sizeof(text), "[%s]\n%s = %s\n", section, key, value);
 	if (load_text(text, cfg, err) != 0)
@@ -652,13 +652,17 @@ static void test_guard_rule_lists(void **state)
 		{"drop_table, drop_schema, drop_database, truncate, delete_without_where, "
 		 "update_without_where, alter_drop_column, alter_drop_constraint, "
 		 "alter_column_type, create_index_blocking, drop_index_blocking, set_role, "
-		 "row_security_off, cascade, grant_revoke, alter_system, do_block",
+		 "row_security_off, cascade, grant_revoke, alter_system, do_block, rls_weakening, "
+		 "drop_view, detach_partition, rename_table, rename_column, vacuum_full, cluster, "
+		 "reindex_blocking, lock_exclusive, add_unique_constraint, add_foreign_key, "
+		 "add_check_constraint, add_column_default_volatile, add_required_column, "
+		 "set_not_null, set_unlogged",
 		 PGW_SQL_GUARD_RULES},
 	};
 	struct pgw_config cfg;
 
-	/* "all" is exactly the 17 rules drop_table .. do_block */
-	assert_int_equal(PGW_SQL_GUARD_RULES, (UINT64_C(1) << 17) - 1);
+	/* "all" is exactly the 33 rules drop_table .. set_unlogged */
+	assert_int_equal(PGW_SQL_GUARD_RULES, (UINT64_C(1) << 33) - 1);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		load_in("guard", "rules", cases[i].value, &cfg);
 		if (cfg.guard_default_rules != cases[i].mask)

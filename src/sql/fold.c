@@ -1,0 +1,276 @@
+/*
+ * Constant folding, just far enough to see that a WHERE, USING or WITH CHECK clause holds for
+ * every row (WHERE 1=1, USING (x OR true)), and whether a column DEFAULT can change from row to
+ * row. It must only err towards "unknown" for conditions and towards "volatile" for defaults:
+ * a wrong "always true" would refuse a legitimate statement, a wrong "stable" would let a
+ * table rewrite through.
+ */
+#include "sql-int.h"
+
+#include <string.h>
+#include <cJSON.h>
+
+/* Deeper expressions are "unknown": the walk has its own depth fence, this one is cheaper. */
+#define FOLD_MAX_DEPTH 64
+
+enum { K_UNKNOWN = -1, K_FALSE = 0, K_TRUE = 1 };
+
+/* A constant's value as far as folding needs it: an integer or a string. */
+struct konst {
+	bool is_int;
+	long long i;
+	const char *s;
+};
+
+static bool const_value(const cJSON *wrapper, struct konst *k)
+{
+	const char *type = NULL;
+	const cJSON *ac = sql_node_body(wrapper, &type), *v;
+
+	if (!ac || strcmp(type, "A_Const") != 0 || sql_json_bool(ac, "isnull"))
+		return false;
+	if ((v = sql_json_item(ac, "ival"))) {
+		k->is_int = true;
+		k->i = sql_json_int(v, "ival"); /* an absent ival is 0 */
+		return true;
+	}
+	if ((v = sql_json_item(ac, "sval"))) {
+		k->is_int = false;
+		k->s = sql_nz(sql_json_str(v, "sval"), "");
+		return true;
+	}
+	return false;
+}
+
+/* A type name that is boolean: bool, boolean (pg_catalog.bool after the grammar). */
+static bool is_bool_type(const cJSON *tn)
+{
+	const cJSON *names = sql_json_item(tn, "names"), *last = NULL, *w;
+	const char *type = NULL, *s;
+
+	cJSON_ArrayForEach(w, names)
+	{
+		last = w;
+	}
+	s = last ? sql_json_str(sql_node_body(last, &type), "sval") : NULL;
+	return s && (strcmp(s, "bool") == 0 || strcmp(s, "boolean") == 0) &&
+	       !sql_json_item(tn, "arrayBounds");
+}
+
+static int fold(const cJSON *wrapper, int depth);
+
+static int fold_cast(const cJSON *tc, int depth)
+{
+	const cJSON *arg = sql_json_item(tc, "arg");
+	struct konst k;
+
+	if (!is_bool_type(sql_json_item(tc, "typeName")))
+		return K_UNKNOWN;
+	if (const_value(arg, &k)) {
+		if (k.is_int)
+			return k.i != 0 ? K_TRUE : K_FALSE;
+		return pgw_sql_parse_bool(k.s);
+	}
+	return fold(arg, depth + 1); /* true::boolean */
+}
+
+static int compare(long long cmp, const char *op)
+{
+	if (strcmp(op, "=") == 0)
+		return cmp == 0;
+	if (strcmp(op, "<>") == 0 || strcmp(op, "!=") == 0)
+		return cmp != 0;
+	if (strcmp(op, "<") == 0)
+		return cmp < 0;
+	if (strcmp(op, "<=") == 0)
+		return cmp <= 0;
+	if (strcmp(op, ">") == 0)
+		return cmp > 0;
+	if (strcmp(op, ">=") == 0)
+		return cmp >= 0;
+	return K_UNKNOWN;
+}
+
+/* Two constants compared: 1 = 1, 'a' = 'a', 2 > 1. Only unqualified built-in operators. */
+static int fold_op(const cJSON *ae)
+{
+	const cJSON *name = sql_json_item(ae, "name");
+	const char *type = NULL, *op;
+	struct konst l, r;
+
+	if (!sql_streq(sql_json_str(ae, "kind"), "AEXPR_OP") || cJSON_GetArraySize(name) != 1)
+		return K_UNKNOWN;
+	op = sql_json_str(sql_node_body(cJSON_GetArrayItem(name, 0), &type), "sval");
+	if (!op || !const_value(sql_json_item(ae, "lexpr"), &l) ||
+	    !const_value(sql_json_item(ae, "rexpr"), &r) || l.is_int != r.is_int)
+		return K_UNKNOWN;
+	if (l.is_int)
+		return compare(l.i < r.i ? -1 : l.i > r.i, op);
+	/* strings: only equality is certain without knowing the collation */
+	if (strcmp(op, "=") == 0 || strcmp(op, "<>") == 0 || strcmp(op, "!=") == 0)
+		return compare(strcmp(l.s, r.s) != 0, op);
+	return K_UNKNOWN;
+}
+
+/* AND, OR, NOT in three-valued logic: NULL and unknown both stay "not surely true". */
+static int fold_bool(const cJSON *be, int depth)
+{
+	const char *op = sql_json_str(be, "boolop");
+	const cJSON *w;
+	bool is_and = sql_streq(op, "AND_EXPR"), is_or = sql_streq(op, "OR_EXPR");
+	int acc = is_and ? K_TRUE : K_FALSE;
+
+	if (sql_streq(op, "NOT_EXPR")) {
+		int v = fold(cJSON_GetArrayItem(sql_json_item(be, "args"), 0), depth + 1);
+
+		return v == K_UNKNOWN ? K_UNKNOWN : !v;
+	}
+	if (!is_and && !is_or)
+		return K_UNKNOWN;
+	cJSON_ArrayForEach(w, sql_json_item(be, "args"))
+	{
+		int v = fold(w, depth + 1);
+
+		if (is_or && v == K_TRUE)
+			return K_TRUE;
+		if (is_and && v == K_FALSE)
+			return K_FALSE;
+		if (v == K_UNKNOWN)
+			acc = K_UNKNOWN;
+	}
+	return acc;
+}
+
+static int fold(const cJSON *wrapper, int depth)
+{
+	const char *type = NULL;
+	const cJSON *body = sql_node_body(wrapper, &type), *v;
+
+	if (!body || depth > FOLD_MAX_DEPTH)
+		return K_UNKNOWN;
+	if (strcmp(type, "A_Const") == 0) {
+		if ((v = sql_json_item(body, "boolval")))
+			return sql_json_bool(v, "boolval") ? K_TRUE : K_FALSE;
+		return K_UNKNOWN; /* 1 or 'x' alone is not a boolean (the server refuses it) */
+	}
+	if (strcmp(type, "TypeCast") == 0)
+		return fold_cast(body, depth);
+	if (strcmp(type, "BoolExpr") == 0)
+		return fold_bool(body, depth);
+	if (strcmp(type, "A_Expr") == 0)
+		return fold_op(body);
+	if (strcmp(type, "NullTest") == 0) {
+		struct konst k;
+		bool not_null = sql_streq(sql_json_str(body, "nulltesttype"), "IS_NOT_NULL");
+
+		/* 1 IS NOT NULL, 'x' IS NOT NULL */
+		if (const_value(sql_json_item(body, "arg"), &k))
+			return not_null ? K_TRUE : K_FALSE;
+		return K_UNKNOWN;
+	}
+	if (strcmp(type, "BooleanTest") == 0) {
+		const char *t = sql_json_str(body, "booltesttype");
+		int a = fold(sql_json_item(body, "arg"), depth + 1);
+
+		if (a == K_UNKNOWN || !t)
+			return K_UNKNOWN;
+		if (strcmp(t, "IS_TRUE") == 0 || strcmp(t, "IS_NOT_FALSE") == 0)
+			return a;
+		if (strcmp(t, "IS_FALSE") == 0 || strcmp(t, "IS_NOT_TRUE") == 0)
+			return !a;
+		return K_UNKNOWN;
+	}
+	return K_UNKNOWN;
+}
+
+bool sql_always_true(const cJSON *wrapper)
+{
+	return wrapper && fold(wrapper, 0) == K_TRUE;
+}
+
+/*
+ * Functions a DEFAULT may call without making the server rewrite the table: STABLE or
+ * IMMUTABLE ones (PostgreSQL 11+ evaluates those once and stores the value in the catalog).
+ * Kept short on purpose: anything else, random(), gen_random_uuid(), clock_timestamp(),
+ * nextval(), a user function, counts as volatile.
+ */
+static const char *const stable_funcs[] = {
+	"now",
+	"transaction_timestamp",
+	"statement_timestamp",
+	"current_date",
+	"lower",
+	"upper",
+	"length",
+	"btrim",
+	"concat",
+	"to_timestamp",
+	"make_date",
+	"make_interval",
+	"abs",
+	"jsonb_build_object",
+	"json_build_object",
+	"jsonb_build_array",
+};
+
+static bool stable_call(const cJSON *fc)
+{
+	const cJSON *names = sql_json_item(fc, "funcname"), *w;
+	const char *type = NULL, *schema = NULL, *fname = NULL;
+	int n = cJSON_GetArraySize(names);
+
+	if (n < 1 || n > 2 || sql_json_item(fc, "over") || sql_json_bool(fc, "agg_star"))
+		return false;
+	fname = sql_json_str(sql_node_body(cJSON_GetArrayItem(names, n - 1), &type), "sval");
+	if (n == 2)
+		schema = sql_json_str(sql_node_body(cJSON_GetArrayItem(names, 0), &type), "sval");
+	/* a function of the same name in another schema could be anything */
+	if (!fname || (n == 2 && !sql_streq(schema, "pg_catalog")))
+		return false;
+	for (size_t i = 0; i < PGW_ARRAY_LEN(stable_funcs); i++)
+		if (strcmp(fname, stable_funcs[i]) == 0)
+			goto args;
+	return false;
+args:
+	cJSON_ArrayForEach(w, sql_json_item(fc, "args"))
+	{
+		if (!sql_default_is_stable(w))
+			return false;
+	}
+	return true;
+}
+
+bool sql_default_is_stable(const cJSON *wrapper)
+{
+	const char *type = NULL;
+	const cJSON *body = sql_node_body(wrapper, &type), *w;
+
+	if (!body)
+		return false;
+	if (strcmp(type, "A_Const") == 0 || strcmp(type, "SQLValueFunction") == 0)
+		return true; /* CURRENT_TIMESTAMP, CURRENT_USER, ...: all STABLE */
+	if (strcmp(type, "TypeCast") == 0)
+		return sql_default_is_stable(sql_json_item(body, "arg"));
+	if (strcmp(type, "FuncCall") == 0)
+		return stable_call(body);
+	if (strcmp(type, "A_Expr") == 0) {
+		/* -1, 1 + 2, 'a' || 'b': built-in operators on stable operands */
+		const cJSON *l = sql_json_item(body, "lexpr"), *r = sql_json_item(body, "rexpr");
+
+		return sql_streq(sql_json_str(body, "kind"), "AEXPR_OP") &&
+		       cJSON_GetArraySize(sql_json_item(body, "name")) == 1 &&
+		       (!l || sql_default_is_stable(l)) && (!r || sql_default_is_stable(r));
+	}
+	if (strcmp(type, "A_ArrayExpr") == 0 || strcmp(type, "RowExpr") == 0 ||
+	    strcmp(type, "BoolExpr") == 0) {
+		const char *key = type[0] == 'B' || type[0] == 'R' ? "args" : "elements";
+
+		cJSON_ArrayForEach(w, sql_json_item(body, key))
+		{
+			if (!sql_default_is_stable(w))
+				return false;
+		}
+		return true;
+	}
+	return false;
+}
