@@ -154,5 +154,8 @@ void pgw_stmt_map_clear(struct pgw_stmt_map *m);
 size_t pgw_stmt_map_count(const struct pgw_stmt_map *m);
 /* Detect mode: how many statements rule <rule> (enum pgw_sql_flag) let through. */
 uint64_t pgw_guard_detected(int rule);
+/* A statement guard rule <rule> (enum pgw_sql_flag) refuses, and the safe form its hint
+ * gives; "" for what has none. Static strings. */
+void pgw_guard_rule_doc(int rule, const char **example, const char **instead);
 
 #endif

@@ -134,15 +134,15 @@ static void limit_row(struct pgw_rs *rs, const char *rule, uint64_t value)
 {
 	char v[32];
 	const char *row[] = {rule, "54000", "everyone", NULL, NULL, NUM(v, "%" PRIu64, value),
-			     NULL};
+			     NULL, NULL,    NULL};
 
 	pgw_rs_row(rs, row);
 }
 
 void pgw_admin_show_rules(struct evbuffer *out)
 {
-	static const char *const cols[] = {"rule",	"sqlstate", "default", "roles_on",
-					   "roles_off", "limit",    "detected"};
+	static const char *const cols[] = {"rule",  "sqlstate", "default", "roles_on", "roles_off",
+					   "limit", "detected", "example", "instead"};
 	const struct pgw_config *cfg = &pgw.cfg;
 	struct pgw_rs rs;
 
@@ -150,7 +150,7 @@ void pgw_admin_show_rules(struct evbuffer *out)
 	for (int f = 0; f < PGW_SQL_NFLAGS; f++) {
 		uint64_t bit = PGW_SQL_BIT(f);
 		char on[256], off[256], det[24];
-		const char *row[7];
+		const char *row[9];
 
 		if (!(bit & PGW_SQL_GUARD_RULES))
 			continue;
@@ -163,6 +163,7 @@ void pgw_admin_show_rules(struct evbuffer *out)
 		row[4] = off;
 		row[5] = NULL;
 		row[6] = NUM(det, "%" PRIu64, pgw_guard_detected(f));
+		pgw_guard_rule_doc(f, &row[7], &row[8]);
 		pgw_rs_row(&rs, row);
 	}
 	limit_row(&rs, "message_size", cfg->max_message_size);

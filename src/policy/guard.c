@@ -79,9 +79,55 @@ static const char *const hints[PGW_SQL_NFLAGS] = {
 		"lock, and a crash empties an unlogged table.",
 };
 
+/* One statement each rule refuses, for SHOW RULES (the README's table has more). */
+static const char *const examples[PGW_SQL_NFLAGS] = {
+	[PGW_SQL_DROP_TABLE] = "DROP TABLE t",
+	[PGW_SQL_DROP_SCHEMA] = "DROP SCHEMA s",
+	[PGW_SQL_DROP_DATABASE] = "DROP DATABASE d",
+	[PGW_SQL_TRUNCATE] = "TRUNCATE t",
+	[PGW_SQL_DELETE_WITHOUT_WHERE] = "DELETE FROM t WHERE 1 = 1",
+	[PGW_SQL_UPDATE_WITHOUT_WHERE] = "UPDATE t SET a = 0 WHERE true",
+	[PGW_SQL_ALTER_DROP_COLUMN] = "ALTER TABLE t DROP COLUMN a",
+	[PGW_SQL_ALTER_DROP_CONSTRAINT] = "ALTER TABLE t DROP CONSTRAINT c",
+	[PGW_SQL_ALTER_COLUMN_TYPE] = "ALTER TABLE t ALTER COLUMN a TYPE bigint",
+	[PGW_SQL_CREATE_INDEX_BLOCKING] = "CREATE INDEX i ON t (a)",
+	[PGW_SQL_DROP_INDEX_BLOCKING] = "DROP INDEX i",
+	[PGW_SQL_SET_ROLE] = "SET ROLE admin",
+	[PGW_SQL_ROW_SECURITY_OFF] = "SET row_security = off",
+	[PGW_SQL_CASCADE] = "DROP TABLE t CASCADE",
+	[PGW_SQL_GRANT_REVOKE] = "GRANT ALL ON t TO PUBLIC",
+	[PGW_SQL_ALTER_SYSTEM] = "ALTER SYSTEM SET work_mem = '1GB'",
+	[PGW_SQL_DO_BLOCK] = "DO $$ BEGIN PERFORM 1; END $$",
+	[PGW_SQL_RLS_WEAKENING] = "ALTER TABLE t DISABLE ROW LEVEL SECURITY",
+	[PGW_SQL_DROP_VIEW] = "DROP VIEW v",
+	[PGW_SQL_DETACH_PARTITION] = "ALTER TABLE t DETACH PARTITION p",
+	[PGW_SQL_RENAME_TABLE] = "ALTER TABLE t RENAME TO u",
+	[PGW_SQL_RENAME_COLUMN] = "ALTER TABLE t RENAME COLUMN a TO b",
+	[PGW_SQL_VACUUM_FULL] = "VACUUM FULL t",
+	[PGW_SQL_CLUSTER] = "CLUSTER t USING i",
+	[PGW_SQL_REINDEX_BLOCKING] = "REINDEX TABLE t",
+	[PGW_SQL_LOCK_EXCLUSIVE] = "LOCK TABLE t",
+	[PGW_SQL_ADD_UNIQUE_CONSTRAINT] = "ALTER TABLE t ADD CONSTRAINT u UNIQUE (a)",
+	[PGW_SQL_ADD_FOREIGN_KEY] = "ALTER TABLE t ADD FOREIGN KEY (a) REFERENCES u",
+	[PGW_SQL_ADD_CHECK_CONSTRAINT] = "ALTER TABLE t ADD CHECK (a > 0)",
+	[PGW_SQL_ADD_COLUMN_DEFAULT_VOLATILE] = "ALTER TABLE t ADD COLUMN c uuid DEFAULT "
+						"gen_random_uuid()",
+	[PGW_SQL_ADD_REQUIRED_COLUMN] = "ALTER TABLE t ADD COLUMN c int NOT NULL",
+	[PGW_SQL_SET_NOT_NULL] = "ALTER TABLE t ALTER COLUMN a SET NOT NULL",
+	[PGW_SQL_SET_UNLOGGED] = "ALTER TABLE t SET UNLOGGED",
+};
+
 uint64_t pgw_guard_detected(int rule)
 {
 	return (unsigned)rule < PGW_SQL_NFLAGS ? detected[rule] : 0;
+}
+
+void pgw_guard_rule_doc(int rule, const char **example, const char **instead)
+{
+	bool known = (unsigned)rule < PGW_SQL_NFLAGS;
+
+	*example = known && examples[rule] ? examples[rule] : "";
+	*instead = known && hints[rule] ? hints[rule] : "";
 }
 
 /* Refusals that hold for every role and mode: pgward must see what the server runs. */

@@ -56,6 +56,13 @@ def test_rules_stats_config_tenants(pg, console):
     assert rules["drop_table"][1:5] == ["42501", "on", "", "migrator"]
     assert rules["drop_database"][3] == "migrator"
     assert rules["query_size"][1] == "54000" and int(rules["query_size"][5]) > 0
+    # every statement rule shows an example it refuses and the safe form
+    guard_rules = [r for r in rules.values() if r[1] == "42501"]
+    assert len(guard_rules) == 33
+    for r in guard_rules:
+        assert r[7] and r[8], r
+    assert rules["rls_weakening"][7] == "ALTER TABLE t DISABLE ROW LEVEL SECURITY"
+    assert "CONCURRENTLY" in rules["reindex_blocking"][8]
     stats = dict(rows(console, "SHOW STATS"))
     assert int(stats["sql_cache_misses"]) >= 1 and int(stats["sql_cache_hits"]) >= 2, stats
     assert int(stats["sessions"]) >= 2

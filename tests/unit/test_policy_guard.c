@@ -465,6 +465,33 @@ static void function_call_set_config(void **state)
 	assert_int_equal(missed, 0);
 }
 
+/* SHOW RULES' example for each statement rule raises that rule, and each has a safe form. */
+static void rule_examples_raise_their_rule(void **state)
+{
+	struct pgw_sql_cache *cache = pgw_sql_cache_new(100, 16u << 20);
+	int missed = 0;
+
+	(void)state;
+	for (int f = 0; f < PGW_SQL_NFLAGS; f++) {
+		const struct pgw_sql_info *info;
+		const char *example, *instead;
+
+		if (!(PGW_SQL_BIT(f) & PGW_SQL_GUARD_RULES))
+			continue;
+		pgw_guard_rule_doc(f, &example, &instead);
+		info = pgw_sql_inspect(cache, example, strlen(example));
+		if (instead[0] == '\0' || info == NULL || info->status != PGW_SQL_OK ||
+		    !(info->flags & PGW_SQL_BIT(f))) {
+			print_error("%s: example \"%s\" does not raise it, or no safe form\n",
+				    pgw_sql_flag_name((enum pgw_sql_flag)f), example);
+			missed++;
+		}
+		pgw_sql_info_unref(info);
+	}
+	pgw_sql_cache_free(cache);
+	assert_int_equal(missed, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -476,6 +503,7 @@ int main(void)
 		cmocka_unit_test(guard_special_cases),
 		cmocka_unit_test(guard_defaults),
 		cmocka_unit_test(function_call_set_config),
+		cmocka_unit_test(rule_examples_raise_their_rule),
 	};
 
 	/* detect mode logs every statement it lets through; keep the output to the results */
