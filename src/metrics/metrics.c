@@ -94,8 +94,7 @@ void pgw_mjob_render(struct pgw_mbuf *b)
 		"Tenant-context lookups answered from the cache.",
 		"Tenant-context lookups that had to ask PostgreSQL.",
 		"Tenant-context cache entries invalidated (NOTIFY or TTL).",
-		"NOTIFYs on the invalidation channel ignored: malformed payload, sender role not "
-		"allowed, or sender gone before its check.",
+		"Invalidation NOTIFYs ignored (bad payload, sender not allowed or gone).",
 	};
 	struct pgw_tenant_stats ts;
 	uint64_t cache[4];
