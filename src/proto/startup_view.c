@@ -97,10 +97,13 @@ static const char *const reserved_keys[] = {"user", "database", "options", "repl
  * A setting named like a packet key the server reserves would change meaning once rebuilt
  * as a key of its own. The server refuses user, database, options and replication as
  * unknown settings; a _pq_. name it would take as a placeholder setting, but no client has
- * a reason to send one, so pgward refuses it rather than rebuild it ambiguously.
+ * a reason to send one, so pgward refuses it rather than rebuild it ambiguously. An empty
+ * name (-c =x) the server refuses too.
  */
 static bool reserved_setting(const char *name)
 {
+	if (name[0] == '\0')
+		return true; /* as a key it would end the rebuilt packet's parameters */
 	for (size_t i = 0; i < PGW_ARRAY_LEN(reserved_keys); i++)
 		if (strcasecmp(name, reserved_keys[i]) == 0)
 			return true;

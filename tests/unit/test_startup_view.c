@@ -251,6 +251,9 @@ static void test_reserved_names_refused(void **state)
 	(void)state;
 	REFUSED("user\0a\0options\0-c user=b\0", "42704", "\"user\"");
 	REFUSED("user\0a\0options\0-c _pq_.x=1\0", "42704", "\"_pq_.x\"");
+	/* an empty name would end the rebuilt packet's keys early */
+	REFUSED("user\0a\0options\0-c =x\0", "42704", "\"\"");
+	REFUSED("user\0a\0options\0--=x\0", "42704", "\"\"");
 	REFUSED("user\0a\0User\0b\0", "42704", "\"User\"");
 	REFUSED("database\0d\0", "28000", "no PostgreSQL user name");
 	REFUSED("user\0\0", "28000", "no PostgreSQL user name");
