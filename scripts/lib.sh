@@ -6,6 +6,7 @@
 #   pg_start DIR PORT       initdb (once) + start a throwaway PostgreSQL 15 in DIR/data
 #   pg_stop DIR             fast shutdown of the cluster in DIR/data
 #   ini_override IN OUT section.key=value...   copy an INI file with some values replaced
+#   install_squawk          npm install squawk-cli (pinned) into .cache/npm, for the differential tests
 #
 # Everything is idempotent. PostgreSQL refuses to run as root, so as root the cluster
 # runs as the unprivileged system user $PGWARD_PG_USER (created when missing).
@@ -49,6 +50,25 @@ install_deps() {
 	{ apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"; } || rc=$?
 	[ "$added_policy" = 1 ] && rm -f "$policy"
 	[ "$rc" -eq 0 ] || die "apt-get install failed (rc=$rc)"
+}
+
+# The squawk linter, the reference of tests/integration/test_squawk_differential.py: pinned, so
+# its rule set (and the test's mapping of it) only changes on purpose. Project-local and ignored
+# by git; the test finds it at $SQUAWK_BIN (default .cache/npm/node_modules/.bin/squawk).
+SQUAWK_VERSION=2.66.0
+SQUAWK_PREFIX=$PGWARD_ROOT/.cache/npm
+
+install_squawk() {
+	local bin=$SQUAWK_PREFIX/node_modules/.bin/squawk
+	if [ -x "$bin" ] && [ "$("$bin" --version 2>/dev/null)" = "squawk $SQUAWK_VERSION" ]; then
+		return 0
+	fi
+	command -v npm >/dev/null || die "install_squawk: npm is missing"
+	log "installing squawk-cli@$SQUAWK_VERSION into $SQUAWK_PREFIX"
+	mkdir -p "$SQUAWK_PREFIX"
+	npm install --prefix "$SQUAWK_PREFIX" --no-audit --no-fund --no-save --loglevel=error \
+		"squawk-cli@$SQUAWK_VERSION" || return 1
+	"$bin" --version
 }
 
 # build TYPE DIR: configure once, rebuild incrementally afterwards.

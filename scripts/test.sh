@@ -61,6 +61,7 @@ integration() {
 built() { [ -x "$1" ]; }
 
 step "install dependencies" install_deps
+step "install squawk" install_squawk
 step "clang-format" format_check
 step "build Release" build Release build
 step "build Asan" build Asan build-asan

@@ -75,10 +75,14 @@ static void add_constraint(struct sql_builder *b, const cJSON *con, const char *
 		snprintf(what, sizeof(what), "ADD CONSTRAINT %s", name);
 	else
 		snprintf(what, sizeof(what), "ADD");
-	if ((sql_streq(ct, "CONSTR_UNIQUE") || sql_streq(ct, "CONSTR_PRIMARY")) &&
+	/* an exclusion constraint builds its index under the same exclusive lock */
+	if ((sql_streq(ct, "CONSTR_UNIQUE") || sql_streq(ct, "CONSTR_PRIMARY") ||
+	     sql_streq(ct, "CONSTR_EXCLUSION")) &&
 	    !sql_json_str(con, "indexname"))
 		sql_flagf(b, PGW_SQL_ADD_UNIQUE_CONSTRAINT, "ALTER %s %s %s %s", word, q, what,
-			  ct[7] == 'U' ? "UNIQUE" : "PRIMARY KEY");
+			  ct[7] == 'U'	 ? "UNIQUE"
+			  : ct[7] == 'P' ? "PRIMARY KEY"
+					 : "EXCLUDE");
 	else if (sql_streq(ct, "CONSTR_FOREIGN") && !sql_json_bool(con, "skip_validation"))
 		sql_flagf(b, PGW_SQL_ADD_FOREIGN_KEY, "ALTER %s %s %s FOREIGN KEY", word, q, what);
 	else if (sql_streq(ct, "CONSTR_CHECK") && !sql_json_bool(con, "skip_validation"))
