@@ -99,25 +99,27 @@ enum pgw_sql_flag {
 	PGW_SQL_ADD_REQUIRED_COLUMN, /* ADD COLUMN NOT NULL (or PRIMARY KEY) without DEFAULT */
 	PGW_SQL_SET_NOT_NULL,	     /* ALTER COLUMN ... SET NOT NULL */
 	PGW_SQL_SET_UNLOGGED,	     /* SET UNLOGGED */
-	PGW_SQL_DDL,		     /* any statement of kind DDL, at any depth */
-	PGW_SQL_RESET_ALL,	     /* RESET ALL (in a session, not ALTER ROLE ... RESET ALL) */
-	PGW_SQL_DISCARD_ALL,	     /* DISCARD ALL */
-	PGW_SQL_SET_CONFIG_DYNAMIC,  /* set_config() name not a constant, UPDATE pg_settings, a
-					view or rule over pg_settings; since any GUC may be hit,
-					also raises set_role, row_security_off, encoding, scs */
-	PGW_SQL_ALTER_ROLE_SET,	     /* ALTER ROLE/USER/DATABASE ... SET/RESET */
-	PGW_SQL_ENCODING_NOT_UTF8,   /* client_encoding set to anything not surely UTF8 */
-	PGW_SQL_SCS_OFF,	     /* standard_conforming_strings set to anything not surely on */
-	PGW_SQL_SQL_FROM_STRING,     /* a built-in that runs SQL given as text (query_to_xml,
-					ts_stat, ...: calls.c), called or named by an aggregate,
-					operator, cast or other definition that calls it later */
-	PGW_SQL_CREATE_FUNCTION,     /* CREATE [OR REPLACE] FUNCTION/PROCEDURE, CREATE EXTENSION,
-					ALTER EXTENSION ... UPDATE: code pgward cannot inspect */
-	PGW_SQL_NOTIFY_DYNAMIC,	     /* pg_notify() whose channel is not a constant, or named by a
-					definition that calls it later */
-	PGW_SQL_CONCURRENTLY,	     /* CREATE/DROP INDEX, REINDEX or DETACH PARTITION
-					CONCURRENTLY: the server refuses it in a transaction block
-					or next to other statements of an extended-protocol batch */
+	PGW_SQL_DROP_NOT_NULL,	   /* ALTER COLUMN ... DROP NOT NULL: readers relying on it break */
+	PGW_SQL_DOMAIN_CONSTRAINT, /* CREATE DOMAIN with a CHECK, ALTER DOMAIN ... ADD CONSTRAINT */
+	PGW_SQL_DDL,		   /* any statement of kind DDL, at any depth */
+	PGW_SQL_RESET_ALL,	   /* RESET ALL (in a session, not ALTER ROLE ... RESET ALL) */
+	PGW_SQL_DISCARD_ALL,	   /* DISCARD ALL */
+	PGW_SQL_SET_CONFIG_DYNAMIC, /* set_config() name not a constant, UPDATE pg_settings, a
+				       view or rule over pg_settings; since any GUC may be hit,
+				       also raises set_role, row_security_off, encoding, scs */
+	PGW_SQL_ALTER_ROLE_SET,	    /* ALTER ROLE/USER/DATABASE ... SET/RESET */
+	PGW_SQL_ENCODING_NOT_UTF8,  /* client_encoding set to anything not surely UTF8 */
+	PGW_SQL_SCS_OFF,	    /* standard_conforming_strings set to anything not surely on */
+	PGW_SQL_SQL_FROM_STRING,    /* a built-in that runs SQL given as text (query_to_xml,
+				       ts_stat, ...: calls.c), called or named by an aggregate,
+				       operator, cast or other definition that calls it later */
+	PGW_SQL_CREATE_FUNCTION,    /* CREATE [OR REPLACE] FUNCTION/PROCEDURE, CREATE EXTENSION,
+				       ALTER EXTENSION ... UPDATE: code pgward cannot inspect */
+	PGW_SQL_NOTIFY_DYNAMIC,	    /* pg_notify() whose channel is not a constant, or named by a
+				       definition that calls it later */
+	PGW_SQL_CONCURRENTLY,	    /* CREATE/DROP INDEX, REINDEX or DETACH PARTITION
+				       CONCURRENTLY: the server refuses it in a transaction block
+				       or next to other statements of an extended-protocol batch */
 	PGW_SQL_NFLAGS,
 };
 
@@ -273,7 +275,7 @@ const struct pgw_sql_info *pgw_sql_info_ref(const struct pgw_sql_info *info);
 void pgw_sql_info_unref(const struct pgw_sql_info *info); /* NULL is fine */
 
 /* The detections the unsafe-statement guard can refuse, per role: drop_table .. set_unlogged. */
-#define PGW_SQL_GUARD_RULES (PGW_SQL_BIT(PGW_SQL_SET_UNLOGGED + 1) - 1)
+#define PGW_SQL_GUARD_RULES (PGW_SQL_BIT(PGW_SQL_DOMAIN_CONSTRAINT + 1) - 1)
 
 /*
  * Parses a rule list ("drop_table, truncate", "all", "none" or empty) into a mask of

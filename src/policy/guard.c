@@ -77,6 +77,10 @@ static const char *const hints[PGW_SQL_NFLAGS] = {
 	[PGW_SQL_SET_UNLOGGED] =
 		"Keep the table logged: SET UNLOGGED rewrites it under an exclusive "
 		"lock, and a crash empties an unlogged table.",
+	[PGW_SQL_DROP_NOT_NULL] = "Code reading the column may rely on it never being null: keep "
+				  "the constraint, or drop it after every reader copes with nulls.",
+	[PGW_SQL_DOMAIN_CONSTRAINT] = "Use table and column CHECK constraints (added NOT VALID, "
+				      "then validated) instead of a constrained domain.",
 };
 
 /* One statement each rule refuses, for SHOW RULES (the README's table has more). */
@@ -114,6 +118,8 @@ static const char *const examples[PGW_SQL_NFLAGS] = {
 	[PGW_SQL_ADD_REQUIRED_COLUMN] = "ALTER TABLE t ADD COLUMN c int NOT NULL",
 	[PGW_SQL_SET_NOT_NULL] = "ALTER TABLE t ALTER COLUMN a SET NOT NULL",
 	[PGW_SQL_SET_UNLOGGED] = "ALTER TABLE t SET UNLOGGED",
+	[PGW_SQL_DROP_NOT_NULL] = "ALTER TABLE t ALTER COLUMN a DROP NOT NULL",
+	[PGW_SQL_DOMAIN_CONSTRAINT] = "ALTER DOMAIN d ADD CHECK (VALUE > 0)",
 };
 
 uint64_t pgw_guard_detected(int rule)

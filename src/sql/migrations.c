@@ -169,6 +169,9 @@ void sql_alter_table_cmd(struct sql_builder *b, const cJSON *c, const char *word
 	else if (strcmp(sub, "AT_SetNotNull") == 0)
 		sql_flagf(b, PGW_SQL_SET_NOT_NULL, "ALTER %s %s ALTER COLUMN %s SET NOT NULL", word,
 			  q, col);
+	else if (strcmp(sub, "AT_DropNotNull") == 0)
+		sql_flagf(b, PGW_SQL_DROP_NOT_NULL, "ALTER %s %s ALTER COLUMN %s DROP NOT NULL",
+			  word, q, col);
 	else if (strcmp(sub, "AT_SetUnLogged") == 0)
 		sql_flagf(b, PGW_SQL_SET_UNLOGGED, "ALTER %s %s SET UNLOGGED", word, q);
 }
@@ -225,6 +228,32 @@ static void policy_stmt(struct sql_builder *b, const char *type, const cJSON *bo
 	sql_flagf(b, PGW_SQL_RLS_WEAKENING, "%s POLICY %s ON %s %s (always true)",
 		  create ? "CREATE" : "ALTER", sql_nz(sql_json_str(body, "policy_name"), "?"),
 		  sql_nz(rel.qualified, "?"), clause);
+}
+
+/*
+ * A domain's constraint is checked against every column of that type, in every table, under
+ * their locks, and cannot be changed without touching them all again: CREATE DOMAIN with a
+ * CHECK, ALTER DOMAIN ... ADD CONSTRAINT (NOT VALID or not, as squawk judges it).
+ */
+static void domain_stmt(struct sql_builder *b, const char *type, const cJSON *body)
+{
+	const cJSON *w;
+	const char *t;
+
+	if (strcmp(type, "AlterDomainStmt") == 0) {
+		if (sql_streq(sql_json_str(body, "subtype"), "C"))
+			sql_flagf(b, PGW_SQL_DOMAIN_CONSTRAINT, "ALTER DOMAIN ... ADD CONSTRAINT");
+		return;
+	}
+	cJSON_ArrayForEach(w, sql_json_item(body, "constraints"))
+	{
+		const cJSON *con = sql_node_body(w, &t);
+
+		if (con && sql_streq(sql_json_str(con, "contype"), "CONSTR_CHECK")) {
+			sql_flagf(b, PGW_SQL_DOMAIN_CONSTRAINT, "CREATE DOMAIN ... CHECK");
+			return;
+		}
+	}
 }
 
 /* MERGE ... WHEN MATCHED THEN DELETE/UPDATE with no AND: every matched row. */
@@ -321,5 +350,7 @@ void sql_migration_stmt(struct sql_builder *b, const char *type, const cJSON *bo
 			  *q ? q : sql_nz(sql_json_str(body, "name"), ""));
 	} else if (strcmp(type, "LockStmt") == 0) {
 		lock_stmt(b, body);
+	} else if (strcmp(type, "CreateDomainStmt") == 0 || strcmp(type, "AlterDomainStmt") == 0) {
+		domain_stmt(b, type, body);
 	}
 }

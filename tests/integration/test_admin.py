@@ -58,7 +58,7 @@ def test_rules_stats_config_tenants(pg, console):
     assert rules["query_size"][1] == "54000" and int(rules["query_size"][5]) > 0
     # every statement rule shows an example it refuses and the safe form
     guard_rules = [r for r in rules.values() if r[1] == "42501"]
-    assert len(guard_rules) == 33
+    assert len(guard_rules) == 35
     for r in guard_rules:
         assert r[7] and r[8], r
     assert rules["rls_weakening"][7] == "ALTER TABLE t DISABLE ROW LEVEL SECURITY"

@@ -18,11 +18,14 @@ SETUP = """
 DROP TABLE IF EXISTS gm_items, gm_items2, gm_ref, gm_empty, gm_parent, gm_part1, gm_notes, gm_app,
     gm_aparent, gm_apart1 CASCADE;
 DROP VIEW IF EXISTS gm_view;
+DROP DOMAIN IF EXISTS gm_dom CASCADE;
+CREATE DOMAIN gm_dom AS int;
 CREATE TABLE gm_ref (id int PRIMARY KEY);
 CREATE TABLE gm_items (id int PRIMARY KEY, ref_id int, v text, n int);
 CREATE TABLE gm_empty (id int);
 INSERT INTO gm_ref SELECT g FROM generate_series(1, 5) g;
 INSERT INTO gm_items SELECT g, g, 'v' || g, g FROM generate_series(1, 5) g;
+ALTER TABLE gm_items ALTER COLUMN n SET NOT NULL;
 CREATE INDEX gm_items_v ON gm_items (v);
 CREATE VIEW gm_view AS SELECT id, v FROM gm_items;
 ALTER TABLE gm_items ENABLE ROW LEVEL SECURITY;
@@ -62,7 +65,8 @@ SELECT concat_ws(' | ',
   (SELECT count(*) FROM pg_views WHERE viewname = 'gm_view'),
   (SELECT count(*) FROM pg_inherits WHERE inhparent = 'gm_parent'::regclass),
   (SELECT string_agg(attname, ',') FROM pg_attribute WHERE attrelid = 'gm_empty'::regclass AND attnum > 0),
-  (SELECT count(*) FROM gm_ref))
+  (SELECT count(*) FROM gm_ref),
+  (SELECT count(*) FROM pg_constraint WHERE contypid = 'gm_dom'::regtype))
 """
 
 # (rule, statement, the migration role runs it inside BEGIN/COMMIT)
@@ -107,6 +111,8 @@ RULES = [
     ("add_required_column", "ALTER TABLE gm_empty ADD COLUMN req int NOT NULL", False),
     ("set_not_null", "ALTER TABLE gm_items ALTER COLUMN v SET NOT NULL", False),
     ("set_unlogged", "ALTER TABLE gm_items SET UNLOGGED", False),
+    ("drop_not_null", "ALTER TABLE gm_items ALTER COLUMN n DROP NOT NULL", False),
+    ("domain_constraint", "ALTER DOMAIN gm_dom ADD CONSTRAINT gm_dom_pos CHECK (VALUE > 0)", False),
 ]
 IDS = ["%s-%d" % (r, i) for i, (r, _, _) in enumerate(RULES)]
 

@@ -52,6 +52,8 @@ MAPPED = {
     ("require-concurrent-index-deletion",): (ANY, {"drop_index_blocking"}),
     ("require-concurrent-partition-detach",): (ANY, {"detach_partition"}),
     ("require-concurrent-reindex",): (ANY, {"reindex_blocking"}),
+    ("ban-drop-not-null",): (ANY, {"drop_not_null"}),
+    ("ban-alter-domain-with-add-constraint", "ban-create-domain-with-constraint"): (ANY, {"domain_constraint"}),
 }
 MAPPED_RULES = [r for group in MAPPED for r in group]
 
@@ -74,9 +76,6 @@ UNMAPPED = {
     "transaction-nesting": "about a migration file's BEGIN/COMMIT, not one statement",
     "ban-uncommitted-transaction": "about a migration file's BEGIN/COMMIT, not one statement",
     "ban-concurrent-index-creation-in-transaction": "the server refuses it (25001); a file-level check",
-    "ban-drop-not-null": "no pgward rule: relaxing NOT NULL takes a brief lock and rewrites nothing",
-    "ban-alter-domain-with-add-constraint": "no pgward rule (domains are rarely altered by applications)",
-    "ban-create-domain-with-constraint": "no pgward rule (a new domain locks nothing in use)",
 }
 
 # Disagreements between the two, each with its reason: (corpus file or "*", the statement: a

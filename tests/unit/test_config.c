@@ -656,13 +656,13 @@ static void test_guard_rule_lists(void **state)
 		 "drop_view, detach_partition, rename_table, rename_column, vacuum_full, cluster, "
 		 "reindex_blocking, lock_exclusive, add_unique_constraint, add_foreign_key, "
 		 "add_check_constraint, add_column_default_volatile, add_required_column, "
-		 "set_not_null, set_unlogged",
+		 "set_not_null, set_unlogged, drop_not_null, domain_constraint",
 		 PGW_SQL_GUARD_RULES},
 	};
 	struct pgw_config cfg;
 
-	/* "all" is exactly the 33 rules drop_table .. set_unlogged */
-	assert_int_equal(PGW_SQL_GUARD_RULES, (UINT64_C(1) << 33) - 1);
+	/* "all" is exactly the 35 rules drop_table .. domain_constraint */
+	assert_int_equal(PGW_SQL_GUARD_RULES, (UINT64_C(1) << 35) - 1);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		load_in("guard", "rules", cases[i].value, &cfg);
 		if (cfg.guard_default_rules != cases[i].mask)

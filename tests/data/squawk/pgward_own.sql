@@ -105,3 +105,9 @@ MERGE INTO orders o USING incoming i ON o.id = i.id WHEN MATCHED AND i.gone THEN
 ALTER TYPE order_state ADD VALUE 'archived' AFTER 'done';
 ALTER TABLE orders ALTER COLUMN note TYPE text COLLATE "C";
 CREATE TABLE orders_copy (LIKE orders INCLUDING ALL);
+
+-- drop_not_null and domain_constraint
+ALTER TABLE orders ALTER COLUMN note DROP NOT NULL;
+CREATE DOMAIN positive_int AS int CHECK (VALUE > 0);
+ALTER DOMAIN positive_int ADD CONSTRAINT positive_small CHECK (VALUE < 1000000) NOT VALID;
+CREATE DOMAIN short_label AS text;
