@@ -51,7 +51,8 @@ enum pgw_initial_kind pgw_startup_read(struct pgw_rbuf *in, struct pgw_startup *
 /* Parses one whole packet (length word included) from memory: the core of the above. */
 enum pgw_initial_kind pgw_startup_parse(const uint8_t *pkt, size_t len, struct pgw_startup *out);
 
-/* Value of parameter <name>, or NULL. */
+/* Value of the first parameter <name>, or NULL. For tests and fuzzers only: every decision
+ * reads the canonical view (startup_view.h), which refuses a repeated key. */
 const char *pgw_startup_get(const struct pgw_startup *st, const char *name);
 
 void pgw_startup_free(struct pgw_startup *st);
