@@ -123,6 +123,15 @@ unsigned pgw_policy_prefilter(struct pgw_policy_ctx *ctx, const char *text, size
  */
 const struct pgw_sql_info *pgw_policy_inspect(struct pgw_policy_ctx *ctx, const char *text,
 					      size_t len);
+/*
+ * The shared path of the policies that judge a Query's or Parse's SQL: pass what the
+ * pre-filter says can raise no detection and what cannot be inspected (the guard refuses
+ * that), refuse as <rule> with 53200 when memory runs out, else <check>'s verdict.
+ */
+typedef enum pgw_verdict (*pgw_policy_check_fn)(struct pgw_policy_ctx *ctx,
+						const struct pgw_sql_info *info);
+enum pgw_verdict pgw_policy_judge_sql(struct pgw_policy_ctx *ctx, const struct pgw_msg_view *m,
+				      const char *rule, pgw_policy_check_fn check);
 /* A text the parser rejected: PGW_PASS (the server reports its own syntax error) unless
  * [guard] on_parse_error = refuse, which refuses it with 42601 (rule parse_error). */
 enum pgw_verdict pgw_policy_parse_error(struct pgw_policy_ctx *ctx,

@@ -83,6 +83,25 @@ const struct pgw_sql_info *pgw_policy_inspect(struct pgw_policy_ctx *ctx, const 
 	return ctx->info;
 }
 
+enum pgw_verdict pgw_policy_judge_sql(struct pgw_policy_ctx *ctx, const struct pgw_msg_view *m,
+				      const char *rule, pgw_policy_check_fn check)
+{
+	const struct pgw_sql_info *info;
+	const char *text;
+	size_t len;
+
+	if (!pgw_policy_sql_text(m, &text, &len) ||
+	    !pgw_policy_prefilter(ctx, text, len, PGW_SQL_MAY_BREAK_RULES))
+		return PGW_PASS;
+	info = pgw_policy_inspect(ctx, text, len);
+	if (info == NULL)
+		return pgw_refuse(ctx, rule, "53200", NULL, "pgward: out of memory");
+	if (info->status != PGW_SQL_OK)
+		return PGW_PASS; /* the guard refuses what cannot be inspected; syntax errors
+				    are the server's */
+	return check(ctx, info);
+}
+
 enum pgw_verdict pgw_policy_parse_error(struct pgw_policy_ctx *ctx, const struct pgw_sql_info *info)
 {
 	if (ctx->cfg->on_parse_error != PGW_PARSE_ERROR_REFUSE)

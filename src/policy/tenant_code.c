@@ -62,21 +62,10 @@ static enum pgw_verdict check(struct pgw_policy_ctx *ctx, const struct pgw_sql_i
 
 static enum pgw_verdict on_message(struct pgw_policy_ctx *ctx, const struct pgw_msg_view *m)
 {
-	const struct pgw_sql_info *info;
-	const char *text;
-	size_t len;
-
-	if (!ctx->tenant_context || !pgw_policy_sql_text(m, &text, &len))
+	if (!ctx->tenant_context)
 		return PGW_PASS;
 	/* every built-in's name, CREATE, ALTER (EXTENSION) and DO are pre-filter words */
-	if (!pgw_policy_prefilter(ctx, text, len, PGW_SQL_MAY_BREAK_RULES))
-		return PGW_PASS;
-	info = pgw_policy_inspect(ctx, text, len);
-	if (info == NULL)
-		return pgw_refuse(ctx, "sql_from_string", "53200", NULL, "pgward: out of memory");
-	if (info->status != PGW_SQL_OK)
-		return PGW_PASS; /* the guard refuses what cannot be inspected */
-	return check(ctx, info);
+	return pgw_policy_judge_sql(ctx, m, "sql_from_string", check);
 }
 
 const struct pgw_policy pgw_tenant_code = {

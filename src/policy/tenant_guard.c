@@ -63,23 +63,11 @@ static enum pgw_verdict check(struct pgw_policy_ctx *ctx, const struct pgw_sql_i
 
 static enum pgw_verdict on_message(struct pgw_policy_ctx *ctx, const struct pgw_msg_view *m)
 {
-	const struct pgw_sql_info *info;
-	const char *text;
-	size_t len;
-
-	if (ctx->cfg->tenant_mode != PGW_TENANT_MODE_ON || !pgw_policy_sql_text(m, &text, &len))
+	if (ctx->cfg->tenant_mode != PGW_TENANT_MODE_ON)
 		return PGW_PASS;
 	/* Every route needs SET, RESET, DISCARD, ALTER, CREATE, UPDATE or set_config as a
 	 * word, all of which the pre-filter looks for. */
-	if (!pgw_policy_prefilter(ctx, text, len, PGW_SQL_MAY_BREAK_RULES))
-		return PGW_PASS;
-	info = pgw_policy_inspect(ctx, text, len);
-	if (info == NULL)
-		return pgw_refuse(ctx, "tenant_context", "53200", NULL, "pgward: out of memory");
-	if (info->status != PGW_SQL_OK)
-		return PGW_PASS; /* the guard refuses what cannot be inspected; syntax errors
-				    are the server's */
-	return check(ctx, info);
+	return pgw_policy_judge_sql(ctx, m, "tenant_context", check);
 }
 
 const struct pgw_policy pgw_tenant_guard = {
