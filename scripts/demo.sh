@@ -150,8 +150,8 @@ Tour (copy and paste):
 4. Globex already has a pending full_crawl job (seed.sql); a second one is refused (23505):
     psql -v VERBOSITY=verbose $bob -c "INSERT INTO scrape_jobs (domain, job_type) VALUES ('globex.example', 'full_crawl')"
 
-5. A query over [limits] max_query_size (64kB here) is refused (54000):
-    printf "SELECT '%070000d';" 0 | psql -v VERBOSITY=verbose $alice
+5. A query over [limits] max_query_size (32MB here) is refused (54000):
+    printf "SELECT '%033554432d';" 0 | psql -v VERBOSITY=verbose $alice
 
 6. Per-tenant latency histograms for Prometheus, and the health check:
     curl -s http://127.0.0.1:$METRICS_PORT/metrics | grep 'pgward_query_duration_seconds_count{tenant="alice"'

@@ -7,6 +7,7 @@
 
 #include "pgward/sql.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -181,4 +182,35 @@ int pgw_config_check_tenant(struct parser *p, const struct config_section *sec)
 		return pgw_config_fail(p, line_of(p, sec, "signing_secret"),
 				       "signing_secret must be at least 16 characters");
 	return 0;
+}
+
+/* A bulk insert of a few megabytes (4 MB: 1 MB of bytea as psycopg2 sends it, with room). */
+#define BULK_INSERT_BYTES (4u << 20)
+
+int pgw_config_warnings(const struct pgw_config *cfg, pgw_config_warn_fn warn, void *arg)
+{
+	const struct {
+		const char *key;
+		uint32_t value;
+	} sizes[] = {
+		{"max_message_size", cfg->max_message_size},
+		{"max_query_size", cfg->max_query_size},
+		{"max_bind_param_size", cfg->max_bind_param_size},
+		{"max_copy_data_size", cfg->max_copy_data_size},
+	};
+	char msg[256];
+	int n = 0;
+
+	for (size_t i = 0; i < PGW_ARRAY_LEN(sizes); i++) {
+		if (sizes[i].value >= BULK_INSERT_BYTES)
+			continue;
+		snprintf(msg, sizeof(msg),
+			 "[limits] %s = %u bytes is smaller than a typical bulk insert "
+			 "(4 MB: 1 MB of bytea sent as hex, or a batch of rows); such statements "
+			 "will be refused",
+			 sizes[i].key, (unsigned)sizes[i].value);
+		warn(sizes[i].key, msg, arg);
+		n++;
+	}
+	return n;
 }

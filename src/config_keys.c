@@ -120,14 +120,15 @@ static const struct config_key pgward_keys[] = {
 /*
  * Payload limits (report finding 3.3.2). Query, Parse, Bind and FunctionCall messages are
  * read whole before they are forwarded, so max_message_size also bounds what one session
- * may hold in memory.
+ * may hold in memory. The defaults are PostgreSQL's own (a message under 1 GB, 65535
+ * parameters): without [limits], pgward refuses nothing the server accepts.
  */
 static const struct config_key limits_keys[] = {
-	SIZE_KEY(max_message_size, "16MB", 1024, 1073741823, RELOAD),
-	SIZE_KEY(max_query_size, "1MB", 64, 1073741823, RELOAD),
-	SIZE_KEY(max_bind_param_size, "8MB", 1, 1073741823, RELOAD),
+	SIZE_KEY(max_message_size, "1073741823", 1024, 1073741823, RELOAD),
+	SIZE_KEY(max_query_size, "1073741823", 64, 1073741823, RELOAD),
+	SIZE_KEY(max_bind_param_size, "1073741823", 1, 1073741823, RELOAD),
 	INT_KEY(max_bind_params, "65535", 0, 65535, RELOAD),
-	SIZE_KEY(max_copy_data_size, "16MB", 1, 1073741823, RELOAD),
+	SIZE_KEY(max_copy_data_size, "1073741823", 1, 1073741823, RELOAD),
 	STRING_KEY(column_limits, "", 0, RELOAD),
 };
 

@@ -169,6 +169,12 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	pgw_metrics_tick();
 }
 
+static void log_warning(const char *key, const char *message, void *arg)
+{
+	(void)arg;
+	pgw_warn(0, "config_limit", "key=%s msg=\"%s\"", key, message);
+}
+
 static int run(void)
 {
 	struct timeval tick = {0, TICK_MS * 1000};
@@ -207,6 +213,7 @@ static int run(void)
 		fprintf(stderr, "pgward: %s\n", err);
 		return 1;
 	}
+	pgw_config_warnings(&pgw.cfg, log_warning, NULL);
 	pgw_info(0, "started", "version=%s server=%s:%d", PGWARD_VERSION, pgw.cfg.server_host,
 		 pgw.cfg.server_port);
 	event_base_dispatch(pgw.base);
@@ -238,6 +245,12 @@ static void cleanup(void)
 	pgw_config_free(&pgw.cfg);
 	if (pgw.base)
 		event_base_free(pgw.base);
+}
+
+static void check_warning(const char *key, const char *message, void *arg)
+{
+	(void)key;
+	fprintf(stderr, "%s: warning: %s\n", (const char *)arg, message);
 }
 
 int main(int argc, char **argv)
@@ -288,7 +301,7 @@ int main(int argc, char **argv)
 		rc = build(&pgw.cfg, &b, err, sizeof(err));
 		if (rc < 0)
 			fprintf(stderr, "%s: %s\n", path, err);
-		else
+		else if (pgw_config_warnings(&pgw.cfg, check_warning, (void *)path) >= 0)
 			printf("%s: configuration is valid\n", path);
 		SSL_CTX_free(b.client_tls);
 		SSL_CTX_free(b.server_tls);

@@ -215,6 +215,14 @@ int pgw_config_restart_changes(const struct pgw_config *old, const struct pgw_co
 
 const char *pgw_sslmode_name(enum pgw_sslmode mode);
 
+/*
+ * Settings that are valid but that will refuse ordinary work: a [limits] size below what a
+ * bulk insert sends (psycopg2 sends 1 MB of bytea as a 2 MB hex literal; ORMs batch many
+ * rows in one statement). Calls <warn> with one sentence per such key; returns how many.
+ */
+typedef void (*pgw_config_warn_fn)(const char *key, const char *message, void *arg);
+int pgw_config_warnings(const struct pgw_config *cfg, pgw_config_warn_fn warn, void *arg);
+
 /* Calls <fn> for every key of every section, in file order, with its current value. */
 typedef void (*pgw_config_key_fn)(const char *section, const char *key, const char *value,
 				  bool reloadable, void *arg);

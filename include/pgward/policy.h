@@ -9,6 +9,7 @@
 
 #include "pgward/common.h"
 #include "pgward/config.h"
+#include "pgward/text_form.h"
 
 enum pgw_verdict {
 	PGW_PASS = 0,
@@ -52,6 +53,15 @@ struct pgw_policy_ctx {
 	bool sets_lock_timeout;
 	uint8_t prefilter_asked; /* pgw_policy_prefilter's memo: the questions answered */
 	uint8_t prefilter_found; /* and those answered true */
+	/* how the server reads the session's text (NULL: pgw_text_form_default), and the text
+	 * of this Query or Parse read that way, once (pgw_policy_sql_text) */
+	const struct pgw_text_forms *forms;
+	bool text_read;
+	int text_status;  /* pgw_text_forms_read's result */
+	const char *text; /* the message's own bytes, or text_buf */
+	size_t text_len;
+	char *text_buf;			 /* owned; freed by pgw_policy_ctx_release */
+	struct pgw_enc_error text_error; /* written only when text_status says so */
 };
 
 /*
@@ -77,6 +87,9 @@ static inline void pgw_policy_ctx_init(struct pgw_policy_ctx *ctx, const struct 
 	ctx->sets_lock_timeout = false;
 	ctx->prefilter_asked = 0;
 	ctx->prefilter_found = 0;
+	ctx->forms = NULL; /* the relay sets the session's */
+	ctx->text_read = false;
+	ctx->text_buf = NULL;
 }
 
 struct pgw_policy {
@@ -100,6 +113,7 @@ enum pgw_verdict pgw_refuse(struct pgw_policy_ctx *ctx, const char *rule, const 
 
 /* The policies, in pipeline order. */
 extern const struct pgw_policy pgw_size_guard;
+extern const struct pgw_policy pgw_text_reader;
 extern const struct pgw_policy pgw_function_call;
 extern const struct pgw_policy pgw_tenant_guard;
 extern const struct pgw_policy pgw_tenant_notify;
@@ -110,8 +124,33 @@ extern const struct pgw_policy pgw_ddl_lock;
 
 /* ---- the shared SQL classification (classify.c) ---- */
 
-/* The SQL text of a Query or Parse body, up to its NUL as the server reads it. */
-bool pgw_policy_sql_text(const struct pgw_msg_view *m, const char **text, size_t *len);
+/* The SQL text of a Query or Parse body, up to its NUL: the bytes as the client sent them. */
+bool pgw_policy_raw_sql_text(const struct pgw_msg_view *m, const char **text, size_t *len);
+/*
+ * The text every decision reads: the raw text as the server will read it, in UTF-8 with
+ * standard strings (text_form.h), read once per message. False when <m> is no Query or
+ * Parse, is malformed (the server reports it), or cannot be read: then ctx->text_status
+ * says why (PGW_ENC_INVALID, PGW_TEXT_AMBIGUOUS, PGW_ENC_NO_MEMORY) and the text reader,
+ * first in the pipeline, refuses the message.
+ */
+void pgw_policy_read_text(struct pgw_policy_ctx *ctx, const struct pgw_msg_view *m);
+/* Inline: each policy that reads SQL asks, several per message. */
+static inline bool pgw_policy_sql_text(struct pgw_policy_ctx *ctx, const struct pgw_msg_view *m,
+				       const char **text, size_t *len)
+{
+	if (m->type != 'Q' && m->type != 'P')
+		return false;
+	if (!ctx->text_read)
+		pgw_policy_read_text(ctx, m);
+	if (ctx->text == NULL)
+		return false;
+	*text = ctx->text;
+	*len = ctx->text_len;
+	return true;
+}
+/* Whether the text read is the client's own bytes (nothing was converted or rewritten):
+ * only then may pgward splice it into a statement of its own. */
+bool pgw_policy_text_is_raw(const struct pgw_policy_ctx *ctx);
 /* pgw_sql_prefilter(<text>, <want>), remembered for the message: a question one policy had
  * answered is not scanned for again by the next. */
 unsigned pgw_policy_prefilter(struct pgw_policy_ctx *ctx, const char *text, size_t len,

@@ -106,10 +106,11 @@ enum pgw_sql_flag {
 	PGW_SQL_DISCARD_ALL,	   /* DISCARD ALL */
 	PGW_SQL_SET_CONFIG_DYNAMIC, /* set_config() name not a constant, UPDATE pg_settings, a
 				       view or rule over pg_settings; since any GUC may be hit,
-				       also raises set_role, row_security_off, encoding, scs */
+				       also raises set_role and row_security_off */
 	PGW_SQL_ALTER_ROLE_SET,	    /* ALTER ROLE/USER/DATABASE ... SET/RESET */
-	PGW_SQL_ENCODING_NOT_UTF8,  /* client_encoding set to anything not surely UTF8 */
-	PGW_SQL_SCS_OFF,	    /* standard_conforming_strings set to anything not surely on */
+	PGW_SQL_TEXT_FORM_UNSEEN,   /* a change of client_encoding or standard_conforming_strings
+				       pgward would not see when it happens: ALTER SYSTEM (a
+				       reload), a definition that calls set_config later */
 	PGW_SQL_SQL_FROM_STRING,    /* a built-in that runs SQL given as text (query_to_xml,
 				       ts_stat, ...: calls.c), called or named by an aggregate,
 				       operator, cast or other definition that calls it later */
@@ -158,7 +159,8 @@ enum pgw_sql_guc_route {
 struct pgw_sql_guc {
 	const char *name; /* "all" for ALTER ROLE/DATABASE/FUNCTION ... RESET ALL */
 	enum pgw_sql_guc_route route;
-	bool reset; /* RESET, SET ... TO DEFAULT */
+	bool reset;	   /* RESET, SET ... TO DEFAULT, set_config(name, NULL, ...) */
+	const char *value; /* the value set, when one constant; NULL otherwise */
 };
 
 /* One VALUES item of an INSERT. A cast around a literal, NULL or $n is looked through. */
@@ -301,9 +303,6 @@ unsigned pgw_sql_prefilter(const char *sql, size_t len, unsigned want);
 /* PostgreSQL's parse_bool_with_len(): 1 true, 0 false, -1 not a boolean ("o" alone is -1). */
 int pgw_sql_parse_bool(const char *value);
 
-/* Whether PostgreSQL's encoding lookup reads <name> as UTF8 ("UTF-8", "utf8", "Unicode"). */
-bool pgw_sql_encoding_is_utf8(const char *name);
-
 /* True when <sql> is valid UTF-8 with no NUL byte, as the server requires. */
 bool pgw_sql_utf8_valid(const char *sql, size_t len);
 
@@ -325,13 +324,14 @@ struct pgw_sql_limits {
 	size_t max_entries;	/* LRU bound by count; 0 disables caching */
 	size_t max_bytes;	/* LRU bound by memory: texts, infos and entry overhead */
 	size_t max_cached_text; /* longer texts are inspected but not cached (16 kB) */
-	size_t max_parse_bytes; /* longer texts are not parsed: PGW_SQL_TOO_LARGE (1 MB);
+	size_t max_parse_bytes; /* longer texts are not parsed: PGW_SQL_TOO_LARGE (1 MB by
+				   default; the policies use max_query_size);
 				   at most PGW_SQL_PARSE_BYTES_CAP */
 };
 
 #define PGW_SQL_MAX_CACHED_TEXT (16 * 1024)
 #define PGW_SQL_MAX_PARSE_BYTES (1024 * 1024)
-#define PGW_SQL_PARSE_BYTES_CAP (16 * 1024 * 1024)
+#define PGW_SQL_PARSE_BYTES_CAP 1073741823u /* PostgreSQL parses what it accepts */
 
 struct pgw_sql_cache_stats {
 	uint64_t hits;

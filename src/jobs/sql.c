@@ -58,7 +58,7 @@ static void putf(struct strbuf *b, const char *fmt, ...)
 		put(b, tmp, PGW_MIN((size_t)n, sizeof(tmp) - 1));
 }
 
-/* <s> between <q>s, each <q> inside doubled: a literal or a quoted identifier. */
+/* <s> between <q>s, each <q> inside doubled: a quoted identifier. */
 static void put_quoted(struct strbuf *b, const char *s, char q)
 {
 	put(b, &q, 1);
@@ -68,6 +68,52 @@ static void put_quoted(struct strbuf *b, const char *s, char q)
 			put(b, p, 1);
 	}
 	put(b, &q, 1);
+}
+
+/* The code point of the UTF-8 character at <p> (valid: it comes from the parser), and its
+ * length in <n>. */
+static uint32_t utf8_char(const unsigned char *p, size_t *n)
+{
+	if (p[0] < 0xE0) {
+		*n = 2;
+		return ((uint32_t)(p[0] & 0x1F) << 6) | (p[1] & 0x3F);
+	}
+	if (p[0] < 0xF0) {
+		*n = 3;
+		return ((uint32_t)(p[0] & 0x0F) << 12) | ((uint32_t)(p[1] & 0x3F) << 6) |
+		       (p[2] & 0x3F);
+	}
+	*n = 4;
+	return ((uint32_t)(p[0] & 0x07) << 18) | ((uint32_t)(p[1] & 0x3F) << 12) |
+	       ((uint32_t)(p[2] & 0x3F) << 6) | (p[3] & 0x3F);
+}
+
+/*
+ * <s> (UTF-8, as pgward inspected it) as a constant that reads the same in every session:
+ * E'...' does not depend on standard_conforming_strings, and non-ASCII characters as
+ * Unicode escapes do not depend on client_encoding (the server converts them to its own).
+ */
+static void put_literal(struct strbuf *b, const char *s)
+{
+	puts_(b, "E'");
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t n = 1;
+
+		if (*p == '\\' || *p == '\'')
+			put(b, (const char *)p, 1); /* doubled */
+		if (*p < 0x80) {
+			put(b, (const char *)p, 1);
+		} else {
+			uint32_t cp = utf8_char(p, &n);
+
+			if (cp <= 0xFFFF)
+				putf(b, "\\u%04X", (unsigned)cp);
+			else
+				putf(b, "\\U%08X", (unsigned)cp);
+		}
+		p += n;
+	}
+	put(b, "'", 1);
 }
 
 /* The text, now the caller's; NULL if memory ran out on the way. */
@@ -127,7 +173,7 @@ static int put_value(struct strbuf *b, const struct pgw_sql_value *v, struct pgw
 
 	switch (v->type) {
 	case PGW_SQL_VAL_LITERAL:
-		put_quoted(b, v->text, '\'');
+		put_literal(b, v->text);
 		break;
 	case PGW_SQL_VAL_PARAM:
 		if ((n = param_number(out, v->param)) < 0)
@@ -192,7 +238,7 @@ int pgw_jobs_build(const struct pgw_job_plan *plan, struct pgw_job_sql *out)
 	 * 1/0 refuses that before any lock is taken. */
 	puts_(&lock, "SELECT pg_catalog.pg_advisory_xact_lock(pgward_k.k) FROM (SELECT DISTINCT "
 		     "pg_catalog.hashtextextended(");
-	put_quoted(&lock, plan->job->table, '\'');
+	put_literal(&lock, plan->job->table);
 	puts_(&lock, " || ':' || pgward_v::text, 0) AS k FROM ");
 	if (put_keys_typed(&lock, plan, out) < 0)
 		goto fail;
@@ -243,7 +289,7 @@ static bool put_row(struct strbuf *b, const char *sql, struct pgw_jobs_row row,
 		if (i > 0)
 			puts_(b, ", ");
 		if (values[i].type == PGW_SQL_VAL_LITERAL && values[i].cast == NULL)
-			put_quoted(b, values[i].text, '\'');
+			put_literal(b, values[i].text);
 		else
 			put(b, sql + items[i].start, items[i].end - items[i].start);
 	}

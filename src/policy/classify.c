@@ -9,6 +9,7 @@
 #include "pgward/policy.h"
 #include "pgward/sql.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static struct pgw_sql_cache *cache;
@@ -37,7 +38,7 @@ static struct pgw_sql_cache *sql_cache(const struct pgw_config *cfg)
 	return cache;
 }
 
-bool pgw_policy_sql_text(const struct pgw_msg_view *m, const char **text, size_t *len)
+bool pgw_policy_raw_sql_text(const struct pgw_msg_view *m, const char **text, size_t *len)
 {
 	const char *p = (const char *)m->body, *end = p + m->len, *nul;
 
@@ -55,6 +56,54 @@ bool pgw_policy_sql_text(const struct pgw_msg_view *m, const char **text, size_t
 	*text = p;
 	*len = (size_t)(nul - p);
 	return true;
+}
+
+/* UTF8 on both sides with standard strings: the text is its own reading if it is valid. */
+static bool plain_utf8(const struct pgw_text_forms *fs)
+{
+	return fs == NULL || (fs->encs == UINT64_C(1) << PGW_ENC_UTF8 &&
+			      fs->scs == PGW_TEXT_SCS_BIT(true) && fs->server_enc == PGW_ENC_UTF8);
+}
+
+void pgw_policy_read_text(struct pgw_policy_ctx *ctx, const struct pgw_msg_view *m)
+{
+	struct pgw_text_forms dflt;
+	const char *raw;
+	size_t raw_len, len;
+	char *buf = NULL;
+
+	ctx->text_read = true;
+	ctx->text = NULL;
+	if (!pgw_policy_raw_sql_text(m, &raw, &raw_len)) {
+		ctx->text_status = PGW_ENC_SAME;
+		return;
+	}
+	/* every simple-protocol Query comes here: the usual session costs one UTF-8 check */
+	if (plain_utf8(ctx->forms) && pgw_sql_utf8_valid(raw, raw_len) &&
+	    memmem(raw, raw_len, "--", 2) == NULL) {
+		ctx->text_status = PGW_ENC_SAME;
+		ctx->text = raw;
+		ctx->text_len = raw_len;
+		return;
+	}
+	if (ctx->forms == NULL)
+		pgw_text_forms_set(&dflt, &pgw_text_form_default);
+	len = raw_len;
+	ctx->text_status = pgw_text_forms_read(ctx->forms ? ctx->forms : &dflt, raw, raw_len, &buf,
+					       &len, &ctx->text_error);
+	if (ctx->text_status == PGW_ENC_SAME) {
+		ctx->text = raw;
+		ctx->text_len = raw_len;
+	} else if (ctx->text_status == PGW_ENC_CONVERTED) {
+		ctx->text = buf;
+		ctx->text_len = len;
+		ctx->text_buf = buf;
+	}
+}
+
+bool pgw_policy_text_is_raw(const struct pgw_policy_ctx *ctx)
+{
+	return ctx->text_read && ctx->text_status == PGW_ENC_SAME;
 }
 
 unsigned pgw_policy_prefilter(struct pgw_policy_ctx *ctx, const char *text, size_t len,
@@ -90,7 +139,7 @@ enum pgw_verdict pgw_policy_judge_sql(struct pgw_policy_ctx *ctx, const struct p
 	const char *text;
 	size_t len;
 
-	if (!pgw_policy_sql_text(m, &text, &len) ||
+	if (!pgw_policy_sql_text(ctx, m, &text, &len) ||
 	    !pgw_policy_prefilter(ctx, text, len, PGW_SQL_MAY_BREAK_RULES))
 		return PGW_PASS;
 	info = pgw_policy_inspect(ctx, text, len);
@@ -117,6 +166,10 @@ void pgw_policy_ctx_release(struct pgw_policy_ctx *ctx)
 {
 	pgw_sql_info_unref(ctx->info);
 	ctx->info = NULL;
+	free(ctx->text_buf);
+	ctx->text_buf = NULL;
+	ctx->text = NULL;
+	ctx->text_read = false;
 }
 
 void pgw_policy_sql_stats(struct pgw_sql_cache_stats *out)

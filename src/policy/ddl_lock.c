@@ -53,7 +53,7 @@ static enum pgw_verdict on_message(struct pgw_policy_ctx *ctx, const struct pgw_
 				runs_ddl(pgw_stmt_map_get(ctx->stmts, text));
 		return PGW_PASS;
 	}
-	if (!pgw_policy_sql_text(m, &text, &len))
+	if (!pgw_policy_sql_text(ctx, m, &text, &len))
 		return PGW_PASS;
 	/* a Parse is inspected too, so that its Binds find the classification */
 	if (info == NULL && pgw_policy_prefilter(ctx, text, len, PGW_SQL_MAY_RUN_DDL))

@@ -1,9 +1,11 @@
 /*
  * The unsafe-statement guard (report sections 4, 6.1): refuses, per login role, the
  * statements [guard] names, wherever they sit in the parse tree. It also keeps what the
- * server executes equal to what pgward inspected: text that is not valid UTF-8, a
- * client_encoding other than UTF8 and standard_conforming_strings off are always refused,
- * as is a statement too deeply nested to inspect. A text the parser rejects is forwarded,
+ * server executes equal to what pgward inspected (the text reader, first in the pipeline,
+ * reads the text in the session's encoding and string syntax): what could change either
+ * unseen (ALTER SYSTEM, a definition that calls set_config later) is always refused, as is
+ * a statement too deeply nested to inspect. A text the parser rejects
+ * is forwarded,
  * so the server reports its own syntax error, unless on_parse_error = refuse.
  */
 #include "pgward/log.h"
@@ -154,18 +156,17 @@ static enum pgw_verdict integrity(struct pgw_policy_ctx *ctx, const struct pgw_s
 	default:
 		break;
 	}
-	if (info->flags & PGW_SQL_BIT(PGW_SQL_ENCODING_NOT_UTF8))
-		return pgw_refuse(ctx, "client_encoding", "42501",
-				  "Keep client_encoding UTF8; convert text in the application.",
-				  "pgward: changing client_encoding away from UTF8 is not allowed "
-				  "(rule client_encoding): %s",
-				  pgw_sql_info_desc(info, PGW_SQL_ENCODING_NOT_UTF8));
-	if (info->flags & PGW_SQL_BIT(PGW_SQL_SCS_OFF))
-		return pgw_refuse(ctx, "standard_conforming_strings", "42501",
-				  "Use E'...' strings where backslash escapes are meant.",
-				  "pgward: standard_conforming_strings must stay on "
-				  "(rule standard_conforming_strings): %s",
-				  pgw_sql_info_desc(info, PGW_SQL_SCS_OFF));
+	if (info->flags & PGW_SQL_BIT(PGW_SQL_TEXT_FORM_UNSEEN))
+		return pgw_refuse(
+			ctx, "text_form_unseen", "42501",
+			"Set client_encoding and standard_conforming_strings per database or "
+			"role (ALTER DATABASE/ROLE ... SET), which sessions report when they "
+			"start, or with SET.",
+			"pgward: %s is not allowed: it could change client_encoding or "
+			"standard_conforming_strings where pgward does not see it, and pgward "
+			"reads each statement in the session's current ones (rule "
+			"text_form_unseen)",
+			pgw_sql_info_desc(info, PGW_SQL_TEXT_FORM_UNSEEN));
 	return PGW_PASS;
 }
 
@@ -191,6 +192,28 @@ static enum pgw_verdict role_rules(struct pgw_policy_ctx *ctx, const struct pgw_
 			  what ? what : "statement", ctx->user ? ctx->user : "", name);
 }
 
+/*
+ * A text the parser rejects is the server's to reject too, except where the two read it
+ * differently: escapes in a constant (E'\xe9') that spell bytes invalid in UTF-8, which
+ * the parser refuses and a database in another encoding takes as characters. Forwarding
+ * it unread would pass whatever follows the constant.
+ */
+static enum pgw_verdict parse_error(struct pgw_policy_ctx *ctx, const struct pgw_sql_info *info)
+{
+	int server_enc = ctx->forms ? ctx->forms->server_enc : PGW_ENC_UTF8;
+
+	if (server_enc != PGW_ENC_UTF8 && info->error != NULL &&
+	    strncmp(info->error, "invalid byte sequence for encoding", 34) == 0)
+		return pgw_refuse(
+			ctx, "encoding", "22021",
+			"Write the characters themselves, or \\u escapes, instead of byte "
+			"escapes.",
+			"pgward: cannot inspect a constant whose escapes spell bytes that are "
+			"not UTF-8 in a %s database (rule encoding)",
+			pgw_enc_name(server_enc));
+	return pgw_policy_parse_error(ctx, info);
+}
+
 static enum pgw_verdict on_message(struct pgw_policy_ctx *ctx, const struct pgw_msg_view *m)
 {
 	const struct pgw_sql_info *info;
@@ -198,12 +221,11 @@ static enum pgw_verdict on_message(struct pgw_policy_ctx *ctx, const struct pgw_
 	const char *text;
 	size_t len;
 
-	if (!pgw_policy_sql_text(m, &text, &len))
+	if (!pgw_policy_sql_text(ctx, m, &text, &len))
 		return PGW_PASS;
 	/* Most statements name none of the keywords any rule needs: no parse for those, which
 	 * matters for literal-heavy simple-protocol traffic, where every text is new. */
-	if (!pgw_policy_prefilter(ctx, text, len, PGW_SQL_MAY_BREAK_RULES) &&
-	    pgw_sql_utf8_valid(text, len))
+	if (!pgw_policy_prefilter(ctx, text, len, PGW_SQL_MAY_BREAK_RULES))
 		return PGW_PASS;
 	info = pgw_policy_inspect(ctx, text, len);
 	if (info == NULL)
@@ -212,7 +234,7 @@ static enum pgw_verdict on_message(struct pgw_policy_ctx *ctx, const struct pgw_
 	if (v == PGW_PASS && info->status == PGW_SQL_OK)
 		v = role_rules(ctx, info);
 	else if (v == PGW_PASS && info->status == PGW_SQL_PARSE_ERROR)
-		v = pgw_policy_parse_error(ctx, info);
+		v = parse_error(ctx, info);
 	return v;
 }
 

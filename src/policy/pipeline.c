@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The tenant policies run before the guard, so a refusal names the tenant setting (and
- * tenant_guard before tenant_code, so CREATE FUNCTION ... SET app.user_org_ids names it too);
- * ddl_lock is last: it refuses nothing, it marks what passed. */
+/* The text reader runs before every policy that reads SQL; the tenant policies before the guard, so
+ * a refusal names the tenant setting (and tenant_guard before tenant_code, so CREATE FUNCTION ...
+ * SET app.user_org_ids names it too); ddl_lock is last: it refuses nothing, it marks what passed.
+ */
 static const struct pgw_policy *const pipeline[] = {
-	&pgw_size_guard,  &pgw_function_call, &pgw_tenant_guard,  &pgw_tenant_notify,
-	&pgw_tenant_code, &pgw_guard,	      &pgw_column_limits, &pgw_ddl_lock,
+	&pgw_size_guard,   &pgw_text_reader,   &pgw_function_call,
+	&pgw_tenant_guard, &pgw_tenant_notify, &pgw_tenant_code,
+	&pgw_guard,	   &pgw_column_limits, &pgw_ddl_lock,
 };
 
 bool pgw_policy_needs_body(char type)

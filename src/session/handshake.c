@@ -108,7 +108,8 @@ static void put_literal(struct evbuffer *out, const char *s)
 /*
  * Every setting the startup packet makes goes through the policies as the set_config() it
  * amounts to, so a startup setting is refused exactly when the same SET would be (role,
- * row_security, client_encoding, standard_conforming_strings, protected names...).
+ * row_security, protected names...). client_encoding and standard_conforming_strings pass:
+ * pgward follows them from the server's ParameterStatus (text_state.c).
  */
 static bool check_settings(struct pgw_session *s)
 {

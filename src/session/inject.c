@@ -362,7 +362,7 @@ enum pgw_inject pgw_sess_jobs(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 		return PGW_INJ_FORWARD;
 	if (m->type == 'B')
 		return on_bind(s, ctx, m);
-	if (!pgw_policy_sql_text(m, &text, &len) || !pgw_jobs_may_match(ctx->cfg, text, len))
+	if (!pgw_policy_sql_text(ctx, m, &text, &len) || !pgw_jobs_may_match(ctx->cfg, text, len))
 		return PGW_INJ_FORWARD;
 	/* Inspected here even when no other policy needed it: a Parse keeps it for its Binds. */
 	info = pgw_policy_inspect(ctx, text, len);
@@ -376,7 +376,15 @@ enum pgw_inject pgw_sess_jobs(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 	case PGW_JOB_SERIALIZE:
 		break;
 	}
-	r = m->type == 'Q' ? on_query(s, &plan, text, len) : on_parse(s, &plan, m, text, len);
+	/* The skip mode splices the client's text into its rewrite: only its own bytes will do
+	 * (not a conversion to UTF-8 or a reading of its string syntax). */
+	if (plan.job->on_conflict == PGW_JOB_SKIP && !pgw_policy_text_is_raw(ctx))
+		r = PGW_INJ_UNCOVERED;
+	else if (!pgw_policy_raw_sql_text(m, &text, &len))
+		return PGW_INJ_FORWARD;
+	else
+		r = m->type == 'Q' ? on_query(s, &plan, text, len)
+				   : on_parse(s, &plan, m, text, len);
 	if (r == PGW_INJ_UNCOVERED) {
 		plan.why = "not_rewritable";
 		uncovered(s, &plan, info);

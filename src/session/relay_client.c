@@ -38,6 +38,7 @@ static void init_ctx(struct pgw_session *s, struct pgw_policy_ctx *ctx)
 {
 	pgw_policy_ctx_init(ctx, &pgw.cfg, s->user, s->id, &s->stmts);
 	ctx->tenant_context = s->tenant.status != PGW_TENANT_OFF;
+	ctx->forms = &s->text.maybe;
 }
 
 /*
@@ -119,6 +120,7 @@ static ssize_t inspect_whole(struct pgw_session *s, const struct pgw_msg_hdr *h)
 		enum pgw_inject inj;
 
 		pgw_lt_note(s, &ctx);
+		pgw_sess_text_sent(s, &m, ctx.info);
 		inj = pgw_sess_jobs(s, &ctx, &m);
 		ok = inj != PGW_INJ_FAILED && track_statements(s, &m, ctx.info);
 		pgw_policy_ctx_release(&ctx);

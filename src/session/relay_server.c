@@ -3,8 +3,8 @@
  * to the client straight from the input block (pgw_conn_relay). Each message is matched
  * to the client request it answers (tracker.h): answers to what pgward injected are
  * swallowed, and the error for a refused-and-substituted message becomes pgward's own, at
- * the same place. Decodes only ReadyForQuery (status byte, in place), BackendKeyData and,
- * during authentication, AuthenticationSASL.
+ * the same place. Decodes only ReadyForQuery (status byte, in place), ParameterStatus (in
+ * place), BackendKeyData and, during authentication, AuthenticationSASL.
  */
 #include "session-int.h"
 
@@ -57,6 +57,20 @@ static const char *error_sqlstate(struct pgw_session *s, size_t run, const struc
 		}
 	}
 	return NULL;
+}
+
+/* ParameterStatus (whole, <run> bytes into the input): the settings that decide how the
+ * server reads the client's text are followed; the message goes on to the client. */
+static void on_parameter_status(struct pgw_session *s, size_t run, const struct pgw_msg_hdr *h)
+{
+	struct pgw_reader r;
+	const char *name, *value;
+
+	pgw_reader_init(&r, pgw_rbuf_data(&s->server.in) + run + PGW_HDR_LEN, h->len - 4);
+	name = pgw_read_cstr(&r);
+	value = pgw_read_cstr(&r);
+	if (name != NULL && value != NULL)
+		pgw_sess_text_param(s, name, value);
 }
 
 /* BackendKeyData: the client gets the server's pid but pgward's own secret. */
@@ -178,7 +192,8 @@ bool pgw_relay_server(struct pgw_session *s)
 			return false;
 		}
 		total = (size_t)h.len + 1;
-		if (h.type == 'Z' || needs_decode(s, h.type) || pgw_sess_tenant_wants(s, h.type)) {
+		if (h.type == 'Z' || h.type == 'S' || needs_decode(s, h.type) ||
+		    pgw_sess_tenant_wants(s, h.type)) {
 			if (h.len > DECODED_MSG_MAX) {
 				pgw_conn_queue(&s->client, in, run);
 				pgw_sess_fail(s, "08P01",
@@ -197,6 +212,8 @@ bool pgw_relay_server(struct pgw_session *s)
 			avail = pgw_rbuf_len(in);
 			continue;
 		}
+		if (h.type == 'S')
+			on_parameter_status(s, run, &h);
 		if (h.type == 'E' && pgw_tracker_wants_sqlstate(&s->tracker)) {
 			char code[6];
 
@@ -211,8 +228,10 @@ bool pgw_relay_server(struct pgw_session *s)
 			pgw_jobs_lock_waited(v.note - 1u, pgw_now() - v.sent_at);
 		if (v.swap_note != 0)
 			pgw_jobs_count(v.swap_note - 1u, 0, 1, 0);
-		if (h.type == 'Z') /* whole: its status byte follows the header */
+		if (h.type == 'Z') { /* whole: its status byte follows the header */
 			s->tx_status = (char)pgw_rbuf_data(in)[run + PGW_HDR_LEN];
+			pgw_sess_text_ready(s, s->tx_status); /* pgward's own ones too */
+		}
 		if (v.action == PGW_RESP_SWALLOW || v.error != NULL) {
 			pgw_conn_queue(&s->client, in, run);
 			run = 0;

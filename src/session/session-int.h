@@ -13,10 +13,25 @@
 #include "pgward/startup.h"
 #include "pgward/startup_view.h"
 #include "pgward/tenant.h"
+#include "pgward/text_form.h"
 #include "pgward/tracker.h"
 
 #include <event2/event_struct.h>
 #include <uthash.h>
+
+/*
+ * How the server reads the session's text: what ParameterStatus last said, and the forms
+ * the next message may be read in while a change pgward forwarded is not confirmed yet.
+ */
+struct pgw_text_state {
+	struct pgw_text_form now; /* the server's word: client_encoding, server_encoding, scs */
+	struct pgw_text_form
+		login; /* at the end of login: what RESET ALL and DISCARD ALL restore */
+	struct pgw_text_forms maybe; /* the next message may be read in any of these */
+	struct pgw_text_forms tx;    /* held at some point of the open transaction (ROLLBACK) */
+	bool prepared_changer;	     /* a Parse that may change the form passed: Binds look */
+	bool unsettled;		     /* maybe or tx holds more than now */
+};
 
 enum pgw_sess_state {
 	PGW_SS_STARTUP = 0, /* waiting for SSLRequest, StartupMessage or CancelRequest */
@@ -76,6 +91,7 @@ struct pgw_session {
 	double busy_since;	  /* when the tick first saw a request pending; 0 when idle */
 	struct pgw_msess metrics; /* per-tenant latency and counters */
 	struct pgw_tenant_sess tenant; /* tenant context (tenant_hook.c) */
+	struct pgw_text_state text;    /* how the server reads the client's text (text_state.c) */
 
 	struct event timer; /* login timeout, then the closing flush deadline */
 	struct pgw_session *prev, *next;
@@ -108,6 +124,17 @@ void pgw_relay_client_backpressure(struct pgw_session *s);
 void pgw_relay_server_backpressure(struct pgw_session *s);
 void pgw_sess_client_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg);
 void pgw_sess_server_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg);
+
+/* text_state.c */
+void pgw_sess_text_init(struct pgw_session *s);
+/* ParameterStatus <name> = <value> from the server. */
+void pgw_sess_text_param(struct pgw_session *s, const char *name, const char *value);
+/* A ReadyForQuery with <status>: with nothing pending, the server's word is all there is. */
+void pgw_sess_text_ready(struct pgw_session *s, char status);
+/* Message <m> passed the pipeline and goes to the server; <info> is its classification
+ * if it was inspected. Adds the forms it may leave the session in. */
+void pgw_sess_text_sent(struct pgw_session *s, const struct pgw_msg_view *m,
+			const struct pgw_sql_info *info);
 
 /* refuse.c: replaces a refused message of <type> (Parse: named <stmt_name>) with one the
  * server rejects, and arranges for the client to get <r> instead of the server's error.

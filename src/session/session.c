@@ -123,6 +123,7 @@ void pgw_session_accept(int fd, const struct sockaddr *peer, socklen_t peerlen)
 	s->id = next_id++;
 	s->state = PGW_SS_STARTUP;
 	s->tx_status = 'I';
+	pgw_sess_text_init(s);
 	s->connected_at = pgw_now();
 	s->last_client_activity = s->connected_at;
 	format_peer(peer, s->peer, sizeof(s->peer));

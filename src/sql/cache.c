@@ -34,7 +34,7 @@ struct pgw_sql_cache {
 	uint64_t seed;
 	struct pgw_sql_cache_stats st;
 	struct sql_stack stack; /* mapped on the first miss */
-	size_t stack_for;	/* max_parse_bytes the stack was sized for */
+	size_t stack_for;	/* the longest text the stack is sized for */
 };
 
 static uint64_t random_seed(const void *salt)
@@ -141,17 +141,23 @@ void pgw_sql_cache_stats(const struct pgw_sql_cache *c, struct pgw_sql_cache_sta
 	*out = c->st;
 }
 
-/* The parser's stack, sized for the current max_parse_bytes; false if it cannot be had. */
-static bool stack_ready(struct pgw_sql_cache *c)
+/*
+ * The parser's stack, big enough for a text of <len> bytes; false if it cannot be had. Sized
+ * by the texts that come (at least PGW_SQL_MAX_PARSE_BYTES' worth), not by max_parse_bytes:
+ * that may be PostgreSQL's 1 GB, whose worst case would be a 128 GB mapping for every
+ * statement. It grows for a longer text and stays; its untouched pages cost nothing.
+ */
+static bool stack_ready(struct pgw_sql_cache *c, size_t len)
 {
-	size_t want = sql_stack_size_for(c->lim.max_parse_bytes);
+	size_t need = PGW_MAX(len, (size_t)PGW_SQL_MAX_PARSE_BYTES);
 
-	if (c->stack.map && c->stack_for >= c->lim.max_parse_bytes)
+	if (c->stack.map && c->stack_for >= need)
 		return true;
 	sql_stack_free(&c->stack);
-	if (sql_stack_init(&c->stack, want) < 0)
+	c->stack_for = 0;
+	if (sql_stack_init(&c->stack, sql_stack_size_for(need)) < 0)
 		return false;
-	c->stack_for = c->lim.max_parse_bytes;
+	c->stack_for = need;
 	return true;
 }
 
@@ -159,7 +165,7 @@ static const struct pgw_sql_info *analyze(struct pgw_sql_cache *c, const char *t
 {
 	const struct pgw_sql_info *info;
 
-	if (!stack_ready(c))
+	if (!stack_ready(c, len))
 		return sql_info_static(PGW_SQL_NO_MEMORY);
 	c->st.parses++;
 	info = sql_analyze(&c->stack, text, len);

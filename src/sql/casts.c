@@ -107,5 +107,6 @@ void sql_casts_stmt(struct sql_builder *b, const char *type, const cJSON *body)
 		snprintf(desc, sizeof(desc), "%s %s, which would shadow pg_catalog.%s", what, name,
 			 name);
 		sql_guc_dynamic(b, desc);
+		sql_flag(b, PGW_SQL_TEXT_FORM_UNSEEN, desc); /* its casts run later, unseen */
 	}
 }

@@ -46,24 +46,6 @@ int pgw_sql_parse_bool(const char *v)
 	}
 }
 
-bool pgw_sql_encoding_is_utf8(const char *v)
-{
-	char clean[16];
-	size_t n = 0;
-
-	for (; *v; v++) {
-		char c = *v;
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
-			continue;
-		if (n + 1 >= sizeof(clean))
-			return false;
-		clean[n++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-	}
-	clean[n] = '\0';
-	return strcmp(clean, "utf8") == 0 || strcmp(clean, "unicode") == 0;
-}
-
 static const char *route_prefix(enum pgw_sql_guc_route route, bool reset)
 {
 	switch (route) {
@@ -103,6 +85,9 @@ static void describe(char *out, size_t outsz, const char *name, enum pgw_sql_guc
 /*
  * What writing <name> means for the rules. <setting> is true when a value is given
  * (not RESET/DEFAULT/FROM CURRENT); <value> is its text, or NULL when not a constant.
+ * client_encoding and standard_conforming_strings change how the session's next texts
+ * read: the relay follows them (the gucs list), except through ALTER SYSTEM, whose
+ * reload reaches running sessions unannounced.
  */
 static void effects(struct sql_builder *b, const char *name, enum pgw_sql_guc_route route,
 		    bool reset, bool setting, const char *value)
@@ -112,16 +97,14 @@ static void effects(struct sql_builder *b, const char *name, enum pgw_sql_guc_ro
 	describe(desc, sizeof(desc), name, route, reset);
 	if (strcmp(name, "role") == 0 || strcmp(name, "session_authorization") == 0)
 		sql_flag(b, PGW_SQL_SET_ROLE, desc);
+	if (route == PGW_SQL_GUC_ALTER_SYSTEM &&
+	    (strcmp(name, "client_encoding") == 0 ||
+	     strcmp(name, "standard_conforming_strings") == 0 || strcmp(name, "all") == 0))
+		sql_flag(b, PGW_SQL_TEXT_FORM_UNSEEN, desc);
 	if (!setting)
 		return;
 	if (strcmp(name, "row_security") == 0 && !(value && pgw_sql_parse_bool(value) == 1))
 		sql_flag(b, PGW_SQL_ROW_SECURITY_OFF, desc);
-	else if (strcmp(name, "standard_conforming_strings") == 0 &&
-		 !(value && pgw_sql_parse_bool(value) == 1))
-		sql_flag(b, PGW_SQL_SCS_OFF, desc);
-	else if (strcmp(name, "client_encoding") == 0 &&
-		 !(value && pgw_sql_encoding_is_utf8(value)))
-		sql_flag(b, PGW_SQL_ENCODING_NOT_UTF8, desc);
 }
 
 /* Lower-cased copy in the info: the server compares GUC names case-insensitively. */
@@ -136,7 +119,7 @@ static const char *guc_name(struct sql_builder *b, const char *name)
 }
 
 static void add_guc(struct sql_builder *b, const char *name, enum pgw_sql_guc_route route,
-		    bool reset)
+		    bool reset, const char *value)
 {
 	struct pgw_sql_guc *g;
 
@@ -147,6 +130,8 @@ static void add_guc(struct sql_builder *b, const char *name, enum pgw_sql_guc_ro
 		g->name = name;
 		g->route = route;
 		g->reset = reset;
+		/* the text lives in the parse tree, which goes once the walk is done */
+		g->value = value ? sql_strdup(b, value, strlen(value)) : NULL;
 	}
 }
 
@@ -169,7 +154,9 @@ void sql_guc_setstmt(struct sql_builder *b, const cJSON *vss, int route_in)
 		if (route == PGW_SQL_GUC_SESSION || route == PGW_SQL_GUC_LOCAL)
 			sql_flag(b, PGW_SQL_RESET_ALL, "RESET ALL");
 		else
-			add_guc(b, "all", route, true);
+			add_guc(b, "all", route, true, NULL);
+		if (route == PGW_SQL_GUC_ALTER_SYSTEM)
+			sql_flag(b, PGW_SQL_TEXT_FORM_UNSEEN, "ALTER SYSTEM RESET ALL");
 		return;
 	}
 	if (!raw)
@@ -179,7 +166,6 @@ void sql_guc_setstmt(struct sql_builder *b, const cJSON *vss, int route_in)
 		return;
 	reset = strcmp(kind, "VAR_RESET") == 0 || strcmp(kind, "VAR_SET_DEFAULT") == 0;
 	setting = strcmp(kind, "VAR_SET_VALUE") == 0;
-	add_guc(b, name, route, reset);
 	/* one constant argument, or the value is unknown (a list, $n) */
 	if (setting && cJSON_GetArraySize(args) == 1) {
 		const cJSON *ac = sql_const_under(cJSON_GetArrayItem(args, 0));
@@ -188,17 +174,20 @@ void sql_guc_setstmt(struct sql_builder *b, const cJSON *vss, int route_in)
 		if (ac)
 			value = sql_const_text(b, ac, &isnull);
 	}
+	add_guc(b, name, route, reset, value);
 	effects(b, name, route, reset, setting, value);
 }
 
 /* A set_config() whose name we cannot read may write any GUC: every rule applies. */
 void sql_guc_dynamic(struct sql_builder *b, const char *desc)
 {
+	if (b->in_func_ref > 0 || b->in_definition > 0)
+		/* runs later, where pgward sees no set_config: how the session's text reads could
+		 * change unannounced */
+		sql_flag(b, PGW_SQL_TEXT_FORM_UNSEEN, desc);
 	sql_flag(b, PGW_SQL_SET_CONFIG_DYNAMIC, desc);
 	sql_flag(b, PGW_SQL_SET_ROLE, desc);
 	sql_flag(b, PGW_SQL_ROW_SECURITY_OFF, desc);
-	sql_flag(b, PGW_SQL_ENCODING_NOT_UTF8, desc);
-	sql_flag(b, PGW_SQL_SCS_OFF, desc);
 }
 
 void sql_guc_funccall(struct sql_builder *b, const cJSON *fc)
@@ -232,6 +221,6 @@ void sql_guc_funccall(struct sql_builder *b, const cJSON *fc)
 		if (isnull)
 			setting = false; /* set_config(name, NULL, ...) resets to the default */
 	}
-	add_guc(b, name, PGW_SQL_GUC_SET_CONFIG, !setting);
+	add_guc(b, name, PGW_SQL_GUC_SET_CONFIG, !setting, setting ? value : NULL);
 	effects(b, name, PGW_SQL_GUC_SET_CONFIG, !setting, setting, value);
 }

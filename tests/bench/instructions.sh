@@ -8,6 +8,7 @@
 #
 #   tests/bench/instructions.sh                  # both protocols, 8000 transactions each
 #   MODES=prepared TXNS=500 tests/bench/instructions.sh
+#   WORKLOAD=tpcb-like MODES=simple tests/bench/instructions.sh   # writes: UPDATEs, INSERT
 #
 # Needs a PostgreSQL with pgbench tables in database "bench", user "bench", trust auth, as
 # ../shared/bench/pgcluster.sh starts it (PG_PORT, default 5500). Runs as root (the
@@ -22,8 +23,10 @@ PG_PORT=${PG_PORT:-5500}
 PGWARD_PORT=${PGWARD_PORT:-6461}
 PGB_PORT=${PGB_PORT:-6462}
 MODES=${MODES:-simple prepared}
+WORKLOAD=${WORKLOAD:-select-only} # a pgbench built-in script (-b)
 TXNS=${TXNS:-500}
 BUILD_DIR=${BUILD_DIR:-$ROOT/build-rel}
+BUILD_TYPE=${BUILD_TYPE:-Release} # RelWithDebInfo: no LTO, so callgrind_annotate can name functions
 WORK=${WORK:-/tmp/pgward-instructions}
 PGBENCH=/usr/lib/postgresql/15/bin/pgbench
 CLIENTS=16
@@ -39,7 +42,7 @@ as_bench() { runuser -u bench -- "$@"; }
 command -v valgrind >/dev/null || apt-get install -y -q valgrind >/dev/null
 as_bench "$PGBENCH" -n -S -t 1 -h 127.0.0.1 -p "$PG_PORT" bench >/dev/null 2>&1 ||
 	die "no PostgreSQL with pgbench tables on 127.0.0.1:$PG_PORT (../shared/bench/pgcluster.sh start)"
-cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="$BUILD_TYPE" >/dev/null
 cmake --build "$BUILD_DIR" -j2 --target pgward >/dev/null
 
 rm -rf "$WORK" && mkdir -p "$WORK" && chown bench "$WORK"
@@ -90,9 +93,10 @@ start() {
 # count NAME PORT PID MODE: instructions per transaction over TXNS x CLIENTS transactions
 count() {
 	local name=$1 port=$2 pid=$3 mode=$4 file total
-	as_bench "$PGBENCH" -n -S -M "$mode" -c 4 -j 2 -t 100 -h 127.0.0.1 -p "$port" bench >/dev/null
+	as_bench "$PGBENCH" -n -b "$WORKLOAD" -M "$mode" -c 4 -j 2 -t 100 -h 127.0.0.1 -p "$port" \
+		bench >/dev/null
 	as_bench callgrind_control -z "$pid" >/dev/null 2>&1
-	as_bench "$PGBENCH" -n -S -M "$mode" -c $CLIENTS -j 2 -t "$TXNS" -h 127.0.0.1 -p "$port" \
+	as_bench "$PGBENCH" -n -b "$WORKLOAD" -M "$mode" -c $CLIENTS -j 2 -t "$TXNS" -h 127.0.0.1 -p "$port" \
 		bench >"$WORK/$name-$mode.pgbench" 2>&1
 	as_bench callgrind_control -d "$pid" >/dev/null 2>&1
 	file=$(ls -t "$WORK/$name.$pid".* | sed -n 1p)
@@ -108,7 +112,7 @@ PGB_PID=$STARTED
 PIDS+=("$PGB_PID")
 log "pgward $(git -C "$ROOT" rev-parse --short HEAD) (pid $PW_PID), $(as_bench /usr/sbin/pgbouncer --version | sed -n 1p) (pid $PGB_PID)"
 
-echo "| pgbench -S | pgward instructions / tx | PgBouncer instructions / tx | pgward / PgBouncer |"
+echo "| pgbench -b $WORKLOAD | pgward instructions / tx | PgBouncer instructions / tx | pgward / PgBouncer |"
 echo "|---|---|---|---|"
 for mode in $MODES; do
 	pw=$(count pgward "$PGWARD_PORT" "$PW_PID" "$mode")

@@ -1,7 +1,8 @@
 """The unsafe-statement guard ([guard]) through a real PostgreSQL: every rule refused with 42501,
 a message naming the rule and the statement, and a hint; nothing of a refused text runs; the
 exempt role and detect mode let statements through; transaction state and pipelining as after
-a server error; encoding and standard_conforming_strings protections for every role."""
+a server error; text invalid in its encoding and ALTER SYSTEM of how text reads refused for
+every role."""
 
 import subprocess
 from pathlib import Path
@@ -157,19 +158,23 @@ def test_detect_mode_lets_it_through_and_logs(pg, pgward_factory):
     assert pw.wait_log(r"event=guard_detect .*rule=delete_without_where")
 
 
-def test_encoding_and_string_protections_for_every_role(pg, pgward_factory):
+def test_encoding_and_string_settings_allowed_invalid_text_refused(pg, pgward_factory):
+    """Other encodings and standard_conforming_strings off are read as the server reads them
+    (test_text_form.py), so they are allowed; ALTER SYSTEM of them, text invalid in the
+    session's encoding and statements too deep to inspect are refused for every role."""
     pw = pgward_factory(**{"guard.rules": "none"})
     c = session(pw)
-    for sql, rule in [("SET client_encoding = 'SJIS'", "client_encoding"),
-                      ("SELECT set_config('client_encoding', 'BIG5', false)", "client_encoding"),
-                      ("SET standard_conforming_strings = off", "standard_conforming_strings")]:
-        msgs = c.simple(sql)
-        assert msgs[0].fields()["C"] == "42501" and "(rule %s)" % rule in msgs[0].fields()["M"], sql
-    assert c.scalar("SHOW client_encoding") == "UTF8"
-    assert c.scalar("SHOW standard_conforming_strings") == "on"
+    for sql in ("SET client_encoding = 'SJIS'", "SELECT set_config('client_encoding', 'BIG5', false)",
+                "SET standard_conforming_strings = off"):
+        assert not [m for m in c.simple(sql) if m.type == "E"], sql
+    assert c.scalar("SHOW client_encoding") == "BIG5"
+    assert c.scalar("SHOW standard_conforming_strings") == "off"
+    msgs = c.simple("ALTER SYSTEM SET standard_conforming_strings = off")
+    assert msgs[0].fields()["C"] == "42501" and "(rule text_form_unseen)" in msgs[0].fields()["M"]
+    c = session(pw)
     c.send(pgwire.message("Q", b"SELECT '\xc3\x28'\0"))
     msgs = c.recv_until("Z")
-    assert msgs[0].fields()["C"] == "22021"
+    assert msgs[0].fields()["C"] == "22021" and "(rule encoding)" in msgs[0].fields()["M"]
     # Too deeply nested to inspect: refused, and pgward is fine.
     msgs = c.simple("UPDATE gt SET v = 'x' WHERE id = " + "1+" * 30000 + "1")
     assert msgs[0].fields()["C"] == "54001"
@@ -189,22 +194,16 @@ def test_pgbench_through_the_guard(pg, pgward_factory):
         assert "number of failed transactions: 0" in out
 
 
-@pytest.mark.parametrize("params,setting", [
-    ({"client_encoding": "SJIS"}, "client_encoding"),
-    ({"options": "-c client_encoding=BIG5"}, "client_encoding"),
-    ({"options": "-c standard_conforming_strings=off"}, "standard_conforming_strings"),
-    ({"options": "--standard-conforming-strings=off"}, "standard_conforming_strings"),
+@pytest.mark.parametrize("params,setting,shown", [
+    ({"client_encoding": "SJIS"}, "client_encoding", "SJIS"),
+    ({"options": "-c client_encoding=BIG5"}, "client_encoding", "BIG5"),
+    ({"options": "-c standard_conforming_strings=off"}, "standard_conforming_strings", "off"),
+    ({"options": "--standard-conforming-strings=off"}, "standard_conforming_strings", "off"),
 ])
-def test_startup_settings_that_change_lexing_are_refused(pgward, params, setting):
+def test_startup_settings_that_change_lexing_are_followed(pgward, params, setting, shown):
     c = pgward.raw()
-    with pytest.raises(pgwire.PgError) as e:
-        c.startup(SUPERUSER, "postgres", params=params)
-    assert e.value.sqlstate == "42501"
-    assert "(rule %s)" % setting in e.value.message
-    ok = pgward.raw()
-    ok.startup(SUPERUSER, "postgres", params={"client_encoding": "UTF8",
-                                              "options": "-c standard_conforming_strings=on"})
-    assert ok.scalar("SHOW standard_conforming_strings") == "on"
+    c.startup(SUPERUSER, "postgres", params=params)
+    assert c.scalar("SHOW %s" % setting) == shown
 
 
 def test_fastpath_set_config_refused_large_objects_still_work(pgward):

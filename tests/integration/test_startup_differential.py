@@ -24,8 +24,7 @@ For every case: if PostgreSQL refuses it, pgward must refuse it; if pgward lets 
 what PostgreSQL reports through pgward (current_user, current_database(), every setting,
 ParameterStatus, NegotiateProtocolVersion) must equal the model's view and the direct
 session's. Cases pgward must refuse by its own rules (a key twice, a setting twice by any
-route, switches other than -c/--, client_encoding other than UTF8 or
-standard_conforming_strings off) must be refused with the matching SQLSTATE (or with
+route, switches other than -c/--) must be refused with the matching SQLSTATE (or with
 PostgreSQL's own, when PostgreSQL refuses the case too); a case with none of these that
 PostgreSQL accepts must be accepted. A setting whose name starts with "_pq_." in any case
 (a placeholder setting for PostgreSQL, a protocol option once rebuilt as a key) may be
@@ -260,10 +259,6 @@ def pg_view(pairs, tenant=False):
             v.unsure.append("an old name and the new name of one setting")
         exact.add(c)
         canonical.add(OLD_NAMES.get(c, c))
-        if c == "client_encoding" and "".join(ch for ch in val.lower() if ch.isalnum()) not in ("utf8", "unicode"):
-            v.must_refuse["client_encoding"] = (("42501",), "client_encoding")
-        if c == "standard_conforming_strings" and parse_bool(val) is not True:
-            v.must_refuse["standard_conforming_strings"] = (("42501",), "standard_conforming_strings")
         if c.startswith("_pq_."):
             v.unsure.append("a setting named like a protocol option")
         if tenant and c in ("app.user_org_ids", "app.user_id", "app.tenant_sig"):

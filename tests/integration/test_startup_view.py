@@ -10,8 +10,10 @@ tenant's context is checked where a session survives and in a new session: the c
 the tenant's and a row-level-security protected SELECT shows the tenant's rows only, with
 and without [tenant] signing_secret.
 
-The client_encoding / standard_conforming_strings cases assert today's refusal (42501,
-rules client_encoding and standard_conforming_strings) for every spelling.
+The client_encoding / standard_conforming_strings cases set the setting by every spelling,
+and a set_config disguised with it (a multibyte character hiding a quote, a backslash-quote
+that escapes only with standard strings off) is still refused: pgward reads the text as the
+server does.
 """
 
 import struct
@@ -432,7 +434,7 @@ def test_role_changing_settings_refused_like_set_role(setup, pg, case):
     setup.assert_alice_untouched()
 
 
-# ---------------------------------------------------------------- settings that change lexing (today: refused)
+# ---------------------------------------------------------------- settings that change lexing
 
 LEXING = {
     "scs_escaped": ("standard_conforming_strings", [("options", r"-c standard\_conforming_strings=off")]),
@@ -456,21 +458,37 @@ LEXING = {
     "enc_second_options": ("client_encoding",
                            [("options", "-c work_mem=1MB"), ("options", "-c client_encoding=SJIS")]),
 }
+# a character whose second byte is 0x5C, a backslash to a reader that ignores the encoding
+BACKSLASH_CHAR = {"SJIS": b"\x95\x5c", "BIG5": b"\xa5\x5c"}
+FORGE = b"SELECT set_config('app.user_org_ids', '{%s}', false)" % ORG_B.encode()
 
 
 @pytest.mark.parametrize("case", sorted(LEXING))
-def test_lexing_settings_refused_by_any_spelling(setup, case):
+def test_lexing_settings_by_any_spelling_hide_nothing(setup, case):
     """Goal: make the server lex SQL differently from pgward's parser (a multi-byte client
-    encoding that hides a quote, backslash escapes in plain strings) so that a refused
-    set_config passes as a string literal. Today every spelling is refused 42501 naming the
-    rule (a second options key may be refused as a duplicate key)."""
+    encoding whose second byte is a backslash, backslash escapes in plain strings) so that a
+    set_config of the tenant context passes as a string literal. Every spelling that the
+    server accepts is followed (a second options key is refused as a duplicate; 'of' and 'fal'
+    read as off, as in parse_bool), and the disguised set_config is refused with 42501."""
     name, extra = LEXING[case]
     a = attempt(setup.pw, setup.pairs(ALICE, *extra))
     if case.endswith("second_options"):
-        assert_refused(a, ("42501", "08P01"))
+        assert_refused(a, ("08P01",))
+        return setup.assert_alice_untouched()
+    assert a.ok, a
+    c = a.conn
+    if name == "standard_conforming_strings":
+        assert c.scalar("SHOW standard_conforming_strings") == "off"
+        disguised = b"SELECT 'a\\' , ' ; " + FORGE + b"; --'"
     else:
-        assert_refused(a, "42501", "(rule %s)" % name)
-    setup.assert_alice_untouched()
+        enc = c.scalar("SHOW client_encoding")
+        assert enc in BACKSLASH_CHAR, enc
+        disguised = b"SELECT E'" + BACKSLASH_CHAR[enc] + b"', 1; " + FORGE + b"; --'"
+    msgs = c.simple(disguised)
+    errors = [m.fields() for m in msgs if m.type == "E"]
+    assert errors and errors[0]["C"] == "42501" and "tenant_context" in errors[0]["M"], errors
+    setup.assert_alice_untouched(c)
+    c.close()
 
 
 # ---------------------------------------------------------------- startup keys named as settings

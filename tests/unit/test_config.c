@@ -89,11 +89,12 @@ static void assert_defaults(const struct pgw_config *c)
 	assert_int_equal(c->max_packet_size, 1073741823);
 	assert_int_equal(c->log_level, PGW_LOG_INFO);
 	/* [limits] */
-	assert_int_equal(c->max_message_size, 16 << 20);
-	assert_int_equal(c->max_query_size, 1 << 20);
-	assert_int_equal(c->max_bind_param_size, 8 << 20);
+	/* PostgreSQL's own caps: without [limits], nothing the server accepts is refused */
+	assert_int_equal(c->max_message_size, 1073741823);
+	assert_int_equal(c->max_query_size, 1073741823);
+	assert_int_equal(c->max_bind_param_size, 1073741823);
 	assert_int_equal(c->max_bind_params, 65535);
-	assert_int_equal(c->max_copy_data_size, 16 << 20);
+	assert_int_equal(c->max_copy_data_size, 1073741823);
 	assert_int_equal(c->guard_mode, PGW_GUARD_ENFORCE);
 }
 
@@ -115,6 +116,41 @@ static void test_defaults(void **state)
 	assert_zeroed(&cfg);
 }
 
+static void count_warning(const char *key, const char *message, void *arg)
+{
+	/* only the two keys set below 4 MB, each with a sentence that names it */
+	assert_true(strcmp(key, "max_query_size") == 0 || strcmp(key, "max_bind_param_size") == 0);
+	assert_non_null(strstr(message, key));
+	assert_non_null(strstr(message, "smaller than a typical bulk insert"));
+	(*(int *)arg)++;
+}
+
+static void no_warning(const char *key, const char *message, void *arg)
+{
+	(void)arg;
+	fail_msg("%s: %s", key, message);
+}
+
+/* --check-config's warnings: every size under 4 MB, named; none for the defaults. */
+static void test_limit_warnings(void **state)
+{
+	struct pgw_config cfg;
+	char err[ERRLEN];
+	int seen = 0;
+
+	(void)state;
+	pgw_config_defaults(&cfg);
+	assert_int_equal(pgw_config_warnings(&cfg, no_warning, NULL), 0);
+	pgw_config_free(&cfg);
+	if (load_text("[limits]\nmax_query_size = 1MB\nmax_copy_data_size = 4MB\n"
+		      "max_bind_param_size = 4194303\n",
+		      &cfg, err) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(pgw_config_warnings(&cfg, count_warning, &seen), 2);
+	assert_int_equal(seen, 2);
+	pgw_config_free(&cfg);
+}
+
 static void test_shipped_example(void **state)
 {
 	struct pgw_config cfg;
@@ -123,8 +159,16 @@ static void test_shipped_example(void **state)
 	snprintf(path, sizeof(path), "%s/../../conf/pgward.ini", data_dir());
 	if (pgw_config_load(path, &cfg, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
-	/* The example documents the defaults: it must not drift from them. */
+	/* The example documents the defaults: it must not drift from them. Only [limits] sets
+	 * the sizes we suggest, each above what a bulk insert sends. */
 	assert_string_equal(cfg.path, path);
+	assert_int_equal(cfg.max_message_size, 64 << 20);
+	assert_int_equal(cfg.max_query_size, 32 << 20);
+	assert_int_equal(cfg.max_bind_param_size, 64 << 20);
+	assert_int_equal(cfg.max_copy_data_size, 64 << 20);
+	assert_int_equal(pgw_config_warnings(&cfg, no_warning, NULL), 0);
+	cfg.max_message_size = cfg.max_query_size = 1073741823;
+	cfg.max_bind_param_size = cfg.max_copy_data_size = 1073741823;
 	assert_defaults(&cfg);
 	pgw_config_free(&cfg);
 }
@@ -784,6 +828,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_shipped_example),
+		cmocka_unit_test(test_limit_warnings),
 		cmocka_unit_test(test_valid_fixtures),
 		cmocka_unit_test(test_invalid_fixtures),
 		cmocka_unit_test(test_full_fixture),

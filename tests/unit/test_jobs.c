@@ -146,17 +146,28 @@ static void test_spellings(void **state)
 	expect_lock_values(f,
 			   "INSERT INTO scrape_jobs (domain, job_type, status) VALUES "
 			   "('example.com', 'full', 'pending')",
-			   " UNION ALL SELECT 'example.com', 'full') AS pgward_v", 0);
+			   " UNION ALL SELECT E'example.com', E'full') AS pgward_v", 0);
 	/* column order, case, schema, quoting, comments */
 	expect_lock_values(f,
 			   "insert /* x */ into Public.\"scrape_jobs\" (job_type, \"domain\") "
 			   "values ('full', 'it''s.com')",
-			   "UNION ALL SELECT 'it''s.com', 'full')", 0);
+			   "UNION ALL SELECT E'it''s.com', E'full')", 0);
+	/* values read the same whatever the session's standard_conforming_strings and
+	 * client_encoding: E'' with backslashes doubled, non-ASCII as Unicode escapes */
+	expect_lock_values(f,
+			   "INSERT INTO scrape_jobs (domain, job_type) VALUES "
+			   "(E'caf\\u00e9\\\\x', 'it''s')",
+			   "UNION ALL SELECT E'caf\\u00E9\\\\x', E'it''s')", 0);
+	expect_lock_values(f,
+			   "INSERT INTO scrape_jobs (domain, job_type) VALUES "
+			   "('\xf0\x9f\x98\x80.example', 'full')",
+			   "UNION ALL SELECT E'\\U0001F600.example', E'full')", 0);
 	/* multi-row, casts, NULL */
 	expect_lock_values(f,
 			   "INSERT INTO scrape_jobs (domain, job_type) VALUES ('a'::text, 'x'), "
 			   "(CAST('b' AS varchar), NULL)",
-			   "SELECT 'a'::\"text\", 'x' UNION ALL SELECT 'b'::\"varchar\", NULL)", 0);
+			   "SELECT E'a'::\"text\", E'x' UNION ALL SELECT E'b'::\"varchar\", NULL)",
+			   0);
 	/* parameters are renumbered in order of use; others are left out */
 	expect_lock_values(
 		f,
@@ -165,7 +176,7 @@ static void test_spellings(void **state)
 		"SELECT $1::\"text\", $2 UNION ALL SELECT $3, $2)", 3);
 	expect_lock_values(
 		f, "INSERT INTO public.\"Queue\" (page_id) VALUES (42) RETURNING id",
-		"SELECT \"page_id\" FROM public.\"Queue\" WHERE false UNION ALL SELECT '42'", 0);
+		"SELECT \"page_id\" FROM public.\"Queue\" WHERE false UNION ALL SELECT E'42'", 0);
 }
 
 static void test_not_jobs_and_uncovered(void **state)
@@ -264,7 +275,7 @@ static void test_skip_rewrite(void **state)
 	assert_string_equal(out,
 			    "INSERT INTO public.\"Queue\" (page_id, note) SELECT * FROM (SELECT "
 			    "\"page_id\", \"note\" FROM public.\"Queue\" WHERE false UNION ALL "
-			    "SELECT $1, now() UNION ALL SELECT '7', 'x') AS pgward_v WHERE NOT "
+			    "SELECT $1, now() UNION ALL SELECT E'7', E'x') AS pgward_v WHERE NOT "
 			    "EXISTS (SELECT 1 FROM public.\"Queue\" AS pgward_j WHERE "
 			    "pgward_j.\"page_id\" = pgward_v.\"page_id\" AND (status = "
 			    "'pending')) RETURNING id");

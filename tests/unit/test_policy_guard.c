@@ -85,10 +85,8 @@ static int rule_flag(const char *rule)
 {
 	int f;
 
-	if (strcmp(rule, "client_encoding") == 0)
-		return PGW_SQL_ENCODING_NOT_UTF8;
-	if (strcmp(rule, "standard_conforming_strings") == 0)
-		return PGW_SQL_SCS_OFF;
+	if (strcmp(rule, "text_form_unseen") == 0)
+		return PGW_SQL_TEXT_FORM_UNSEEN;
 	f = pgw_sql_flag_by_name(rule);
 	return f >= 0 && (PGW_SQL_BIT(f) & PGW_SQL_GUARD_RULES) ? f : -1;
 }
@@ -414,8 +412,9 @@ static void guard_defaults(void **state)
 		assert_int_equal(
 			run_sql(&ctx, 'Q', harmless_by_default[i], strlen(harmless_by_default[i])),
 			PGW_PASS);
-	assert_int_equal(run_sql(&ctx, 'Q', "SET client_encoding = 'SJIS'", 28), PGW_REFUSE);
-	assert_string_equal(ctx.refusal.rule, "client_encoding");
+	assert_int_equal(run_sql(&ctx, 'Q', "ALTER SYSTEM SET client_encoding = 'SJIS'", 41),
+			 PGW_REFUSE);
+	assert_string_equal(ctx.refusal.rule, "text_form_unseen");
 	pgw_config_free(&cfg);
 }
 
