@@ -294,10 +294,17 @@ bool pgw_sql_may_break_rules(const char *sql, size_t len);
 /* Likewise false only when <sql> can neither run DDL (but SELECT INTO) nor write lock_timeout. */
 bool pgw_sql_may_run_ddl(const char *sql, size_t len);
 
-/* The above, for the questions in <want> (PGW_SQL_MAY_BREAK_RULES, PGW_SQL_MAY_RUN_DDL):
- * the bits of <want> whose answer is true. */
+/* The above, for the questions in <want> (PGW_SQL_MAY_BREAK_RULES, PGW_SQL_MAY_RUN_DDL,
+ * PGW_SQL_MAY_CHANGE_SESSION): the bits of <want> whose answer is true. */
 #define PGW_SQL_MAY_BREAK_RULES 1u
 #define PGW_SQL_MAY_RUN_DDL	2u
+/*
+ * What the checks that hold for every role need (the guard's integrity, and how the
+ * session's text reads): ALTER, CREATE, RESET, DISCARD, DO, set_config, pg_settings, U&,
+ * and SET only as the first word of a statement (so UPDATE ... SET needs no parse). For a
+ * role with no guard rule, outside tenant mode.
+ */
+#define PGW_SQL_MAY_CHANGE_SESSION 4u
 unsigned pgw_sql_prefilter(const char *sql, size_t len, unsigned want);
 
 /* PostgreSQL's parse_bool_with_len(): 1 true, 0 false, -1 not a boolean ("o" alone is -1). */

@@ -40,6 +40,10 @@ struct pgw_lexer {
 	bool scs; /* standard_conforming_strings */
 };
 
+/* Whether <s> holds "--" (a comment, or a constant's content): memchr's speed, for the
+ * check every Query passes. */
+bool pgw_sql_has_dashdash(const char *s, size_t len);
+
 void pgw_lex_init(struct pgw_lexer *lx, const char *s, size_t len, bool scs);
 /* The next token into <t>; false (and PGW_TOK_END) at the end of the text. */
 bool pgw_lex_next(struct pgw_lexer *lx, struct pgw_lex_tok *t);

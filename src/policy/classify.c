@@ -8,6 +8,7 @@
 #include "pgward/log.h"
 #include "pgward/policy.h"
 #include "pgward/sql.h"
+#include "pgward/sql_lex.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -80,7 +81,7 @@ void pgw_policy_read_text(struct pgw_policy_ctx *ctx, const struct pgw_msg_view 
 	}
 	/* every simple-protocol Query comes here: the usual session costs one UTF-8 check */
 	if (plain_utf8(ctx->forms) && pgw_sql_utf8_valid(raw, raw_len) &&
-	    memmem(raw, raw_len, "--", 2) == NULL) {
+	    !pgw_sql_has_dashdash(raw, raw_len)) {
 		ctx->text_status = PGW_ENC_SAME;
 		ctx->text = raw;
 		ctx->text_len = raw_len;
@@ -170,6 +171,8 @@ void pgw_policy_ctx_release(struct pgw_policy_ctx *ctx)
 	ctx->text_buf = NULL;
 	ctx->text = NULL;
 	ctx->text_read = false;
+	ctx->prefilter_asked = 0; /* the memo is of this message's text */
+	ctx->prefilter_found = 0;
 }
 
 void pgw_policy_sql_stats(struct pgw_sql_cache_stats *out)

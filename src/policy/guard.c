@@ -214,6 +214,14 @@ static enum pgw_verdict parse_error(struct pgw_policy_ctx *ctx, const struct pgw
 	return pgw_policy_parse_error(ctx, info);
 }
 
+/* No rule for this role and nothing that refuses texts for failing to parse: only the checks
+ * that hold for every role (integrity) look at the classification. */
+static bool only_integrity(const struct pgw_policy_ctx *ctx)
+{
+	return ctx->cfg->on_parse_error != PGW_PARSE_ERROR_REFUSE &&
+	       pgw_config_guard_rules(ctx->cfg, ctx->user) == 0;
+}
+
 static enum pgw_verdict on_message(struct pgw_policy_ctx *ctx, const struct pgw_msg_view *m)
 {
 	const struct pgw_sql_info *info;
@@ -224,8 +232,11 @@ static enum pgw_verdict on_message(struct pgw_policy_ctx *ctx, const struct pgw_
 	if (!pgw_policy_sql_text(ctx, m, &text, &len))
 		return PGW_PASS;
 	/* Most statements name none of the keywords any rule needs: no parse for those, which
-	 * matters for literal-heavy simple-protocol traffic, where every text is new. */
-	if (!pgw_policy_prefilter(ctx, text, len, PGW_SQL_MAY_BREAK_RULES))
+	 * matters for literal-heavy simple-protocol traffic, where every text is new. A role
+	 * with no rule needs only what holds for every role (UPDATE ... SET is not parsed). */
+	if (!pgw_policy_prefilter(ctx, text, len,
+				  only_integrity(ctx) ? PGW_SQL_MAY_CHANGE_SESSION
+						      : PGW_SQL_MAY_BREAK_RULES))
 		return PGW_PASS;
 	info = pgw_policy_inspect(ctx, text, len);
 	if (info == NULL)

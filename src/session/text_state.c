@@ -8,8 +8,9 @@
  *
  * What may change it: SET/RESET/set_config of client_encoding or
  * standard_conforming_strings, RESET ALL, DISCARD ALL, and, once a transaction has held
- * another form, any statement (it may be the ROLLBACK that undoes the change). A function
- * that changes either setting from inside is seen only when the server reports it.
+ * another form, any statement (it may be the ROLLBACK that undoes the change); a DO block
+ * counts as a change to anything. A function that changes either setting from inside is
+ * seen only when the server reports it.
  */
 #include "session-int.h"
 
@@ -131,8 +132,9 @@ static const struct pgw_sql_info *bound_statement(struct pgw_session *s,
 static bool may_change(const struct pgw_sql_info *info)
 {
 	return info->ngucs > 0 ||
-	       (info->flags & (PGW_SQL_BIT(PGW_SQL_RESET_ALL) | PGW_SQL_BIT(PGW_SQL_DISCARD_ALL) |
-			       PGW_SQL_BIT(PGW_SQL_SET_CONFIG_DYNAMIC)));
+	       (info->flags &
+		(PGW_SQL_BIT(PGW_SQL_RESET_ALL) | PGW_SQL_BIT(PGW_SQL_DISCARD_ALL) |
+		 PGW_SQL_BIT(PGW_SQL_SET_CONFIG_DYNAMIC) | PGW_SQL_BIT(PGW_SQL_DO_BLOCK)));
 }
 
 void pgw_sess_text_sent(struct pgw_session *s, const struct pgw_msg_view *m,
@@ -163,7 +165,9 @@ void pgw_sess_text_sent(struct pgw_session *s, const struct pgw_msg_view *m,
 		if (info->flags &
 		    (PGW_SQL_BIT(PGW_SQL_RESET_ALL) | PGW_SQL_BIT(PGW_SQL_DISCARD_ALL)))
 			pgw_text_forms_add(&t->maybe, &t->login);
-		if (info->flags & PGW_SQL_BIT(PGW_SQL_SET_CONFIG_DYNAMIC)) {
+		/* a name pgward cannot read, or a DO block's code it cannot see */
+		if (info->flags &
+		    (PGW_SQL_BIT(PGW_SQL_SET_CONFIG_DYNAMIC) | PGW_SQL_BIT(PGW_SQL_DO_BLOCK))) {
 			t->maybe.encs = PGW_TEXT_ENCS_ALL;
 			t->maybe.scs = 3;
 		}

@@ -203,6 +203,17 @@ static size_t number_end(const char *s, size_t len, size_t at)
 	return at;
 }
 
+bool pgw_sql_has_dashdash(const char *s, size_t len)
+{
+	const char *end = s + len, *p = s;
+
+	while ((p = memchr(p, '-', (size_t)(end - p))) != NULL) {
+		if (++p < end && *p == '-')
+			return true;
+	}
+	return false;
+}
+
 void pgw_lex_init(struct pgw_lexer *lx, const char *s, size_t len, bool scs)
 {
 	lx->s = s;
@@ -408,7 +419,7 @@ int pgw_sql_scs_off_form(const char *text, size_t len, char **out, size_t *out_l
 	memcpy(buf + n, text + copied, len - copied);
 	n += len - copied;
 	buf[n] = '\0';
-	if (memmem(buf, n, "--", 2) != NULL)
+	if (pgw_sql_has_dashdash(buf, n))
 		blank_continuation_comments(buf, n); /* the form read with the setting on */
 	*out = buf;
 	*out_len = n;
@@ -425,7 +436,7 @@ int pgw_sql_server_form(const char *text, size_t len, bool scs, char **out, size
 		if (r != 0)
 			return r; /* its comments are blanked too */
 	}
-	if (memmem(text, len, "--", 2) == NULL || memchr(text, '\'', len) == NULL ||
+	if (!pgw_sql_has_dashdash(text, len) || memchr(text, '\'', len) == NULL ||
 	    !continuation_comments(text, len, scs, NULL))
 		return 0;
 	buf = malloc(len + 1);

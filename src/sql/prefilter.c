@@ -10,7 +10,10 @@
  */
 #include "sql-int.h"
 
+#include "pgward/sql_lex.h"
+
 #include <string.h>
+#include <strings.h>
 
 /* A keyword and its length, so that most words are ruled out without a string compare
  * (this scan runs on every simple-protocol Query). */
@@ -52,6 +55,11 @@ static const struct trigger ddl_triggers[] = {
 	T("alter"),  T("comment"),  T("create"),   T("drop"),	      T("grant"),      T("import"),
 	T("revoke"), T("reassign"), T("security"), T("lock_timeout"), T("set_config"),
 };
+/* PGW_SQL_MAY_CHANGE_SESSION's words; "set" counts only where a statement starts. */
+static const struct trigger session_triggers[] = {
+	T("alter"), T("create"),     T("reset"),       T("discard"),
+	T("do"),    T("set_config"), T("pg_settings"), T("set"),
+};
 #undef T
 
 /* <w> (any case) is <word> (lower case letters and '_'). */
@@ -77,7 +85,7 @@ struct trigger_index {
 	uint32_t lens[26];
 };
 
-static struct trigger_index rules_index, ddl_index;
+static struct trigger_index rules_index, ddl_index, session_index;
 static bool tables_ready;
 
 static void index_build(struct trigger_index *x, const struct trigger *list, size_t nlist)
@@ -93,6 +101,7 @@ static void tables_build(void)
 		word_chars[c] = is_word_char((unsigned char)c);
 	index_build(&rules_index, triggers, PGW_ARRAY_LEN(triggers));
 	index_build(&ddl_index, ddl_triggers, PGW_ARRAY_LEN(ddl_triggers));
+	index_build(&session_index, session_triggers, PGW_ARRAY_LEN(session_triggers));
 	tables_ready = true;
 }
 
@@ -109,9 +118,10 @@ static bool is_trigger(const unsigned char *w, size_t n, const struct trigger *l
 	return false;
 }
 
-/* True when <sql> has one of <list> as a whole word, or a U& escape. */
+/* True when <sql> has one of <list> as a whole word, or a U& escape. With <set_word>, the
+ * word "set" only sets it, and the scan goes on. */
 static bool has_word(const char *sql, size_t len, const struct trigger *list, size_t nlist,
-		     const struct trigger_index *x)
+		     const struct trigger_index *x, bool *set_word)
 {
 	const unsigned char *p = (const unsigned char *)sql, *end = p + len;
 
@@ -128,8 +138,36 @@ static bool has_word(const char *sql, size_t len, const struct trigger *list, si
 		/* U&"..." and U&'...' spell names with escapes the scan cannot read. */
 		if (p - start == 1 && (*start | 0x20u) == 'u' && p < end && *p == '&')
 			return true;
-		if (is_trigger(start, (size_t)(p - start), list, nlist, x))
+		if (!is_trigger(start, (size_t)(p - start), list, nlist, x))
+			continue;
+		if (set_word == NULL || p - start != 3 ||
+		    strncasecmp((const char *)start, "set", 3) != 0)
 			return true;
+		*set_word = true;
+	}
+	return false;
+}
+
+/*
+ * Whether a statement of <sql> starts with SET, read with the server's token boundaries
+ * (the text is the one pgward inspects: standard strings). Comments and constants are
+ * single tokens, so neither a SET inside them nor an UPDATE in a comment before a real
+ * SET can mislead it.
+ */
+static bool set_starts_statement(const char *sql, size_t len)
+{
+	struct pgw_lexer lx;
+	struct pgw_lex_tok t;
+	bool at_start = true;
+
+	pgw_lex_init(&lx, sql, len, true);
+	while (pgw_lex_next(&lx, &t)) {
+		if (t.kind == PGW_TOK_SPACE)
+			continue;
+		if (at_start && t.kind == PGW_TOK_WORD && t.len == 3 &&
+		    strncasecmp(sql + t.start, "set", 3) == 0)
+			return true;
+		at_start = t.kind == PGW_TOK_OTHER && sql[t.start] == ';';
 	}
 	return false;
 }
@@ -141,11 +179,19 @@ unsigned pgw_sql_prefilter(const char *sql, size_t len, unsigned want)
 	if (!tables_ready)
 		tables_build();
 	if ((want & PGW_SQL_MAY_BREAK_RULES) &&
-	    has_word(sql, len, triggers, PGW_ARRAY_LEN(triggers), &rules_index))
+	    has_word(sql, len, triggers, PGW_ARRAY_LEN(triggers), &rules_index, NULL))
 		found |= PGW_SQL_MAY_BREAK_RULES;
 	if ((want & PGW_SQL_MAY_RUN_DDL) &&
-	    has_word(sql, len, ddl_triggers, PGW_ARRAY_LEN(ddl_triggers), &ddl_index))
+	    has_word(sql, len, ddl_triggers, PGW_ARRAY_LEN(ddl_triggers), &ddl_index, NULL))
 		found |= PGW_SQL_MAY_RUN_DDL;
+	if (want & PGW_SQL_MAY_CHANGE_SESSION) {
+		bool set_word = false;
+
+		if (has_word(sql, len, session_triggers, PGW_ARRAY_LEN(session_triggers),
+			     &session_index, &set_word) ||
+		    (set_word && set_starts_statement(sql, len)))
+			found |= PGW_SQL_MAY_CHANGE_SESSION;
+	}
 	return found;
 }
 

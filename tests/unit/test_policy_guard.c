@@ -331,8 +331,9 @@ static void guard_special_cases(void **state)
 	for (size_t i = 0; i < n; i++)
 		memcpy(deep + 7 + 2 * i, "1+", 2);
 	deep[len - 1] = '1';
-	/* a keyword (even in a comment) makes the guard parse it; without one it is not parsed */
-	memcpy(deep + len, " --set", 6);
+	/* a keyword every role needs (even in a comment) makes the guard parse it; without one
+	 * it is not parsed */
+	memcpy(deep + len, " --do ", 6);
 	len += 6;
 	deep[len] = '\0';
 	assert_int_equal(run_sql(&ctx, 'Q', deep, len), PGW_REFUSE);

@@ -431,6 +431,9 @@ static void server_form_scs_on(void **state)
 		free(out);
 		free(s);
 	}
+	assert_true(pgw_sql_has_dashdash("a-b--", 5));
+	assert_false(pgw_sql_has_dashdash("a-b-c-", 6));
+	assert_false(pgw_sql_has_dashdash("a--", 2)); /* the length bounds the search */
 	/* with the setting off the E'' form is made and its comments blanked too */
 	{
 		const char *t = "SELECT 'a' -- c\n'b'";

@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -144,6 +145,119 @@ static void test_ddl_and_lock_timeout_words(void **state)
 			fail_msg("%s: expected %s", cases[i].sql, cases[i].may ? "true" : "false");
 }
 
+/* PGW_SQL_MAY_CHANGE_SESSION: what every role needs; SET only where a statement starts. */
+static void test_session_words(void **state)
+{
+	static const struct {
+		const char *sql;
+		bool may;
+	} cases[] = {
+		/* pgbench's writes, and other plain statements: no parse */
+		{"UPDATE pgbench_accounts SET abalance = abalance + -2345 WHERE aid = 12;", false},
+		{"INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 2, 3, 4, "
+		 "CURRENT_TIMESTAMP);",
+		 false},
+		{"SELECT abalance FROM pgbench_accounts WHERE aid = 1", false},
+		{"UPDATE t SET a = 1; UPDATE u SET b = 2", false},
+		{"BEGIN", false},
+		{"DELETE FROM t", false},
+		{"DROP TABLE t", false},
+		/* SET as a statement, wherever the statement starts */
+		{"SET client_encoding = 'SJIS'", true},
+		{"  set standard_conforming_strings = off", true},
+		{"BEGIN; SET LOCAL standard_conforming_strings = off", true},
+		{"UPDATE t SET a = 1; SET client_encoding = 'LATIN1'", true},
+		{"/* update */ SET client_encoding = 'LATIN1'", true},
+		{"-- update t\nSET client_encoding = 'LATIN1'", true},
+		{"SELECT 'x;'; SET NAMES 'GBK'", true},
+		{"UPDATE t SET a = ';' ; SET x = 1", true},
+		/* the other words, anywhere */
+		{"RESET ALL", true},
+		{"DISCARD ALL", true},
+		{"ALTER SYSTEM SET standard_conforming_strings = off", true},
+		{"CREATE AGGREGATE a(text) (SFUNC = f, STYPE = text)", true},
+		{"SELECT set_config('client_encoding', 'SJIS', false)", true},
+		{"UPDATE pg_settings SET setting = 'off' WHERE name = "
+		 "'standard_conforming_strings'",
+		 true},
+		{"DO $$BEGIN PERFORM 1; END$$", true},
+		{"SELECT U&\"\\0073et_config\"('a', 'b', false)", true},
+		{"INSERT INTO t VALUES (1) ON CONFLICT DO NOTHING",
+		 true}, /* "do": errs to a parse */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		unsigned got = pgw_sql_prefilter(cases[i].sql, strlen(cases[i].sql),
+						 PGW_SQL_MAY_CHANGE_SESSION);
+
+		if ((got != 0) != cases[i].may)
+			fail_msg("%s: expected %s", cases[i].sql, cases[i].may ? "true" : "false");
+	}
+}
+
+/*
+ * Sound: for every statement of the classifier's tables, whatever a check that holds for every
+ * role reads (a write of either text setting, RESET/DISCARD ALL, a name pgward cannot read, a
+ * DO block, what changes a setting unseen) is only ever found in a text the question sends to
+ * the parser.
+ */
+static void test_session_words_cover_the_tables(void **state)
+{
+	static const char *const files[] = {"flags.tsv",   "gucs.tsv",	  "kinds.tsv",
+					    "inserts.tsv", "updates.tsv", "notifies.tsv"};
+	const uint64_t matter = PGW_SQL_BIT(PGW_SQL_TEXT_FORM_UNSEEN) |
+				PGW_SQL_BIT(PGW_SQL_RESET_ALL) | PGW_SQL_BIT(PGW_SQL_DISCARD_ALL) |
+				PGW_SQL_BIT(PGW_SQL_SET_CONFIG_DYNAMIC) |
+				PGW_SQL_BIT(PGW_SQL_DO_BLOCK);
+	struct pgw_sql_cache *cache = pgw_sql_cache_new(0, 0);
+	const char *dir = getenv("PGWARD_TEST_DATA");
+	char path[1024], line[8192];
+	int checked = 0, mattered = 0;
+
+	(void)state;
+	assert_non_null(cache);
+	for (size_t f = 0; f < PGW_ARRAY_LEN(files); f++) {
+		FILE *fp;
+
+		snprintf(path, sizeof(path), "%s/sql/%s", dir ? dir : "tests/data", files[f]);
+		fp = fopen(path, "r");
+		if (fp == NULL)
+			fail_msg("cannot open %s", path);
+		while (fgets(line, sizeof(line), fp) != NULL) {
+			char *sql = strchr(line, '\t');
+			const struct pgw_sql_info *info;
+			bool matters = false;
+			size_t len;
+
+			if (line[0] == '#' || sql == NULL)
+				continue;
+			sql++;
+			len = strcspn(sql, "\n");
+			sql[len] = '\0';
+			info = pgw_sql_inspect(cache, sql, len);
+			if (info->status == PGW_SQL_OK) {
+				matters = (info->flags & matter) != 0;
+				for (size_t g = 0; g < info->ngucs; g++)
+					matters |= strcmp(info->gucs[g].name, "client_encoding") ==
+							   0 ||
+						   strcmp(info->gucs[g].name,
+							  "standard_conforming_strings") == 0 ||
+						   strcmp(info->gucs[g].name, "all") == 0;
+			}
+			if (matters && !pgw_sql_prefilter(sql, len, PGW_SQL_MAY_CHANGE_SESSION))
+				fail_msg("%s: not sent to the parser, but its %s matters", files[f],
+					 sql);
+			mattered += matters;
+			checked++;
+			pgw_sql_info_unref(info);
+		}
+		fclose(fp);
+	}
+	pgw_sql_cache_free(cache);
+	assert_true(checked > 400 && mattered > 30);
+}
+
 /* Each keyword of both filters is found in any case, as a whole word anywhere in the text;
  * near misses (a letter more or less, a keyword inside a longer name) are not. */
 static void test_every_keyword_any_case(void **state)
@@ -204,6 +318,8 @@ int main(void)
 		cmocka_unit_test(test_rule_keywords_are_parsed),
 		cmocka_unit_test(test_sql_from_string_names),
 		cmocka_unit_test(test_ddl_and_lock_timeout_words),
+		cmocka_unit_test(test_session_words),
+		cmocka_unit_test(test_session_words_cover_the_tables),
 		cmocka_unit_test(test_every_keyword_any_case),
 		cmocka_unit_test(test_utf8),
 	};
