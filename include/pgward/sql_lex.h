@@ -43,6 +43,8 @@ struct pgw_lexer {
 /* Whether <s> holds "--" (a comment, or a constant's content): memchr's speed, for the
  * check every Query passes. */
 bool pgw_sql_has_dashdash(const char *s, size_t len);
+/* Whether <s> holds "--" or a slash-star: a comment may start there. */
+bool pgw_sql_has_comment_start(const char *s, size_t len);
 
 void pgw_lex_init(struct pgw_lexer *lx, const char *s, size_t len, bool scs);
 /* The next token into <t>; false (and PGW_TOK_END) at the end of the text. */
@@ -63,9 +65,11 @@ int pgw_sql_scs_off_form(const char *text, size_t len, char **out, size_t *out_l
 /*
  * The text libpg_query must parse to read <text> as the server does with
  * standard_conforming_strings <scs>: pgw_sql_scs_off_form's reading when it is off, and,
- * either way, the -- comments inside a constant that continues over lines (the server reads
- * 'a' -- c<newline>'b' as 'ab'; libpg_query returns such comments as tokens and would see
- * two constants, or a syntax error and nothing inspected) made spaces. Results as above.
+ * either way, every comment made spaces (newlines kept). The server's grammar reads comments
+ * as whitespace; libpg_query returns them as tokens, so one inside a constant that continues
+ * over lines ('a' -- c<newline>'b' is 'ab') or between two words the grammar reads as a
+ * pair (NOT IN, WITH TIME ZONE, NULLS FIRST, UESCAPE) would make it see two constants or a
+ * syntax error, and a text that fails to parse is forwarded uninspected. Results as above.
  */
 int pgw_sql_server_form(const char *text, size_t len, bool scs, char **out, size_t *out_len);
 

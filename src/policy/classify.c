@@ -81,7 +81,7 @@ void pgw_policy_read_text(struct pgw_policy_ctx *ctx, const struct pgw_msg_view 
 	}
 	/* every simple-protocol Query comes here: the usual session costs one UTF-8 check */
 	if (plain_utf8(ctx->forms) && pgw_sql_utf8_valid(raw, raw_len) &&
-	    !pgw_sql_has_dashdash(raw, raw_len)) {
+	    !pgw_sql_has_comment_start(raw, raw_len)) {
 		ctx->text_status = PGW_ENC_SAME;
 		ctx->text = raw;
 		ctx->text_len = raw_len;

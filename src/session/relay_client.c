@@ -229,6 +229,8 @@ static bool on_message(struct pgw_session *s, const struct pgw_msg_hdr *h, size_
 	}
 	if (!pgw_lt_before(s, h->type))
 		return false;
+	if (h->type == 'E')
+		pgw_sess_text_sent(s, &hv, NULL); /* a portal bound earlier may change the form */
 	if (pgw_tracker_expects_answer(h->type)) {
 		if (pgw_tracker_push(&s->tracker, h->type, PGW_RESP_PASS, NULL, 0) < 0) {
 			pgw_sess_fail(s, "53200", "pgward: out of memory");

@@ -29,7 +29,8 @@ struct pgw_text_state {
 		login; /* at the end of login: what RESET ALL and DISCARD ALL restore */
 	struct pgw_text_forms maybe; /* the next message may be read in any of these */
 	struct pgw_text_forms tx;    /* held at some point of the open transaction (ROLLBACK) */
-	bool prepared_changer;	     /* a Parse that may change the form passed: Binds look */
+	bool prepared_changer;	     /* a Parse that may change the form passed: Binds may */
+	bool portal_changer;	     /* ...and was bound in this transaction: Executes may */
 	bool unsettled;		     /* maybe or tx holds more than now */
 };
 

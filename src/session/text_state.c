@@ -73,12 +73,14 @@ void pgw_sess_text_ready(struct pgw_session *s, char status)
 {
 	struct pgw_text_state *t = &s->text;
 
-	if (!t->unsettled) /* nothing to forget: the usual case, at every ReadyForQuery */
+	if (!t->unsettled && !t->portal_changer) /* the usual case, at every ReadyForQuery */
 		return;
 	if (pgw_tracker_pending(&s->tracker) == 0)
 		pgw_text_forms_set(&t->maybe, &t->now);
-	if (status == 'I')
+	if (status == 'I') {
 		pgw_text_forms_set(&t->tx, &t->now);
+		t->portal_changer = false; /* portals end with their transaction */
+	}
 	t->unsettled = !pgw_text_forms_single(&t->maybe) || !pgw_text_forms_single(&t->tx);
 }
 
@@ -116,16 +118,14 @@ static void add_write(struct pgw_text_state *t, const struct pgw_sql_guc *g)
 	}
 }
 
-static const struct pgw_sql_info *bound_statement(struct pgw_session *s,
-						  const struct pgw_msg_view *m)
+/* Any form may follow: what runs is code or a statement pgward cannot read. */
+static void widen_all(struct pgw_text_state *t)
 {
-	const char *portal = (const char *)m->body;
-	const char *end = portal + m->len;
-	const char *stmt = memchr(portal, '\0', m->len);
-
-	if (stmt == NULL || ++stmt >= end || memchr(stmt, '\0', (size_t)(end - stmt)) == NULL)
-		return NULL;
-	return pgw_stmt_map_get(&s->stmts, stmt);
+	t->maybe.encs = PGW_TEXT_ENCS_ALL;
+	t->maybe.scs = 3;
+	t->tx.encs |= t->maybe.encs;
+	t->tx.scs |= t->maybe.scs;
+	t->unsettled = true;
 }
 
 /* Whether running <info> may change the form (add_write and the flags below). */
@@ -134,7 +134,8 @@ static bool may_change(const struct pgw_sql_info *info)
 	return info->ngucs > 0 ||
 	       (info->flags &
 		(PGW_SQL_BIT(PGW_SQL_RESET_ALL) | PGW_SQL_BIT(PGW_SQL_DISCARD_ALL) |
-		 PGW_SQL_BIT(PGW_SQL_SET_CONFIG_DYNAMIC) | PGW_SQL_BIT(PGW_SQL_DO_BLOCK)));
+		 PGW_SQL_BIT(PGW_SQL_SET_CONFIG_DYNAMIC) | PGW_SQL_BIT(PGW_SQL_DO_BLOCK) |
+		 PGW_SQL_BIT(PGW_SQL_SQL_FROM_STRING)));
 }
 
 void pgw_sess_text_sent(struct pgw_session *s, const struct pgw_msg_view *m,
@@ -148,8 +149,18 @@ void pgw_sess_text_sent(struct pgw_session *s, const struct pgw_msg_view *m,
 			t->prepared_changer = true;
 		return;
 	case 'B':
-		info = t->prepared_changer ? bound_statement(s, m) : NULL;
-		break;
+		/* pgward's statement map can drift from the server's (a second Parse of a name the
+		 * server refused, a Close it skipped after an error): once a statement that may
+		 * change the form was prepared, every Bind and Execute may */
+		if (t->prepared_changer) {
+			t->portal_changer = true;
+			widen_all(t);
+		}
+		return;
+	case 'E':
+		if (t->portal_changer) /* a portal bound earlier, run now */
+			widen_all(t);
+		return;
 	case 'Q':
 		break;
 	default:
@@ -165,9 +176,10 @@ void pgw_sess_text_sent(struct pgw_session *s, const struct pgw_msg_view *m,
 		if (info->flags &
 		    (PGW_SQL_BIT(PGW_SQL_RESET_ALL) | PGW_SQL_BIT(PGW_SQL_DISCARD_ALL)))
 			pgw_text_forms_add(&t->maybe, &t->login);
-		/* a name pgward cannot read, or a DO block's code it cannot see */
+		/* a name pgward cannot read, or code it cannot see (DO, SQL run from a string) */
 		if (info->flags &
-		    (PGW_SQL_BIT(PGW_SQL_SET_CONFIG_DYNAMIC) | PGW_SQL_BIT(PGW_SQL_DO_BLOCK))) {
+		    (PGW_SQL_BIT(PGW_SQL_SET_CONFIG_DYNAMIC) | PGW_SQL_BIT(PGW_SQL_DO_BLOCK) |
+		     PGW_SQL_BIT(PGW_SQL_SQL_FROM_STRING))) {
 			t->maybe.encs = PGW_TEXT_ENCS_ALL;
 			t->maybe.scs = 3;
 		}

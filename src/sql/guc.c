@@ -101,6 +101,14 @@ static void effects(struct sql_builder *b, const char *name, enum pgw_sql_guc_ro
 	    (strcmp(name, "client_encoding") == 0 ||
 	     strcmp(name, "standard_conforming_strings") == 0 || strcmp(name, "all") == 0))
 		sql_flag(b, PGW_SQL_TEXT_FORM_UNSEEN, desc);
+	/* set_config of either kept for later: a view, rule, function body, column default or
+	 * constraint (any DDL), a PREPARE; it runs where pgward reads no set_config */
+	if (route == PGW_SQL_GUC_SET_CONFIG &&
+	    (strcmp(name, "client_encoding") == 0 ||
+	     strcmp(name, "standard_conforming_strings") == 0) &&
+	    (b->in_definition > 0 || b->in_prepare > 0 || b->in_func_ref > 0 ||
+	     (b->stmt_flags & PGW_SQL_BIT(PGW_SQL_DDL))))
+		sql_flag(b, PGW_SQL_TEXT_FORM_UNSEEN, desc);
 	if (!setting)
 		return;
 	if (strcmp(name, "row_security") == 0 && !(value && pgw_sql_parse_bool(value) == 1))

@@ -43,10 +43,13 @@ static size_t line_comment_end(const char *s, size_t len, size_t at)
 	return at;
 }
 
-/* Past a slash-star comment starting at <at>, nested ones included; <len> if unterminated. */
-static size_t block_comment_end(const char *s, size_t len, size_t at)
+/* Past a slash-star comment starting at <at>, nested ones included; <len> if unterminated,
+ * and then *closed false. */
+static size_t block_comment_close(const char *s, size_t len, size_t at, bool *closed)
 {
 	int depth = 0;
+
+	*closed = true;
 
 	at += 2;
 	while (at < len) {
@@ -61,7 +64,15 @@ static size_t block_comment_end(const char *s, size_t len, size_t at)
 			at++;
 		}
 	}
+	*closed = false;
 	return len;
+}
+
+static size_t block_comment_end(const char *s, size_t len, size_t at)
+{
+	bool closed;
+
+	return block_comment_close(s, len, at, &closed);
 }
 
 /*
@@ -426,26 +437,102 @@ int pgw_sql_scs_off_form(const char *text, size_t len, char **out, size_t *out_l
 	return 1;
 }
 
+/*
+ * Whether <s> (read with <scs>) holds a comment; with <blank> (a writable copy of <s>), every
+ * comment becomes spaces there, newlines kept: those between two tokens and those between
+ * the parts of a continued constant. A comment is whitespace to the server's grammar, but
+ * libpg_query returns comments as tokens, and a token in the wrong place (NOT / * * / IN,
+ * WITH -- c<newline> TIME ZONE, NULLS / * * / FIRST, U&'..' / * * / UESCAPE) makes it fail to
+ * parse what the server runs.
+ */
+/* Whether the next character of <s> from <at> that is not whitespace is a quote. */
+static bool quote_follows(const char *s, size_t len, size_t at)
+{
+	while (at < len && is_space((unsigned char)s[at]))
+		at++;
+	return at < len && s[at] == '\'';
+}
+
+static bool comments(const char *s, size_t len, bool scs, char *blank)
+{
+	struct pgw_lexer lx;
+	struct pgw_lex_tok t;
+	bool backslash, closed, found = false, after_string = false;
+
+	pgw_lex_init(&lx, s, len, scs);
+	while (pgw_lex_next(&lx, &t)) {
+		if (t.kind == PGW_TOK_SPACE && t.len >= 2 &&
+		    (s[t.start] == '-' || s[t.start] == '/')) {
+			/* one between a constant and a quote stays: as spaces it would make the two
+			 * one continued constant, where the server sees two and a syntax error */
+			if (after_string && quote_follows(s, len, t.start + t.len))
+				continue;
+			/* unterminated: the server refuses the text; as spaces it would not be */
+			if (s[t.start] == '/' &&
+			    !(block_comment_close(s, len, t.start, &closed), closed))
+				continue;
+			found = true;
+			for (size_t i = t.start; blank != NULL && i < t.start + t.len; i++)
+				if (!is_newline((unsigned char)s[i]))
+					blank[i] = ' ';
+			continue;
+		}
+		if (t.kind != PGW_TOK_SPACE)
+			after_string = t.kind == PGW_TOK_STRING || t.kind == PGW_TOK_BITSTRING;
+		if (t.kind == PGW_TOK_STRING || t.kind == PGW_TOK_BITSTRING) {
+			size_t quote = t.start + (t.prefix == 0 ? 0 : t.prefix == 'U' ? 2 : 1);
+			char kind = t.kind == PGW_TOK_BITSTRING ? 'b' : t.escapes ? 'e' : 'q';
+			bool commented = false;
+
+			string_end(s, len, quote + 1, kind, &backslash, &commented, blank);
+			found |= commented;
+		}
+		if (found && blank == NULL)
+			break;
+	}
+	return found;
+}
+
+bool pgw_sql_has_comment_start(const char *s, size_t len)
+{
+	const char *end = s + len, *p = s;
+
+	if (pgw_sql_has_dashdash(s, len))
+		return true;
+	while ((p = memchr(p, '/', (size_t)(end - p))) != NULL)
+		if (++p < end && *p == '*')
+			return true;
+	return false;
+}
+
 int pgw_sql_server_form(const char *text, size_t len, bool scs, char **out, size_t *out_len)
 {
-	char *buf;
+	char *form = NULL;
+	size_t form_len = len;
+	int r = 0;
 
 	if (!scs) {
-		int r = pgw_sql_scs_off_form(text, len, out, out_len);
-
-		if (r != 0)
-			return r; /* its comments are blanked too */
+		r = pgw_sql_scs_off_form(text, len, &form, &form_len);
+		if (r < 0)
+			return -1;
 	}
-	if (!pgw_sql_has_dashdash(text, len) || memchr(text, '\'', len) == NULL ||
-	    !continuation_comments(text, len, scs, NULL))
-		return 0;
-	buf = malloc(len + 1);
-	if (buf == NULL)
-		return -1;
-	memcpy(buf, text, len);
-	buf[len] = '\0';
-	continuation_comments(text, len, scs, buf);
-	*out = buf;
-	*out_len = len;
-	return 1;
+	/* the form reads with standard strings; without one, the text reads alike either way
+	 * unless a plain constant holds a backslash, which would have made a form */
+	if (pgw_sql_has_comment_start(r == 1 ? form : text, form_len) &&
+	    comments(r == 1 ? form : text, form_len, scs || r == 1, NULL)) {
+		if (r == 0) {
+			form = malloc(len + 1);
+			if (form == NULL)
+				return -1;
+			memcpy(form, text, len);
+			form[len] = '\0';
+			r = 1;
+		}
+		comments(form, form_len, true, form);
+	}
+	if (r == 1) {
+		*out = form;
+		*out_len = form_len;
+	}
+	return r;
 }

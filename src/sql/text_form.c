@@ -52,7 +52,7 @@ int pgw_text_form_read(const struct pgw_text_form *f, const char *in, size_t len
 		conv_len = len;
 	/* cheap tests first: most texts hold no backslash and no comment */
 	if ((!f->scs && memchr(text, '\\', conv_len) != NULL) ||
-	    pgw_sql_has_dashdash(text, conv_len)) {
+	    pgw_sql_has_comment_start(text, conv_len)) {
 		int w = pgw_sql_server_form(text, conv_len, f->scs, &form, &form_len);
 
 		if (w < 0) {

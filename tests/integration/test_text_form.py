@@ -341,3 +341,60 @@ def test_set_config_with_a_value_continued_past_a_comment_is_refused(pg, pgward_
     assert results(c, "SELECT current_setting('app.user_org_ids')")[0] == [[("{%s}" % ORG_A).encode()]]
     fresh = session(pw, "tenant", user=T_ALICE, password=PASSWORD)
     assert results(fresh, "SELECT current_setting('app.user_org_ids')")[0] == [[("{%s}" % ORG_A).encode()]]
+
+
+@pytest.mark.parametrize("attack", [
+    "SELECT 1 WHERE 1 NOT /**/ IN (2); DROP TABLE tf_victim",
+    "SELECT '2020-01-01'::timestamp WITH /**/ TIME ZONE; DROP TABLE tf_victim",
+    "SELECT U&'!0061' /**/ UESCAPE '!'; DROP TABLE tf_victim",
+    "SELECT 1 ORDER BY 1 NULLS -- c\nFIRST; DROP TABLE tf_victim",
+])
+def test_drop_after_a_comment_between_paired_words_is_refused(pg, pgward_factory, attack):
+    """Goal: a comment where the grammar reads two words as a pair (NOT IN, WITH TIME ZONE,
+    UESCAPE, NULLS FIRST) is whitespace to the server but a token to libpg_query, which then
+    fails to parse the text; a text that fails to parse would be forwarded unread."""
+    pg.execute(VICTIM)
+    c = session(pgward_factory(**GUARD))
+    err = results(c, attack)[1]
+    assert err is not None and err[0] == "42501" and "(rule drop_table)" in err[1], (attack, err)
+    assert victim_alive(pg)
+    assert results(c, attack.split(";")[0])[1] is None  # the same statement alone runs
+
+
+def test_setting_changed_by_a_portal_or_sql_from_a_string_is_not_guessed(pg, pgward_factory):
+    """Goal: change standard_conforming_strings where pgward does not read a SET (a portal bound
+    in one batch and run in the next; SQL run from a string) and pipeline the disguised DROP
+    behind it. It must be refused (55000) or read as the server reads it, never passed."""
+    pg.execute(VICTIM)
+    pw = pgward_factory(**GUARD)
+    attack = r"SELECT 'a\'' ; DROP TABLE tf_victim; -- '"
+    c = session(pw)
+    assert results(c, "BEGIN")[1] is None
+    c.send(pgwire.parse("s1", "SET standard_conforming_strings = off"), pgwire.bind("p1", "s1"),
+           pgwire.message("S", b""))
+    c.recv_until("Z")
+    c.send(pgwire.message("E", b"p1\0\0\0\0\0"), pgwire.message("S", b""), pgwire.query(attack))
+    msgs = c.recv_until("Z") + c.recv_until("Z")
+    assert [m.fields()["C"] for m in msgs if m.type == "E"] == ["55000"], msgs
+    assert victim_alive(pg)
+    c = session(pw)
+    c.send(pgwire.query("SELECT query_to_xml('SELECT set_config(''standard_conforming_strings'', "
+                        "''off'', false)', true, false, '')"), pgwire.query(attack))
+    msgs = c.recv_until("Z") + c.recv_until("Z")
+    assert [m.fields()["C"] for m in msgs if m.type == "E"] == ["55000"], msgs
+    assert victim_alive(pg)
+
+
+@pytest.mark.parametrize("definition", [
+    "CREATE VIEW tf_v AS SELECT set_config('standard_conforming_strings', 'off', false) AS x",
+    "CREATE TABLE tf_d (a text DEFAULT set_config('standard_conforming_strings', 'off', false), b int)",
+    "PREPARE tf_p AS SELECT set_config('client_encoding', 'SJIS', false)",
+])
+def test_a_change_kept_for_later_is_refused(pg, pgward_factory, definition):
+    """Goal: keep a set_config of a text setting in a view, a column default or a SQL-level
+    PREPARE, then run it with the disguise pipelined behind, where pgward reads no set_config.
+    Refused for every role when defined (text_form_unseen)."""
+    c = session(pgward_factory(**{"guard.rules": "none"}))
+    err = results(c, definition)[1]
+    assert err is not None and err[0] == "42501" and "text_form_unseen" in err[1], err
+    assert results(c, "SELECT set_config('standard_conforming_strings', 'off', false)")[1] is None

@@ -403,13 +403,18 @@ static const struct form_case server_form_cases[] = {
 	{"SELECT set_config('app.user_org_ids', '1' -- c\n'2', false)",
 	 "SELECT set_config('app.user_org_ids', '1'     \n'2', false)"},
 	{"SELECT B'1' -- c\n'0', E'\\\\' -- d\n'x'", "SELECT B'1'     \n'0', E'\\\\'     \n'x'"},
-	/* comments anywhere else, and a -- inside a constant, stay */
-	{"SELECT 'a--b' -- c\n", NULL},
-	{"SELECT 'a' -- c\n, 'b'", NULL},
-	{"SELECT 1 -- 'x'\n", NULL},
+	/* every other comment goes too (a -- inside a constant is no comment), but one
+	 * between two constants, which the server reads as a syntax error either way */
+	{"SELECT 'a--b' -- c\n", "SELECT 'a--b'     \n"},
+	{"SELECT 'a' -- c\n, 'b'", "SELECT 'a'     \n, 'b'"},
+	{"SELECT 1 -- 'x'\n", "SELECT 1       \n"},
 	{"SELECT $$ 'a' -- c\n'b' $$", NULL},
 	{"SELECT 'a' /* c */\n'b'", NULL},
-	{"SELECT 'a\\' -- c\n'b'", "SELECT 'a\\'     \n'b'"},
+	{"SELECT 1 WHERE 1 NOT /**/ IN (2); DROP TABLE x",
+	 "SELECT 1 WHERE 1 NOT      IN (2); DROP TABLE x"},
+	{"SELECT U&'!0061' /* c */ UESCAPE '!'", "SELECT U&'!0061'         UESCAPE '!'"},
+	{"SELECT 1 ORDER BY 1 NULLS -- c\nFIRST", "SELECT 1 ORDER BY 1 NULLS     \nFIRST"},
+	{"SELECT 'a\\\\' -- c\n'b'", "SELECT 'a\\\\'     \n'b'"},
 };
 
 static void server_form_scs_on(void **state)
