@@ -104,7 +104,7 @@ def half_closed_after_query(pw, pg):
     c.send(pgwire.query("SELECT pg_sleep(30)"))
     c.sock.shutdown(socket.SHUT_WR)
     assert c.wait_closed(5)
-    wait_for(lambda: not pg.backend_alive(pid), 5, what="backend %d gone" % pid)
+    wait_for(lambda: not pg.backend_alive(pid), 15, what="backend %d gone" % pid)
 
 
 def half_closed_mid_message(pw, pg):
