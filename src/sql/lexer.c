@@ -353,41 +353,62 @@ static bool reads_escapes(const struct pgw_lex_tok *t)
 	return t->kind == PGW_TOK_STRING && t->backslash && (t->prefix == 0 || t->prefix == 'N');
 }
 
+/* Whether the next character of <s> from <at> that is not whitespace is a quote. */
+static bool quote_follows(const char *s, size_t len, size_t at)
+{
+	while (at < len && is_space((unsigned char)s[at]))
+		at++;
+	return at < len && s[at] == '\'';
+}
+
 /*
- * Whether a constant of <s> (read with <scs>) continues past a -- comment; with <blank> (a
- * writable copy of <s>) those comments become spaces there. See below.
+ * Whether <s> (read with <scs>) holds a comment; with <blank> (a writable copy of <s>), every
+ * comment becomes spaces there, newlines kept: those between two tokens and those between
+ * the parts of a continued constant. A comment is whitespace to the server's grammar, but
+ * libpg_query returns comments as tokens, and a token in the wrong place (NOT / * * / IN,
+ * WITH -- c<newline> TIME ZONE, NULLS / * * / FIRST, U&'..' / * * / UESCAPE) makes it fail to
+ * parse what the server runs. <between_tokens> false: only those inside continued constants.
  */
-static bool continuation_comments(const char *s, size_t len, bool scs, char *blank)
+static bool comments(const char *s, size_t len, bool scs, char *blank, bool between_tokens)
 {
 	struct pgw_lexer lx;
 	struct pgw_lex_tok t;
-	bool backslash, found = false;
+	bool backslash, closed, found = false, after_string = false;
 
 	pgw_lex_init(&lx, s, len, scs);
 	while (pgw_lex_next(&lx, &t)) {
-		size_t quote = t.start + (t.prefix == 0 ? 0 : t.prefix == 'U' ? 2 : 1);
-		char kind = t.kind == PGW_TOK_BITSTRING ? 'b' : t.escapes ? 'e' : 'q';
-		bool commented = false;
-
-		if (t.kind != PGW_TOK_STRING && t.kind != PGW_TOK_BITSTRING)
+		if (t.kind == PGW_TOK_SPACE && t.len >= 2 &&
+		    (s[t.start] == '-' || s[t.start] == '/')) {
+			if (!between_tokens)
+				continue;
+			/* one between a constant and a quote stays: as spaces it would make the two
+			 * one continued constant, where the server sees two and a syntax error */
+			if (after_string && quote_follows(s, len, t.start + t.len))
+				continue;
+			/* unterminated: the server refuses the text; as spaces it would not be */
+			if (s[t.start] == '/' &&
+			    !(block_comment_close(s, len, t.start, &closed), closed))
+				continue;
+			found = true;
+			for (size_t i = t.start; blank != NULL && i < t.start + t.len; i++)
+				if (!is_newline((unsigned char)s[i]))
+					blank[i] = ' ';
 			continue;
-		string_end(s, len, quote + 1, kind, &backslash, &commented, blank);
-		found |= commented;
+		}
+		if (t.kind != PGW_TOK_SPACE)
+			after_string = t.kind == PGW_TOK_STRING || t.kind == PGW_TOK_BITSTRING;
+		if (t.kind == PGW_TOK_STRING || t.kind == PGW_TOK_BITSTRING) {
+			size_t quote = t.start + (t.prefix == 0 ? 0 : t.prefix == 'U' ? 2 : 1);
+			char kind = t.kind == PGW_TOK_BITSTRING ? 'b' : t.escapes ? 'e' : 'q';
+			bool commented = false;
+
+			string_end(s, len, quote + 1, kind, &backslash, &commented, blank);
+			found |= commented;
+		}
 		if (found && blank == NULL)
 			break;
 	}
 	return found;
-}
-
-/*
- * libpg_query returns -- comments as tokens of their own (for pg_query_scan), so unlike the
- * server it does not continue a constant past one ({quotecontinue} lost {comment}): where
- * a part follows one, it would read that part as a constant of its own, and without
- * escapes. Those comments of <s> become spaces, which both read alike.
- */
-static void blank_continuation_comments(char *s, size_t len)
-{
-	continuation_comments(s, len, true, s);
 }
 
 int pgw_sql_scs_off_form(const char *text, size_t len, char **out, size_t *out_len)
@@ -431,66 +452,10 @@ int pgw_sql_scs_off_form(const char *text, size_t len, char **out, size_t *out_l
 	n += len - copied;
 	buf[n] = '\0';
 	if (pgw_sql_has_dashdash(buf, n))
-		blank_continuation_comments(buf, n); /* the form read with the setting on */
+		comments(buf, n, true, buf, false); /* the form read with the setting on */
 	*out = buf;
 	*out_len = n;
 	return 1;
-}
-
-/*
- * Whether <s> (read with <scs>) holds a comment; with <blank> (a writable copy of <s>), every
- * comment becomes spaces there, newlines kept: those between two tokens and those between
- * the parts of a continued constant. A comment is whitespace to the server's grammar, but
- * libpg_query returns comments as tokens, and a token in the wrong place (NOT / * * / IN,
- * WITH -- c<newline> TIME ZONE, NULLS / * * / FIRST, U&'..' / * * / UESCAPE) makes it fail to
- * parse what the server runs.
- */
-/* Whether the next character of <s> from <at> that is not whitespace is a quote. */
-static bool quote_follows(const char *s, size_t len, size_t at)
-{
-	while (at < len && is_space((unsigned char)s[at]))
-		at++;
-	return at < len && s[at] == '\'';
-}
-
-static bool comments(const char *s, size_t len, bool scs, char *blank)
-{
-	struct pgw_lexer lx;
-	struct pgw_lex_tok t;
-	bool backslash, closed, found = false, after_string = false;
-
-	pgw_lex_init(&lx, s, len, scs);
-	while (pgw_lex_next(&lx, &t)) {
-		if (t.kind == PGW_TOK_SPACE && t.len >= 2 &&
-		    (s[t.start] == '-' || s[t.start] == '/')) {
-			/* one between a constant and a quote stays: as spaces it would make the two
-			 * one continued constant, where the server sees two and a syntax error */
-			if (after_string && quote_follows(s, len, t.start + t.len))
-				continue;
-			/* unterminated: the server refuses the text; as spaces it would not be */
-			if (s[t.start] == '/' &&
-			    !(block_comment_close(s, len, t.start, &closed), closed))
-				continue;
-			found = true;
-			for (size_t i = t.start; blank != NULL && i < t.start + t.len; i++)
-				if (!is_newline((unsigned char)s[i]))
-					blank[i] = ' ';
-			continue;
-		}
-		if (t.kind != PGW_TOK_SPACE)
-			after_string = t.kind == PGW_TOK_STRING || t.kind == PGW_TOK_BITSTRING;
-		if (t.kind == PGW_TOK_STRING || t.kind == PGW_TOK_BITSTRING) {
-			size_t quote = t.start + (t.prefix == 0 ? 0 : t.prefix == 'U' ? 2 : 1);
-			char kind = t.kind == PGW_TOK_BITSTRING ? 'b' : t.escapes ? 'e' : 'q';
-			bool commented = false;
-
-			string_end(s, len, quote + 1, kind, &backslash, &commented, blank);
-			found |= commented;
-		}
-		if (found && blank == NULL)
-			break;
-	}
-	return found;
 }
 
 bool pgw_sql_has_comment_start(const char *s, size_t len)
@@ -519,7 +484,7 @@ int pgw_sql_server_form(const char *text, size_t len, bool scs, char **out, size
 	/* the form reads with standard strings; without one, the text reads alike either way
 	 * unless a plain constant holds a backslash, which would have made a form */
 	if (pgw_sql_has_comment_start(r == 1 ? form : text, form_len) &&
-	    comments(r == 1 ? form : text, form_len, scs || r == 1, NULL)) {
+	    comments(r == 1 ? form : text, form_len, scs || r == 1, NULL, true)) {
 		if (r == 0) {
 			form = malloc(len + 1);
 			if (form == NULL)
@@ -528,7 +493,7 @@ int pgw_sql_server_form(const char *text, size_t len, bool scs, char **out, size
 			form[len] = '\0';
 			r = 1;
 		}
-		comments(form, form_len, true, form);
+		comments(form, form_len, true, form, true);
 	}
 	if (r == 1) {
 		*out = form;
