@@ -7,6 +7,7 @@
 #   pg_stop DIR             fast shutdown of the cluster in DIR/data
 #   ini_override IN OUT section.key=value...   copy an INI file with some values replaced
 #   install_squawk          npm install squawk-cli (pinned) into .cache/npm, for the differential tests
+#   install_node_pg         npm install pg (node-postgres, pinned) into .cache/npm, for test_auth_clients.py
 #
 # Everything is idempotent. PostgreSQL refuses to run as root, so as root the cluster
 # runs as the unprivileged system user $PGWARD_PG_USER (created when missing).
@@ -18,7 +19,7 @@ PGWARD_PG_USER=${PGWARD_PG_USER:-pgward}
 
 PGWARD_DEPS=(build-essential cmake pkg-config clang clang-format libevent-dev libssl-dev
 	libpg-query-dev libpq-dev libcjson-dev libxxhash-dev uthash-dev libcmocka-dev postgresql-15 postgresql-client-15 pgbouncer
-	python3-pytest python3-psycopg2 openssl procps prometheus curl)
+	python3-pytest python3-psycopg2 openssl procps prometheus curl libpostgresql-jdbc-java openjdk-17-jdk-headless)
 
 log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
 die() {
@@ -57,18 +58,39 @@ install_deps() {
 # by git; the test finds it at $SQUAWK_BIN (default .cache/npm/node_modules/.bin/squawk).
 SQUAWK_VERSION=2.66.0
 SQUAWK_PREFIX=$PGWARD_ROOT/.cache/npm
+# node-postgres, one of the real clients of tests/integration/test_auth_clients.py (pgward's
+# own authentication: SCRAM, SCRAM-PLUS with enableChannelBinding, md5, password, cert).
+NODE_PG_VERSION=8.16.3
+
+# Every npm package of the tests goes into the one prefix, and each install names them all:
+# an "npm install --no-save" removes from node_modules whatever it was not told to install.
+npm_install_test_packages() {
+	command -v npm >/dev/null || die "npm is missing"
+	mkdir -p "$SQUAWK_PREFIX"
+	npm install --prefix "$SQUAWK_PREFIX" --no-audit --no-fund --no-save --loglevel=error \
+		"squawk-cli@$SQUAWK_VERSION" "pg@$NODE_PG_VERSION"
+}
 
 install_squawk() {
 	local bin=$SQUAWK_PREFIX/node_modules/.bin/squawk
 	if [ -x "$bin" ] && [ "$("$bin" --version 2>/dev/null)" = "squawk $SQUAWK_VERSION" ]; then
 		return 0
 	fi
-	command -v npm >/dev/null || die "install_squawk: npm is missing"
-	log "installing squawk-cli@$SQUAWK_VERSION into $SQUAWK_PREFIX"
-	mkdir -p "$SQUAWK_PREFIX"
-	npm install --prefix "$SQUAWK_PREFIX" --no-audit --no-fund --no-save --loglevel=error \
-		"squawk-cli@$SQUAWK_VERSION" || return 1
+	log "installing squawk-cli@$SQUAWK_VERSION (and pg@$NODE_PG_VERSION) into $SQUAWK_PREFIX"
+	npm_install_test_packages || return 1
 	"$bin" --version
+}
+
+# The test finds it at $NODE_PG_DIR (default .cache/npm/node_modules/pg).
+install_node_pg() {
+	local pkg=$SQUAWK_PREFIX/node_modules/pg/package.json
+	command -v node >/dev/null || die "install_node_pg: node is missing"
+	if [ -f "$pkg" ] && [ "$(node -p "require('$pkg').version" 2>/dev/null)" = "$NODE_PG_VERSION" ]; then
+		return 0
+	fi
+	log "installing pg@$NODE_PG_VERSION (and squawk-cli@$SQUAWK_VERSION) into $SQUAWK_PREFIX"
+	npm_install_test_packages || return 1
+	node -p "'pg ' + require('$pkg').version"
 }
 
 # build TYPE DIR: configure once, rebuild incrementally afterwards.

@@ -62,6 +62,7 @@ built() { [ -x "$1" ]; }
 
 step "install dependencies" install_deps
 step "install squawk" install_squawk
+step "install node-postgres" install_node_pg
 step "clang-format" format_check
 step "build Release" build Release build
 step "build Asan" build Asan build-asan

@@ -25,6 +25,34 @@ static bool verifies_peer(enum pgw_sslmode mode)
 	return mode == PGW_SSL_VERIFY_CA || mode == PGW_SSL_VERIFY_FULL;
 }
 
+/* What each auth_type needs to be able to let anyone in. */
+static int check_auth(struct parser *p, const struct config_section *sec)
+{
+	const struct pgw_config *c = p->cfg;
+	unsigned line = line_of(p, sec, "auth_type");
+	const char *type = pgw_auth_type_name(c->auth_type);
+
+	if (c->auth_type == PGW_AUTH_TYPE_HBA && c->auth_hba_file == NULL)
+		return pgw_config_fail(p, line, "auth_type \"hba\" requires auth_hba_file");
+	if ((c->auth_type == PGW_AUTH_TYPE_PASSWORD || c->auth_type == PGW_AUTH_TYPE_MD5 ||
+	     c->auth_type == PGW_AUTH_TYPE_SCRAM) &&
+	    c->auth_file == NULL && c->auth_user == NULL)
+		return pgw_config_fail(p, line,
+				       "auth_type \"%s\" requires auth_file or auth_user (with "
+				       "auth_query), where the secrets are",
+				       type);
+	if (c->auth_type == PGW_AUTH_TYPE_CERT &&
+	    (c->client_tls_sslmode == PGW_SSL_DISABLE || c->client_tls_ca_file == NULL))
+		return pgw_config_fail(p, line,
+				       "auth_type \"cert\" requires client TLS "
+				       "(client_tls_sslmode) and client_tls_ca_file");
+	if (c->auth_user != NULL && c->auth_type == PGW_AUTH_TYPE_PASSTHROUGH)
+		return pgw_config_fail(p, line_of(p, sec, "auth_user"),
+				       "auth_user is used by pgward's own authentication; "
+				       "auth_type \"passthrough\" leaves the login to the server");
+	return 0;
+}
+
 /* Errors point at the key that imposes the rule, since the missing keys have no line. */
 int pgw_config_check_pgward(struct parser *p, const struct config_section *sec)
 {
@@ -59,7 +87,7 @@ int pgw_config_check_pgward(struct parser *p, const struct config_section *sec)
 				c->server_tls_cert_file ? "server_tls_cert_file"
 							: "server_tls_key_file"),
 			"server_tls_cert_file and server_tls_key_file must be set together");
-	return 0;
+	return check_auth(p, sec);
 }
 
 /* One "role: rules" entry of role_rules; <entry> is modified. */

@@ -92,6 +92,17 @@ NAMES_ENUM(parse_error, parse_error_names);
 #define RELOAD			      true
 #define RESTART			      false
 
+static const char *const auth_type_names[] = {
+	"passthrough", "trust", "password", "md5", "scram-sha-256", "cert", "hba",
+};
+
+NAMES_ENUM(auth_type, auth_type_names);
+
+const char *pgw_auth_type_name(enum pgw_auth_type t)
+{
+	return auth_type_name((int)t);
+}
+
 static const struct config_key pgward_keys[] = {
 	/* The listening socket is bound once, before privileges are dropped. */
 	STRING_KEY(listen_addr, "127.0.0.1", 1, RESTART),
@@ -107,6 +118,17 @@ static const struct config_key pgward_keys[] = {
 	STRING_KEY(server_tls_ca_file, "", 0, RELOAD),
 	STRING_KEY(server_tls_cert_file, "", 0, RELOAD),
 	STRING_KEY(server_tls_key_file, "", 0, RELOAD),
+	ENUM_KEY(auth_type, enum pgw_auth_type, auth_type_enum, "passthrough", RELOAD),
+	STRING_KEY(auth_file, "", 0, RELOAD),
+	STRING_KEY(auth_hba_file, "", 0, RELOAD),
+	STRING_KEY(auth_ident_file, "", 0, RELOAD),
+	STRING_KEY(auth_user, "", 0, RELOAD),
+	STRING_KEY(auth_query, PGW_AUTH_DEFAULT_QUERY, 1, RELOAD),
+	STRING_KEY(auth_dbname, "", 0, RELOAD),
+	DURATION_KEY(auth_cache_ttl, "60", RELOAD),
+	DURATION_KEY(auth_query_timeout, "5", RELOAD),
+	INT_KEY(auth_failure_limit, "20", 0, 1000000, RELOAD),
+	DURATION_KEY(auth_failure_period, "60", RELOAD),
 	DURATION_KEY(client_login_timeout, "60", RELOAD),
 	DURATION_KEY(client_idle_timeout, "0", RELOAD),
 	DURATION_KEY(query_timeout, "0", RELOAD),

@@ -119,6 +119,19 @@ static size_t quoted_unit(const unsigned char *p, size_t *in)
 	return 4;
 }
 
+void pgw_log_one_line(char *dst, size_t len, const char *msg)
+{
+	size_t n;
+
+	snprintf(dst, len, "%s", msg && *msg ? msg : "unknown error");
+	n = strlen(dst);
+	while (n > 0 && (dst[n - 1] == '\n' || dst[n - 1] == ' '))
+		dst[--n] = '\0';
+	for (char *c = dst; *c; c++)
+		if (*c == '\n')
+			*c = ' ';
+}
+
 const char *pgw_log_quote(const char *in, char *out, size_t outlen)
 {
 	const unsigned char *p = (const unsigned char *)(in ? in : "");

@@ -2,6 +2,7 @@
  * pgward entry point: command line, configuration, signals and the event loop. Owns the
  * process-wide runtime (pgw) and is the only place that replaces it on reload.
  */
+#include "pgward/auth_query.h"
 #include "pgward/config.h"
 #include "pgward/http.h"
 #include "pgward/listener.h"
@@ -20,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <event2/event.h>
+#include <openssl/crypto.h>
+#include <openssl/x509.h>
 
 #define DEFAULT_CONFIG "/etc/pgward/pgward.ini"
 #define TICK_MS	       250
@@ -42,9 +45,18 @@ static void usage(FILE *out)
 /* Builds everything a configuration implies, without touching the running proxy. */
 struct built {
 	SSL_CTX *client_tls, *server_tls;
+	struct pgw_auth_files auth;
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 };
+
+static void built_free(struct built *b)
+{
+	SSL_CTX_free(b->client_tls);
+	SSL_CTX_free(b->server_tls);
+	b->client_tls = b->server_tls = NULL;
+	pgw_auth_files_free(&b->auth);
+}
 
 static int build(const struct pgw_config *cfg, struct built *b, char *err, size_t errlen)
 {
@@ -52,13 +64,36 @@ static int build(const struct pgw_config *cfg, struct built *b, char *err, size_
 	if (pgw_tls_client_side(cfg, &b->client_tls, err, errlen) < 0)
 		return -1;
 	if (pgw_tls_server_side(cfg, &b->server_tls, err, errlen) < 0 ||
-	    pgw_proxy_resolve_server(cfg, &b->addr, &b->addrlen, err, errlen) < 0) {
-		SSL_CTX_free(b->client_tls);
-		SSL_CTX_free(b->server_tls);
-		b->client_tls = b->server_tls = NULL;
+	    pgw_proxy_resolve_server(cfg, &b->addr, &b->addrlen, err, errlen) < 0 ||
+	    pgw_auth_files_load(cfg, &b->auth, err, errlen) < 0) {
+		built_free(b);
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * SCRAM exchanges for unknown roles show a salt derived from a key: random per process, a
+ * restart would change those salts and not real roles' ones, telling the two apart. pgward's
+ * TLS private key is a secret that lasts across restarts; the key is derived from it.
+ */
+static void seed_mock_salts(SSL_CTX *ctx)
+{
+	static const char domain[] = "pgward SCRAM mock salts";
+	EVP_PKEY *key = ctx != NULL ? SSL_CTX_get0_privatekey(ctx) : NULL;
+	unsigned char *der = NULL, *seed;
+	int n;
+
+	if (key == NULL || (n = i2d_PrivateKey(key, &der)) <= 0)
+		return;
+	if ((seed = malloc(sizeof(domain) + (size_t)n)) != NULL) {
+		memcpy(seed, domain, sizeof(domain));
+		memcpy(seed + sizeof(domain), der, (size_t)n);
+		pgw_scram_mock_key_set(seed, sizeof(domain) + (size_t)n);
+		OPENSSL_cleanse(seed, sizeof(domain) + (size_t)n);
+		free(seed);
+	}
+	OPENSSL_clear_free(der, (size_t)n);
 }
 
 static void install(struct built *b)
@@ -67,6 +102,10 @@ static void install(struct built *b)
 	SSL_CTX_free(pgw.server_tls);
 	pgw.client_tls = b->client_tls;
 	pgw.server_tls = b->server_tls;
+	seed_mock_salts(b->client_tls);
+	/* sessions copy what they need of these during their login: the old set can go */
+	pgw_auth_files_free(&pgw.auth);
+	pgw.auth = b->auth;
 	pgw.server_addr = b->addr;
 	pgw.server_addrlen = b->addrlen;
 	pgw_log_min_level = pgw.cfg.log_level;
@@ -103,6 +142,7 @@ static void reload(void)
 	pgw_config_free(&pgw.cfg);
 	pgw.cfg = fresh;
 	install(&b);
+	pgw_auth_query_reset();
 	pgw_tenant_reload();
 	pgw_info(0, "reloaded", "path=%s", pgw.cfg.path);
 	pgw_policy_log_stats();
@@ -166,6 +206,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	pgw_session_tick(pgw_now());
+	pgw_auth_query_tick(pgw_now());
 	pgw_metrics_tick();
 }
 
@@ -240,6 +281,9 @@ static void cleanup(void)
 		event_free(tick_ev);
 	if (shutdown_ev)
 		event_free(shutdown_ev);
+	pgw_auth_query_shutdown();
+	pgw_auth_throttle_free();
+	pgw_auth_files_free(&pgw.auth);
 	SSL_CTX_free(pgw.client_tls);
 	SSL_CTX_free(pgw.server_tls);
 	pgw_config_free(&pgw.cfg);
@@ -303,8 +347,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "%s: %s\n", path, err);
 		else if (pgw_config_warnings(&pgw.cfg, check_warning, (void *)path) >= 0)
 			printf("%s: configuration is valid\n", path);
-		SSL_CTX_free(b.client_tls);
-		SSL_CTX_free(b.server_tls);
+		if (rc == 0)
+			built_free(&b);
 		pgw_config_free(&pgw.cfg);
 		return rc < 0 ? 1 : 0;
 	}

@@ -51,10 +51,28 @@ const char *pgw_read_cstr(struct pgw_reader *r);
 /* <n> raw bytes, borrowed; NULL (and bad) if fewer are left. */
 const uint8_t *pgw_read_bytes(struct pgw_reader *r, size_t n);
 
+/* PasswordMessage of the cleartext and md5 methods: one string that fills the message, or
+ * NULL (PostgreSQL's "invalid password packet size"). */
+const char *pgw_read_password_message(const uint8_t *body, size_t len);
+
 /* Message builders; each appends one whole message to <out>. */
 void pgw_msg_error(struct evbuffer *out, const char *severity, const char *sqlstate,
 		   const char *message, const char *hint);
+/* The same with a DETAIL field (NULL: none). */
+void pgw_msg_error_detail(struct evbuffer *out, const char *severity, const char *sqlstate,
+			  const char *message, const char *detail, const char *hint);
 void pgw_msg_ready(struct evbuffer *out, char tx_status);
+/* An Authentication message ('R'): <code> (0 Ok, 3 cleartext, 5 md5, 10 SASL, 11 SASL
+ * continue, 12 SASL final) and its <data>. */
+enum {
+	PGW_AUTHREQ_OK = 0,
+	PGW_AUTHREQ_CLEARTEXT = 3,
+	PGW_AUTHREQ_MD5 = 5,
+	PGW_AUTHREQ_SASL = 10,
+	PGW_AUTHREQ_SASL_CONTINUE = 11,
+	PGW_AUTHREQ_SASL_FINAL = 12,
+};
+void pgw_msg_auth(struct evbuffer *out, uint32_t code, const void *data, size_t len);
 void pgw_msg_backend_key(struct evbuffer *out, uint32_t pid, uint32_t secret);
 /* Appends the 5-byte header of a message whose body (<body_len> bytes) follows. */
 void pgw_msg_header(struct evbuffer *out, char type, uint32_t body_len);

@@ -47,6 +47,20 @@ enum pgw_tenant_fallback { PGW_TENANT_REFUSE = 0, PGW_TENANT_EMPTY };
 
 struct pgw_column_limit;
 
+/* auth_type: who checks a client's login. passthrough: the server, through pgward; the
+ * others are pgward's own (src/auth/), with PgBouncer's names; hba: per auth_hba_file. */
+enum pgw_auth_type {
+	PGW_AUTH_TYPE_PASSTHROUGH = 0,
+	PGW_AUTH_TYPE_TRUST,
+	PGW_AUTH_TYPE_PASSWORD,
+	PGW_AUTH_TYPE_MD5,
+	PGW_AUTH_TYPE_SCRAM,
+	PGW_AUTH_TYPE_CERT,
+	PGW_AUTH_TYPE_HBA,
+};
+/* auth_query's default, PgBouncer's: pg_shadow lists only roles that may log in. */
+#define PGW_AUTH_DEFAULT_QUERY "SELECT usename, passwd FROM pg_shadow WHERE usename=$1"
+
 struct pgw_config {
 	char *path; /* the file it was loaded from */
 
@@ -71,6 +85,19 @@ struct pgw_config {
 	char *server_tls_ca_file;
 	char *server_tls_cert_file;
 	char *server_tls_key_file;
+
+	/* [pgward] authentication (src/auth/) */
+	enum pgw_auth_type auth_type;
+	char *auth_file;       /* PgBouncer's userlist.txt format */
+	char *auth_hba_file;   /* pg_hba.conf format, for auth_type hba */
+	char *auth_ident_file; /* pg_ident.conf format, for cert rules with map= */
+	char *auth_user;       /* runs auth_query; its password comes from auth_file */
+	char *auth_query;
+	char *auth_dbname;     /* NULL: the database the client asks for */
+	double auth_cache_ttl; /* seconds an auth_query answer is reused */
+	double auth_query_timeout;
+	int auth_failure_limit;	    /* failed logins per address and period; 0: no limit */
+	double auth_failure_period; /* seconds */
 
 	/* [pgward] timeouts, in seconds; 0 disables the ones documented as optional */
 	double client_login_timeout;
@@ -214,6 +241,7 @@ int pgw_config_restart_changes(const struct pgw_config *old, const struct pgw_co
 			       pgw_config_report_fn report, void *arg);
 
 const char *pgw_sslmode_name(enum pgw_sslmode mode);
+const char *pgw_auth_type_name(enum pgw_auth_type type);
 
 /*
  * Settings that are valid but that will refuse ordinary work: a [limits] size below what a

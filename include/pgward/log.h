@@ -40,6 +40,12 @@ void pgw_log_write(enum pgw_log_level level, uint64_t sid, const char *event, co
 #define pgw_error(sid, event, ...) pgw_log(PGW_LOG_ERROR, sid, event, __VA_ARGS__)
 
 /*
+ * Copies a (libpq) error message into <dst> as one line: newlines become spaces, trailing
+ * ones go, an empty or NULL message becomes "unknown error".
+ */
+void pgw_log_one_line(char *dst, size_t len, const char *msg);
+
+/*
  * Copies <in> into <out> as a double-quoted log value: quotes and backslashes escaped,
  * control bytes and bytes that are not part of valid UTF-8 as \xNN, truncated with "..."
  * to fit <outlen> (never inside an escape or a character). Returns <out>.

@@ -5,6 +5,7 @@
 #ifndef PGWARD_PROXY_H
 #define PGWARD_PROXY_H
 
+#include "pgward/auth.h"
 #include "pgward/common.h"
 #include "pgward/config.h"
 
@@ -17,8 +18,9 @@ struct pgw_session;
 struct pgw_proxy {
 	struct event_base *base;
 	struct pgw_config cfg;
-	SSL_CTX *client_tls; /* NULL: client TLS off */
-	SSL_CTX *server_tls; /* NULL: server TLS off */
+	SSL_CTX *client_tls;	    /* NULL: client TLS off */
+	SSL_CTX *server_tls;	    /* NULL: server TLS off */
+	struct pgw_auth_files auth; /* auth_file, auth_hba_file, auth_ident_file as loaded */
 	struct sockaddr_storage server_addr;
 	socklen_t server_addrlen;
 	bool draining; /* SIGTERM received: no new sessions */

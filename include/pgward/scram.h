@@ -78,6 +78,9 @@ void pgw_scram_mock_key_set(const uint8_t *seed, size_t len);
  * an Ed25519 or RSA-PSS certificate, as in PostgreSQL (then -PLUS cannot be offered).
  */
 int pgw_scram_cert_hash(X509 *cert, uint8_t out[PGW_SCRAM_CB_MAX], size_t *outlen) PGW_MUSTCHECK;
+/* The same as a length: 0 when there is no <cert> (no TLS) or it has no usable hash, so
+ * channel binding is not offered. */
+size_t pgw_scram_cb_data(X509 *cert, uint8_t out[PGW_SCRAM_CB_MAX]);
 
 /* An error as the client will see it: PostgreSQL's SQLSTATE and texts. */
 struct pgw_auth_error {

@@ -31,7 +31,10 @@ SSL *pgw_tls_server_ssl(SSL_CTX *ctx, enum pgw_sslmode mode, const char *host);
 /* A new SSL accepting one client. */
 SSL *pgw_tls_client_ssl(SSL_CTX *ctx);
 
-/* Common name of the verified client certificate, or false if there is none. */
+/* Common name of the verified client certificate, or false if there is none (or it
+ * cannot be read whole: an embedded NUL, longer than <outlen> - 2). */
 bool pgw_tls_peer_cn(SSL *ssl, char *out, size_t outlen);
+/* The same for a certificate. */
+bool pgw_tls_cert_cn(X509 *cert, char *out, size_t outlen);
 
 #endif

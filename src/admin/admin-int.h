@@ -23,6 +23,7 @@ void pgw_admin_show_sessions(struct evbuffer *out);
 void pgw_admin_show_tenants(struct evbuffer *out);
 void pgw_admin_show_rules(struct evbuffer *out);
 void pgw_admin_show_stats(struct evbuffer *out);
+void pgw_admin_show_auth(struct evbuffer *out);
 void pgw_admin_show_config(struct evbuffer *out);
 
 #endif

@@ -58,6 +58,7 @@ static const struct command commands[] = {
 	{"SHOW TENANTS", pgw_admin_show_tenants},
 	{"SHOW RULES", pgw_admin_show_rules},
 	{"SHOW STATS", pgw_admin_show_stats},
+	{"SHOW AUTH", pgw_admin_show_auth},
 	{"SHOW CONFIG", pgw_admin_show_config},
 	{"SHOW HELP", show_help},
 	{"RELOAD", reload},

@@ -229,6 +229,25 @@ void pgw_admin_show_stats(struct evbuffer *out)
 	pgw_rs_end(&rs, "SHOW");
 }
 
+/* ---- SHOW AUTH: logins by method and outcome since the start ---- */
+
+void pgw_admin_show_auth(struct evbuffer *out)
+{
+	static const char *const cols[] = {"method", "ok", "failed", "throttled", "error"};
+	struct pgw_rs rs;
+
+	pgw_rs_begin(&rs, out, cols, (int)PGW_ARRAY_LEN(cols));
+	for (int m = 0; m < PGW_LOGIN_METHODS; m++) {
+		char v[PGW_LOGIN__COUNT][24];
+		const char *row[1 + PGW_LOGIN__COUNT] = {pgw_login_method_name(m)};
+
+		for (int o = 0; o < PGW_LOGIN__COUNT; o++)
+			row[1 + o] = NUM(v[o], "%" PRIu64, pgw_login_counts[m][o]);
+		pgw_rs_row(&rs, row);
+	}
+	pgw_rs_end(&rs, "SHOW");
+}
+
 /* ---- SHOW CONFIG ---- */
 
 /*

@@ -168,3 +168,12 @@ int pgw_scram_cert_hash(X509 *cert, uint8_t out[PGW_SCRAM_CB_MAX], size_t *outle
 	*outlen = n;
 	return 0;
 }
+
+size_t pgw_scram_cb_data(X509 *cert, uint8_t out[PGW_SCRAM_CB_MAX])
+{
+	size_t len = 0;
+
+	if (cert == NULL || pgw_scram_cert_hash(cert, out, &len) < 0)
+		return 0;
+	return len;
+}

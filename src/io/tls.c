@@ -149,15 +149,24 @@ SSL *pgw_tls_client_ssl(SSL_CTX *ctx)
 	return ssl;
 }
 
+bool pgw_tls_cert_cn(X509 *cert, char *out, size_t outlen)
+{
+	int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, out,
+					  (int)outlen);
+
+	/* A NUL inside the name would let "alice\0.evil.example" pass for alice (PostgreSQL:
+	 * "common name contains embedded null"); one that fills <out> may have been cut. */
+	return n > 0 && (size_t)n == strlen(out) && (size_t)n + 1 < outlen;
+}
+
 bool pgw_tls_peer_cn(SSL *ssl, char *out, size_t outlen)
 {
 	X509 *cert = SSL_get1_peer_certificate(ssl);
-	int n;
+	bool ok;
 
 	if (cert == NULL)
 		return false;
-	n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, out,
-				      (int)outlen);
+	ok = pgw_tls_cert_cn(cert, out, outlen);
 	X509_free(cert);
-	return n > 0;
+	return ok;
 }

@@ -6,6 +6,7 @@
  */
 #include "metrics-int.h"
 
+#include "pgward/auth.h"
 #include "pgward/policy.h"
 #include "pgward/sql.h"
 
@@ -139,6 +140,21 @@ static void sql_cache_families(struct pgw_mbuf *b)
 			"Memory held by the SQL classification cache.", st.bytes);
 }
 
+static void login_families(struct pgw_mbuf *b)
+{
+	pgw_mbuf_family(b, "pgward_logins_total", "counter",
+			"Client logins by authentication method and outcome.");
+	for (int m = 0; m < PGW_LOGIN_METHODS; m++)
+		for (int o = 0; o < PGW_LOGIN__COUNT; o++) {
+			char labels[96];
+
+			snprintf(labels, sizeof(labels), "method=\"%s\",outcome=\"%s\"",
+				 pgw_login_method_name(m),
+				 pgw_login_outcome_name((enum pgw_login_outcome)o));
+			pgw_mbuf_sample(b, "pgward_logins_total", labels, pgw_login_counts[m][o]);
+		}
+}
+
 void pgw_metrics_render(struct pgw_mbuf *b)
 {
 	/* Scrapes are alike: one allocation the size of the last one, not a doubling chain
@@ -159,6 +175,7 @@ void pgw_metrics_render(struct pgw_mbuf *b)
 	pgw_mbuf_scalar(b, "pgward_server_connect_failures_total", "counter",
 			"Server connections that could not be opened.", pgw_mg.connect_failed);
 	sql_cache_families(b);
+	login_families(b);
 	pgw_mjob_render(b);
 	pgw_mstmt_render(b);
 	pgw_mprocess_render(b);

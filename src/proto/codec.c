@@ -139,10 +139,18 @@ static void add_field(struct evbuffer *out, char code, const char *value)
 void pgw_msg_error(struct evbuffer *out, const char *severity, const char *sqlstate,
 		   const char *message, const char *hint)
 {
+	pgw_msg_error_detail(out, severity, sqlstate, message, NULL, hint);
+}
+
+void pgw_msg_error_detail(struct evbuffer *out, const char *severity, const char *sqlstate,
+			  const char *message, const char *detail, const char *hint)
+{
 	/* S and V carry the severity (V is the untranslated one since 9.6), C the SQLSTATE. */
 	size_t body = 1 + strlen(severity) + 1 + 1 + strlen(severity) + 1 + 1 + strlen(sqlstate) +
 		      1 + 1 + strlen(message) + 1 + 1;
 
+	if (detail != NULL)
+		body += 1 + strlen(detail) + 1;
 	if (hint != NULL)
 		body += 1 + strlen(hint) + 1;
 	pgw_msg_header(out, 'E', (uint32_t)body);
@@ -150,9 +158,19 @@ void pgw_msg_error(struct evbuffer *out, const char *severity, const char *sqlst
 	add_field(out, 'V', severity);
 	add_field(out, 'C', sqlstate);
 	add_field(out, 'M', message);
+	if (detail != NULL)
+		add_field(out, 'D', detail);
 	if (hint != NULL)
 		add_field(out, 'H', hint);
 	evbuffer_add(out, "", 1);
+}
+
+void pgw_msg_auth(struct evbuffer *out, uint32_t code, const void *data, size_t len)
+{
+	pgw_msg_header(out, 'R', (uint32_t)(4 + len));
+	pgw_put_u32(out, code);
+	if (len > 0)
+		evbuffer_add(out, data, len);
 }
 
 void pgw_msg_ready(struct evbuffer *out, char tx_status)
@@ -196,4 +214,11 @@ int pgw_msg_sasl_without_plus(struct evbuffer *out, const uint8_t *body, size_t 
 		evbuffer_add(out, mechs[i], strlen(mechs[i]) + 1);
 	evbuffer_add(out, "", 1);
 	return 0;
+}
+
+const char *pgw_read_password_message(const uint8_t *body, size_t len)
+{
+	const uint8_t *nul = memchr(body, '\0', len);
+
+	return nul != NULL && (size_t)(nul - body) + 1 == len ? (const char *)body : NULL;
 }

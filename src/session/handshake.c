@@ -74,7 +74,7 @@ static void link_done(void *arg, bool ok, const char *why)
 	pgw_sess_relay_start(s);
 }
 
-static void connect_server(struct pgw_session *s)
+void pgw_sess_connect_server(struct pgw_session *s)
 {
 	struct pgw_link_target t = {
 		.addr = (const struct sockaddr *)&pgw.server_addr,
@@ -159,7 +159,8 @@ oom:
 /*
  * The checks PostgreSQL would make, plus pgward's own, before any server is contacted.
  * Nothing is recorded about the client here (no tenant, metrics label or login line):
- * that waits for the server's AuthenticationOk (pgw_sess_authenticated).
+ * that waits for the server's AuthenticationOk (pgw_sess_authenticated), which with
+ * pgward's own authentication comes after the client passed it (client_auth.c).
  */
 static void on_startup(struct pgw_session *s)
 {
@@ -195,7 +196,10 @@ static void on_startup(struct pgw_session *s)
 	} else if (!pgw_sess_tenant_begin(s) || !check_settings(s)) {
 		return;
 	}
-	connect_server(s);
+	if (pgw.cfg.auth_type != PGW_AUTH_TYPE_PASSTHROUGH)
+		pgw_sess_auth_begin(s);
+	else
+		pgw_sess_connect_server(s);
 }
 
 void pgw_sess_authenticated(struct pgw_session *s)
@@ -205,6 +209,15 @@ void pgw_sess_authenticated(struct pgw_session *s)
 	if (s->authenticated)
 		return;
 	s->authenticated = true;
+	pgw_sess_auth_count(s, PGW_LOGIN_OK);
+	if (s->own_auth) {
+		/* the server took pgward's word for the client: its credentials are no longer
+		 * needed, and the client, held while pgward logged in, may speak */
+		pgw_sess_auth_free(s);
+		pgw_conn_set_reading(&s->client, true);
+		if (pgw_rbuf_len(&s->client.in) > 0)
+			pgw_conn_kick_read(&s->client);
+	}
 	if (!s->admin) {
 		pgw_sess_tenant_authenticated(s);
 		/* The metrics tenant: the session's identity, or its login role without one. */
@@ -227,6 +240,12 @@ void pgw_sess_login_failed(struct pgw_session *s, const char *sqlstate)
 			s->peer, pgw_log_quote(s->user, quoted_user, sizeof(quoted_user)),
 			pgw_log_quote(s->view.database, quoted_db, sizeof(quoted_db)),
 			sqlstate ? sqlstate : "?", s->authenticated ? "yes" : "no");
+	if (s->authenticated)
+		return; /* the login itself succeeded (a missing database, too many connections) */
+	pgw_sess_auth_count(s, PGW_LOGIN_FAILED);
+	/* the server refused a secret auth_query gave: it may have changed since */
+	if (s->auth != NULL && s->auth->secret_from_query)
+		pgw_auth_query_forget(s->user, pgw_sess_auth_dbname(s));
 }
 
 /* Handles every complete initial packet waiting in the client's input. */

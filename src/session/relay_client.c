@@ -270,6 +270,12 @@ bool pgw_relay_client(struct pgw_session *s)
 	bool terminate = false, wait = false, blocked = false;
 	size_t arrived = avail;
 
+	if (s->own_auth && !s->authenticated) {
+		/* pgward is still logging in as the client: nothing of the client's may reach
+		 * the server before the server has accepted that login */
+		pgw_conn_set_reading(&s->client, false);
+		return true;
+	}
 	s->last_client_activity = pgw_now();
 	if (s->client_left > 0 && !continue_message(s, &run, &avail))
 		return false;

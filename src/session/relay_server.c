@@ -87,6 +87,11 @@ static void on_backend_key(struct pgw_session *s, const uint8_t *body, size_t le
 	pgw_msg_backend_key(s->client.out, s->server_pid, s->client_secret);
 }
 
+static bool auth_ok(const uint8_t *body, size_t len)
+{
+	return len == 4 && body[0] == 0 && body[1] == 0 && body[2] == 0 && body[3] == 0;
+}
+
 /*
  * A server message that must be read whole: K always, R and E during authentication.
  * Consumes it from the server's input. Returns false if the session was closed.
@@ -113,6 +118,10 @@ static bool relay_decoded(struct pgw_session *s, const struct pgw_msg_hdr *h)
 
 		pgw_sess_login_failed(s, error_sqlstate(s, 0, h, code));
 		evbuffer_add(s->client.out, msg, total);
+	} else if (s->own_auth && !auth_ok(body, body_len)) {
+		/* pgward logs in itself: the server's requests are for pgward, not the client */
+		if (!pgw_sess_server_auth(s, body, body_len))
+			return false;
 	} else if (body_len >= 4 && body[0] == 0 && body[1] == 0 && body[2] == 0 && body[3] == 10) {
 		if (pgw_msg_sasl_without_plus(s->client.out, body, body_len) < 0) {
 			pgw_sess_fail(s, "08P01",
@@ -120,8 +129,16 @@ static bool relay_decoded(struct pgw_session *s, const struct pgw_msg_hdr *h)
 			return false;
 		}
 	} else {
-		if (body_len == 4 && body[0] == 0 && body[1] == 0 && body[2] == 0 && body[3] == 0)
-			pgw_sess_authenticated(s); /* AuthenticationOk */
+		if (auth_ok(body, body_len) && s->auth != NULL && s->auth->server_sasl) {
+			/* an Ok without the SASLFinal that proves the server knows the secret: an
+			 * impostor skipping the proof */
+			pgw_sess_fail(s, "08P01",
+				      "pgward: the server accepted the login without completing "
+				      "SCRAM");
+			return false;
+		}
+		if (auth_ok(body, body_len))
+			pgw_sess_authenticated(s);
 		evbuffer_add(s->client.out, msg, total);
 	}
 	pgw_rbuf_drain(&s->server.in, total);
@@ -192,6 +209,18 @@ bool pgw_relay_server(struct pgw_session *s)
 			return false;
 		}
 		total = (size_t)h.len + 1;
+		if (s->own_auth && !s->authenticated && h.type != 'R' && h.type != 'E' &&
+		    h.type != 'N') {
+			/* pgward logs in itself: until the server has said AuthenticationOk (after
+			 * proving it knows the secret), nothing of a session may reach the client
+			 */
+			pgw_conn_queue(&s->client, in, run);
+			pgw_sess_fail(s, "08P01",
+				      "pgward: the server sent message 0x%02x before accepting the "
+				      "login",
+				      (unsigned char)h.type);
+			return false;
+		}
 		if (h.type == 'Z' || h.type == 'S' || needs_decode(s, h.type) ||
 		    pgw_sess_tenant_wants(s, h.type)) {
 			if (h.len > DECODED_MSG_MAX) {

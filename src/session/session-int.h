@@ -5,6 +5,8 @@
 #ifndef PGWARD_SESSION_INT_H
 #define PGWARD_SESSION_INT_H
 
+#include "pgward/auth.h"
+#include "pgward/auth_query.h"
 #include "pgward/conn.h"
 #include "pgward/metrics.h"
 #include "pgward/policy.h"
@@ -37,12 +39,42 @@ struct pgw_text_state {
 enum pgw_sess_state {
 	PGW_SS_STARTUP = 0, /* waiting for SSLRequest, StartupMessage or CancelRequest */
 	PGW_SS_TLS,	    /* client TLS handshake */
+	PGW_SS_CLIENT_AUTH, /* pgward authenticating the client itself (client_auth.c) */
 	PGW_SS_CONNECTING,  /* opening the server connection */
-	PGW_SS_AUTH,	    /* relaying authentication until the first ReadyForQuery */
+	PGW_SS_AUTH,	    /* logging in to the server until the first ReadyForQuery */
 	PGW_SS_READY,	    /* relaying */
 	PGW_SS_CLOSING,	    /* flushing the last bytes to the client */
 	PGW_SS_DEAD,	    /* waiting for the sweep to free it */
 	PGW_SS__COUNT
+};
+
+/*
+ * pgward's own login, both legs (auth_type other than passthrough): the client's exchange
+ * (client_auth.c), then pgward's with the server as that client (server_login.c). Lives for
+ * the login only: zeroed and freed once the server has said AuthenticationOk.
+ */
+enum pgw_client_auth_step {
+	PGW_CA_LOOKUP = 0, /* waiting for auth_query */
+	PGW_CA_PASSWORD,   /* AuthenticationCleartextPassword sent */
+	PGW_CA_MD5,	   /* AuthenticationMD5Password sent */
+	PGW_CA_SASL_START, /* AuthenticationSASL sent */
+	PGW_CA_SASL_FINISH,
+	PGW_CA_DONE,
+};
+struct pgw_sess_auth {
+	struct pgw_auth_plan plan;
+	enum pgw_client_auth_step step;
+	struct pgw_auth_secret secret; /* what the client is checked against */
+	bool secret_from_query;	       /* forgotten if the server refuses the login */
+	uint8_t md5_salt[4];
+	struct pgw_scram_server scram;
+	/* what pgward logs in to the server with */
+	char *password; /* cleartext: the client's own, or auth_file's */
+	bool has_client_key;
+	uint8_t client_key[PGW_SCRAM_KEY_LEN];
+	struct pgw_scram_client server_scram;
+	bool server_sasl; /* the server's SCRAM exchange is under way */
+	struct pgw_aq_wait wait;
 };
 
 struct pgw_session {
@@ -59,6 +91,9 @@ struct pgw_session {
 	bool authenticated;	      /* the server sent AuthenticationOk */
 	bool client_tls;	      /* the client's TLS ends here */
 	bool counted;		      /* counts against max_client_conn */
+	bool own_auth;		      /* pgward authenticates the client (not passthrough) */
+	struct pgw_sess_auth *auth;   /* during pgward's own login only */
+	struct sockaddr_storage peer_addr;
 
 	/* Cancel keys: the server's, and the secret pgward gave the client instead. */
 	uint32_t server_pid;
@@ -115,6 +150,24 @@ void pgw_sess_startup_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg);
 void pgw_sess_authenticated(struct pgw_session *s);
 /* An ErrorResponse before the first ReadyForQuery: the login failed with <sqlstate>. */
 void pgw_sess_login_failed(struct pgw_session *s, const char *sqlstate);
+
+/* client_auth.c: pgward authenticates the client (auth_type other than passthrough), then
+ * connects to the server. */
+void pgw_sess_auth_begin(struct pgw_session *s);
+/* Zeroes and frees what the login held. */
+void pgw_sess_auth_free(struct pgw_session *s);
+/* Counts a login of <s> with <outcome>; failures also count against its address. */
+void pgw_sess_auth_count(struct pgw_session *s, enum pgw_login_outcome outcome);
+
+/* The database auth_query runs in for <s>. */
+const char *pgw_sess_auth_dbname(const struct pgw_session *s);
+
+/* server_login.c: an Authentication request (not Ok) from the server while pgward logs in
+ * as the client: answered here. False if the session was closed. */
+bool pgw_sess_server_auth(struct pgw_session *s, const uint8_t *body, size_t len);
+
+/* handshake.c: opens the server link (after pgward's own authentication, if any). */
+void pgw_sess_connect_server(struct pgw_session *s);
 
 /* relay.c, relay_client.c, relay_server.c; the directions return false if they closed
  * the session */

@@ -11,6 +11,7 @@
 #include "pgward/proxy.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,7 @@ static uint64_t next_id = 1;
 static struct event *sweep_ev;
 
 static const char *const state_names[PGW_SS__COUNT] = {
-	"startup", "tls", "connecting", "auth", "ready", "closing", "dead",
+	"startup", "tls", "client_auth", "connecting", "auth", "ready", "closing", "dead",
 };
 
 /* Legal edges; CLOSING and DEAD are reachable from anywhere through the close path. */
@@ -38,8 +39,10 @@ static bool edge_ok(enum pgw_sess_state from, enum pgw_sess_state to)
 	case PGW_SS_STARTUP:
 		return from == PGW_SS_TLS;
 	case PGW_SS_TLS:
-	case PGW_SS_CONNECTING:
+	case PGW_SS_CLIENT_AUTH:
 		return from == PGW_SS_STARTUP;
+	case PGW_SS_CONNECTING:
+		return from == PGW_SS_STARTUP || from == PGW_SS_CLIENT_AUTH;
 	case PGW_SS_AUTH:
 		return from == PGW_SS_CONNECTING;
 	case PGW_SS_READY:
@@ -111,6 +114,27 @@ static void format_peer(const struct sockaddr *sa, char *out, size_t outlen)
 	snprintf(out, outlen, "%s:%d", host, port);
 }
 
+/*
+ * An IPv4 client of an IPv6 listener arrives as ::ffff:a.b.c.d. PostgreSQL listens on
+ * separate sockets and sees such a client as IPv4; so does pgward, so that IPv4 hba rules,
+ * messages and the failure count read it the same way.
+ */
+static void unmap_ipv4(struct sockaddr_storage *ss)
+{
+	struct sockaddr_in6 in6;
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+
+	if (ss->ss_family != AF_INET6)
+		return;
+	memcpy(&in6, ss, sizeof(in6));
+	if (!IN6_IS_ADDR_V4MAPPED(&in6.sin6_addr))
+		return;
+	memset(ss, 0, sizeof(*ss));
+	in->sin_family = AF_INET;
+	in->sin_port = in6.sin6_port;
+	memcpy(&in->sin_addr, &in6.sin6_addr.s6_addr[12], 4);
+}
+
 void pgw_session_accept(int fd, const struct sockaddr *peer, socklen_t peerlen)
 {
 	struct pgw_session *s = calloc(1, sizeof(*s));
@@ -126,7 +150,10 @@ void pgw_session_accept(int fd, const struct sockaddr *peer, socklen_t peerlen)
 	pgw_sess_text_init(s);
 	s->connected_at = pgw_now();
 	s->last_client_activity = s->connected_at;
-	format_peer(peer, s->peer, sizeof(s->peer));
+	if (peerlen <= sizeof(s->peer_addr))
+		memcpy(&s->peer_addr, peer, peerlen);
+	unmap_ipv4(&s->peer_addr);
+	format_peer((const struct sockaddr *)&s->peer_addr, s->peer, sizeof(s->peer));
 	pgw_conn_init(&s->client, pgw.base, fd, pgw_sess_startup_cb, s);
 	evtimer_assign(&s->timer, pgw.base, timer_cb, s);
 	if (pgw.cfg.client_login_timeout > 0)
@@ -144,6 +171,7 @@ static void free_session(struct pgw_session *s)
 {
 	evtimer_del(&s->timer);
 	pgw_server_link_stop(&s->link);
+	pgw_sess_auth_free(s);
 	pgw_cancel_unregister(s);
 	pgw_conn_release(&s->client);
 	if (s->server_open)
@@ -338,6 +366,7 @@ static const char *view_state(const struct pgw_session *s)
 	case PGW_SS_STARTUP:
 	case PGW_SS_TLS:
 		return "startup";
+	case PGW_SS_CLIENT_AUTH:
 	case PGW_SS_CONNECTING:
 	case PGW_SS_AUTH:
 		return "login";

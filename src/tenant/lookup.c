@@ -133,19 +133,6 @@ static void want(short what)
 		event_add(L.io, NULL);
 }
 
-static void copy_error(char *dst, size_t len, const char *msg)
-{
-	size_t n;
-
-	snprintf(dst, len, "%s", msg && *msg ? msg : "unknown error");
-	n = strlen(dst);
-	while (n > 0 && (dst[n - 1] == '\n' || dst[n - 1] == ' '))
-		dst[--n] = '\0';
-	for (char *c = dst; *c; c++)
-		if (*c == '\n')
-			*c = ' ';
-}
-
 static void queue_push(struct tenant_entry *e, bool front)
 {
 	e->q_next = NULL;
@@ -214,7 +201,7 @@ static void lost(const char *why)
 {
 	char quoted[200];
 
-	copy_error(L.last_error, sizeof(L.last_error), why);
+	pgw_log_one_line(L.last_error, sizeof(L.last_error), why);
 	pgw_warn(0, "tenant_lookup_down", "error=%s retry_in=%gs",
 		 pgw_log_quote(L.last_error, quoted, sizeof(quoted)),
 		 L.backoff > 0 ? L.backoff : BACKOFF_MIN);
@@ -355,7 +342,7 @@ static void check_collect(PGresult *r)
 	if (L.error[0] != '\0')
 		return;
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQnfields(r) != 5) {
-		copy_error(L.error, sizeof(L.error), PQresultErrorMessage(r));
+		pgw_log_one_line(L.error, sizeof(L.error), PQresultErrorMessage(r));
 		state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 		snprintf(L.error_state, sizeof(L.error_state), "%s", state ? state : "");
 		return;
@@ -596,7 +583,7 @@ static void collect(PGresult *r)
 	if (L.error[0] != '\0')
 		return;
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		copy_error(L.error, sizeof(L.error), PQresultErrorMessage(r));
+		pgw_log_one_line(L.error, sizeof(L.error), PQresultErrorMessage(r));
 		explain_param(r);
 		return;
 	}
@@ -693,7 +680,7 @@ static void read_results(void)
 		}
 		if (L.state == L_SETUP) {
 			if (PQresultStatus(r) != PGRES_COMMAND_OK)
-				copy_error(L.error, sizeof(L.error), PQresultErrorMessage(r));
+				pgw_log_one_line(L.error, sizeof(L.error), PQresultErrorMessage(r));
 		} else if (L.state == L_BUSY) {
 			collect(r);
 		} else {

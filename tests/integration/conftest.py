@@ -132,13 +132,14 @@ class Endpoint:
         _OPEN.append(conn)
         return conn
 
-    def raw(self, timeout=10.0):
-        c = pgwire.Conn(self.host, self.port, timeout=timeout)
+    def raw(self, timeout=10.0, source=None):
+        c = pgwire.Conn(self.host, self.port, timeout=timeout, source=source)
         _OPEN.append(c)
         return c
 
-    def raw_session(self, user=SUPERUSER, database="postgres", password=None, params=None, timeout=10.0):
-        c = self.raw(timeout)
+    def raw_session(self, user=SUPERUSER, database="postgres", password=None, params=None, timeout=10.0,
+                    source=None):
+        c = self.raw(timeout, source=source)
         if password is None:
             password = PASSWORDS.get(user)
         c.startup(user, database, password=password, params=params)

@@ -258,9 +258,12 @@ class Closed(Exception):
 
 
 class Conn:
-    def __init__(self, host="127.0.0.1", port=5432, timeout=10.0):
+    def __init__(self, host="127.0.0.1", port=5432, timeout=10.0, source=None):
+        """<source>: the local address to connect from (e.g. "127.0.0.2": any 127/8 address
+        works on loopback, so a test can be a second client address)."""
         self.timeout = timeout
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.host, self.port = host, port
         self.buf = bytearray()

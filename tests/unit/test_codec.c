@@ -499,6 +499,15 @@ static void test_sasl_without_plus_malformed(void **state)
 	}
 }
 
+/* PasswordMessage: exactly one string. */
+static void test_read_password_message(void **state)
+{
+	assert_string_equal(pgw_read_password_message((const uint8_t *)"pw", 3), "pw");
+	assert_null(pgw_read_password_message((const uint8_t *)"pw\0x", 4));
+	assert_null(pgw_read_password_message((const uint8_t *)"pw", 2));
+	assert_string_equal(pgw_read_password_message((const uint8_t *)"", 1), "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -518,6 +527,7 @@ int main(void)
 		cmocka_unit_test(test_msg_header_bytes),
 		cmocka_unit_test(test_sasl_without_plus),
 		cmocka_unit_test(test_sasl_without_plus_malformed),
+		cmocka_unit_test(test_read_password_message),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
