@@ -200,6 +200,17 @@ static void fuzz_reader(const uint8_t *data, size_t size)
 	}
 }
 
+/* PasswordMessage (cleartext and md5 methods): one string exactly filling the body. */
+static void fuzz_password_message(const uint8_t *body, size_t len)
+{
+	const char *pw = pgw_read_password_message(body, len);
+
+	if (pw != NULL)
+		CHECK((const uint8_t *)pw == body && strlen(pw) + 1 == len);
+	else /* no NUL, or the first one is not the last byte */
+		CHECK(len == 0 || memchr(body, '\0', len) != body + len - 1);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	fuzz_stream(data, size, MAX_LEN);
@@ -208,5 +219,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size >= PGW_HDR_LEN)
 		fuzz_sasl(data + PGW_HDR_LEN, size - PGW_HDR_LEN); /* a whole 'R' message */
 	fuzz_reader(data, size);
+	fuzz_password_message(data, size);
 	return 0;
 }
