@@ -159,6 +159,17 @@ static bool set_starts_statement(const char *sql, size_t len)
 	struct pgw_lexer lx;
 	struct pgw_lex_tok t;
 	bool at_start = true;
+	bool one_statement;
+	size_t body = len;
+
+	/* Without a ';' before the final ones (pgbench and most drivers end a statement with
+	 * one) there is one statement: its first token decides, and the rest of the text (an
+	 * UPDATE's SET list, its values) need not be lexed. */
+	while (body > 0 &&
+	       (sql[body - 1] == ';' || sql[body - 1] == ' ' || sql[body - 1] == '\n' ||
+		sql[body - 1] == '\t' || sql[body - 1] == '\r' || sql[body - 1] == '\f'))
+		body--;
+	one_statement = memchr(sql, ';', body) == NULL;
 
 	pgw_lex_init(&lx, sql, len, true);
 	while (pgw_lex_next(&lx, &t)) {
@@ -167,6 +178,8 @@ static bool set_starts_statement(const char *sql, size_t len)
 		if (at_start && t.kind == PGW_TOK_WORD && t.len == 3 &&
 		    strncasecmp(sql + t.start, "set", 3) == 0)
 			return true;
+		if (one_statement)
+			return false;
 		at_start = t.kind == PGW_TOK_OTHER && sql[t.start] == ';';
 	}
 	return false;

@@ -171,6 +171,13 @@ static void test_session_words(void **state)
 		{"-- update t\nSET client_encoding = 'LATIN1'", true},
 		{"SELECT 'x;'; SET NAMES 'GBK'", true},
 		{"UPDATE t SET a = ';' ; SET x = 1", true},
+		/* one statement (no ';'): only its first token counts */
+		{"/* c */ -- d\n SET x = 1", true},
+		{"UPDATE t SET x = 1 /* ; SET y = 2 */", false},
+		{"UPDATE t SET x = 'a;b' WHERE y = $$;SET$$", false},
+		{"UPDATE t SET x = 1 ;; \n", false},
+		{"SET x = 1;\n", true},
+		{"UPDATE t SET x = 1 ;\nSET y = 2;", true},
 		/* the other words, anywhere */
 		{"RESET ALL", true},
 		{"DISCARD ALL", true},
