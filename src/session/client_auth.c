@@ -448,6 +448,11 @@ static void lookup_done(void *arg, enum pgw_aq_status st, const char *secret, co
 {
 	struct pgw_session *s = arg;
 
+	/* a session closed while it waited (login timeout, the client gone) is only waiting
+	 * for the sweep: nothing more of its login happens */
+	if (s->state != PGW_SS_CLIENT_AUTH)
+		return;
+
 	if (st == PGW_AQ_ERROR) {
 		static struct pgw_log_limit limit =
 			PGW_LOG_LIMIT(PGW_LOG_WARNING, "auth_lookup_failed", 20, 10.0);

@@ -232,6 +232,8 @@ static void closing_client_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *
 /* The one close path: server side now, client side once its output has drained. */
 static void begin_close(struct pgw_session *s)
 {
+	/* a login cut short: its secrets go now, and a pending auth_query answers nobody */
+	pgw_sess_auth_free(s);
 	if (s->counted) {
 		s->counted = false;
 		nclients--;

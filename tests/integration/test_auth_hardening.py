@@ -157,3 +157,25 @@ def test_server_must_prove_itself_and_say_ok(pg, roles, pgward_factory, tls, tmp
     assert (f["S"], f["C"]) == ("FATAL", "08P01"), f
     assert pgwire.AUTH_OK not in f["auth_codes"][3:], f
     assert pw.alive()
+
+
+@pytest.mark.parametrize("login_timeout", [None, "300ms"])
+def test_client_gone_while_its_lookup_runs(pg, roles, pgward_factory, tmp_path, login_timeout):
+    """Goal: crash pgward by hanging up while auth_query runs, or by letting the login time
+    out first: the answer then comes for a session already closed (and, under ASan, freed)
+    and must find nothing to act on; the next login is served."""
+    # the role logging in at the end is in auth_file: its login does not wait for a lookup
+    ul = authkit.write_userlist(tmp_path / "userlist.txt", {SCRAM_USER: authkit.server_secret(pg, SCRAM_USER)})
+    pw = pgward_factory(auth_type="scram-sha-256", auth_user="postgres", auth_cache_ttl=0, auth_file=ul,
+                        client_login_timeout=login_timeout or 15,
+                        auth_query="SELECT usename, passwd FROM pg_shadow, pg_sleep(0.5) WHERE usename=$1")
+    for _ in range(5):
+        s = socket.create_connection(("127.0.0.1", pw.port))
+        s.sendall(pgwire.startup_message({"user": MD5_USER, "database": "postgres"}))
+        s.close()
+    time.sleep(1.5)  # the lookups answer after their sessions are gone
+    assert pw.alive()
+    if login_timeout:
+        pw.wait_log(r"client login timeout")
+    c = authkit.login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    assert c.scalar("SELECT session_user") == SCRAM_USER
