@@ -98,70 +98,102 @@ static bool repeat(unsigned long *cur, unsigned long *last, unsigned long factor
 	return *cur <= RE_WEIGHT_MAX;
 }
 
+/* What regex_weight finds besides the weight. */
+struct regex_traits {
+	bool backref; /* \1 to \9 in the expression itself: matching turns exponential */
+	bool stacked; /* a quantifier on a quantifier ("a**", "a{2}+"), as PostgreSQL refuses */
+};
+
 /*
  * How many atoms glibc's regcomp makes of <re> once it has copied out every bounded
  * repetition, at most: it copies "{m,n}" n times, so "((a{255}){255}){255}", 21 bytes,
- * takes it seconds and gigabytes. PostgreSQL's own engine does not expand bounds; pgward
- * refuses what would. A syntax error is left for regcomp to report. <backref> is set for a
- * back reference (\1 to \9) in the expression itself, which makes matching exponential.
+ * takes it seconds and gigabytes. A star or '?' over a group counts double, since each
+ * nested one doubles the closures regcomp works out for what is inside ("((((x{2})*)*)*)*"
+ * with sixteen stars takes it 14 s). PostgreSQL's own engine does not expand bounds;
+ * pgward refuses what would. A syntax error is left for regcomp to report.
  */
-static unsigned long regex_weight(const char *re, bool *backref)
+static unsigned long regex_weight(const char *re, struct regex_traits *t)
 {
 	unsigned long outer[64], cur = 0, last = 0, factor;
 	const char *close;
 	size_t depth = 0;
 	char *end;
+	/* after an atom 0, after a quantifier 1, after its non-greedy '?' 2 */
+	int quantified = 0;
 
 	for (const char *p = re; *p != '\0'; p++) {
+		bool quantifier = true;
+
 		switch (*p) {
 		case '(':
 			if (depth == PGW_ARRAY_LEN(outer))
 				return ULONG_MAX;
 			outer[depth++] = cur;
 			cur = last = 0;
+			quantified = 0;
 			continue;
 		case ')':
-			if (depth == 0)
-				break; /* unmatched: glibc takes it for a character */
+			if (depth == 0) {
+				quantifier = false; /* unmatched: glibc takes it for a character */
+				break;
+			}
 			last = cur > 0 ? cur : 1;
 			cur = outer[--depth] + last;
+			quantified = 0;
 			continue;
 		case '{':
 			/* not a bound ("{x"): a character, or an error for regcomp */
-			if ((p[1] < '0' || p[1] > '9') && p[1] != ',')
+			if ((p[1] < '0' || p[1] > '9') && p[1] != ',') {
+				quantifier = false;
 				break;
+			}
 			factor = strtoul(p + 1, &end, 10);
 			if (*end == ',')
 				factor = end[1] == '}' ? factor + 1 : strtoul(end + 1, &end, 10);
 			if (*end == '}')
 				p = end;
-			if (!repeat(&cur, &last, factor))
-				return ULONG_MAX;
-			continue;
-		case '+':
-			if (!repeat(&cur, &last, 2)) /* a+ is aa* */
-				return ULONG_MAX;
-			continue;
+			break;
+		case '+': /* a+ is aa* */
 		case '*':
+			factor = 2;
+			break;
 		case '?':
+			if (quantified == 1) { /* PostgreSQL's non-greedy mark */
+				quantified = 2;
+				continue;
+			}
+			factor = 2;
+			break;
 		case '|':
 		case '^':
 		case '$':
+			quantified = 0;
 			continue;
 		case '[':
 			if ((close = bracket_end(p)) == NULL)
 				return cur;
 			p = close;
+			quantifier = false;
 			break;
 		case '\\':
-			*backref |= p[1] >= '1' && p[1] <= '9';
+			t->backref |= p[1] >= '1' && p[1] <= '9';
 			p += p[1] != '\0';
+			quantifier = false;
 			break;
 		default:
+			quantifier = false;
 			break;
+		}
+		if (quantifier) { /* on the last atom */
+			t->stacked |= quantified != 0;
+			quantified = 1;
+			if (!repeat(&cur, &last, factor))
+				return ULONG_MAX;
+			continue;
 		}
 		cur++; /* one atom */
 		last = 1;
+		quantified = 0;
 	}
 	while (depth > 0)
 		cur += outer[--depth];
@@ -172,7 +204,7 @@ static unsigned long regex_weight(const char *re, bool *backref)
 static int parse_line(const struct hba_line *l, const char *name, struct ident_line *out, char *err,
 		      size_t errlen)
 {
-	bool backref = false;
+	struct regex_traits traits = {false, false};
 	char msg[256];
 	int rc;
 
@@ -183,12 +215,16 @@ static int parse_line(const struct hba_line *l, const char *name, struct ident_l
 		return -1;
 	if (out->system[0] != '/')
 		return 0;
-	if (regex_weight(out->system + 1, &backref) > RE_WEIGHT_MAX)
+	if (regex_weight(out->system + 1, &traits) > RE_WEIGHT_MAX && !traits.stacked)
 		return pgw_hba_fail(err, errlen, name, l->line,
 				    "invalid regular expression \"%s\": regular expression is too "
 				    "complex",
 				    out->system + 1);
-	if (backref)
+	if (traits.stacked)
+		return pgw_hba_fail(err, errlen, name, l->line,
+				    "invalid regular expression \"%s\": quantifier operand invalid",
+				    out->system + 1);
+	if (traits.backref)
 		return pgw_hba_fail(
 			err, errlen, name, l->line,
 			"invalid regular expression \"%s\": pgward does not support back "

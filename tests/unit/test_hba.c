@@ -564,6 +564,7 @@ static const struct ident_case {
 	{"optional", "x", "x", false},
 	{"bounded", "aabaaab", "bounded", true},
 	{"bounded", "aabab", "bounded", false},
+	{"lazy", "aab", "aa", true},
 	{NULL, "alice", "alice", true},
 	{NULL, "alice", "Alice", false},
 	{"", "alice", "alice", true},
