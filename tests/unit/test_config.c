@@ -1,5 +1,5 @@
 /*
- * config.c: defaults, the shipped conf/pgward.ini, every fixture under tests/data/config
+ * config/config.c: defaults, the shipped conf/pgward.ini, every fixture under tests/data/config
  * (invalid ones carry their expected error on line 1 as "# expect: <substring>"), units,
  * quoting, restart rules. Files only; no network.
  */

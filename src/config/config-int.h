@@ -1,5 +1,5 @@
 /*
- * What config.c shares with the checks of its sections (config_checks.c): the key table
+ * What config.c shares with the checks of its sections (checks.c): the key table
  * types and the parser's error reporting. Not for use outside src/config*.c.
  */
 #ifndef PGWARD_CONFIG_INT_H
@@ -67,15 +67,15 @@ int pgw_config_check_guard(struct parser *p, const struct config_section *sec);
 /* [tenant]: what its source needs, the setting names and the secret. */
 int pgw_config_check_tenant(struct parser *p, const struct config_section *sec);
 
-/* [job <table>] sections (config_jobs.c). */
+/* [job <table>] sections (jobs.c). */
 void *pgw_config_job_open(struct parser *p, const char *table);
 int pgw_config_check_jobs(struct parser *p, const struct config_section *sec);
 void pgw_config_jobs_free(struct pgw_config *cfg);
-/* [limits]: derives col_limits from column_limits (config_columns.c). */
+/* [limits]: derives col_limits from column_limits (columns.c). */
 int pgw_config_check_limits(struct parser *p, const struct config_section *sec);
 void pgw_column_limits_free(struct pgw_column_limit *limits, size_t n);
 
-/* config_keys.c: every section, in file order. */
+/* keys.c: every section, in file order. */
 extern const struct config_section pgw_config_sections[];
 extern const size_t pgw_config_nsections;
 

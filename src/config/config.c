@@ -1,5 +1,5 @@
 /*
- * pgward.ini: one key table per section (config_keys.c) drives defaults, parsing, validation
+ * pgward.ini: one key table per section (keys.c) drives defaults, parsing, validation
  * and reload rules.
  * Loading only ever writes into the caller's struct, never into the running configuration, so
  * a reload that fails leaves pgward exactly as it was.
