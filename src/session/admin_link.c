@@ -122,11 +122,10 @@ void pgw_sess_admin_begin(struct pgw_session *s)
 {
 	s->admin_active = true;
 	pgw_cancel_unregister(s); /* nothing of the console runs on the server */
-	if (pgw_conn_flush(&s->server) < 0)
+	if (pgw_conn_flush(&s->srv->conn) < 0)
 		pgw_debug(s->id, "server_flush_failed", "");
-	pgw_conn_close(&s->server);
-	s->server_gone = true;
-	pgw_tracker_free(&s->tracker);
+	pgw_server_free(s->srv);
+	s->srv = NULL;
 	pgw_info(s->id, "admin_console", "user=%s", s->user);
 	pgw_conn_set_cb(&s->client, admin_client_cb, s);
 	pgw_conn_set_reading(&s->client, true);

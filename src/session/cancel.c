@@ -17,7 +17,7 @@
 
 #define CANCEL_TIMEOUT_SECONDS 10
 
-static struct pgw_session *registry; /* uthash by server_pid */
+static struct pgw_session *registry; /* uthash by cancel_pid */
 
 struct cancel_link {
 	struct pgw_conn conn;
@@ -33,13 +33,13 @@ void pgw_cancel_register(struct pgw_session *s)
 	struct pgw_session *old = NULL;
 
 	pgw_cancel_unregister(s);
-	HASH_FIND(hh, registry, &s->server_pid, sizeof(s->server_pid), old);
+	HASH_FIND(hh, registry, &s->cancel_pid, sizeof(s->cancel_pid), old);
 	if (old != NULL) {
 		/* Only a session whose backend is gone can still hold this pid. */
 		HASH_DELETE(hh, registry, old);
 		old->cancel_registered = false;
 	}
-	HASH_ADD(hh, registry, server_pid, sizeof(s->server_pid), s);
+	HASH_ADD(hh, registry, cancel_pid, sizeof(s->cancel_pid), s);
 	s->cancel_registered = true;
 }
 
@@ -120,12 +120,15 @@ static void timeout_cb(evutil_socket_t fd, short what, void *arg)
 void pgw_cancel_send(struct pgw_session *s)
 {
 	struct cancel_link *l;
-	uint32_t pkt[4] = {htonl(16), htonl(80877102u), htonl(s->server_pid),
-			   htonl(s->server_secret)};
+	uint32_t pkt[4];
 	struct timeval tv = {CANCEL_TIMEOUT_SECONDS, 0};
 
-	if (s->server_pid == 0)
-		return;
+	if (s->srv == NULL || s->srv->pid == 0)
+		return; /* no server: nothing runs for this client */
+	pkt[0] = htonl(16);
+	pkt[1] = htonl(80877102u);
+	pkt[2] = htonl(s->srv->pid);
+	pkt[3] = htonl(s->srv->secret);
 	l = calloc(1, sizeof(*l));
 	if (l == NULL)
 		return;

@@ -67,9 +67,9 @@ static void link_done(void *arg, bool ok, const char *why)
 			      pgw.cfg.server_host, pgw.cfg.server_port, why ? why : "failed");
 		return;
 	}
-	pgw_debug(s->id, "server_connected", "tls=%s", s->server.ssl ? "yes" : "no");
-	pgw_conn_set_cb(&s->server, pgw_sess_server_cb, s);
-	pgw_startup_view_write(&s->view, s->server.out);
+	pgw_debug(s->id, "server_connected", "tls=%s", s->srv->conn.ssl ? "yes" : "no");
+	pgw_conn_set_cb(&s->srv->conn, pgw_sess_server_cb, s);
+	pgw_startup_view_write(&s->view, s->srv->conn.out);
 	pgw_sess_set_state(s, PGW_SS_AUTH);
 	pgw_sess_relay_start(s);
 }
@@ -87,10 +87,13 @@ void pgw_sess_connect_server(struct pgw_session *s)
 
 	pgw_sess_set_state(s, PGW_SS_CONNECTING);
 	pgw_conn_set_reading(&s->client, false);
-	s->server_open = true;
+	if ((s->srv = pgw_server_new(s->id)) == NULL) {
+		pgw_sess_fail(s, "53200", "pgward: out of memory");
+		return;
+	}
 	pgw_metrics_connect_start(&s->metrics);
-	if (pgw_server_link_start(&s->link, &s->server, pgw.base, &t, link_done, s) < 0)
-		link_done(s, false, s->server.err);
+	if (pgw_server_link_start(&s->srv->link, &s->srv->conn, pgw.base, &t, link_done, s) < 0)
+		link_done(s, false, s->srv->conn.err);
 }
 
 /* A standard-conforming string literal: quotes doubled, nothing else escaped. */

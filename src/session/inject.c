@@ -121,7 +121,7 @@ static bool send_own(struct pgw_session *s, const char *name, const char *text,
 		     const struct pgw_job_sql *sql, const struct pgw_job_param *params,
 		     size_t nparams, struct pgw_swap *swap, uint8_t note)
 {
-	struct evbuffer *out = s->server.out;
+	struct evbuffer *out = s->srv->conn.out;
 	double now = pgw_now();
 	uint32_t blen = (uint32_t)(sizeof(PGW_JOB_PORTAL) + strlen(name) + 1 + 2 + 2 + 2);
 
@@ -162,11 +162,11 @@ static bool send_own(struct pgw_session *s, const char *name, const char *text,
 	pgw_msg_header(out, 'E', (uint32_t)(sizeof(PGW_JOB_PORTAL) + 4));
 	pgw_put_cstr(out, PGW_JOB_PORTAL);
 	pgw_put_u32(out, 0);
-	return pgw_tracker_push_own(&s->tracker, 'C', 0, NULL, 0, now) == 0 &&
-	       pgw_tracker_push_own(&s->tracker, 'P', 0, NULL, 0, now) == 0 &&
-	       pgw_tracker_push_own(&s->tracker, 'C', 0, NULL, 0, now) == 0 &&
-	       pgw_tracker_push_own(&s->tracker, 'B', 0, NULL, 0, now) == 0 &&
-	       pgw_tracker_push_own(&s->tracker, 'E', 0, swap, note, now) == 0;
+	return pgw_tracker_push_own(&s->srv->tracker, 'C', 0, NULL, 0, now) == 0 &&
+	       pgw_tracker_push_own(&s->srv->tracker, 'P', 0, NULL, 0, now) == 0 &&
+	       pgw_tracker_push_own(&s->srv->tracker, 'C', 0, NULL, 0, now) == 0 &&
+	       pgw_tracker_push_own(&s->srv->tracker, 'B', 0, NULL, 0, now) == 0 &&
+	       pgw_tracker_push_own(&s->srv->tracker, 'E', 0, swap, note, now) == 0;
 }
 
 /* The parameters of a Bind, borrowed from its body; -1 if it is malformed. */
@@ -304,17 +304,17 @@ static enum pgw_inject on_query(struct pgw_session *s, const struct pgw_job_plan
 		return PGW_INJ_FAILED;
 	}
 	body = strlen(sql.lock) + 2 + (sql.check ? strlen(sql.check) + 2 : 0) + rlen + 1;
-	pgw_msg_header(s->server.out, 'Q', (uint32_t)body);
-	evbuffer_add(s->server.out, sql.lock, strlen(sql.lock));
-	evbuffer_add(s->server.out, "; ", 2);
+	pgw_msg_header(s->srv->conn.out, 'Q', (uint32_t)body);
+	evbuffer_add(s->srv->conn.out, sql.lock, strlen(sql.lock));
+	evbuffer_add(s->srv->conn.out, "; ", 2);
 	if (sql.check != NULL) {
-		evbuffer_add(s->server.out, sql.check, strlen(sql.check));
-		evbuffer_add(s->server.out, "; ", 2);
+		evbuffer_add(s->srv->conn.out, sql.check, strlen(sql.check));
+		evbuffer_add(s->srv->conn.out, "; ", 2);
 	}
-	evbuffer_add(s->server.out, insert, rlen);
-	evbuffer_add(s->server.out, "", 1);
+	evbuffer_add(s->srv->conn.out, insert, rlen);
+	evbuffer_add(s->srv->conn.out, "", 1);
 	free(rewritten);
-	if (pgw_tracker_push_own(&s->tracker, 'Q', sql.check ? 2 : 1, swap,
+	if (pgw_tracker_push_own(&s->srv->tracker, 'Q', sql.check ? 2 : 1, swap,
 				 (uint8_t)(plan->slot + 1), pgw_now()) < 0) {
 		pgw_jobs_sql_free(&sql);
 		return PGW_INJ_FAILED;
@@ -338,13 +338,13 @@ static enum pgw_inject on_parse(struct pgw_session *s, const struct pgw_job_plan
 	rewritten = pgw_jobs_rewrite(plan, text, len, &rlen);
 	if (rewritten == NULL)
 		return PGW_INJ_UNCOVERED;
-	pgw_msg_header(s->server.out, 'P', (uint32_t)(strlen(name) + 1 + rlen + 1 + rest_len));
-	pgw_put_cstr(s->server.out, name);
-	evbuffer_add(s->server.out, rewritten, rlen);
-	evbuffer_add(s->server.out, "", 1);
-	evbuffer_add(s->server.out, rest, rest_len);
+	pgw_msg_header(s->srv->conn.out, 'P', (uint32_t)(strlen(name) + 1 + rlen + 1 + rest_len));
+	pgw_put_cstr(s->srv->conn.out, name);
+	evbuffer_add(s->srv->conn.out, rewritten, rlen);
+	evbuffer_add(s->srv->conn.out, "", 1);
+	evbuffer_add(s->srv->conn.out, rest, rest_len);
 	free(rewritten);
-	if (pgw_tracker_push(&s->tracker, 'P', PGW_RESP_PASS, NULL, 0) < 0)
+	if (pgw_tracker_push(&s->srv->tracker, 'P', PGW_RESP_PASS, NULL, 0) < 0)
 		return PGW_INJ_FAILED;
 	return PGW_INJ_REPLACED;
 }

@@ -23,7 +23,7 @@ static const char lt_name[] = "pgward.lock_timeout";
 
 static bool swallow(struct pgw_session *s, char type)
 {
-	if (pgw_tracker_push(&s->tracker, type, PGW_RESP_SWALLOW, NULL, 0) == 0)
+	if (pgw_tracker_push(&s->srv->tracker, type, PGW_RESP_SWALLOW, NULL, 0) == 0)
 		return true;
 	pgw_sess_fail(s, "53200", "pgward: out of memory");
 	return false;
@@ -38,8 +38,8 @@ static void set_sql(char *buf, size_t len)
 
 static bool query(struct pgw_session *s, const char *sql)
 {
-	pgw_msg_header(s->server.out, 'Q', (uint32_t)strlen(sql) + 1);
-	pgw_put_cstr(s->server.out, sql);
+	pgw_msg_header(s->srv->conn.out, 'Q', (uint32_t)strlen(sql) + 1);
+	pgw_put_cstr(s->srv->conn.out, sql);
 	return swallow(s, 'Q');
 }
 
@@ -58,7 +58,7 @@ static void close_msg(struct evbuffer *out, const char *kind)
 static bool extended(struct pgw_session *s, const char *sql, bool sync)
 {
 	static const char seq[] = "CCPBECC";
-	struct evbuffer *out = s->server.out;
+	struct evbuffer *out = s->srv->conn.out;
 	const uint32_t name = sizeof(lt_name);
 	static const char zeros[6] = {0};
 
@@ -99,7 +99,7 @@ bool pgw_lt_before(struct pgw_session *s, char type)
 
 	s->lt_ddl = false;
 	/* in a failed transaction the server refuses the DDL anyway */
-	if (!ddl || s->lt_client_owns || s->tx_status == 'E' || pgw.cfg.ddl_lock_timeout <= 0)
+	if (!ddl || s->lt_client_owns || s->srv->tx_status == 'E' || pgw.cfg.ddl_lock_timeout <= 0)
 		return true;
 	set_sql(sql, sizeof(sql));
 	if (type == 'Q') {

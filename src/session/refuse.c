@@ -92,7 +92,7 @@ bool pgw_sess_refuse(struct pgw_session *s, char type, const char *stmt_name,
 	pgw_info(s->id, "refused", "rule=%s sqlstate=%s type=%c", r->rule, r->sqlstate, type);
 	s->refused++;
 	pgw_metrics_refused(&s->metrics, type, r->rule);
-	if (!add_substitute(s->server.out, type, stmt_name ? stmt_name : "")) {
+	if (!add_substitute(s->srv->conn.out, type, stmt_name ? stmt_name : "")) {
 		pgw_sess_fail(s, r->sqlstate, "%s", r->message);
 		return false;
 	}
@@ -103,11 +103,11 @@ bool pgw_sess_refuse(struct pgw_session *s, char type, const char *stmt_name,
 	}
 	if (type == 'd') {
 		/* CopyData is answered as part of the COPY's own request. */
-		pgw_tracker_replace_newest(&s->tracker, err, len);
+		pgw_tracker_replace_newest(&s->srv->tracker, err, len);
 		s->copy_refused = true;
 		return true;
 	}
-	if (pgw_tracker_push(&s->tracker, tracked, PGW_RESP_REPLACE, err, len) < 0) {
+	if (pgw_tracker_push(&s->srv->tracker, tracked, PGW_RESP_REPLACE, err, len) < 0) {
 		pgw_sess_fail(s, "53200", "pgward: out of memory");
 		return false;
 	}

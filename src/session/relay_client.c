@@ -64,7 +64,7 @@ static bool track_statements(struct pgw_session *s, const struct pgw_msg_view *m
  * alone (and what pgward adds goes behind them). <avail> becomes what is left. */
 static void forward(struct pgw_session *s, size_t *run, size_t *avail)
 {
-	pgw_conn_queue(&s->server, &s->client.in, *run);
+	pgw_conn_queue(&s->srv->conn, &s->client.in, *run);
 	*run = 0;
 	*avail = pgw_rbuf_len(&s->client.in);
 }
@@ -191,7 +191,7 @@ static bool on_message(struct pgw_session *s, const struct pgw_msg_hdr *h, size_
 	size_t total = (size_t)h->len + 1, take;
 
 	init_ctx(s, &ctx);
-	if (h->type == 'p' && s->state == PGW_SS_AUTH && s->server.ssl != NULL) {
+	if (h->type == 'p' && s->state == PGW_SS_AUTH && s->srv->conn.ssl != NULL) {
 		if (*avail - *run < total) {
 			*wait = true; /* authentication messages are small */
 			return true;
@@ -232,7 +232,7 @@ static bool on_message(struct pgw_session *s, const struct pgw_msg_hdr *h, size_
 	if (h->type == 'E')
 		pgw_sess_text_sent(s, &hv, NULL); /* a portal bound earlier may change the form */
 	if (pgw_tracker_expects_answer(h->type)) {
-		if (pgw_tracker_push(&s->tracker, h->type, PGW_RESP_PASS, NULL, 0) < 0) {
+		if (pgw_tracker_push(&s->srv->tracker, h->type, PGW_RESP_PASS, NULL, 0) < 0) {
 			pgw_sess_fail(s, "53200", "pgward: out of memory");
 			return false;
 		}
@@ -300,12 +300,13 @@ bool pgw_relay_client(struct pgw_session *s)
 		if (!on_message(s, &h, &run, &avail, &wait))
 			return false;
 	}
-	pgw_conn_relay(&s->server, in, run);
+	pgw_conn_relay(&s->srv->conn, in, run);
 	/* what stays in the input is counted when it is consumed, on a later call */
 	pgw_metrics_bytes(&s->metrics, true, arrived - pgw_rbuf_len(in));
-	if (pgw_conn_flush(&s->server) < 0) {
-		s->server_gone = true;
-		pgw_sess_fail(s, "08006", "pgward: lost the server connection: %s", s->server.err);
+	if (pgw_conn_flush(&s->srv->conn) < 0) {
+		s->srv->gone = true;
+		pgw_sess_fail(s, "08006", "pgward: lost the server connection: %s",
+			      s->srv->conn.err);
 		return false;
 	}
 	if (terminate) {

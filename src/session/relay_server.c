@@ -26,13 +26,13 @@
 
 static void on_ready_for_query(struct pgw_session *s, char status)
 {
-	s->tx_status = status;
+	s->srv->tx_status = status;
 	pgw_metrics_ready(&s->metrics, status);
 	if (s->state == PGW_SS_AUTH) {
 		pgw_sess_set_state(s, PGW_SS_READY);
 		evtimer_del(&s->timer); /* login done: no more login timeout */
 		s->last_client_activity = pgw_now();
-		pgw_debug(s->id, "ready", "server_pid=%u", s->server_pid);
+		pgw_debug(s->id, "ready", "server_pid=%u", s->srv->pid);
 	}
 }
 
@@ -46,7 +46,7 @@ static const char *error_sqlstate(struct pgw_session *s, size_t run, const struc
 
 	if (h->len > DECODED_MSG_MAX)
 		return NULL;
-	msg = pgw_rbuf_data(&s->server.in);
+	msg = pgw_rbuf_data(&s->srv->conn.in);
 	pgw_reader_init(&r, msg + run + PGW_HDR_LEN, h->len - 4);
 	while ((field = pgw_read_u8(&r)) != 0 && !r.bad) {
 		const char *value = pgw_read_cstr(&r);
@@ -66,7 +66,7 @@ static void on_parameter_status(struct pgw_session *s, size_t run, const struct 
 	struct pgw_reader r;
 	const char *name, *value;
 
-	pgw_reader_init(&r, pgw_rbuf_data(&s->server.in) + run + PGW_HDR_LEN, h->len - 4);
+	pgw_reader_init(&r, pgw_rbuf_data(&s->srv->conn.in) + run + PGW_HDR_LEN, h->len - 4);
 	name = pgw_read_cstr(&r);
 	value = pgw_read_cstr(&r);
 	if (name != NULL && value != NULL)
@@ -79,12 +79,13 @@ static void on_backend_key(struct pgw_session *s, const uint8_t *body, size_t le
 	struct pgw_reader r;
 
 	pgw_reader_init(&r, body, len);
-	s->server_pid = pgw_read_u32(&r);
-	s->server_secret = pgw_read_u32(&r);
+	s->srv->pid = pgw_read_u32(&r);
+	s->srv->secret = pgw_read_u32(&r);
+	s->cancel_pid = s->srv->pid;
 	if (RAND_bytes((unsigned char *)&s->client_secret, sizeof(s->client_secret)) != 1)
 		s->client_secret = (uint32_t)random();
 	pgw_cancel_register(s);
-	pgw_msg_backend_key(s->client.out, s->server_pid, s->client_secret);
+	pgw_msg_backend_key(s->client.out, s->cancel_pid, s->client_secret);
 }
 
 static bool auth_ok(const uint8_t *body, size_t len)
@@ -99,7 +100,7 @@ static bool auth_ok(const uint8_t *body, size_t len)
 static bool relay_decoded(struct pgw_session *s, const struct pgw_msg_hdr *h)
 {
 	size_t total = (size_t)h->len + 1, body_len = h->len - 4;
-	const uint8_t *msg = pgw_rbuf_data(&s->server.in);
+	const uint8_t *msg = pgw_rbuf_data(&s->srv->conn.in);
 	const uint8_t *body = msg + PGW_HDR_LEN;
 
 	if (h->type == 'K') {
@@ -141,7 +142,7 @@ static bool relay_decoded(struct pgw_session *s, const struct pgw_msg_hdr *h)
 			pgw_sess_authenticated(s);
 		evbuffer_add(s->client.out, msg, total);
 	}
-	pgw_rbuf_drain(&s->server.in, total);
+	pgw_rbuf_drain(&s->srv->conn.in, total);
 	return true;
 }
 
@@ -163,38 +164,39 @@ static void note_result(struct pgw_session *s, const struct pgw_msg_hdr *h, size
 	if (!pgw_metrics_wants_rows(&s->metrics) || n > 64 || avail - offset < n + 5)
 		return;
 	pgw_metrics_command_complete(
-		&s->metrics, (const char *)pgw_rbuf_data(&s->server.in) + offset + PGW_HDR_LEN, n);
+		&s->metrics, (const char *)pgw_rbuf_data(&s->srv->conn.in) + offset + PGW_HDR_LEN,
+		n);
 }
 
 /* Drops (the start of) a message the client must not see; the rest follows as it comes. */
 static void discard(struct pgw_session *s, size_t total)
 {
-	size_t now = PGW_MIN(total, pgw_rbuf_len(&s->server.in));
+	size_t now = PGW_MIN(total, pgw_rbuf_len(&s->srv->conn.in));
 
-	pgw_rbuf_drain(&s->server.in, now);
-	s->server_left = (uint32_t)(total - now);
-	s->server_discarding = s->server_left > 0;
+	pgw_rbuf_drain(&s->srv->conn.in, now);
+	s->srv->left = (uint32_t)(total - now);
+	s->srv->discarding = s->srv->left > 0;
 }
 
 bool pgw_relay_server(struct pgw_session *s)
 {
-	struct pgw_rbuf *in = &s->server.in;
+	struct pgw_rbuf *in = &s->srv->conn.in;
 	size_t avail = pgw_rbuf_len(in), run = 0;
 	size_t arrived = avail;
 
-	if (s->server_left > 0) {
-		size_t n = PGW_MIN(avail, s->server_left);
+	if (s->srv->left > 0) {
+		size_t n = PGW_MIN(avail, s->srv->left);
 
-		s->server_left -= (uint32_t)n;
-		if (s->server_discarding) {
+		s->srv->left -= (uint32_t)n;
+		if (s->srv->discarding) {
 			pgw_rbuf_drain(in, n);
 			avail -= n;
-			s->server_discarding = s->server_left > 0;
+			s->srv->discarding = s->srv->left > 0;
 		} else {
 			run = n;
 		}
 	}
-	while (s->server_left == 0 && run < avail) {
+	while (s->srv->left == 0 && run < avail) {
 		struct pgw_msg_hdr h;
 		enum pgw_frame_status st =
 			pgw_frame_peek(pgw_rbuf_data(in) + run, avail - run, SERVER_MSG_MAX, &h);
@@ -243,23 +245,24 @@ bool pgw_relay_server(struct pgw_session *s)
 		}
 		if (h.type == 'S')
 			on_parameter_status(s, run, &h);
-		if (h.type == 'E' && pgw_tracker_wants_sqlstate(&s->tracker)) {
+		if (h.type == 'E' && pgw_tracker_wants_sqlstate(&s->srv->tracker)) {
 			char code[6];
 
 			/* pgward's own statement failed: its SQLSTATE says what the client sees */
 			if (h.len <= DECODED_MSG_MAX && avail - run < total)
 				break;
-			v = pgw_tracker_on_error(&s->tracker, error_sqlstate(s, run, &h, code));
+			v = pgw_tracker_on_error(&s->srv->tracker,
+						 error_sqlstate(s, run, &h, code));
 		} else {
-			v = pgw_tracker_on_backend(&s->tracker, h.type);
+			v = pgw_tracker_on_backend(&s->srv->tracker, h.type);
 		}
 		if (v.note != 0)
 			pgw_jobs_lock_waited(v.note - 1u, pgw_now() - v.sent_at);
 		if (v.swap_note != 0)
 			pgw_jobs_count(v.swap_note - 1u, 0, 1, 0);
 		if (h.type == 'Z') { /* whole: its status byte follows the header */
-			s->tx_status = (char)pgw_rbuf_data(in)[run + PGW_HDR_LEN];
-			pgw_sess_text_ready(s, s->tx_status); /* pgward's own ones too */
+			s->srv->tx_status = (char)pgw_rbuf_data(in)[run + PGW_HDR_LEN];
+			pgw_sess_text_ready(s, s->srv->tx_status); /* pgward's own ones too */
 		}
 		if (v.action == PGW_RESP_SWALLOW || v.error != NULL) {
 			pgw_conn_queue(&s->client, in, run);
@@ -275,7 +278,7 @@ bool pgw_relay_server(struct pgw_session *s)
 		if (h.type == 'E' || h.type == 'C')
 			note_result(s, &h, run, avail);
 		if (h.type == 'Z') {
-			on_ready_for_query(s, s->tx_status);
+			on_ready_for_query(s, s->srv->tx_status);
 		} else if (needs_decode(s, h.type)) {
 			pgw_conn_queue(&s->client, in, run);
 			run = 0;
@@ -286,7 +289,7 @@ bool pgw_relay_server(struct pgw_session *s)
 		}
 		take = PGW_MIN(total, avail - run);
 		run += take;
-		s->server_left = (uint32_t)(total - take);
+		s->srv->left = (uint32_t)(total - take);
 	}
 	pgw_conn_relay(&s->client, in, run);
 	pgw_metrics_bytes(&s->metrics, false, arrived - pgw_rbuf_len(in));

@@ -20,10 +20,11 @@
 
 static bool send_password_message(struct pgw_session *s, const void *data, size_t len)
 {
-	pgw_msg_header(s->server.out, 'p', (uint32_t)len);
-	evbuffer_add(s->server.out, data, len);
-	if (pgw_conn_flush(&s->server) < 0) {
-		pgw_sess_fail(s, "08006", "pgward: lost the server connection: %s", s->server.err);
+	pgw_msg_header(s->srv->conn.out, 'p', (uint32_t)len);
+	evbuffer_add(s->srv->conn.out, data, len);
+	if (pgw_conn_flush(&s->srv->conn) < 0) {
+		pgw_sess_fail(s, "08006", "pgward: lost the server connection: %s",
+			      s->srv->conn.err);
 		return false;
 	}
 	return true;
@@ -89,7 +90,7 @@ static bool answer_sasl(struct pgw_session *s, struct pgw_reader *r)
 	struct pgw_auth_error err = {.sqlstate = ""};
 	uint8_t cb[PGW_SCRAM_CB_MAX], out[PGW_SCRAM_OUT_MAX];
 	/* bound to the server's certificate when pgward's link to it is TLS */
-	X509 *cert = s->server.ssl != NULL ? SSL_get0_peer_certificate(s->server.ssl) : NULL;
+	X509 *cert = s->srv->conn.ssl != NULL ? SSL_get0_peer_certificate(s->srv->conn.ssl) : NULL;
 	size_t cb_len = pgw_scram_cb_data(cert, cb), outlen = 0;
 	bool key = a->has_client_key && a->secret.kind == PGW_SECRET_SCRAM;
 

@@ -10,7 +10,7 @@
 #include "pgward/conn.h"
 #include "pgward/metrics.h"
 #include "pgward/policy.h"
-#include "pgward/server_link.h"
+#include "pgward/server.h"
 #include "pgward/session.h"
 #include "pgward/startup.h"
 #include "pgward/startup_view.h"
@@ -81,10 +81,7 @@ struct pgw_session {
 	uint64_t id;
 	enum pgw_sess_state state;
 	struct pgw_conn client;
-	struct pgw_conn server;
-	bool server_open; /* server conn initialised */
-	bool server_gone; /* the server closed its side or failed */
-	struct pgw_server_link link;
+	struct pgw_server *srv;	      /* NULL before the server connect and on the console */
 	struct pgw_startup startup;   /* the client's packet, as parsed */
 	struct pgw_startup_view view; /* what every decision reads; the server gets it rebuilt */
 	const char *user;	      /* the login role: view.user */
@@ -95,22 +92,17 @@ struct pgw_session {
 	struct pgw_sess_auth *auth;   /* during pgward's own login only */
 	struct sockaddr_storage peer_addr;
 
-	/* Cancel keys: the server's, and the secret pgward gave the client instead. */
-	uint32_t server_pid;
-	uint32_t server_secret;
+	/* Cancel key given to the client: its server's pid, and a secret of pgward's own. */
+	uint32_t cancel_pid;
 	uint32_t client_secret;
 	bool cancel_registered;
-	UT_hash_handle hh; /* cancel registry, keyed by server_pid */
+	UT_hash_handle hh; /* cancel registry, keyed by cancel_pid */
 
-	/* Relay: bytes of a message still to stream through, per direction. */
+	/* Relay: bytes of a client message still to stream through (the server's: srv). */
 	uint32_t client_left;
-	uint32_t server_left;
-	bool server_discarding; /* server_left bytes are to be dropped, not relayed */
-	char discard_type;	/* client_left bytes belong to a refused message of this type */
+	char discard_type; /* client_left bytes belong to a refused message of this type */
 	struct pgw_refusal discard_refusal; /* its answer, once it is all gone */
 	bool copy_refused;		    /* a CopyData was refused: drop the rest of that COPY */
-	char tx_status;			    /* from the last ReadyForQuery: 'I', 'T' or 'E' */
-	struct pgw_tracker tracker;	    /* what the server still owes, and what to do with it */
 	struct pgw_stmt_map stmts;	    /* prepared statements and their classifications */
 	/* DDL lock_timeout injection (lock_timeout.c) */
 	bool lt_client_owns;   /* the client wrote lock_timeout itself: leave it alone */

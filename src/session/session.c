@@ -74,7 +74,7 @@ unsigned pgw_session_count(void)
 
 bool pgw_sess_busy(const struct pgw_session *s)
 {
-	return pgw_tracker_pending(&s->tracker) > 0;
+	return s->srv != NULL && pgw_server_busy(s->srv);
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -146,7 +146,6 @@ void pgw_session_accept(int fd, const struct sockaddr *peer, socklen_t peerlen)
 	}
 	s->id = next_id++;
 	s->state = PGW_SS_STARTUP;
-	s->tx_status = 'I';
 	pgw_sess_text_init(s);
 	s->connected_at = pgw_now();
 	s->last_client_activity = s->connected_at;
@@ -170,15 +169,12 @@ void pgw_session_accept(int fd, const struct sockaddr *peer, socklen_t peerlen)
 static void free_session(struct pgw_session *s)
 {
 	evtimer_del(&s->timer);
-	pgw_server_link_stop(&s->link);
 	pgw_sess_auth_free(s);
 	pgw_cancel_unregister(s);
 	pgw_conn_release(&s->client);
-	if (s->server_open)
-		pgw_conn_release(&s->server);
+	pgw_server_free(s->srv);
 	pgw_startup_view_free(&s->view);
 	pgw_startup_free(&s->startup);
-	pgw_tracker_free(&s->tracker);
 	pgw_stmt_map_clear(&s->stmts);
 	pgw_metrics_session_end(&s->metrics);
 	pgw_tenant_end(&s->tenant);
@@ -210,8 +206,8 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
 static void make_dead(struct pgw_session *s)
 {
 	pgw_conn_close(&s->client);
-	if (s->server_open)
-		pgw_conn_close(&s->server);
+	if (s->srv != NULL)
+		pgw_server_close(s->srv);
 	evtimer_del(&s->timer);
 	pgw_sess_set_state(s, PGW_SS_DEAD);
 	if (sweep_ev == NULL)
@@ -238,18 +234,17 @@ static void begin_close(struct pgw_session *s)
 		s->counted = false;
 		nclients--;
 	}
-	pgw_server_link_stop(&s->link);
 	/* Closing the socket does not stop a running query (pg_sleep, a lock wait): whatever
 	 * ends a busy session, its server backend is told to cancel as well. */
-	if (s->state == PGW_SS_READY && pgw_sess_busy(s) && !s->server_gone)
+	if (s->state == PGW_SS_READY && pgw_sess_busy(s) && !s->srv->gone)
 		pgw_cancel_send(s);
 	pgw_cancel_unregister(s);
-	if (s->server_open) {
+	if (s->srv != NULL) {
 		/* Best effort: a Terminate the client sent should still reach the server; a
 		 * failure changes nothing, the connection closes either way. */
-		if (pgw_conn_flush(&s->server) < 0)
+		if (!s->srv->conn.closed && pgw_conn_flush(&s->srv->conn) < 0)
 			pgw_debug(s->id, "server_flush_failed", "");
-		pgw_conn_close(&s->server);
+		pgw_server_close(s->srv);
 	}
 	evtimer_del(&s->timer);
 	if (s->client.closed || pgw_conn_flush(&s->client) < 0 ||
@@ -285,7 +280,7 @@ void pgw_sess_fail(struct pgw_session *s, const char *sqlstate, const char *fmt,
 		pgw_log_limited(&unauthenticated_close, s->id, "sqlstate=%s reason=%s", sqlstate,
 				pgw_log_quote(msg, quoted, sizeof(quoted)));
 	/* An error may only be inserted between two server messages, never inside one. */
-	if (!s->client.closed && s->server_left == 0 && s->state != PGW_SS_TLS)
+	if (!s->client.closed && (s->srv == NULL || s->srv->left == 0) && s->state != PGW_SS_TLS)
 		pgw_msg_error(s->client.out, "FATAL", sqlstate, msg, NULL);
 	begin_close(s);
 }
@@ -377,9 +372,9 @@ static const char *view_state(const struct pgw_session *s)
 			return "admin";
 		if (pgw_sess_busy(s))
 			return "active";
-		return s->tx_status == 'T'   ? "idle in transaction"
-		       : s->tx_status == 'E' ? "idle in transaction (aborted)"
-					     : "idle";
+		return s->srv->tx_status == 'T'	  ? "idle in transaction"
+		       : s->srv->tx_status == 'E' ? "idle in transaction (aborted)"
+						  : "idle";
 	default:
 		return "closing";
 	}
@@ -400,7 +395,7 @@ void pgw_session_foreach(pgw_session_view_fn fn, void *arg)
 			.state = view_state(s),
 			.tls = s->client_tls,
 			.admin = s->admin,
-			.server_pid = s->admin ? 0 : s->server_pid,
+			.server_pid = s->admin || s->srv == NULL ? 0 : s->srv->pid,
 			.connected_at = s->connected_at,
 			.last_activity = s->last_client_activity,
 			.refused = s->refused,

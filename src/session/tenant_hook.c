@@ -76,20 +76,21 @@ static bool proceed(struct pgw_session *s)
 			      t->error);
 		return false;
 	}
-	n = pgw_tenant_write_injection(t, s->server_pid, s->server.out);
+	n = pgw_tenant_write_injection(t, s->srv->pid, s->srv->conn.out);
 	for (int i = 0; i < n; i++)
-		if (pgw_tracker_push(&s->tracker, PGW_TENANT_INJECTION_TYPES[i], PGW_RESP_SWALLOW,
-				     NULL, 0) < 0)
+		if (pgw_tracker_push(&s->srv->tracker, PGW_TENANT_INJECTION_TYPES[i],
+				     PGW_RESP_SWALLOW, NULL, 0) < 0)
 			goto oom;
-	if (pgw_tracker_push(&s->tracker, 'S', PGW_RESP_PASS, NULL, 0) < 0)
+	if (pgw_tracker_push(&s->srv->tracker, 'S', PGW_RESP_PASS, NULL, 0) < 0)
 		goto oom;
 	t->injected = true;
-	pgw_debug(s->id, "tenant_inject", "server_pid=%u", s->server_pid);
+	pgw_debug(s->id, "tenant_inject", "server_pid=%u", s->srv->pid);
 	if (pgw.cfg.metrics_tenant_label == PGW_MLABEL_ORGANIZATION)
 		label_by_organization(s);
-	if (pgw_conn_flush(&s->server) < 0) {
-		s->server_gone = true;
-		pgw_sess_fail(s, "08006", "pgward: lost the server connection: %s", s->server.err);
+	if (pgw_conn_flush(&s->srv->conn) < 0) {
+		s->srv->gone = true;
+		pgw_sess_fail(s, "08006", "pgward: lost the server connection: %s",
+			      s->srv->conn.err);
 		return false;
 	}
 	return true;
@@ -110,12 +111,12 @@ bool pgw_sess_tenant_wants(const struct pgw_session *s, char type)
 bool pgw_sess_tenant_server_msg(struct pgw_session *s, const struct pgw_msg_hdr *h)
 {
 	size_t total = (size_t)h->len + 1;
-	const uint8_t *msg = pgw_rbuf_data(&s->server.in);
+	const uint8_t *msg = pgw_rbuf_data(&s->srv->conn.in);
 	const char *code = "", *text = "";
 	struct pgw_reader r;
 
 	if (h->type == 'Z') {
-		pgw_rbuf_drain(&s->server.in, total);
+		pgw_rbuf_drain(&s->srv->conn.in, total);
 		s->tenant.held = true;
 		return proceed(s);
 	}
@@ -139,7 +140,7 @@ bool pgw_sess_tenant_server_msg(struct pgw_session *s, const struct pgw_msg_hdr 
 		char why[300];
 
 		snprintf(why, sizeof(why), "%s (SQLSTATE %s)", text, code);
-		pgw_rbuf_drain(&s->server.in, total);
+		pgw_rbuf_drain(&s->srv->conn.in, total);
 		pgw_sess_fail(s, "58000", "pgward: could not set the tenant context: %s", why);
 	}
 	return false;

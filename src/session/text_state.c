@@ -75,7 +75,7 @@ void pgw_sess_text_ready(struct pgw_session *s, char status)
 
 	if (!t->unsettled && !t->portal_changer) /* the usual case, at every ReadyForQuery */
 		return;
-	if (pgw_tracker_pending(&s->tracker) == 0)
+	if (pgw_tracker_pending(&s->srv->tracker) == 0)
 		pgw_text_forms_set(&t->maybe, &t->now);
 	if (status == 'I') {
 		pgw_text_forms_set(&t->tx, &t->now);
