@@ -7,6 +7,7 @@
 #include "pgward/http.h"
 #include "pgward/listener.h"
 #include "pgward/log.h"
+#include "pgward/pool.h"
 #include "pgward/metrics.h"
 #include "pgward/policy.h"
 #include "pgward/proxy.h"
@@ -206,6 +207,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	pgw_session_tick(pgw_now());
+	pgw_pool_tick(pgw_now());
 	pgw_auth_query_tick(pgw_now());
 	pgw_metrics_tick();
 }
@@ -267,6 +269,7 @@ static void cleanup(void)
 	pgw_listener_stop();
 	pgw_http_stop();
 	pgw_session_free_all();
+	pgw_pool_free_all();
 	pgw_metrics_shutdown();
 	pgw_policy_log_stats();
 	pgw_policy_shutdown();

@@ -62,6 +62,8 @@ void pgw_msg_error(struct evbuffer *out, const char *severity, const char *sqlst
 void pgw_msg_error_detail(struct evbuffer *out, const char *severity, const char *sqlstate,
 			  const char *message, const char *detail, const char *hint);
 void pgw_msg_ready(struct evbuffer *out, char tx_status);
+/* ParameterStatus <name> = <value>. */
+void pgw_msg_parameter_status(struct evbuffer *out, const char *name, const char *value);
 /* An Authentication message ('R'): <code> (0 Ok, 3 cleartext, 5 md5, 10 SASL, 11 SASL
  * continue, 12 SASL final) and its <data>. */
 enum {

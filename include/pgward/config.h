@@ -58,6 +58,12 @@ enum pgw_auth_type {
 	PGW_AUTH_TYPE_CERT,
 	PGW_AUTH_TYPE_HBA,
 };
+/* pool_mode: none, one server per client for its whole life; session, a server goes back
+ * to its pool of (database, user) when its client leaves (needs pgward's own auth). */
+enum pgw_pool_mode {
+	PGW_POOL_NONE = 0,
+	PGW_POOL_SESSION,
+};
 /* auth_query's default, PgBouncer's: pg_shadow lists only roles that may log in. */
 #define PGW_AUTH_DEFAULT_QUERY "SELECT usename, passwd FROM pg_shadow WHERE usename=$1"
 
@@ -98,6 +104,14 @@ struct pgw_config {
 	double auth_query_timeout;
 	int auth_failure_limit;	    /* failed logins per address and period; 0: no limit */
 	double auth_failure_period; /* seconds */
+
+	/* [pgward] pools (src/pool/), PgBouncer's names and meanings */
+	enum pgw_pool_mode pool_mode;
+	int default_pool_size;	    /* servers per (database, user) at most */
+	char *server_reset_query;   /* run when a client leaves its server; NULL: none */
+	double server_idle_timeout; /* an idle pooled server older than this closes */
+	double server_lifetime;	    /* a server this old closes when it is next idle */
+	double query_wait_timeout;  /* a client waiting this long for a server gets 08P01 */
 
 	/* [pgward] timeouts, in seconds; 0 disables the ones documented as optional */
 	double client_login_timeout;
@@ -242,6 +256,8 @@ int pgw_config_restart_changes(const struct pgw_config *old, const struct pgw_co
 
 const char *pgw_sslmode_name(enum pgw_sslmode mode);
 const char *pgw_auth_type_name(enum pgw_auth_type type);
+/* pool_mode's name in pgward.ini. */
+const char *pgw_pool_mode_name(enum pgw_pool_mode mode);
 
 /*
  * Settings that are valid but that will refuse ordinary work: a [limits] size below what a

@@ -11,8 +11,32 @@
 #include "pgward/server_link.h"
 #include "pgward/tracker.h"
 
+struct pgw_pool;
+
+enum pgw_server_state {
+	PGW_SRV_NEW = 0,   /* connecting and logging in, for the client that asked for it */
+	PGW_SRV_ACTIVE,	   /* a client's */
+	PGW_SRV_RESETTING, /* its client left: server_reset_query runs */
+	PGW_SRV_IDLE,	   /* in its pool, waiting for a client */
+};
+
+/* A setting the server reported (ParameterStatus): what a client it is handed to sees. */
+struct pgw_server_param {
+	char *name;
+	char *value;
+};
+
 struct pgw_server {
 	uint64_t id; /* for logs */
+	enum pgw_server_state state;
+	struct pgw_pool *pool;		/* NULL: not pooled, closed when its client leaves */
+	struct pgw_server *prev, *next; /* in its pool's idle or resetting list */
+	struct pgw_server *pool_prev, *pool_next; /* every server of its pool */
+	double connected_at;
+	double idle_since;
+	struct pgw_server_param *params;
+	size_t nparams;
+	unsigned resets; /* RESETTING: ReadyForQuery still to come for pgward's reset */
 	struct pgw_conn conn;
 	struct pgw_server_link link;
 	bool gone;		    /* the server closed its side or failed */
@@ -33,5 +57,7 @@ void pgw_server_close(struct pgw_server *srv);
 void pgw_server_free(struct pgw_server *srv);
 /* True while the server owes answers to what was sent. */
 bool pgw_server_busy(const struct pgw_server *srv);
+/* ParameterStatus <name> = <value>: remembered for the next client. 0, or -1 out of memory. */
+int pgw_server_param_set(struct pgw_server *srv, const char *name, const char *value);
 
 #endif

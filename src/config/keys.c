@@ -103,6 +103,15 @@ const char *pgw_auth_type_name(enum pgw_auth_type t)
 	return auth_type_name((int)t);
 }
 
+static const char *const pool_mode_names[] = {"none", "session"};
+
+NAMES_ENUM(pool_mode, pool_mode_names);
+
+const char *pgw_pool_mode_name(enum pgw_pool_mode m)
+{
+	return pool_mode_name((int)m);
+}
+
 static const struct config_key pgward_keys[] = {
 	/* The listening socket is bound once, before privileges are dropped. */
 	STRING_KEY(listen_addr, "127.0.0.1", 1, RESTART),
@@ -129,6 +138,12 @@ static const struct config_key pgward_keys[] = {
 	DURATION_KEY(auth_query_timeout, "5", RELOAD),
 	INT_KEY(auth_failure_limit, "20", 0, 1000000, RELOAD),
 	DURATION_KEY(auth_failure_period, "60", RELOAD),
+	ENUM_KEY(pool_mode, enum pgw_pool_mode, pool_mode_enum, "session", RELOAD),
+	INT_KEY(default_pool_size, "20", 1, 100000, RELOAD),
+	STRING_KEY(server_reset_query, "DISCARD ALL", 0, RELOAD),
+	DURATION_KEY(server_idle_timeout, "600", RELOAD),
+	DURATION_KEY(server_lifetime, "3600", RELOAD),
+	DURATION_KEY(query_wait_timeout, "120", RELOAD),
 	DURATION_KEY(client_login_timeout, "60", RELOAD),
 	DURATION_KEY(client_idle_timeout, "0", RELOAD),
 	DURATION_KEY(query_timeout, "0", RELOAD),

@@ -5,6 +5,7 @@
 #include "pgward/server.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 struct pgw_server *pgw_server_new(uint64_t id)
 {
@@ -29,6 +30,11 @@ void pgw_server_free(struct pgw_server *srv)
 {
 	if (srv == NULL)
 		return;
+	for (size_t i = 0; i < srv->nparams; i++) {
+		free(srv->params[i].name);
+		free(srv->params[i].value);
+	}
+	free(srv->params);
 	pgw_server_link_stop(&srv->link);
 	pgw_conn_release(&srv->conn);
 	pgw_tracker_free(&srv->tracker);
@@ -38,4 +44,35 @@ void pgw_server_free(struct pgw_server *srv)
 bool pgw_server_busy(const struct pgw_server *srv)
 {
 	return pgw_tracker_pending(&srv->tracker) > 0;
+}
+
+int pgw_server_param_set(struct pgw_server *srv, const char *name, const char *value)
+{
+	struct pgw_server_param *p, *grown;
+	char *copy;
+
+	for (size_t i = 0; i < srv->nparams; i++) {
+		p = &srv->params[i];
+		if (strcmp(p->name, name) != 0)
+			continue;
+		if ((copy = strdup(value)) == NULL)
+			return -1;
+		free(p->value);
+		p->value = copy;
+		return 0;
+	}
+	grown = realloc(srv->params, (srv->nparams + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return -1;
+	srv->params = grown;
+	p = &grown[srv->nparams];
+	p->name = strdup(name);
+	p->value = strdup(value);
+	if (p->name == NULL || p->value == NULL) {
+		free(p->name);
+		free(p->value);
+		return -1;
+	}
+	srv->nparams++;
+	return 0;
 }

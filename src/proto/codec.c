@@ -173,6 +173,13 @@ void pgw_msg_auth(struct evbuffer *out, uint32_t code, const void *data, size_t 
 		evbuffer_add(out, data, len);
 }
 
+void pgw_msg_parameter_status(struct evbuffer *out, const char *name, const char *value)
+{
+	pgw_msg_header(out, 'S', (uint32_t)(strlen(name) + 1 + strlen(value) + 1));
+	pgw_put_cstr(out, name);
+	pgw_put_cstr(out, value);
+}
+
 void pgw_msg_ready(struct evbuffer *out, char tx_status)
 {
 	pgw_msg_header(out, 'Z', 1);

@@ -69,12 +69,22 @@ static void link_done(void *arg, bool ok, const char *why)
 	}
 	pgw_debug(s->id, "server_connected", "tls=%s", s->srv->conn.ssl ? "yes" : "no");
 	pgw_conn_set_cb(&s->srv->conn, pgw_sess_server_cb, s);
-	pgw_startup_view_write(&s->view, s->srv->conn.out);
+	if (s->pooled) {
+		/* a pooled server serves clients with other settings: it logs in with none, and
+		 * each client's are applied to it (tenant_hook.c), undone by the reset */
+		struct pgw_startup_view neutral = s->view;
+
+		neutral.nsettings = 0;
+		neutral.nproto = 0;
+		pgw_startup_view_write(&neutral, s->srv->conn.out);
+	} else {
+		pgw_startup_view_write(&s->view, s->srv->conn.out);
+	}
 	pgw_sess_set_state(s, PGW_SS_AUTH);
 	pgw_sess_relay_start(s);
 }
 
-void pgw_sess_connect_server(struct pgw_session *s)
+void pgw_sess_open_server(struct pgw_session *s)
 {
 	struct pgw_link_target t = {
 		.addr = (const struct sockaddr *)&pgw.server_addr,
@@ -85,12 +95,7 @@ void pgw_sess_connect_server(struct pgw_session *s)
 		.timeout = pgw.cfg.server_connect_timeout,
 	};
 
-	pgw_sess_set_state(s, PGW_SS_CONNECTING);
-	pgw_conn_set_reading(&s->client, false);
-	if ((s->srv = pgw_server_new(s->id)) == NULL) {
-		pgw_sess_fail(s, "53200", "pgward: out of memory");
-		return;
-	}
+	s->srv->connected_at = pgw_now();
 	pgw_metrics_connect_start(&s->metrics);
 	if (pgw_server_link_start(&s->srv->link, &s->srv->conn, pgw.base, &t, link_done, s) < 0)
 		link_done(s, false, s->srv->conn.err);

@@ -289,7 +289,12 @@ bool pgw_relay_client(struct pgw_session *s)
 		if (!header_ok(s, st, &h))
 			return false;
 		if (h.type == 'X') {
-			run += PGW_MIN((size_t)h.len + 1, avail - run);
+			if (s->pooled) { /* the server stays: its pool gets it back */
+				forward(s, &run, &avail);
+				pgw_rbuf_drain(in, PGW_MIN((size_t)h.len + 1, avail));
+			} else {
+				run += PGW_MIN((size_t)h.len + 1, avail - run);
+			}
 			terminate = true;
 			break;
 		}

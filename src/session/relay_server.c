@@ -11,13 +11,13 @@
 #include "pgward/codec.h"
 #include "pgward/jobs.h"
 #include "pgward/log.h"
+#include "pgward/pool.h"
 #include "pgward/proxy.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <openssl/rand.h>
 
 /* A server message pgward decodes is small; anything bigger means the stream is lost. */
 #define DECODED_MSG_MAX (64 * 1024)
@@ -29,6 +29,8 @@ static void on_ready_for_query(struct pgw_session *s, char status)
 	s->srv->tx_status = status;
 	pgw_metrics_ready(&s->metrics, status);
 	if (s->state == PGW_SS_AUTH) {
+		if (s->srv->state == PGW_SRV_NEW)
+			pgw_pool_logged_in(s->srv);
 		pgw_sess_set_state(s, PGW_SS_READY);
 		evtimer_del(&s->timer); /* login done: no more login timeout */
 		s->last_client_activity = pgw_now();
@@ -69,8 +71,12 @@ static void on_parameter_status(struct pgw_session *s, size_t run, const struct 
 	pgw_reader_init(&r, pgw_rbuf_data(&s->srv->conn.in) + run + PGW_HDR_LEN, h->len - 4);
 	name = pgw_read_cstr(&r);
 	value = pgw_read_cstr(&r);
-	if (name != NULL && value != NULL)
-		pgw_sess_text_param(s, name, value);
+	if (name == NULL || value == NULL)
+		return;
+	pgw_sess_text_param(s, name, value);
+	/* what the next client of a pooled server is told; out of memory, it is not reused */
+	if (s->srv->pool != NULL && pgw_server_param_set(s->srv, name, value) < 0)
+		s->srv->gone = true;
 }
 
 /* BackendKeyData: the client gets the server's pid but pgward's own secret. */
@@ -81,11 +87,7 @@ static void on_backend_key(struct pgw_session *s, const uint8_t *body, size_t le
 	pgw_reader_init(&r, body, len);
 	s->srv->pid = pgw_read_u32(&r);
 	s->srv->secret = pgw_read_u32(&r);
-	s->cancel_pid = s->srv->pid;
-	if (RAND_bytes((unsigned char *)&s->client_secret, sizeof(s->client_secret)) != 1)
-		s->client_secret = (uint32_t)random();
-	pgw_cancel_register(s);
-	pgw_msg_backend_key(s->client.out, s->cancel_pid, s->client_secret);
+	pgw_sess_give_key(s);
 }
 
 static bool auth_ok(const uint8_t *body, size_t len)

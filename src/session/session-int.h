@@ -10,6 +10,7 @@
 #include "pgward/conn.h"
 #include "pgward/metrics.h"
 #include "pgward/policy.h"
+#include "pgward/pool.h"
 #include "pgward/server.h"
 #include "pgward/session.h"
 #include "pgward/startup.h"
@@ -34,6 +35,7 @@ struct pgw_text_state {
 	bool prepared_changer;	     /* a Parse that may change the form passed: Binds may */
 	bool portal_changer;	     /* ...and was bound in this transaction: Executes may */
 	bool unsettled;		     /* maybe or tx holds more than now */
+	bool login_fixed; /* login is the server's own: settings pgward applies leave it */
 };
 
 enum pgw_sess_state {
@@ -81,15 +83,18 @@ struct pgw_session {
 	uint64_t id;
 	enum pgw_sess_state state;
 	struct pgw_conn client;
-	struct pgw_server *srv;	      /* NULL before the server connect and on the console */
-	struct pgw_startup startup;   /* the client's packet, as parsed */
-	struct pgw_startup_view view; /* what every decision reads; the server gets it rebuilt */
-	const char *user;	      /* the login role: view.user */
-	bool authenticated;	      /* the server sent AuthenticationOk */
-	bool client_tls;	      /* the client's TLS ends here */
-	bool counted;		      /* counts against max_client_conn */
-	bool own_auth;		      /* pgward authenticates the client (not passthrough) */
-	struct pgw_sess_auth *auth;   /* during pgward's own login only */
+	struct pgw_server *srv;		/* NULL before the server connect and on the console */
+	bool pooled;			/* srv comes from a pool and goes back to it (checkout.c) */
+	struct pgw_pool_wait pool_wait; /* queued for a server of the pool */
+	bool settings_sent;		/* the startup settings went to a pooled server */
+	struct pgw_startup startup;	/* the client's packet, as parsed */
+	struct pgw_startup_view view;	/* what every decision reads; the server gets it rebuilt */
+	const char *user;		/* the login role: view.user */
+	bool authenticated;		/* the server sent AuthenticationOk */
+	bool client_tls;		/* the client's TLS ends here */
+	bool counted;			/* counts against max_client_conn */
+	bool own_auth;			/* pgward authenticates the client (not passthrough) */
+	struct pgw_sess_auth *auth;	/* during pgward's own login only */
 	struct sockaddr_storage peer_addr;
 
 	/* Cancel key given to the client: its server's pid, and a secret of pgward's own. */
@@ -158,8 +163,16 @@ const char *pgw_sess_auth_dbname(const struct pgw_session *s);
  * as the client: answered here. False if the session was closed. */
 bool pgw_sess_server_auth(struct pgw_session *s, const uint8_t *body, size_t len);
 
-/* handshake.c: opens the server link (after pgward's own authentication, if any). */
+/* checkout.c: the session's server, once the client is authenticated (by pgward or, with
+ * passthrough, about to be by the server): from its pool, or a server of its own. */
 void pgw_sess_connect_server(struct pgw_session *s);
+/* The client leaves: a pooled server goes back to its pool (reset) if it is at rest,
+ * otherwise it is closed. */
+void pgw_sess_release_server(struct pgw_session *s);
+/* BackendKeyData to the client: its server's pid, a secret of pgward's own. */
+void pgw_sess_give_key(struct pgw_session *s);
+/* handshake.c: connects s->srv (NEW) and logs in to it. */
+void pgw_sess_open_server(struct pgw_session *s);
 
 /* relay.c, relay_client.c, relay_server.c; the directions return false if they closed
  * the session */
@@ -213,6 +226,9 @@ bool pgw_sess_tenant_wants(const struct pgw_session *s, char type);
 bool pgw_sess_tenant_server_msg(struct pgw_session *s, const struct pgw_msg_hdr *h);
 bool pgw_sess_tenant_blocks_client(const struct pgw_session *s, char type);
 bool pgw_sess_tenant_release(struct pgw_session *s);
+/* The server is logged in (a pooled one taken over): apply the client's settings and
+ * tenant context, then let the client speak. */
+void pgw_sess_tenant_server_ready(struct pgw_session *s);
 /* lock_timeout.c: around a passed message of <type> the pipeline marked (pgw_lt_note);
  * pgw_lt_before when every earlier message is in server.out, pgw_lt_after once this whole
  * message is. False if the session was closed. */

@@ -8,6 +8,7 @@
 
 #include "pgward/codec.h"
 #include "pgward/log.h"
+#include "pgward/pool.h"
 #include "pgward/proxy.h"
 
 #include <arpa/inet.h>
@@ -171,6 +172,7 @@ static void free_session(struct pgw_session *s)
 	evtimer_del(&s->timer);
 	pgw_sess_auth_free(s);
 	pgw_cancel_unregister(s);
+	pgw_pool_unwait(&s->pool_wait);
 	pgw_conn_release(&s->client);
 	pgw_server_free(s->srv);
 	pgw_startup_view_free(&s->view);
@@ -239,13 +241,7 @@ static void begin_close(struct pgw_session *s)
 	if (s->state == PGW_SS_READY && pgw_sess_busy(s) && !s->srv->gone)
 		pgw_cancel_send(s);
 	pgw_cancel_unregister(s);
-	if (s->srv != NULL) {
-		/* Best effort: a Terminate the client sent should still reach the server; a
-		 * failure changes nothing, the connection closes either way. */
-		if (!s->srv->conn.closed && pgw_conn_flush(&s->srv->conn) < 0)
-			pgw_debug(s->id, "server_flush_failed", "");
-		pgw_server_close(s->srv);
-	}
+	pgw_sess_release_server(s);
 	evtimer_del(&s->timer);
 	if (s->client.closed || pgw_conn_flush(&s->client) < 0 ||
 	    evbuffer_get_length(s->client.out) == 0) {

@@ -59,7 +59,61 @@ static void label_by_organization(struct pgw_session *s)
 	pgw_metrics_relabel(&s->metrics, first);
 }
 
-/* The ids are known (or the lookup failed): set the context, or refuse the session. */
+/*
+ * A pooled server logged in with none of the client's startup settings: they are applied
+ * as the set_config() calls check_settings (handshake.c) passed, with bound parameters, and
+ * the unnamed statement is closed again before the Sync.
+ */
+static bool write_settings(struct pgw_session *s)
+{
+	static const char sql[] = "SELECT pg_catalog.set_config($1, $2, false)";
+	const struct pgw_startup_view *v = &s->view;
+	struct evbuffer *out = s->srv->conn.out;
+	struct pgw_tracker *tr = &s->srv->tracker;
+
+	s->text.login_fixed = true; /* RESET restores the server's own, not these */
+	if (v->nsettings == 0)
+		return true;
+	pgw_msg_header(out, 'P', (uint32_t)(1 + sizeof(sql) + 2));
+	pgw_put_cstr(out, "");
+	pgw_put_cstr(out, sql);
+	pgw_put_u16(out, 0);
+	if (pgw_tracker_push(tr, 'P', PGW_RESP_SWALLOW, NULL, 0) < 0)
+		return false;
+	for (size_t i = 0; i < v->nsettings; i++) {
+		const char *name = v->settings[i].name, *value = v->settings[i].value;
+
+		pgw_msg_header(
+			out, 'B',
+			(uint32_t)(1 + 1 + 2 + 2 + 4 + strlen(name) + 4 + strlen(value) + 2));
+		pgw_put_cstr(out, ""); /* portal */
+		pgw_put_cstr(out, ""); /* statement */
+		pgw_put_u16(out, 0);   /* text parameters */
+		pgw_put_u16(out, 2);
+		pgw_put_u32(out, (uint32_t)strlen(name));
+		evbuffer_add(out, name, strlen(name));
+		pgw_put_u32(out, (uint32_t)strlen(value));
+		evbuffer_add(out, value, strlen(value));
+		pgw_put_u16(out, 0); /* result formats */
+		pgw_msg_header(out, 'E', 1 + 4);
+		pgw_put_cstr(out, "");
+		pgw_put_u32(out, 0);
+		if (pgw_tracker_push(tr, 'B', PGW_RESP_SWALLOW, NULL, 0) < 0 ||
+		    pgw_tracker_push(tr, 'E', PGW_RESP_SWALLOW, NULL, 0) < 0)
+			return false;
+	}
+	pgw_msg_header(out, 'C', 1 + 1);
+	evbuffer_add(out, "S", 1);
+	pgw_put_cstr(out, "");
+	s->settings_sent = true;
+	return pgw_tracker_push(tr, 'C', PGW_RESP_SWALLOW, NULL, 0) == 0;
+}
+
+/*
+ * The server is logged in and the ids are known (or the lookup failed): apply the client's
+ * settings (pooled) and set the context, or refuse the session. The Sync's ReadyForQuery
+ * is the client's first.
+ */
 static bool proceed(struct pgw_session *s)
 {
 	struct pgw_tenant_sess *t = &s->tenant;
@@ -76,17 +130,23 @@ static bool proceed(struct pgw_session *s)
 			      t->error);
 		return false;
 	}
-	n = pgw_tenant_write_injection(t, s->srv->pid, s->srv->conn.out);
-	for (int i = 0; i < n; i++)
-		if (pgw_tracker_push(&s->srv->tracker, PGW_TENANT_INJECTION_TYPES[i],
-				     PGW_RESP_SWALLOW, NULL, 0) < 0)
-			goto oom;
+	if (s->pooled && !write_settings(s))
+		goto oom;
+	if (t->status == PGW_TENANT_OFF) {
+		pgw_msg_header(s->srv->conn.out, 'S', 0);
+	} else {
+		n = pgw_tenant_write_injection(t, s->srv->pid, s->srv->conn.out);
+		for (int i = 0; i < n; i++)
+			if (pgw_tracker_push(&s->srv->tracker, PGW_TENANT_INJECTION_TYPES[i],
+					     PGW_RESP_SWALLOW, NULL, 0) < 0)
+				goto oom;
+		t->injected = true;
+		pgw_debug(s->id, "tenant_inject", "server_pid=%u", s->srv->pid);
+		if (pgw.cfg.metrics_tenant_label == PGW_MLABEL_ORGANIZATION)
+			label_by_organization(s);
+	}
 	if (pgw_tracker_push(&s->srv->tracker, 'S', PGW_RESP_PASS, NULL, 0) < 0)
 		goto oom;
-	t->injected = true;
-	pgw_debug(s->id, "tenant_inject", "server_pid=%u", s->srv->pid);
-	if (pgw.cfg.metrics_tenant_label == PGW_MLABEL_ORGANIZATION)
-		label_by_organization(s);
 	if (pgw_conn_flush(&s->srv->conn) < 0) {
 		s->srv->gone = true;
 		pgw_sess_fail(s, "08006", "pgward: lost the server connection: %s",
@@ -103,9 +163,9 @@ bool pgw_sess_tenant_wants(const struct pgw_session *s, char type)
 {
 	const struct pgw_tenant_sess *t = &s->tenant;
 
-	if (s->state != PGW_SS_AUTH || t->status == PGW_TENANT_OFF)
+	if (s->state != PGW_SS_AUTH || (t->status == PGW_TENANT_OFF && !s->pooled))
 		return false;
-	return (type == 'Z' && !t->held) || (type == 'E' && t->injected);
+	return (type == 'Z' && !t->held) || (type == 'E' && (t->injected || s->settings_sent));
 }
 
 bool pgw_sess_tenant_server_msg(struct pgw_session *s, const struct pgw_msg_hdr *h)
@@ -141,14 +201,20 @@ bool pgw_sess_tenant_server_msg(struct pgw_session *s, const struct pgw_msg_hdr 
 
 		snprintf(why, sizeof(why), "%s (SQLSTATE %s)", text, code);
 		pgw_rbuf_drain(&s->srv->conn.in, total);
-		pgw_sess_fail(s, "58000", "pgward: could not set the tenant context: %s", why);
+		if (s->settings_sent && strlen(code) == 5)
+			/* the settings go first: the server refused one, as it would at login */
+			pgw_sess_fail(s, code, "pgward: startup parameters: %s", text);
+		else
+			pgw_sess_fail(s, "58000", "pgward: could not set the tenant context: %s",
+				      why);
 	}
 	return false;
 }
 
 bool pgw_sess_tenant_blocks_client(const struct pgw_session *s, char type)
 {
-	return s->state == PGW_SS_AUTH && s->tenant.status != PGW_TENANT_OFF && type != 'p';
+	return s->state == PGW_SS_AUTH && (s->tenant.status != PGW_TENANT_OFF || s->pooled) &&
+	       type != 'p';
 }
 
 bool pgw_sess_tenant_release(struct pgw_session *s)
@@ -160,4 +226,10 @@ bool pgw_sess_tenant_release(struct pgw_session *s)
 	if (pgw_rbuf_len(&s->client.in) > 0)
 		return pgw_relay_client(s);
 	return true;
+}
+
+void pgw_sess_tenant_server_ready(struct pgw_session *s)
+{
+	s->tenant.held = true;
+	proceed(s);
 }

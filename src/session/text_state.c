@@ -54,7 +54,9 @@ void pgw_sess_text_param(struct pgw_session *s, const char *name, const char *va
 		return;
 	}
 	if (s->state != PGW_SS_READY) {
-		t->login = t->now; /* the login's settings: startup packet, role, database */
+		if (!t->login_fixed)
+			t->login =
+				t->now; /* the login's settings: startup packet, role, database */
 		pgw_text_forms_set(&t->maybe, &t->now);
 		pgw_text_forms_set(&t->tx, &t->now);
 		return;

@@ -434,8 +434,10 @@ def test_server_leg_scram(pg, roles, pgward_factory, tls, tmp_path, case):
         else None)
     fake.start()
     ul = authkit.write_userlist(tmp_path / "userlist.txt", {SCRAM_USER: secret})
+    # unpooled: the fake server ends when pgward hangs up, which a pool would not do
     pw = pgward_factory(auth_type="password" if "password" in case else "scram-sha-256", auth_file=ul,
-                        server_port=fake.port, server_tls_sslmode="disable" if case == "plain leg" else "require")
+                        server_port=fake.port, server_tls_sslmode="disable" if case == "plain leg" else "require",
+                        pool_mode="none")
     c = pw.raw()
     error = None
     try:

@@ -1,0 +1,71 @@
+/*
+ * Pools of servers per (database, user), PgBouncer's session pooling: a client takes a
+ * server for as long as it stays, and gives it back when it leaves; after
+ * server_reset_query the next client of the same database and user gets it. A pool never
+ * opens more than default_pool_size servers; clients beyond that wait, first come first
+ * served. Knows nothing of sessions: a waiting client is a callback.
+ */
+#ifndef PGWARD_POOL_H
+#define PGWARD_POOL_H
+
+#include "pgward/common.h"
+#include "pgward/server.h"
+
+/*
+ * A client waiting for a server. <ready> is called once, from the event loop: with a
+ * server that is now the client's (IDLE: logged in and reset; NEW: to be connected), or
+ * with NULL when query_wait_timeout passed.
+ */
+typedef void (*pgw_pool_ready_fn)(void *arg, struct pgw_server *srv);
+struct pgw_pool_wait {
+	pgw_pool_ready_fn ready;
+	void *arg;
+	struct pgw_pool *pool; /* NULL: not waiting */
+	double since;
+	struct pgw_pool_wait *prev, *next;
+};
+
+/*
+ * A server for <user> on <database>: an idle one of the pool (state IDLE), or a NEW one
+ * counted in the pool, for the caller to connect and log in. NULL when the pool is full
+ * (the caller waits: <w> is queued) or out of memory (<w> not queued).
+ */
+struct pgw_server *pgw_pool_checkout(const char *database, const char *user, uint64_t id,
+				     struct pgw_pool_wait *w);
+/* The waiting client went away. */
+void pgw_pool_unwait(struct pgw_pool_wait *w);
+/*
+ * The client of pooled <srv> left. <reusable>: nothing is in flight and no transaction is
+ * open, so after server_reset_query the server can serve another client; otherwise it is
+ * closed. Either way the pool owns it from here.
+ */
+void pgw_pool_release(struct pgw_server *srv, bool reusable);
+/* The NEW server finished its login: it is its client's now (ACTIVE). */
+void pgw_pool_logged_in(struct pgw_server *srv);
+/* A pooled server's login failed or its connection broke while a client held it: it is
+ * closed, and its place goes to a waiting client. */
+void pgw_pool_drop(struct pgw_server *srv);
+
+/* Every tick: idle servers past server_idle_timeout or server_lifetime close, clients past
+ * query_wait_timeout are told. */
+void pgw_pool_tick(double now);
+/* Closes every idle server (a restart of the server, a reload that turns pooling off). */
+void pgw_pool_close_idle(void);
+/* At exit. */
+void pgw_pool_free_all(void);
+
+/* One row of SHOW POOLS. */
+struct pgw_pool_view {
+	const char *database, *user;
+	unsigned active, idle, resetting, connecting, waiting;
+	double max_wait; /* seconds the oldest waiting client has waited */
+};
+typedef void (*pgw_pool_view_fn)(const struct pgw_pool_view *v, void *arg);
+void pgw_pool_foreach(pgw_pool_view_fn fn, void *arg);
+
+/* Every server counted in a pool, with its pool's database and user (SHOW SERVERS). */
+typedef void (*pgw_pool_server_fn)(const char *database, const char *user,
+				   const struct pgw_server *srv, void *arg);
+void pgw_pool_foreach_server(pgw_pool_server_fn fn, void *arg);
+
+#endif

@@ -1,0 +1,449 @@
+/*
+ * Pools of servers per (database, user): checkout, release and reset, the wait queue and
+ * the timeouts of idle servers. A pool's servers are counted from the moment a client is
+ * promised one (NEW) until the server is closed, so a pool never exceeds default_pool_size.
+ * While no client holds a server, the pool reads it: the answers to server_reset_query,
+ * ParameterStatus, notices, and anything that means the server is no longer fit (an
+ * error, a close, a message nobody asked for) closes it.
+ */
+#include "pgward/pool.h"
+
+#include "pgward/codec.h"
+#include "pgward/log.h"
+#include "pgward/proxy.h"
+#include "pgward/startup_view.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <uthash.h>
+#include <utlist.h>
+
+/* What an idle server may send (notices, a FATAL before a shutdown) is small. */
+#define IDLE_MSG_MAX (64 * 1024)
+
+struct pgw_pool {
+	char key[2 * (PGW_NAME_MAX + 1)]; /* database, NUL, user */
+	size_t keylen;
+	const char *database, *user; /* in key */
+	unsigned nservers;	     /* every state, NEW included */
+	unsigned count[PGW_SRV_IDLE + 1];
+	struct pgw_server *idle;      /* most recently used first */
+	struct pgw_server *resetting; /* their clients left: server_reset_query runs */
+	struct pgw_server *all;	      /* every server counted in the pool */
+	struct pgw_pool_wait *waiters;
+	UT_hash_handle hh;
+};
+
+static struct pgw_pool *pools;
+/* Closed servers wait here to be freed outside their own connection's callbacks. */
+static struct pgw_server *graveyard;
+static struct event *bury_ev;
+
+static void bury_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pgw_server *srv, *next;
+
+	for (srv = graveyard; srv != NULL; srv = next) {
+		next = srv->next;
+		pgw_server_free(srv);
+	}
+	graveyard = NULL;
+}
+
+static void bury(struct pgw_server *srv)
+{
+	pgw_server_close(srv);
+	srv->next = graveyard;
+	graveyard = srv;
+	if (bury_ev == NULL)
+		bury_ev = event_new(pgw.base, -1, 0, bury_cb, NULL);
+	if (bury_ev != NULL)
+		event_active(bury_ev, EV_TIMEOUT, 1);
+}
+
+static void set_state(struct pgw_server *srv, enum pgw_server_state to)
+{
+	struct pgw_pool *p = srv->pool;
+
+	if (p != NULL) {
+		p->count[srv->state]--;
+		p->count[to]++;
+	}
+	srv->state = to;
+}
+
+static struct pgw_pool *pool_of(const char *database, const char *user, bool create)
+{
+	char key[sizeof(((struct pgw_pool *)NULL)->key)];
+	size_t dlen = strnlen(database, PGW_NAME_MAX), ulen = strnlen(user, PGW_NAME_MAX);
+	size_t keylen = dlen + 1 + ulen;
+	struct pgw_pool *p = NULL;
+
+	memcpy(key, database, dlen);
+	key[dlen] = '\0';
+	memcpy(key + dlen + 1, user, ulen);
+	HASH_FIND(hh, pools, key, keylen, p);
+	if (p != NULL || !create)
+		return p;
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	memcpy(p->key, key, keylen);
+	p->key[keylen] = '\0';
+	p->keylen = keylen;
+	p->database = p->key;
+	p->user = p->key + dlen + 1;
+	HASH_ADD(hh, pools, key, keylen, p);
+	return p;
+}
+
+/* Hands the first waiting client a server: <srv> (IDLE), or a NEW one if there is room. */
+static bool serve_waiter(struct pgw_pool *p, struct pgw_server *srv)
+{
+	struct pgw_pool_wait *w = p->waiters;
+
+	if (w == NULL)
+		return false;
+	if (srv == NULL) {
+		if (p->nservers >= (unsigned)pgw.cfg.default_pool_size ||
+		    (srv = pgw_server_new(0)) == NULL)
+			return false;
+		srv->pool = p;
+		p->nservers++;
+		p->count[PGW_SRV_NEW]++;
+		DL_APPEND2(p->all, srv, pool_prev, pool_next);
+	} else {
+		set_state(srv, PGW_SRV_ACTIVE);
+	}
+	DL_DELETE(p->waiters, w);
+	w->pool = NULL;
+	w->ready(w->arg, srv);
+	return true;
+}
+
+void pgw_pool_logged_in(struct pgw_server *srv)
+{
+	set_state(srv, PGW_SRV_ACTIVE);
+}
+
+void pgw_pool_drop(struct pgw_server *srv)
+{
+	struct pgw_pool *p = srv->pool;
+
+	if (p == NULL) {
+		bury(srv);
+		return;
+	}
+	if (srv->state == PGW_SRV_IDLE)
+		DL_DELETE(p->idle, srv);
+	else if (srv->state == PGW_SRV_RESETTING)
+		DL_DELETE(p->resetting, srv);
+	p->count[srv->state]--;
+	p->nservers--;
+	DL_DELETE2(p->all, srv, pool_prev, pool_next);
+	srv->pool = NULL;
+	pgw_debug(srv->id, "server_closed", "server_pid=%u", srv->pid);
+	bury(srv);
+	serve_waiter(p, NULL);
+}
+
+static bool too_old(const struct pgw_server *srv, double now)
+{
+	return pgw.cfg.server_lifetime > 0 && now - srv->connected_at > pgw.cfg.server_lifetime;
+}
+
+/* The server is reset and fit: the first waiting client gets it, or it waits in the pool. */
+static void make_idle(struct pgw_server *srv)
+{
+	struct pgw_pool *p = srv->pool;
+
+	if (pgw.cfg.pool_mode != PGW_POOL_SESSION || too_old(srv, pgw_now())) {
+		pgw_pool_drop(srv);
+		return;
+	}
+	if (srv->state == PGW_SRV_RESETTING)
+		DL_DELETE(p->resetting, srv);
+	set_state(srv, PGW_SRV_IDLE);
+	srv->idle_since = pgw_now();
+	pgw_debug(srv->id, "server_idle", "server_pid=%u", srv->pid);
+	if (p->waiters != NULL) {
+		serve_waiter(p, srv);
+		return;
+	}
+	DL_PREPEND(p->idle, srv);
+}
+
+/* A ParameterStatus body: remembered for the next client. False if out of memory. */
+static bool note_param(struct pgw_server *srv, const uint8_t *body, size_t len)
+{
+	struct pgw_reader r;
+	const char *name, *value;
+
+	pgw_reader_init(&r, body, len);
+	name = pgw_read_cstr(&r);
+	value = pgw_read_cstr(&r);
+	return name == NULL || value == NULL || pgw_server_param_set(srv, name, value) == 0;
+}
+
+/* Reads what a server sends while no client holds it. */
+static void pool_read(struct pgw_server *srv)
+{
+	struct pgw_rbuf *in = &srv->conn.in;
+
+	for (;;) {
+		const uint8_t *data = pgw_rbuf_data(in);
+		size_t avail = pgw_rbuf_len(in), total;
+		struct pgw_msg_hdr h;
+		enum pgw_frame_status st = pgw_frame_peek(data, avail, IDLE_MSG_MAX, &h);
+
+		if (st == PGW_FRAME_NEED_MORE)
+			break;
+		if (st == PGW_FRAME_BAD_LENGTH) {
+			pgw_pool_drop(srv);
+			return;
+		}
+		total = (size_t)h.len + 1;
+		if (avail < total)
+			break;
+		switch (h.type) {
+		case 'S':
+			if (!note_param(srv, data + PGW_HDR_LEN, h.len - 4)) {
+				pgw_pool_drop(srv);
+				return;
+			}
+			break;
+		case 'N': /* a notice */
+		case 'A': /* a notification sent before the reset's UNLISTEN took effect */
+			break;
+		case 'Z':
+			if (srv->state != PGW_SRV_RESETTING || srv->resets == 0 || h.len != 5 ||
+			    data[PGW_HDR_LEN] != 'I') {
+				pgw_pool_drop(srv);
+				return;
+			}
+			srv->tx_status = 'I';
+			pgw_rbuf_drain(in, total);
+			if (--srv->resets > 0)
+				continue;
+			pgw_rbuf_trim(in);
+			make_idle(srv);
+			return;
+		case 'E': /* the reset failed, or the server is going away */
+			pgw_pool_drop(srv);
+			return;
+		default:
+			if (srv->state != PGW_SRV_RESETTING) {
+				pgw_pool_drop(srv);
+				return;
+			}
+			break; /* the reset query's own answers */
+		}
+		pgw_rbuf_drain(in, total);
+	}
+	pgw_rbuf_trim(in);
+}
+
+static void pool_server_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg)
+{
+	struct pgw_server *srv = arg;
+
+	switch (ev) {
+	case PGW_CONN_READ:
+		pool_read(srv);
+		return;
+	case PGW_CONN_EOF:
+	case PGW_CONN_ERROR:
+		srv->gone = true;
+		pgw_pool_drop(srv);
+		return;
+	case PGW_CONN_CONNECTED:
+	case PGW_CONN_DRAINED:
+	case PGW_CONN_HANDSHAKE_DONE:
+		return;
+	}
+}
+
+struct pgw_server *pgw_pool_checkout(const char *database, const char *user, uint64_t id,
+				     struct pgw_pool_wait *w)
+{
+	struct pgw_pool *p = pool_of(database, user, true);
+	struct pgw_server *srv;
+	double now = pgw_now();
+	struct pgw_pool_wait *w_at;
+	unsigned waiting;
+
+	w->pool = NULL;
+	if (p == NULL)
+		return NULL;
+	DL_COUNT(p->waiters, w_at, waiting);
+	while ((srv = p->idle) != NULL) {
+		DL_DELETE(p->idle, srv);
+		if (too_old(srv, now)) {
+			pgw_pool_drop(srv);
+			continue;
+		}
+		set_state(srv, PGW_SRV_ACTIVE);
+		srv->id = id;
+		return srv;
+	}
+	/* a server whose reset is under way is as good as idle: one round trip away */
+	if (p->count[PGW_SRV_RESETTING] <= waiting &&
+	    p->nservers < (unsigned)pgw.cfg.default_pool_size) {
+		if ((srv = pgw_server_new(id)) == NULL)
+			return NULL;
+		srv->pool = p;
+		p->nservers++;
+		p->count[PGW_SRV_NEW]++;
+		DL_APPEND2(p->all, srv, pool_prev, pool_next);
+		return srv;
+	}
+	w->pool = p;
+	w->since = now;
+	DL_APPEND(p->waiters, w);
+	return NULL;
+}
+
+void pgw_pool_unwait(struct pgw_pool_wait *w)
+{
+	if (w->pool == NULL)
+		return;
+	DL_DELETE(w->pool->waiters, w);
+	w->pool = NULL;
+}
+
+/* Query <sql>, whose ReadyForQuery the pool waits for. */
+static void send_reset(struct pgw_server *srv, const char *sql)
+{
+	pgw_msg_header(srv->conn.out, 'Q', (uint32_t)strlen(sql) + 1);
+	pgw_put_cstr(srv->conn.out, sql);
+	srv->resets++;
+}
+
+void pgw_pool_release(struct pgw_server *srv, bool reusable)
+{
+	const char *reset = pgw.cfg.server_reset_query;
+
+	if (!reusable || srv->gone || srv->pool == NULL || srv->state != PGW_SRV_ACTIVE ||
+	    pgw.cfg.pool_mode != PGW_POOL_SESSION || too_old(srv, pgw_now())) {
+		pgw_pool_drop(srv);
+		return;
+	}
+	pgw_conn_set_cb(&srv->conn, pool_server_cb, srv);
+	pgw_conn_set_reading(&srv->conn, true);
+	srv->resets = 0;
+	/* a client that leaves inside a transaction (a driver's implicit BEGIN) leaves it to
+	 * be rolled back, as the server would at its disconnect */
+	if (srv->tx_status != 'I')
+		send_reset(srv, "ROLLBACK");
+	if (reset != NULL)
+		send_reset(srv, reset);
+	if (srv->resets == 0) {
+		make_idle(srv);
+		return;
+	}
+	set_state(srv, PGW_SRV_RESETTING);
+	DL_APPEND(srv->pool->resetting, srv);
+	if (pgw_conn_flush(&srv->conn) < 0) {
+		pgw_pool_drop(srv);
+		return;
+	}
+	/* answers that came before the client left are read now */
+	if (pgw_rbuf_len(&srv->conn.in) > 0)
+		pool_read(srv);
+}
+
+void pgw_pool_tick(double now)
+{
+	struct pgw_pool *p, *ptmp;
+
+	HASH_ITER (hh, pools, p, ptmp) {
+		struct pgw_server *srv, *stmp;
+		struct pgw_pool_wait *w;
+
+		DL_FOREACH_SAFE (p->idle, srv, stmp) {
+			if (pgw.cfg.pool_mode != PGW_POOL_SESSION || too_old(srv, now) ||
+			    (pgw.cfg.server_idle_timeout > 0 &&
+			     now - srv->idle_since > pgw.cfg.server_idle_timeout))
+				pgw_pool_drop(srv);
+		}
+		while ((w = p->waiters) != NULL && pgw.cfg.query_wait_timeout > 0 &&
+		       now - w->since > pgw.cfg.query_wait_timeout) {
+			DL_DELETE(p->waiters, w);
+			w->pool = NULL;
+			w->ready(w->arg, NULL);
+		}
+		if (p->nservers == 0 && p->waiters == NULL) {
+			HASH_DEL(pools, p);
+			free(p);
+		}
+	}
+}
+
+void pgw_pool_close_idle(void)
+{
+	struct pgw_pool *p, *ptmp;
+
+	HASH_ITER (hh, pools, p, ptmp) {
+		while (p->idle != NULL)
+			pgw_pool_drop(p->idle);
+	}
+}
+
+void pgw_pool_free_all(void)
+{
+	struct pgw_pool *p, *ptmp;
+
+	HASH_ITER (hh, pools, p, ptmp) {
+		struct pgw_server *srv;
+
+		while ((srv = p->idle) != NULL) {
+			DL_DELETE(p->idle, srv);
+			pgw_server_free(srv);
+		}
+		while ((srv = p->resetting) != NULL) {
+			DL_DELETE(p->resetting, srv);
+			pgw_server_free(srv);
+		}
+		HASH_DEL(pools, p);
+		free(p);
+	}
+	bury_cb(-1, 0, NULL);
+	if (bury_ev != NULL) {
+		event_free(bury_ev);
+		bury_ev = NULL;
+	}
+}
+
+void pgw_pool_foreach(pgw_pool_view_fn fn, void *arg)
+{
+	struct pgw_pool *p, *ptmp;
+	double now = pgw_now();
+
+	HASH_ITER (hh, pools, p, ptmp) {
+		struct pgw_pool_view v = {
+			.database = p->database,
+			.user = p->user,
+			.active = p->count[PGW_SRV_ACTIVE],
+			.idle = p->count[PGW_SRV_IDLE],
+			.resetting = p->count[PGW_SRV_RESETTING],
+			.connecting = p->count[PGW_SRV_NEW],
+		};
+		struct pgw_pool_wait *w;
+
+		DL_COUNT(p->waiters, w, v.waiting);
+		if (p->waiters != NULL)
+			v.max_wait = now - p->waiters->since;
+		fn(&v, arg);
+	}
+}
+
+void pgw_pool_foreach_server(pgw_pool_server_fn fn, void *arg)
+{
+	struct pgw_pool *p, *ptmp;
+
+	HASH_ITER (hh, pools, p, ptmp) {
+		for (const struct pgw_server *srv = p->all; srv != NULL; srv = srv->pool_next)
+			fn(p->database, p->user, srv, arg);
+	}
+}

@@ -1,0 +1,366 @@
+"""pool_mode = session through a real PostgreSQL 15: a server outlives its client and serves
+the next client of the same (database, user) after server_reset_query, with that client's own
+startup settings and tenant context applied before its first query; a pool never opens more
+than default_pool_size servers, clients wait first come first served up to
+query_wait_timeout; a server that is not at rest when its client leaves, that fails or that
+outlives server_lifetime / server_idle_timeout is closed, never handed out; cancel reaches
+the server a client holds; pool_mode = none and auth_type = passthrough keep one server per
+client."""
+
+import threading
+import time
+
+import psycopg2
+import pytest
+
+import authkit
+import pgwire
+from authkit import login
+from conftest import SCRAM_PASSWORD, SCRAM_USER, SUPERUSER, wait_for
+
+APP_SETTINGS = {"application_name": "app-a", "TimeZone": "America/New_York", "search_path": "pool_a, public",
+                "DateStyle": "SQL, DMY", "work_mem": "7MB"}
+
+
+@pytest.fixture(scope="module")
+def roles(pg):
+    authkit.ensure_roles(pg)
+    return authkit.ROLE_PASSWORDS
+
+
+@pytest.fixture
+def pooled(pg, roles, pgward_factory, tmp_path):
+    """start(**settings): pgward authenticating SCRAM_USER itself (its server secret in
+    auth_file), pool_mode = session unless told otherwise."""
+    ul = authkit.write_userlist(tmp_path / "userlist.txt",
+                                {SCRAM_USER: authkit.server_secret(pg, SCRAM_USER)})
+
+    def start(**settings):
+        s = {"auth_type": "scram-sha-256", "auth_file": ul}
+        s.update(settings)
+        return pgward_factory(**s)
+    return start
+
+
+def pid_of(c):
+    return int(c.scalar("SELECT pg_backend_pid()"))
+
+
+def leave(c):
+    """Terminate, as a polite client leaves; waits until pgward has closed the connection."""
+    c.send(pgwire.terminate())
+    assert c.wait_closed(5)
+
+
+def leave_to_pool(pw, c, close=leave):
+    """<c> leaves and its server, reset, waits idle in the pool; returns the server's pid."""
+    pid = pid_of(c)
+    start = len(pw.log_text())
+    close(c)
+    pw.wait_log(r"event=server_idle .*server_pid=%d" % pid, start=start)
+    return pid
+
+
+def backends(pg, user=SCRAM_USER):
+    return pg.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = '%s'" % user)[0][0]
+
+
+def test_server_serves_the_next_client_reset(pg, pooled):
+    """Goal of a client: leave state behind for the next client of the same server. The second
+    client gets the same backend, and nothing of the first one's session is there."""
+    pw = pooled()
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    pid = pid_of(a)
+    a.rows("SET statement_timeout = '3s'")
+    a.rows("CREATE TEMP TABLE left_behind (x int)")
+    a.rows("PREPARE left_stmt AS SELECT 1")
+    a.rows("SELECT set_config('app.user_org_ids', '{forged}', false)")
+    a.rows("LISTEN left_channel")
+    assert leave_to_pool(pw, a) == pid
+    b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    assert pid_of(b) == pid
+    assert b.scalar("SHOW statement_timeout") == "0"
+    assert b.scalar("SELECT count(*) FROM pg_class WHERE relname = 'left_behind'") == "0"
+    assert b.scalar("SELECT count(*) FROM pg_prepared_statements") == "0"
+    assert b.scalar("SELECT current_setting('app.user_org_ids', true)") in (None, "")
+    assert b.scalar("SELECT count(*) FROM pg_listening_channels()") == "0"
+    assert backends(pg) == 1
+    # and in a new session after this one: still the one server
+    leave_to_pool(pw, b)
+    assert pid_of(login(pw, SCRAM_USER, SCRAM_PASSWORD)) == pid
+
+
+def test_each_client_gets_its_own_startup_settings(pg, pooled):
+    """Client A's startup settings never reach client B on the same server: B sees its own, and
+    what a direct login without them would show."""
+    direct = pgwire.Conn("127.0.0.1", pg.port)
+    direct.startup(SCRAM_USER, password=SCRAM_PASSWORD)
+    expected_plain = {k: direct.scalar("SHOW %s" % k) for k in APP_SETTINGS}
+    direct_a = pgwire.Conn("127.0.0.1", pg.port)
+    direct_a.startup(SCRAM_USER, password=SCRAM_PASSWORD, params=APP_SETTINGS)
+    expected_a = {k: direct_a.scalar("SHOW %s" % k) for k in APP_SETTINGS}
+    direct_params = dict(direct_a.params)
+    direct.close()
+    direct_a.close()
+
+    pw = pooled()
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD, params=APP_SETTINGS)
+    pid = pid_of(a)
+    assert {k: a.scalar("SHOW %s" % k) for k in APP_SETTINGS} == expected_a
+    # what the client was told at login is what a direct login tells
+    for k in ("application_name", "TimeZone", "DateStyle", "client_encoding", "server_version",
+              "standard_conforming_strings", "integer_datetimes", "is_superuser", "session_authorization"):
+        assert a.params.get(k) == direct_params.get(k), k
+    leave_to_pool(pw, a)
+
+    b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    assert pid_of(b) == pid
+    assert {k: b.scalar("SHOW %s" % k) for k in APP_SETTINGS} == expected_plain
+    assert b.params["application_name"] == expected_plain["application_name"]
+    assert b.params["TimeZone"] == expected_plain["TimeZone"]
+    leave_to_pool(pw, b)
+
+    c = login(pw, SCRAM_USER, SCRAM_PASSWORD, params={"application_name": "app-c", "options": "-c work_mem=9MB"})
+    assert pid_of(c) == pid
+    assert c.scalar("SHOW application_name") == "app-c"
+    assert c.scalar("SHOW work_mem") == "9MB"
+    assert c.params["application_name"] == "app-c"
+
+
+def test_a_setting_the_server_refuses_ends_that_login_only(pg, pooled):
+    """An invalid startup value is the server's own FATAL (22023), as directly; the pool's
+    server is not handed out half set, and the next client logs in."""
+    pw = pooled(default_pool_size=1)
+    with pytest.raises(pgwire.PgError) as e:
+        login(pw, SCRAM_USER, SCRAM_PASSWORD, params={"TimeZone": "Mars/Olympus_Mons"})
+    f = e.value.fields
+    assert (f["S"], f["C"]) == ("FATAL", "22023"), f
+    assert 'invalid value for parameter "TimeZone": "Mars/Olympus_Mons"' in f["M"], f
+    c = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    assert c.scalar("SHOW TimeZone") != "Mars/Olympus_Mons"
+    assert c.scalar("SELECT 1") == "1"
+
+
+def test_pool_size_is_a_limit_and_clients_wait_in_order(pg, pooled):
+    """default_pool_size = 2: a third and a fourth client wait, the third is served first, and
+    the server never sees more than two backends of the pool."""
+    pw = pooled(default_pool_size=2)
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    served = []
+
+    def wait_for_server(name):
+        c = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+        served.append((name, pid_of(c)))
+        time.sleep(0.5)
+        leave(c)
+
+    third = threading.Thread(target=wait_for_server, args=("third",))
+    third.start()
+    pw.wait_log(r"event=pool_wait")
+    fourth = threading.Thread(target=wait_for_server, args=("fourth",))
+    fourth.start()
+    wait_for(lambda: len(pw.log_text().split("event=pool_wait")) == 3, 5, what="two waiting clients")
+    assert served == []
+    assert backends(pg) == 2
+    pid_a = pid_of(a)
+    leave(a)
+    third.join(10)
+    assert served[0] == ("third", pid_a)
+    fourth.join(10)
+    assert [name for name, _ in served] == ["third", "fourth"]
+    assert backends(pg) == 2
+    assert b.scalar("SELECT 1") == "1"
+
+
+def test_query_wait_timeout(pg, pooled):
+    """A client that waits longer than query_wait_timeout gets PgBouncer's 08P01 and the
+    holder is undisturbed."""
+    pw = pooled(default_pool_size=1, query_wait_timeout=1)
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    started = time.monotonic()
+    with pytest.raises(pgwire.PgError) as e:
+        login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    waited = time.monotonic() - started
+    f = e.value.fields
+    assert (f["S"], f["C"]) == ("FATAL", "08P01"), f
+    assert f["M"].startswith("pgward: query_wait_timeout"), f
+    assert 0.9 <= waited < 5, waited
+    assert a.scalar("SELECT 1") == "1"
+
+
+def test_leaving_inside_a_transaction_rolls_it_back(pg, pooled):
+    """A client that leaves inside a transaction (psycopg2's implicit BEGIN) has it rolled back,
+    as the server would at its disconnect: the next client gets the server outside any
+    transaction and without what the transaction did."""
+    pg.execute("DROP TABLE IF EXISTS pool_rows; CREATE TABLE pool_rows (x int); "
+               "GRANT ALL ON pool_rows TO %s" % SCRAM_USER)
+    pw = pooled()
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    a.rows("BEGIN")
+    a.rows("INSERT INTO pool_rows VALUES (1)")
+    pid = leave_to_pool(pw, a)
+    assert pg.execute("SELECT count(*) FROM pool_rows") == [(0,)]
+    b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    assert pid_of(b) == pid
+    assert b.simple("SELECT 1")[-1].ready_status() == "I"
+    # an aborted transaction too
+    b.rows("BEGIN")
+    b.simple("SELECT 1/0")
+    start = len(pw.log_text())
+    leave(b)
+    pw.wait_log(r"event=server_idle .*server_pid=%d" % pid, start=start)
+    assert login(pw, SCRAM_USER, SCRAM_PASSWORD).simple("SELECT 1")[-1].ready_status() == "I"
+
+
+def test_a_server_not_at_rest_is_closed(pg, pooled):
+    """A client that leaves with a query running takes its server with it (the query is
+    cancelled): the next client gets a new backend."""
+    pw = pooled()
+    b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    pid_b = pid_of(b)
+    b.send(pgwire.query("SELECT pg_sleep(30)"))
+    time.sleep(0.3)
+    b.close()
+    pw.wait_log(r"event=server_released .*server_pid=%d reusable=no" % pid_b)
+    wait_for(lambda: not pg.backend_alive(pid_b), 10, what="the busy server closed")
+    c = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    assert pid_of(c) != pid_b
+
+
+def test_terminated_idle_server_is_never_handed_out(pg, pooled):
+    """pg_terminate_backend of an idle pooled server (or a server restart): the pool drops it,
+    and the next client gets a working server."""
+    pw = pooled()
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    pid = leave_to_pool(pw, a)
+    pg.execute("SELECT pg_terminate_backend(%d)" % pid)
+    pw.wait_log(r"event=server_closed .*server_pid=%d" % pid)
+    b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    assert pid_of(b) != pid
+    assert b.scalar("SELECT 1") == "1"
+
+
+def test_idle_timeout_and_lifetime(pg, pooled):
+    """server_idle_timeout closes an unused server; server_lifetime closes an old one instead
+    of reusing it."""
+    pw = pooled(server_idle_timeout=1)
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    pid = leave_to_pool(pw, a)
+    wait_for(lambda: not pg.backend_alive(pid), 10,
+             what="the idle server closed")
+
+    pw2 = pooled(server_lifetime=1)
+    b = login(pw2, SCRAM_USER, SCRAM_PASSWORD)
+    pid_b = pid_of(b)
+    time.sleep(1.2)
+    leave(b)
+    c = login(pw2, SCRAM_USER, SCRAM_PASSWORD)
+    assert pid_of(c) != pid_b
+
+
+def test_cancel_reaches_the_pooled_server(pg, pooled):
+    """A CancelRequest with the key pgward gave cancels what the client's server runs; the
+    server then serves the next client."""
+    pw = pooled()
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    pid = leave_to_pool(pw, a)
+    b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    assert b.backend_key[0] == pid
+    b.send(pgwire.query("SELECT pg_sleep(30)"))
+    time.sleep(0.3)
+    k = pw.raw()
+    k.send(pgwire.cancel_request(*b.backend_key))
+    msgs = b.recv_until("Z", timeout=10)
+    assert [m.sqlstate for m in msgs if m.type == "E"] == ["57014"]
+    # the key of the client before is no longer any good
+    assert b.scalar("SELECT 1") == "1"
+    assert leave_to_pool(pw, b) == pid
+    assert pid_of(login(pw, SCRAM_USER, SCRAM_PASSWORD)) == pid
+
+
+def test_psycopg2_and_psql_through_the_pool(pg, pooled):
+    """Real clients connecting per request reuse one backend."""
+    pw = pooled()
+    pids = set()
+    for i in range(5):
+        conn = psycopg2.connect(host="127.0.0.1", port=pw.port, user=SCRAM_USER, password=SCRAM_PASSWORD,
+                                dbname="postgres", application_name="req%d" % i)
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid(), current_setting('application_name')")
+            pid, app = cur.fetchone()
+        assert app == "req%d" % i
+        pids.add(pid)
+        start = len(pw.log_text())
+        conn.close()  # inside the transaction psycopg2 began: rolled back, the server stays
+        pw.wait_log(r"event=server_idle .*server_pid=%d" % pid, start=start)
+    assert len(pids) == 1
+
+
+@pytest.mark.parametrize("settings", [{"pool_mode": "none"}, {"auth_type": "passthrough"}])
+def test_unpooled_modes_keep_one_server_per_client(pg, pooled, settings):
+    pw = pooled(**settings)
+    a = pw.raw_session(SCRAM_USER, password=SCRAM_PASSWORD)
+    pid = pid_of(a)
+    leave(a)
+    wait_for(lambda: not pg.backend_alive(pid), 10,
+             what="the server closed with its client")
+    b = pw.raw_session(SCRAM_USER, password=SCRAM_PASSWORD)
+    assert pid_of(b) != pid
+
+
+# ---------------------------------------------------------------- the tenant context follows every checkout
+
+POOL_APP, POOL_APP_PASSWORD = "pool_app", "pool-app-secret"
+
+
+@pytest.fixture(scope="module")
+def pool_tenant_db(pg):
+    import test_tenant
+    pg.execute("DROP ROLE IF EXISTS %s; CREATE ROLE %s LOGIN PASSWORD '%s'" % (POOL_APP, POOL_APP, POOL_APP_PASSWORD))
+    test_tenant.make_db(pg, "pool_tenant")
+    return test_tenant
+
+
+def test_tenant_context_is_the_new_clients_on_a_reused_server(pg, pool_tenant_db, pgward_factory, tmp_path):
+    """Goal of a tenant's client: leave its organization's context on the server for the next
+    client of the same (database, user), or see the previous tenant's rows. The second client,
+    on the same backend, has its own context and sees only its organization, and so does a
+    third one in a new session after it."""
+    tt = pool_tenant_db
+    orgs = tmp_path / "orgs.map"
+    orgs.write_text("%s = %s\n%s = %s\n" % (tt.ALICE, tt.ORG_A, tt.BOB, tt.ORG_B))
+    ul = authkit.write_userlist(tmp_path / "userlist.txt", {POOL_APP: POOL_APP_PASSWORD})
+    pw = pgward_factory(auth_type="scram-sha-256", auth_file=ul, default_pool_size=1,
+                        **{"tenant.mode": "on", "tenant.source": "map", "tenant.map_file": orgs,
+                           "tenant.identity": "startup_option", "tenant.trusted_roles": POOL_APP,
+                           "tenant.signing_secret": tt.SECRET})
+
+    def tenant(user_id):
+        c = pw.raw()
+        c.startup(POOL_APP, "pool_tenant", password=POOL_APP_PASSWORD, params={"options": "-c app.user_id=" + user_id})
+        return c
+
+    def counts(c):
+        return [int(c.scalar("SELECT count(*) FROM %s" % t)) for t in tt.TABLES]
+
+    alice = tenant(tt.ALICE)
+    assert alice.scalar("SELECT current_setting('app.user_org_ids')") == "{%s}" % tt.ORG_A
+    assert counts(alice) == tt.SEEN_A
+    # what alice tries to leave behind: a forged context is refused, a session one is reset
+    assert alice.simple("SELECT set_config('app.user_org_ids', '{%s}', false)" % tt.ORG_B)[0].type == "E"
+    alice.rows("SET application_name = 'left-by-alice'")
+    pid = leave_to_pool(pw, alice)
+
+    bob = tenant(tt.BOB)
+    assert pid_of(bob) == pid
+    assert bob.scalar("SELECT current_setting('app.user_org_ids')") == "{%s}" % tt.ORG_B
+    assert bob.scalar("SELECT current_setting('app.user_id')") == tt.BOB
+    assert counts(bob) == tt.SEEN_B
+    assert bob.scalar("SHOW application_name") == ""
+    leave_to_pool(pw, bob)
+
+    again = tenant(tt.ALICE)
+    assert pid_of(again) == pid
+    assert again.scalar("SELECT current_setting('app.user_org_ids')") == "{%s}" % tt.ORG_A
+    assert counts(again) == tt.SEEN_A
