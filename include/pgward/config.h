@@ -112,6 +112,13 @@ struct pgw_config {
 	double server_idle_timeout; /* an idle pooled server older than this closes */
 	double server_lifetime;	    /* a server this old closes when it is next idle */
 	double query_wait_timeout;  /* a client waiting this long for a server gets 08P01 */
+	int reserve_pool_size;	    /* more servers for a pool whose client waited... */
+	double reserve_pool_timeout; /* ...this long */
+	int max_db_connections;	     /* servers per database over all its pools; 0: no limit */
+	int max_user_connections;    /* servers per user over all its pools; 0: no limit */
+	double server_login_retry;   /* after a server could not be reached, wait this long */
+	char *server_check_query;    /* run on a server idle past server_check_delay; NULL: none */
+	double server_check_delay;
 
 	/* [pgward] timeouts, in seconds; 0 disables the ones documented as optional */
 	double client_login_timeout;

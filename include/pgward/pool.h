@@ -42,6 +42,9 @@ void pgw_pool_unwait(struct pgw_pool_wait *w);
 void pgw_pool_release(struct pgw_server *srv, bool reusable);
 /* The NEW server finished its login: it is its client's now (ACTIVE). */
 void pgw_pool_logged_in(struct pgw_server *srv);
+/* The server of NEW <srv> could not be reached or would not take a login now: its pool
+ * opens no new server for server_login_retry; its clients wait (query_wait_timeout). */
+void pgw_pool_unreachable(struct pgw_server *srv);
 /* A pooled server's login failed or its connection broke while a client held it: it is
  * closed, and its place goes to a waiting client. */
 void pgw_pool_drop(struct pgw_server *srv);

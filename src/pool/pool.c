@@ -33,6 +33,7 @@ struct pgw_pool {
 	struct pgw_server *resetting; /* their clients left: server_reset_query runs */
 	struct pgw_server *all;	      /* every server counted in the pool */
 	struct pgw_pool_wait *waiters;
+	double retry_after; /* a server could not be reached: no new one before this */
 	UT_hash_handle hh;
 };
 
@@ -61,6 +62,25 @@ static void bury(struct pgw_server *srv)
 		bury_ev = event_new(pgw.base, -1, 0, bury_cb, NULL);
 	if (bury_ev != NULL)
 		event_active(bury_ev, EV_TIMEOUT, 1);
+}
+
+/* Closes <srv> and takes it out of its pool, without serving anyone the place. */
+static void forget(struct pgw_server *srv)
+{
+	struct pgw_pool *p = srv->pool;
+
+	if (p != NULL) {
+		if (srv->state == PGW_SRV_IDLE)
+			DL_DELETE(p->idle, srv);
+		else if (srv->state == PGW_SRV_RESETTING)
+			DL_DELETE(p->resetting, srv);
+		p->count[srv->state]--;
+		p->nservers--;
+		DL_DELETE2(p->all, srv, pool_prev, pool_next);
+		srv->pool = NULL;
+		pgw_debug(srv->id, "server_closed", "server_pid=%u", srv->pid);
+	}
+	bury(srv);
 }
 
 static void set_state(struct pgw_server *srv, enum pgw_server_state to)
@@ -98,6 +118,100 @@ static struct pgw_pool *pool_of(const char *database, const char *user, bool cre
 	return p;
 }
 
+/* Servers of every pool of <database>, or of every pool of <user>. */
+static unsigned servers_of(const char *database, const char *user)
+{
+	const struct pgw_pool *p, *ptmp;
+	unsigned n = 0;
+
+	HASH_ITER (hh, pools, p, ptmp) {
+		if ((database != NULL && strcmp(p->database, database) == 0) ||
+		    (user != NULL && strcmp(p->user, user) == 0))
+			n += p->nservers;
+	}
+	return n;
+}
+
+/* Whether <p> may open one more server now: its size (and its reserve, once a client has
+ * waited reserve_pool_timeout), the database's and the user's limits, server_login_retry. */
+static bool room_for_new(const struct pgw_pool *p, double now)
+{
+	const struct pgw_config *c = &pgw.cfg;
+	unsigned limit = (unsigned)c->default_pool_size;
+
+	if (now < p->retry_after)
+		return false;
+	if (p->waiters != NULL && now - p->waiters->since >= c->reserve_pool_timeout)
+		limit += (unsigned)c->reserve_pool_size;
+	if (p->nservers >= limit)
+		return false;
+	if (c->max_db_connections > 0 &&
+	    servers_of(p->database, NULL) >= (unsigned)c->max_db_connections)
+		return false;
+	return c->max_user_connections == 0 ||
+	       servers_of(NULL, p->user) < (unsigned)c->max_user_connections;
+}
+
+/*
+ * Room for one more server in <p>, closing an idle server of another pool of the same
+ * database or user if only max_db_connections or max_user_connections stands in the way
+ * (a server nobody uses should not keep a client waiting).
+ */
+static bool make_room(struct pgw_pool *p, double now)
+{
+	const struct pgw_config *c = &pgw.cfg;
+	struct pgw_pool *q, *qtmp;
+
+	if (room_for_new(p, now))
+		return true;
+	if (c->max_db_connections == 0 && c->max_user_connections == 0)
+		return false;
+	HASH_ITER (hh, pools, q, qtmp) {
+		if (q == p || q->idle == NULL ||
+		    (strcmp(q->database, p->database) != 0 && strcmp(q->user, p->user) != 0))
+			continue;
+		forget(q->idle->prev); /* the least recently used */
+		if (room_for_new(p, now))
+			return true;
+	}
+	return false;
+}
+
+/* Whether a client of another pool of <p>'s database or user waits while a limit shared
+ * with <p> (max_db_connections, max_user_connections) is reached. */
+static bool sibling_waits(const struct pgw_pool *p)
+{
+	const struct pgw_config *c = &pgw.cfg;
+	const struct pgw_pool *q, *qtmp;
+
+	if (c->max_db_connections == 0 && c->max_user_connections == 0)
+		return false;
+	HASH_ITER (hh, pools, q, qtmp) {
+		if (q == p || q->waiters == NULL)
+			continue;
+		if ((c->max_db_connections > 0 && strcmp(q->database, p->database) == 0 &&
+		     servers_of(p->database, NULL) >= (unsigned)c->max_db_connections) ||
+		    (c->max_user_connections > 0 && strcmp(q->user, p->user) == 0 &&
+		     servers_of(NULL, p->user) >= (unsigned)c->max_user_connections))
+			return true;
+	}
+	return false;
+}
+
+/* A NEW server, counted in <p> from now on. */
+static struct pgw_server *open_new(struct pgw_pool *p, uint64_t id)
+{
+	struct pgw_server *srv = pgw_server_new(id);
+
+	if (srv == NULL)
+		return NULL;
+	srv->pool = p;
+	p->nservers++;
+	p->count[PGW_SRV_NEW]++;
+	DL_APPEND2(p->all, srv, pool_prev, pool_next);
+	return srv;
+}
+
 /* Hands the first waiting client a server: <srv> (IDLE), or a NEW one if there is room. */
 static bool serve_waiter(struct pgw_pool *p, struct pgw_server *srv)
 {
@@ -106,13 +220,8 @@ static bool serve_waiter(struct pgw_pool *p, struct pgw_server *srv)
 	if (w == NULL)
 		return false;
 	if (srv == NULL) {
-		if (p->nservers >= (unsigned)pgw.cfg.default_pool_size ||
-		    (srv = pgw_server_new(0)) == NULL)
+		if (!make_room(p, pgw_now()) || (srv = open_new(p, 0)) == NULL)
 			return false;
-		srv->pool = p;
-		p->nservers++;
-		p->count[PGW_SRV_NEW]++;
-		DL_APPEND2(p->all, srv, pool_prev, pool_next);
 	} else {
 		set_state(srv, PGW_SRV_ACTIVE);
 	}
@@ -122,30 +231,36 @@ static bool serve_waiter(struct pgw_pool *p, struct pgw_server *srv)
 	return true;
 }
 
+/* Every pool's waiting clients get what room there is now (a server closed, a limit or a
+ * retry delay passed). */
+static void serve_all_waiters(void)
+{
+	struct pgw_pool *p, *ptmp;
+
+	HASH_ITER (hh, pools, p, ptmp) {
+		while (serve_waiter(p, NULL))
+			;
+	}
+}
+
 void pgw_pool_logged_in(struct pgw_server *srv)
 {
 	set_state(srv, PGW_SRV_ACTIVE);
 }
 
+void pgw_pool_unreachable(struct pgw_server *srv)
+{
+	if (srv->pool != NULL)
+		srv->pool->retry_after = pgw_now() + pgw.cfg.server_login_retry;
+}
+
 void pgw_pool_drop(struct pgw_server *srv)
 {
-	struct pgw_pool *p = srv->pool;
+	bool pooled = srv->pool != NULL;
 
-	if (p == NULL) {
-		bury(srv);
-		return;
-	}
-	if (srv->state == PGW_SRV_IDLE)
-		DL_DELETE(p->idle, srv);
-	else if (srv->state == PGW_SRV_RESETTING)
-		DL_DELETE(p->resetting, srv);
-	p->count[srv->state]--;
-	p->nservers--;
-	DL_DELETE2(p->all, srv, pool_prev, pool_next);
-	srv->pool = NULL;
-	pgw_debug(srv->id, "server_closed", "server_pid=%u", srv->pid);
-	bury(srv);
-	serve_waiter(p, NULL);
+	forget(srv);
+	if (pooled)
+		serve_all_waiters();
 }
 
 static bool too_old(const struct pgw_server *srv, double now)
@@ -158,7 +273,9 @@ static void make_idle(struct pgw_server *srv)
 {
 	struct pgw_pool *p = srv->pool;
 
-	if (pgw.cfg.pool_mode != PGW_POOL_SESSION || too_old(srv, pgw_now())) {
+	/* with no client of its own waiting, its place may serve one a limit keeps waiting */
+	if (pgw.cfg.pool_mode != PGW_POOL_SESSION || too_old(srv, pgw_now()) ||
+	    (p->waiters == NULL && sibling_waits(p))) {
 		pgw_pool_drop(srv);
 		return;
 	}
@@ -264,6 +381,14 @@ static void pool_server_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg
 	}
 }
 
+/* Query <sql>, whose ReadyForQuery the pool waits for. */
+static void send_reset(struct pgw_server *srv, const char *sql)
+{
+	pgw_msg_header(srv->conn.out, 'Q', (uint32_t)strlen(sql) + 1);
+	pgw_put_cstr(srv->conn.out, sql);
+	srv->resets++;
+}
+
 struct pgw_server *pgw_pool_checkout(const char *database, const char *user, uint64_t id,
 				     struct pgw_pool_wait *w)
 {
@@ -278,26 +403,32 @@ struct pgw_server *pgw_pool_checkout(const char *database, const char *user, uin
 		return NULL;
 	DL_COUNT(p->waiters, w_at, waiting);
 	while ((srv = p->idle) != NULL) {
-		DL_DELETE(p->idle, srv);
 		if (too_old(srv, now)) {
 			pgw_pool_drop(srv);
 			continue;
+		}
+		DL_DELETE(p->idle, srv);
+		if (pgw.cfg.server_check_query != NULL && pgw.cfg.server_check_delay > 0 &&
+		    now - srv->idle_since > pgw.cfg.server_check_delay) {
+			/* idle for a while: it may have died unseen; the client waits for the
+			 * check, which hands the server to the first waiting client once it passes
+			 */
+			pgw_debug(id, "server_check", "server_pid=%u", srv->pid);
+			set_state(srv, PGW_SRV_RESETTING);
+			DL_APPEND(p->resetting, srv);
+			srv->resets = 0;
+			send_reset(srv, pgw.cfg.server_check_query);
+			if (pgw_conn_flush(&srv->conn) < 0)
+				pgw_pool_drop(srv);
+			break;
 		}
 		set_state(srv, PGW_SRV_ACTIVE);
 		srv->id = id;
 		return srv;
 	}
 	/* a server whose reset is under way is as good as idle: one round trip away */
-	if (p->count[PGW_SRV_RESETTING] <= waiting &&
-	    p->nservers < (unsigned)pgw.cfg.default_pool_size) {
-		if ((srv = pgw_server_new(id)) == NULL)
-			return NULL;
-		srv->pool = p;
-		p->nservers++;
-		p->count[PGW_SRV_NEW]++;
-		DL_APPEND2(p->all, srv, pool_prev, pool_next);
-		return srv;
-	}
+	if (p->count[PGW_SRV_RESETTING] <= waiting && make_room(p, now))
+		return open_new(p, id);
 	w->pool = p;
 	w->since = now;
 	DL_APPEND(p->waiters, w);
@@ -310,14 +441,6 @@ void pgw_pool_unwait(struct pgw_pool_wait *w)
 		return;
 	DL_DELETE(w->pool->waiters, w);
 	w->pool = NULL;
-}
-
-/* Query <sql>, whose ReadyForQuery the pool waits for. */
-static void send_reset(struct pgw_server *srv, const char *sql)
-{
-	pgw_msg_header(srv->conn.out, 'Q', (uint32_t)strlen(sql) + 1);
-	pgw_put_cstr(srv->conn.out, sql);
-	srv->resets++;
 }
 
 void pgw_pool_release(struct pgw_server *srv, bool reusable)
@@ -373,6 +496,8 @@ void pgw_pool_tick(double now)
 			w->pool = NULL;
 			w->ready(w->arg, NULL);
 		}
+		while (serve_waiter(p, NULL))
+			; /* a retry delay passed, the reserve opened */
 		if (p->nservers == 0 && p->waiters == NULL) {
 			HASH_DEL(pools, p);
 			free(p);

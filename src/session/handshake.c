@@ -63,6 +63,7 @@ static void link_done(void *arg, bool ok, const char *why)
 
 	pgw_metrics_connect_done(&s->metrics, ok);
 	if (!ok) {
+		pgw_pool_unreachable(s->srv);
 		pgw_sess_fail(s, "08006", "pgward: could not connect to the server %s:%d: %s",
 			      pgw.cfg.server_host, pgw.cfg.server_port, why ? why : "failed");
 		return;
@@ -248,6 +249,10 @@ void pgw_sess_login_failed(struct pgw_session *s, const char *sqlstate)
 			s->peer, pgw_log_quote(s->user, quoted_user, sizeof(quoted_user)),
 			pgw_log_quote(s->view.database, quoted_db, sizeof(quoted_db)),
 			sqlstate ? sqlstate : "?", s->authenticated ? "yes" : "no");
+	/* the server is starting, shutting down or full: its pool waits server_login_retry */
+	if (s->srv != NULL && sqlstate != NULL &&
+	    (strncmp(sqlstate, "57P0", 4) == 0 || strcmp(sqlstate, "53300") == 0))
+		pgw_pool_unreachable(s->srv);
 	if (s->authenticated)
 		return; /* the login itself succeeded (a missing database, too many connections) */
 	pgw_sess_auth_count(s, PGW_LOGIN_FAILED);

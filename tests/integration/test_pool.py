@@ -16,7 +16,7 @@ import pytest
 import authkit
 import pgwire
 from authkit import login
-from conftest import SCRAM_PASSWORD, SCRAM_USER, SUPERUSER, wait_for
+from conftest import MD5_PASSWORD, MD5_USER, SCRAM_PASSWORD, SCRAM_USER, wait_for
 
 APP_SETTINGS = {"application_name": "app-a", "TimeZone": "America/New_York", "search_path": "pool_a, public",
                 "DateStyle": "SQL, DMY", "work_mem": "7MB"}
@@ -364,3 +364,125 @@ def test_tenant_context_is_the_new_clients_on_a_reused_server(pg, pool_tenant_db
     assert pid_of(again) == pid
     assert again.scalar("SELECT current_setting('app.user_org_ids')") == "{%s}" % tt.ORG_A
     assert counts(again) == tt.SEEN_A
+
+
+# ---------------------------------------------------------------- sizing and limits
+
+
+def test_reserve_pool_opens_after_reserve_pool_timeout(pg, pooled):
+    """default_pool_size = 1, reserve_pool_size = 1: a client that has waited
+    reserve_pool_timeout gets a second server; a third client finds the reserve used up."""
+    pw = pooled(default_pool_size=1, reserve_pool_size=1, reserve_pool_timeout=0.5, query_wait_timeout=2)
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    started = time.monotonic()
+    b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    assert time.monotonic() - started >= 0.4
+    assert pid_of(b) != pid_of(a)
+    assert backends(pg) == 2
+    with pytest.raises(pgwire.PgError) as e:
+        login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    assert e.value.fields["C"] == "08P01"
+    assert backends(pg) == 2
+
+
+@pytest.mark.parametrize("limit", ["max_db_connections", "max_user_connections"])
+def test_db_and_user_limits_span_pools(pg, pooled, tmp_path, limit):
+    """A limit of 1 over two pools: the second pool's client waits while the first holds the
+    only server, and gets a server once the first client leaves (its idle server closed to
+    make room); the server never sees two backends."""
+    if limit == "max_db_connections":
+        other = dict(user=MD5_USER, password=MD5_PASSWORD, database="postgres")
+        ul = {SCRAM_USER: authkit.server_secret(pg, SCRAM_USER), MD5_USER: authkit.server_secret(pg, MD5_USER)}
+    else:
+        other = dict(user=SCRAM_USER, password=SCRAM_PASSWORD, database="template1")
+        ul = {SCRAM_USER: authkit.server_secret(pg, SCRAM_USER)}
+    # md5: as PostgreSQL, an md5 secret answers md5, a SCRAM one SCRAM
+    pw = pooled(auth_type="md5", auth_file=authkit.write_userlist(tmp_path / "both.txt", ul), **{limit: 1})
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    got = []
+
+    def second():
+        c = login(pw, other["user"], other["password"], database=other["database"])
+        got.append(c.scalar("SELECT current_user || '@' || current_database()"))
+
+    t = threading.Thread(target=second)
+    t.start()
+    pw.wait_log(r"event=pool_wait")
+    assert got == []
+    total = pg.execute("SELECT count(*) FROM pg_stat_activity WHERE usename IN ('%s', '%s')" % (SCRAM_USER, MD5_USER))
+    assert total == [(1,)]
+    leave(a)
+    t.join(10)
+    assert got == ["%s@%s" % (other["user"], other["database"])]
+    total = pg.execute("SELECT count(*) FROM pg_stat_activity WHERE usename IN ('%s', '%s')" % (SCRAM_USER, MD5_USER))
+    assert total == [(1,)]
+
+
+class Gate:
+    """A port where PostgreSQL is not (connections are refused) until open() relays it there:
+    a server that is restarting."""
+
+    def __init__(self, target_port):
+        import socket
+        self.target_port = target_port
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))  # bound, not listening: connect() is refused
+        self.port = self.sock.getsockname()[1]
+
+    def open(self):
+        self.sock.listen(16)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            s = socket.create_connection(("127.0.0.1", self.target_port))
+            for a, b in ((c, s), (s, c)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a, b):
+        try:
+            while True:
+                d = a.recv(65536)
+                if not d:
+                    break
+                b.sendall(d)
+        except OSError:
+            pass
+        finally:
+            for x in (a, b):
+                try:
+                    x.shutdown(2)
+                except OSError:
+                    pass
+
+
+def test_server_login_retry_holds_clients_until_the_server_is_back(pg, pooled):
+    """The server cannot be reached: that client gets 08006; the next one waits instead of
+    failing at once, and logs in after server_login_retry once the server is back."""
+    gate = Gate(pg.port)
+    pw = pooled(server_port=gate.port, server_login_retry=1.5, query_wait_timeout=10)
+    with pytest.raises(pgwire.PgError) as e:
+        login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    failed_at = time.monotonic()
+    assert e.value.fields["C"] == "08006", e.value.fields
+    gate.open()
+    c = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    assert time.monotonic() - failed_at >= 1.2
+    assert c.scalar("SELECT 1") == "1"
+
+
+def test_server_check_runs_on_a_server_idle_past_the_delay(pg, pooled):
+    """server_check_delay = 0.5: the next client after a longer idle time gets the server
+    once server_check_query passed on it."""
+    pw = pooled(server_check_delay=0.5)
+    pid = leave_to_pool(pw, login(pw, SCRAM_USER, SCRAM_PASSWORD))
+    time.sleep(0.8)
+    c = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    assert pid_of(c) == pid
+    pw.wait_log(r"event=server_check .*server_pid=%d" % pid)
