@@ -19,7 +19,8 @@ PGWARD_PG_USER=${PGWARD_PG_USER:-pgward}
 
 PGWARD_DEPS=(build-essential cmake pkg-config clang clang-format libevent-dev libssl-dev
 	libpg-query-dev libpq-dev libcjson-dev libxxhash-dev uthash-dev libcmocka-dev postgresql-15 postgresql-client-15 pgbouncer
-	python3-pytest python3-psycopg2 openssl procps prometheus curl libpostgresql-jdbc-java openjdk-17-jdk-headless)
+	python3-pytest python3-psycopg2 openssl procps prometheus curl libpostgresql-jdbc-java openjdk-17-jdk-headless
+	prometheus-pgbouncer-exporter)
 
 log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
 die() {

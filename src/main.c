@@ -145,6 +145,7 @@ static void reload(void)
 	install(&b);
 	pgw_auth_query_reset();
 	pgw_tenant_reload();
+	pgw_pool_reconfigured();
 	pgw_info(0, "reloaded", "path=%s", pgw.cfg.path);
 	pgw_policy_log_stats();
 }

@@ -1,6 +1,7 @@
 /*
  * The admin console: a virtual database (by default "pgward") where roles listed in
- * [admin] users run SHOW SESSIONS, SHOW TENANTS, SHOW RULES, SHOW STATS, SHOW CONFIG and
+ * [admin] users run SHOW SESSIONS, SHOW TENANTS, SHOW RULES, SHOW STATS, SHOW CONFIG,
+ * PgBouncer's own SHOW POOLS, CLIENTS, SERVERS, DATABASES, USERS, LISTS and VERSION, and
  * RELOAD, answered by pgward itself as ordinary rows, in the style of PgBouncer's console.
  * The login is still checked by PostgreSQL (against [admin] auth_database); once it
  * succeeds pgward drops that server connection and answers on its own.
@@ -10,8 +11,12 @@
 
 #include "pgward/common.h"
 #include "pgward/config.h"
+#include "pgward/startup_view.h"
+
+#include <sys/socket.h>
 
 struct evbuffer;
+struct pgw_server;
 
 /* True when <database> names the console (and the console is enabled). */
 bool pgw_admin_is_console(const struct pgw_config *cfg, const char *database);
@@ -40,6 +45,17 @@ struct pgw_session_view {
 	double connected_at; /* pgw_now() clock */
 	double last_activity;
 	uint64_t refused; /* messages refused by a policy */
+	/* what PgBouncer's SHOW CLIENTS / SERVERS / POOLS need (show_pools.c) */
+	bool logged_in;	   /* AuthenticationOk: the server's, or a pool's server taken */
+	bool waiting;	   /* queued for a server of its pool */
+	double wait_since; /* ...since then, pgw_now() clock */
+	const struct pgw_server *server; /* the server the client holds; NULL if none */
+	enum pgw_replication replication;
+	const char *application_name; /* "" when not set */
+	const struct sockaddr_storage *peer_addr;
+	struct sockaddr_storage local_addr; /* where the client connected; AF_UNSPEC if unknown */
+	const char *tls_version;	    /* the client's TLS; NULL on a plain connection */
+	const char *tls_cipher;
 };
 
 typedef void (*pgw_session_view_fn)(const struct pgw_session_view *v, void *arg);

@@ -52,8 +52,11 @@ void pgw_pool_drop(struct pgw_server *srv);
 /* Every tick: idle servers past server_idle_timeout or server_lifetime close, clients past
  * query_wait_timeout are told. */
 void pgw_pool_tick(double now);
-/* Closes every idle server (a restart of the server, a reload that turns pooling off). */
+/* Closes every idle server. */
 void pgw_pool_close_idle(void);
+/* The configuration was reloaded (the server's address, TLS or credentials may differ):
+ * idle servers close now, busy ones when their clients leave. */
+void pgw_pool_reconfigured(void);
 /* At exit. */
 void pgw_pool_free_all(void);
 
@@ -61,11 +64,15 @@ void pgw_pool_free_all(void);
 struct pgw_pool_view {
 	const char *database, *user;
 	unsigned active, idle, resetting, connecting, waiting;
-	double max_wait; /* seconds the oldest waiting client has waited */
+	unsigned unchecked; /* of the idle ones, those server_check_query must run on first */
+	double max_wait;    /* seconds the oldest waiting client has waited */
 };
 typedef void (*pgw_pool_view_fn)(const struct pgw_pool_view *v, void *arg);
 void pgw_pool_foreach(pgw_pool_view_fn fn, void *arg);
 
+/* Whether pooled <srv> will be closed rather than reused: past server_lifetime, opened
+ * before the last reload, or pooling turned off. */
+bool pgw_pool_server_stale(const struct pgw_server *srv, double now);
 /* Every server counted in a pool, with its pool's database and user (SHOW SERVERS). */
 typedef void (*pgw_pool_server_fn)(const char *database, const char *user,
 				   const struct pgw_server *srv, void *arg);

@@ -32,11 +32,15 @@ struct pgw_server {
 	struct pgw_pool *pool;		/* NULL: not pooled, closed when its client leaves */
 	struct pgw_server *prev, *next; /* in its pool's idle or resetting list */
 	struct pgw_server *pool_prev, *pool_next; /* every server of its pool */
+	unsigned generation; /* of the configuration it was opened under (pool.c) */
 	double connected_at;
 	double idle_since;
 	struct pgw_server_param *params;
 	size_t nparams;
-	unsigned resets; /* RESETTING: ReadyForQuery still to come for pgward's reset */
+	unsigned resets;    /* RESETTING: ReadyForQuery still to come for pgward's reset */
+	double reset_since; /* ...since when */
+	bool ext_open; /* extended-protocol messages went since the last Sync: the server is in a
+			* batch (maybe skipping to its Sync after an error), not at rest */
 	struct pgw_conn conn;
 	struct pgw_server_link link;
 	bool gone;		    /* the server closed its side or failed */

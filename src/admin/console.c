@@ -60,6 +60,14 @@ static const struct command commands[] = {
 	{"SHOW STATS", pgw_admin_show_stats},
 	{"SHOW AUTH", pgw_admin_show_auth},
 	{"SHOW CONFIG", pgw_admin_show_config},
+	/* PgBouncer's, with its columns (show_pools.c) */
+	{"SHOW POOLS", pgw_admin_show_pools},
+	{"SHOW CLIENTS", pgw_admin_show_clients},
+	{"SHOW SERVERS", pgw_admin_show_servers},
+	{"SHOW DATABASES", pgw_admin_show_databases},
+	{"SHOW USERS", pgw_admin_show_users},
+	{"SHOW LISTS", pgw_admin_show_lists},
+	{"SHOW VERSION", pgw_admin_show_version},
 	{"SHOW HELP", show_help},
 	{"RELOAD", reload},
 };
@@ -114,5 +122,6 @@ void pgw_admin_query(const char *sql, size_t len, struct evbuffer *out)
 		}
 	pgw_msg_error(out, "ERROR", "42601", "pgward admin: unknown command; try SHOW HELP",
 		      "The console accepts SHOW SESSIONS, SHOW TENANTS, SHOW RULES, SHOW STATS, "
-		      "SHOW CONFIG and RELOAD.");
+		      "SHOW AUTH, SHOW CONFIG, PgBouncer's SHOW POOLS, CLIENTS, SERVERS, "
+		      "DATABASES, USERS, LISTS and VERSION, and RELOAD.");
 }

@@ -1,6 +1,7 @@
 /*
- * Result sets for the admin console: every column is text (OID 25), which psql and
- * every driver display as is.
+ * Result sets for the admin console: every value is sent as text. Columns are text (OID 25),
+ * which psql and every driver display as is, unless typed as PgBouncer types its own (int4,
+ * int8), so that drivers hand PgBouncer's tools numbers where they expect them.
  */
 #include "admin-int.h"
 
@@ -11,8 +12,32 @@
 #include <event2/buffer.h>
 
 #define TEXT_OID 25
+#define INT4_OID 23
+#define INT8_OID 20
 
 void pgw_rs_begin(struct pgw_rs *rs, struct evbuffer *out, const char *const *cols, int ncols)
+{
+	pgw_rs_begin_typed(rs, out, cols, NULL, ncols);
+}
+
+/* PgBouncer's letters: what a column's type is, and its typlen (-1: variable). */
+static void column_type(char letter, uint32_t *oid, uint16_t *typlen)
+{
+	switch (letter) {
+	case 'i':
+		*oid = INT4_OID, *typlen = 4;
+		return;
+	case 'q':
+		*oid = INT8_OID, *typlen = 8;
+		return;
+	default: /* 's', and 'T' (a timestamp PgBouncer sends as text) */
+		*oid = TEXT_OID, *typlen = 0xffff;
+		return;
+	}
+}
+
+void pgw_rs_begin_typed(struct pgw_rs *rs, struct evbuffer *out, const char *const *cols,
+			const char *types, int ncols)
 {
 	size_t len = 2;
 
@@ -24,13 +49,17 @@ void pgw_rs_begin(struct pgw_rs *rs, struct evbuffer *out, const char *const *co
 	pgw_msg_header(out, 'T', (uint32_t)len);
 	pgw_put_u16(out, (uint16_t)ncols);
 	for (int i = 0; i < ncols; i++) {
+		uint32_t oid;
+		uint16_t typlen;
+
+		column_type(types ? types[i] : 's', &oid, &typlen);
 		evbuffer_add(out, cols[i], strlen(cols[i]) + 1);
-		pgw_put_u32(out, 0);	    /* table oid */
-		pgw_put_u16(out, 0);	    /* column number */
-		pgw_put_u32(out, TEXT_OID); /* type */
-		pgw_put_u16(out, 0xffff);   /* typlen -1 */
-		pgw_put_u32(out, 0xffffffff);
-		pgw_put_u16(out, 0); /* text format */
+		pgw_put_u32(out, 0); /* table oid */
+		pgw_put_u16(out, 0); /* column number */
+		pgw_put_u32(out, oid);
+		pgw_put_u16(out, typlen);
+		pgw_put_u32(out, 0xffffffff); /* typmod */
+		pgw_put_u16(out, 0);	      /* text format */
 	}
 }
 

@@ -13,13 +13,17 @@
 #include "pgward/proxy.h"
 #include "pgward/startup_view.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <openssl/rand.h>
 #include <uthash.h>
 #include <utlist.h>
 
+/* A server whose reset (or check) has not finished in this time is closed. */
+#define RESET_TIMEOUT_SECONDS 10
 /* What an idle server may send (notices, a FATAL before a shutdown) is small. */
 #define IDLE_MSG_MAX (64 * 1024)
 
@@ -38,6 +42,8 @@ struct pgw_pool {
 };
 
 static struct pgw_pool *pools;
+/* Bumped by a reload: servers opened under an older configuration are not reused. */
+static unsigned generation;
 /* Closed servers wait here to be freed outside their own connection's callbacks. */
 static struct pgw_server *graveyard;
 static struct event *bury_ev;
@@ -205,6 +211,7 @@ static struct pgw_server *open_new(struct pgw_pool *p, uint64_t id)
 
 	if (srv == NULL)
 		return NULL;
+	srv->generation = generation;
 	srv->pool = p;
 	p->nservers++;
 	p->count[PGW_SRV_NEW]++;
@@ -263,9 +270,17 @@ void pgw_pool_drop(struct pgw_server *srv)
 		serve_all_waiters();
 }
 
+/* Idle past server_check_delay: server_check_query runs before a client gets it. */
+static bool needs_check(const struct pgw_server *srv, double now)
+{
+	return pgw.cfg.server_check_query != NULL && pgw.cfg.server_check_delay > 0 &&
+	       now - srv->idle_since > pgw.cfg.server_check_delay;
+}
+
 static bool too_old(const struct pgw_server *srv, double now)
 {
-	return pgw.cfg.server_lifetime > 0 && now - srv->connected_at > pgw.cfg.server_lifetime;
+	return srv->generation != generation ||
+	       (pgw.cfg.server_lifetime > 0 && now - srv->connected_at > pgw.cfg.server_lifetime);
 }
 
 /* The server is reset and fit: the first waiting client gets it, or it waits in the pool. */
@@ -386,7 +401,27 @@ static void send_reset(struct pgw_server *srv, const char *sql)
 {
 	pgw_msg_header(srv->conn.out, 'Q', (uint32_t)strlen(sql) + 1);
 	pgw_put_cstr(srv->conn.out, sql);
-	srv->resets++;
+	if (srv->resets++ == 0)
+		srv->reset_since = pgw_now();
+}
+
+/*
+ * The last statement of every reset. DISCARD ALL leaves the random seed a client chose with
+ * setseed(), so the next client's random() would be predictable: it gets one of pgward's.
+ * Being a statement, it also takes a cancel the previous client's statement_timeout left
+ * pending through the reset's commit, which then fails here (the server is closed) rather
+ * than in the next client's first statement.
+ */
+static void send_reseed(struct pgw_server *srv)
+{
+	uint32_t r;
+	char sql[64];
+
+	if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
+		r = (uint32_t)random();
+	snprintf(sql, sizeof(sql), "SELECT pg_catalog.setseed(%.9f)",
+		 (double)r / UINT32_MAX * 2 - 1);
+	send_reset(srv, sql);
 }
 
 struct pgw_server *pgw_pool_checkout(const char *database, const char *user, uint64_t id,
@@ -408,8 +443,7 @@ struct pgw_server *pgw_pool_checkout(const char *database, const char *user, uin
 			continue;
 		}
 		DL_DELETE(p->idle, srv);
-		if (pgw.cfg.server_check_query != NULL && pgw.cfg.server_check_delay > 0 &&
-		    now - srv->idle_since > pgw.cfg.server_check_delay) {
+		if (needs_check(srv, now)) {
 			/* idle for a while: it may have died unseen; the client waits for the
 			 * check, which hands the server to the first waiting client once it passes
 			 */
@@ -461,10 +495,7 @@ void pgw_pool_release(struct pgw_server *srv, bool reusable)
 		send_reset(srv, "ROLLBACK");
 	if (reset != NULL)
 		send_reset(srv, reset);
-	if (srv->resets == 0) {
-		make_idle(srv);
-		return;
-	}
+	send_reseed(srv);
 	set_state(srv, PGW_SRV_RESETTING);
 	DL_APPEND(srv->pool->resetting, srv);
 	if (pgw_conn_flush(&srv->conn) < 0) {
@@ -484,6 +515,11 @@ void pgw_pool_tick(double now)
 		struct pgw_server *srv, *stmp;
 		struct pgw_pool_wait *w;
 
+		DL_FOREACH_SAFE (p->resetting, srv, stmp) {
+			/* a reset or check that does not finish: the server is stuck, not free */
+			if (now - srv->reset_since > RESET_TIMEOUT_SECONDS)
+				pgw_pool_drop(srv);
+		}
 		DL_FOREACH_SAFE (p->idle, srv, stmp) {
 			if (pgw.cfg.pool_mode != PGW_POOL_SESSION || too_old(srv, now) ||
 			    (pgw.cfg.server_idle_timeout > 0 &&
@@ -503,6 +539,12 @@ void pgw_pool_tick(double now)
 			free(p);
 		}
 	}
+}
+
+void pgw_pool_reconfigured(void)
+{
+	generation++;
+	pgw_pool_close_idle();
 }
 
 void pgw_pool_close_idle(void)
@@ -555,8 +597,11 @@ void pgw_pool_foreach(pgw_pool_view_fn fn, void *arg)
 			.connecting = p->count[PGW_SRV_NEW],
 		};
 		struct pgw_pool_wait *w;
+		const struct pgw_server *srv;
 
 		DL_COUNT(p->waiters, w, v.waiting);
+		DL_FOREACH (p->idle, srv)
+			v.unchecked += needs_check(srv, now);
 		if (p->waiters != NULL)
 			v.max_wait = now - p->waiters->since;
 		fn(&v, arg);
@@ -571,4 +616,9 @@ void pgw_pool_foreach_server(pgw_pool_server_fn fn, void *arg)
 		for (const struct pgw_server *srv = p->all; srv != NULL; srv = srv->pool_next)
 			fn(p->database, p->user, srv, arg);
 	}
+}
+
+bool pgw_pool_server_stale(const struct pgw_server *srv, double now)
+{
+	return pgw.cfg.pool_mode != PGW_POOL_SESSION || too_old(srv, now);
 }

@@ -167,5 +167,6 @@ void pgw_cancel_request(uint64_t sid, uint32_t pid, uint32_t secret)
 		return;
 	}
 	pgw_info(sid, "cancel", "target_sid=%llu pid=%u", (unsigned long long)s->id, pid);
+	s->cancel_forwarded = true;
 	pgw_cancel_send(s);
 }

@@ -302,6 +302,11 @@ bool pgw_relay_client(struct pgw_session *s)
 			blocked = true;
 			break;
 		}
+		if (h.type == 'S')
+			s->srv->ext_open = false;
+		else if (h.type == 'P' || h.type == 'B' || h.type == 'E' || h.type == 'D' ||
+			 h.type == 'C')
+			s->srv->ext_open = true;
 		if (!on_message(s, &h, &run, &avail, &wait))
 			return false;
 	}

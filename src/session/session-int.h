@@ -101,7 +101,8 @@ struct pgw_session {
 	uint32_t cancel_pid;
 	uint32_t client_secret;
 	bool cancel_registered;
-	UT_hash_handle hh; /* cancel registry, keyed by cancel_pid */
+	bool cancel_forwarded; /* a CancelRequest went to its server: not reused (checkout.c) */
+	UT_hash_handle hh;     /* cancel registry, keyed by cancel_pid */
 
 	/* Relay: bytes of a client message still to stream through (the server's: srv). */
 	uint32_t client_left;

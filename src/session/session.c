@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -376,6 +377,26 @@ static const char *view_state(const struct pgw_session *s)
 	}
 }
 
+/*
+ * The application_name the client runs with: a pooled server's last ParameterStatus follows
+ * a later SET; otherwise (a waiting client, an unpooled server) the startup packet's, the
+ * last one winning as the server reads them.
+ */
+static const char *view_application_name(const struct pgw_session *s)
+{
+	const char *name = "";
+
+	if (s->srv != NULL && s->srv->pool != NULL && s->authenticated) {
+		for (size_t i = 0; i < s->srv->nparams; i++)
+			if (strcmp(s->srv->params[i].name, "application_name") == 0)
+				return s->srv->params[i].value;
+	}
+	for (size_t i = 0; i < s->view.nsettings; i++)
+		if (strcasecmp(s->view.settings[i].name, "application_name") == 0)
+			name = s->view.settings[i].value;
+	return name;
+}
+
 void pgw_session_foreach(pgw_session_view_fn fn, void *arg)
 {
 	for (struct pgw_session *s = sessions; s != NULL; s = s->next) {
@@ -395,10 +416,24 @@ void pgw_session_foreach(pgw_session_view_fn fn, void *arg)
 			.connected_at = s->connected_at,
 			.last_activity = s->last_client_activity,
 			.refused = s->refused,
+			.logged_in = s->authenticated,
+			.waiting = s->pool_wait.pool != NULL,
+			.wait_since = s->pool_wait.since,
+			.server = s->admin ? NULL : s->srv,
+			.replication = s->view.replication,
+			.peer_addr = &s->peer_addr,
+			.tls_version = s->client.ssl ? SSL_get_version(s->client.ssl) : NULL,
+			.tls_cipher = s->client.ssl ? SSL_get_cipher_name(s->client.ssl) : NULL,
 		};
+		socklen_t len = sizeof(v.local_addr);
 
 		if (s->state >= PGW_SS_DEAD)
 			continue;
+		v.application_name = view_application_name(s);
+		if (s->client.fd < 0 ||
+		    getsockname(s->client.fd, (struct sockaddr *)&v.local_addr, &len) < 0)
+			v.local_addr.ss_family = AF_UNSPEC;
+		unmap_ipv4(&v.local_addr);
 		if (s->admin)
 			v.database = pgw.cfg.admin_database;
 		fn(&v, arg);

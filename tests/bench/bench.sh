@@ -15,6 +15,9 @@
 #   S-prep     -S -M prepared    select-only, extended protocol with prepared statements
 #   tpcb       -M simple         TPC-B-like read/write
 #   tpcb-prep  -M prepared       TPC-B-like, prepared statements
+#   S-C        -S -M simple -C   select-only with a new connection per transaction (what
+#                                pooling is for: with PGB_POOL=warm and, for pgward,
+#                                PGWARD_CONF="auth_type = trust", both pool their servers)
 #   (before each tpcb run pgbench_history is truncated and branches/tellers vacuumed,
 #    directly on the server, not through the target)
 #
@@ -399,6 +402,7 @@ wl_flags() {
 	S-prep) echo "-S -M prepared" ;;
 	tpcb) echo "-M simple" ;;
 	tpcb-prep) echo "-M prepared" ;;
+	S-C) echo "-S -M simple -C" ;;
 	*) die "unknown workload '$1'" ;;
 	esac
 }

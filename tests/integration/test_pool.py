@@ -16,7 +16,7 @@ import pytest
 import authkit
 import pgwire
 from authkit import login
-from conftest import MD5_PASSWORD, MD5_USER, SCRAM_PASSWORD, SCRAM_USER, wait_for
+from conftest import MD5_PASSWORD, MD5_USER, SCRAM_PASSWORD, SCRAM_USER, SUPERUSER, wait_for
 
 APP_SETTINGS = {"application_name": "app-a", "TimeZone": "America/New_York", "search_path": "pool_a, public",
                 "DateStyle": "SQL, DMY", "work_mem": "7MB"}
@@ -260,8 +260,8 @@ def test_idle_timeout_and_lifetime(pg, pooled):
 
 
 def test_cancel_reaches_the_pooled_server(pg, pooled):
-    """A CancelRequest with the key pgward gave cancels what the client's server runs; the
-    server then serves the next client."""
+    """A CancelRequest with the key pgward gave cancels what the client's server (taken from
+    the pool) runs."""
     pw = pooled()
     a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
     pid = leave_to_pool(pw, a)
@@ -273,10 +273,11 @@ def test_cancel_reaches_the_pooled_server(pg, pooled):
     k.send(pgwire.cancel_request(*b.backend_key))
     msgs = b.recv_until("Z", timeout=10)
     assert [m.sqlstate for m in msgs if m.type == "E"] == ["57014"]
-    # the key of the client before is no longer any good
     assert b.scalar("SELECT 1") == "1"
-    assert leave_to_pool(pw, b) == pid
-    assert pid_of(login(pw, SCRAM_USER, SCRAM_PASSWORD)) == pid
+    # a server a cancel went to is not reused: the cancel might still be on its way
+    start = len(pw.log_text())
+    leave(b)
+    pw.wait_log(r"event=server_released .*server_pid=%d reusable=no" % pid, start=start)
 
 
 def test_psycopg2_and_psql_through_the_pool(pg, pooled):
@@ -486,3 +487,103 @@ def test_server_check_runs_on_a_server_idle_past_the_delay(pg, pooled):
     c = login(pw, SCRAM_USER, SCRAM_PASSWORD)
     assert pid_of(c) == pid
     pw.wait_log(r"event=server_check .*server_pid=%d" % pid)
+
+
+def test_server_restart_drops_every_pooled_server(pg2, pgward_factory):
+    """PostgreSQL restarts: the client holding a server gets the server's 57P01, the idle
+    pooled server is dropped (never handed out dead), a client during the outage gets 08006
+    at once, one arriving within server_login_retry waits, and both it and new clients work
+    once the server is back."""
+    pg2.start()
+    pw = pgward_factory(server_port=pg2.port, auth_type="trust", server_login_retry=1, query_wait_timeout=20)
+    a = pw.raw_session(SUPERUSER)
+    pid_a = pid_of(a)
+    pid_b = leave_to_pool(pw, pw.raw_session(SUPERUSER))
+    pg2.stop("fast")
+    assert a.expect_error(timeout=10)["C"] == "57P01"
+    assert a.wait_closed(5)
+    pw.wait_log(r"event=server_closed .*server_pid=%d" % pid_b)
+    with pytest.raises(pgwire.PgError) as e:
+        pw.raw_session(SUPERUSER)
+    assert e.value.sqlstate == "08006"
+    waiting = []
+    t = threading.Thread(target=lambda: waiting.append(pw.raw_session(SUPERUSER).scalar("SELECT 'waited'")))
+    t.start()
+    time.sleep(0.3)
+    pg2.start()
+    t.join(15)
+    assert waiting == ["waited"]
+    c = pw.raw_session(SUPERUSER)
+    assert pid_of(c) not in (pid_a, pid_b)
+    pg2.stop("fast")
+
+
+def test_reload_retires_the_servers_opened_before_it(pg, pooled):
+    """SIGHUP may change the server's address, TLS or credentials: idle servers close at once,
+    one in use closes when its client leaves, and clients after the reload get new servers."""
+    pw = pooled()
+    busy = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    pid_busy = pid_of(busy)
+    pid_idle = leave_to_pool(pw, login(pw, SCRAM_USER, SCRAM_PASSWORD))
+    start = len(pw.log_text())
+    pw.reload(application_name_unused=None)
+    pw.wait_log(r"event=reloaded", start=start)
+    pw.wait_log(r"event=server_closed .*server_pid=%d" % pid_idle, start=start)
+    assert busy.scalar("SELECT 1") == "1"
+    leave(busy)
+    pw.wait_log(r"event=server_closed .*server_pid=%d" % pid_busy, start=start)
+    assert pid_of(login(pw, SCRAM_USER, SCRAM_PASSWORD)) not in (pid_busy, pid_idle)
+
+
+# ---------------------------------------------------------------- what a leaving client must not leave behind
+
+
+def test_an_unfinished_extended_batch_is_never_handed_out(pg, pooled):
+    """Goal: leave the server skipping to a Sync (a failed Parse, no Sync, then Terminate), so
+    that the next client's settings and tenant context are skipped and the pool hangs on its
+    reset. The server is closed instead, and the next client gets a working one at once."""
+    pw = pooled(default_pool_size=1, query_wait_timeout=5)
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    pid = pid_of(a)
+    a.send(pgwire.parse("", "SELEC broken"), pgwire.flush())
+    assert a.recv_msg(timeout=5).type == "E"
+    start = len(pw.log_text())
+    leave(a)
+    pw.wait_log(r"event=server_released .*server_pid=%d reusable=no" % pid, start=start)
+    b = login(pw, SCRAM_USER, SCRAM_PASSWORD, params={"application_name": "after-batch"})
+    assert pid_of(b) != pid
+    assert b.scalar("SHOW application_name") == "after-batch"
+
+
+def test_a_cancelled_server_is_not_handed_to_the_next_client(pg, pooled):
+    """Goal: cancel the next client's query with one's own key, sent just before leaving. A
+    server a cancel was forwarded to is closed when its client leaves, never reused."""
+    pw = pooled(default_pool_size=1)
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    pid = pid_of(a)
+    k = pw.raw()
+    k.send(pgwire.cancel_request(*a.backend_key))
+    pw.wait_log(r"event=cancel .*pid=%d" % pid)
+    start = len(pw.log_text())
+    leave(a)
+    pw.wait_log(r"event=server_released .*server_pid=%d reusable=no" % pid, start=start)
+    b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    assert pid_of(b) != pid
+    assert b.rows("SELECT pg_sleep(0.3), 1")[0][1] == "1"  # not cancelled
+
+
+def test_the_random_seed_does_not_follow_the_server(pg, pooled):
+    """Goal: make the next client's random() predictable with setseed() (DISCARD ALL keeps
+    the seed). The next client on the same backend does not get the seeded sequence."""
+    direct = pgwire.Conn("127.0.0.1", pg.port)
+    direct.startup(SCRAM_USER, password=SCRAM_PASSWORD)
+    direct.rows("SELECT setseed(0.42)")
+    predicted = direct.scalar("SELECT random()")
+    direct.close()
+    pw = pooled()
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    a.rows("SELECT setseed(0.42)")
+    pid = leave_to_pool(pw, a)
+    b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    assert pid_of(b) == pid
+    assert b.scalar("SELECT random()") != predicted
