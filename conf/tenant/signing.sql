@@ -1,12 +1,15 @@
 -- The signed tenant context, which every policy of schema.sql reads: load this file first.
--- With [tenant] signing_secret, pgward sets
---   app.tenant_sig = hex(HMAC-SHA256(secret, app.user_id || app.user_org_ids || backend pid))
--- next to app.user_org_ids and app.user_id. pgward.org_ids() returns the organization ids only
--- when that signature verifies against the secret stored in pgward.secret, else an empty
--- array. So a context pgward did not set (changed by a function body, a DO block, a trigger
--- or an extension, none of which pgward sees, or copied from another session, whose backend
--- pid differs) yields no rows; without a stored secret, or with pgward not signing, every
--- policy shows no rows (fail closed).
+-- With [tenant] signing_secret, pgward sets, each time it hands this backend to a client,
+--   app.tenant_sig = hex(HMAC-SHA256(secret, app.user_id || app.user_org_ids || backend pid
+--                                            || ':' || checkout))
+-- next to app.user_org_ids and app.user_id, and records the checkout number with
+-- pgward.claim(): a number greater than any before on this backend. pgward.org_ids() returns
+-- the organization ids only when that signature verifies, for this backend and its latest
+-- checkout, against the secret stored in pgward.secret, else an empty array. So a context
+-- pgward did not set (changed by a function body, a DO block, a trigger or an extension, none
+-- of which pgward sees), copied from another session (another pid), or kept from an earlier
+-- client of the same pooled backend (an earlier checkout) yields no rows; without a stored
+-- secret, or with pgward not signing, every policy shows no rows (fail closed).
 --
 -- Run as the owner of the tables, then store the same secret as in pgward.ini (16+ characters):
 --   psql -d app -f signing.sql -f schema.sql -f notify.sql
@@ -36,7 +39,40 @@ CREATE TABLE IF NOT EXISTS pgward.secret (
 );
 REVOKE ALL ON pgward.secret FROM PUBLIC;
 
--- The session's organization ids if pgward signed them for this backend, else '{}'.
+-- The latest checkout of each backend (by pid: a number only grows, so a reused pid's new
+-- backend, claimed later, replaces the row). Unlogged: after a crash every backend is new.
+CREATE UNLOGGED TABLE IF NOT EXISTS pgward.checkout (
+	pid integer PRIMARY KEY,
+	n bigint NOT NULL
+);
+REVOKE ALL ON pgward.checkout FROM PUBLIC;
+
+-- pgward, handing this backend to a client: records checkout <n> if <sig> signs <uid>, <ids>
+-- and <n> for this backend and <n> is greater than the last one, and says whether it did.
+-- Otherwise nothing changes: the context pgward just set does not verify (no rows, as for
+-- any context that does not verify), and a client calling it gains nothing, unable to sign.
+CREATE OR REPLACE FUNCTION pgward.claim(uid text, ids text, n bigint, sig text) RETURNS boolean
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	key text;
+BEGIN
+	SELECT s.secret INTO key FROM pgward.secret s;
+	IF key IS NULL OR sig IS NULL OR
+	   encode(pgward.hmac(uid || ids || pg_backend_pid()::text || ':' || n::text, key, 'sha256'),
+		  'hex') <> sig THEN
+		RETURN false;
+	END IF;
+	INSERT INTO pgward.checkout AS c VALUES (pg_backend_pid(), n)
+		ON CONFLICT (pid) DO UPDATE SET n = excluded.n WHERE c.n < excluded.n;
+	RETURN FOUND;
+END $$;
+REVOKE ALL ON FUNCTION pgward.claim(text, text, bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgward.claim(text, text, bigint, text) TO PUBLIC;
+
+-- The session's organization ids if pgward signed them for this backend's latest checkout,
+-- else '{}'.
 CREATE OR REPLACE FUNCTION pgward.org_ids() RETURNS uuid[]
 	LANGUAGE plpgsql STABLE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
@@ -46,13 +82,16 @@ DECLARE
 	uid text := current_setting('app.user_id', true);
 	sig text := current_setting('app.tenant_sig', true);
 	key text;
+	n bigint;
 BEGIN
 	IF ids IS NULL OR ids = '' OR uid IS NULL OR sig IS NULL OR sig = '' THEN
 		RETURN '{}';
 	END IF;
 	SELECT s.secret INTO key FROM pgward.secret s;
-	IF key IS NULL OR encode(pgward.hmac(uid || ids || pg_backend_pid()::text, key, 'sha256'),
-				 'hex') <> sig THEN
+	SELECT c.n INTO n FROM pgward.checkout c WHERE c.pid = pg_backend_pid();
+	IF key IS NULL OR n IS NULL OR
+	   encode(pgward.hmac(uid || ids || pg_backend_pid()::text || ':' || n::text, key, 'sha256'),
+		  'hex') <> sig THEN
 		RETURN '{}';
 	END IF;
 	RETURN ids::uuid[];

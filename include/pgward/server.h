@@ -33,6 +33,7 @@ struct pgw_server {
 	struct pgw_server *prev, *next; /* in its pool's idle or resetting list */
 	struct pgw_server *pool_prev, *pool_next; /* every server of its pool */
 	unsigned generation; /* of the configuration it was opened under (pool.c) */
+	uint64_t checkout;   /* the last number a signed tenant context was bound to */
 	double connected_at;
 	double idle_since;
 	struct pgw_server_param *params;
@@ -61,6 +62,9 @@ void pgw_server_close(struct pgw_server *srv);
 void pgw_server_free(struct pgw_server *srv);
 /* True while the server owes answers to what was sent. */
 bool pgw_server_busy(const struct pgw_server *srv);
+/* The number the next client's signed tenant context binds: the time in microseconds, and
+ * always above the last one, so it grows on this backend whatever reuses its pid. */
+uint64_t pgw_server_next_checkout(struct pgw_server *srv);
 /* ParameterStatus <name> = <value>: remembered for the next client. 0, or -1 out of memory. */
 int pgw_server_param_set(struct pgw_server *srv, const char *name, const char *value);
 

@@ -103,11 +103,15 @@ void pgw_tenant_end(struct pgw_tenant_sess *t);
 /*
  * Appends Parse/Bind/Execute/Close/Sync setting the context of READY <t> on backend <pid>:
  * SELECT set_config($1,$2,false), ... with every name and value a bound parameter, through
- * the unnamed statement, which the Close drops again. Returns the number of messages the
- * server answers before the Sync: 4, in the order of PGW_TENANT_INJECTION_TYPES.
+ * the unnamed statement, which the Close drops again. With signing_secret, the signature
+ * binds <checkout>, a number greater than any before on this backend, which
+ * pgward.claim() records on the server (conf/tenant/signing.sql): a context signed for an
+ * earlier client of the same backend no longer verifies. Returns the number of messages
+ * the server answers before the Sync: 4, in the order of PGW_TENANT_INJECTION_TYPES.
  */
 #define PGW_TENANT_INJECTION_TYPES "PBEC"
-int pgw_tenant_write_injection(const struct pgw_tenant_sess *t, uint32_t pid, struct evbuffer *out);
+int pgw_tenant_write_injection(const struct pgw_tenant_sess *t, uint32_t pid, uint64_t checkout,
+			       struct evbuffer *out);
 
 /* True when <name> (as written, any case) is one of the protected settings while tenant
  * context is on; *canonical gets the configured spelling. */
@@ -118,9 +122,10 @@ bool pgw_tenant_protected(const struct pgw_config *cfg, const char *name, const 
 /* True for the canonical 8-4-4-4-12 hexadecimal UUID form (any case). */
 bool pgw_uuid_valid(const char *s);
 
-/* HMAC-SHA256(secret, user_id || org_ids || pid in decimal) as 64 lower-case hex digits. */
+/* HMAC-SHA256(secret, user_id || org_ids || pid || ':' || checkout, numbers in decimal) as
+ * 64 lower-case hex digits. */
 void pgw_tenant_sign(const char *secret, const char *user_id, const char *org_ids, uint32_t pid,
-		     char out[PGW_HMAC_HEX_LEN + 1]);
+		     uint64_t checkout, char out[PGW_HMAC_HEX_LEN + 1]);
 
 /* ---- the map file (orgmap.c) ---- */
 

@@ -4,6 +4,8 @@
  */
 #include "pgward/server.h"
 
+#include "pgward/proxy.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,4 +77,12 @@ int pgw_server_param_set(struct pgw_server *srv, const char *name, const char *v
 	}
 	srv->nparams++;
 	return 0;
+}
+
+uint64_t pgw_server_next_checkout(struct pgw_server *srv)
+{
+	uint64_t now = (uint64_t)(pgw_now() * 1e6);
+
+	srv->checkout = now > srv->checkout ? now : srv->checkout + 1;
+	return srv->checkout;
 }

@@ -135,7 +135,8 @@ static bool proceed(struct pgw_session *s)
 	if (t->status == PGW_TENANT_OFF) {
 		pgw_msg_header(s->srv->conn.out, 'S', 0);
 	} else {
-		n = pgw_tenant_write_injection(t, s->srv->pid, s->srv->conn.out);
+		n = pgw_tenant_write_injection(t, s->srv->pid, pgw_server_next_checkout(s->srv),
+					       s->srv->conn.out);
 		for (int i = 0; i < n; i++)
 			if (pgw_tracker_push(&s->srv->tracker, PGW_TENANT_INJECTION_TYPES[i],
 					     PGW_RESP_SWALLOW, NULL, 0) < 0)

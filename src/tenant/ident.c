@@ -31,18 +31,18 @@ bool pgw_uuid_valid(const char *s)
 }
 
 void pgw_tenant_sign(const char *secret, const char *user_id, const char *org_ids, uint32_t pid,
-		     char out[PGW_HMAC_HEX_LEN + 1])
+		     uint64_t checkout, char out[PGW_HMAC_HEX_LEN + 1])
 {
 	unsigned char mac[EVP_MAX_MD_SIZE];
 	unsigned int maclen = 0;
-	size_t n = strlen(user_id) + strlen(org_ids) + 16;
+	size_t n = strlen(user_id) + strlen(org_ids) + 40;
 	char *msg = malloc(n);
 	int len;
 
 	out[0] = '\0';
 	if (msg == NULL)
 		return;
-	len = snprintf(msg, n, "%s%s%u", user_id, org_ids, pid);
+	len = snprintf(msg, n, "%s%s%u:%llu", user_id, org_ids, pid, (unsigned long long)checkout);
 	if (HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg, (size_t)len,
 		 mac, &maclen) != NULL)
 		for (unsigned i = 0; i < maclen && i < PGW_HMAC_HEX_LEN / 2; i++)

@@ -311,24 +311,30 @@ void pgw_tenant_end(struct pgw_tenant_sess *t)
 	t->status = PGW_TENANT_OFF;
 }
 
-int pgw_tenant_write_injection(const struct pgw_tenant_sess *t, uint32_t pid, struct evbuffer *out)
+int pgw_tenant_write_injection(const struct pgw_tenant_sess *t, uint32_t pid, uint64_t checkout,
+			       struct evbuffer *out)
 {
 	static const char sql2[] = "SELECT set_config($1,$2,false),set_config($3,$4,false)";
+	/* claim() checks the signature itself and records the checkout, whatever the order the
+	 * set_config() calls run in */
 	static const char sql3[] = "SELECT set_config($1,$2,false),set_config($3,$4,false),"
-				   "set_config($5,$6,false)";
+				   "set_config($5,$6,false),pgward.claim($4,$2,$7,$6)";
 	const struct pgw_config *cfg = T.cfg;
-	char sig[PGW_HMAC_HEX_LEN + 1];
-	const char *params[6] = {cfg->tenant_org_ids_setting, t->org_ids,
+	char sig[PGW_HMAC_HEX_LEN + 1], number[24];
+	const char *params[7] = {cfg->tenant_org_ids_setting, t->org_ids,
 				 cfg->tenant_user_id_setting, t->identity};
 	uint16_t n = 4;
 	uint32_t bind_len = 1 + 1 + 2 + 2 + 2;
 	const char *sql = sql2;
 
 	if (cfg->tenant_signing_secret != NULL) {
-		pgw_tenant_sign(cfg->tenant_signing_secret, t->identity, t->org_ids, pid, sig);
+		pgw_tenant_sign(cfg->tenant_signing_secret, t->identity, t->org_ids, pid, checkout,
+				sig);
+		snprintf(number, sizeof(number), "%llu", (unsigned long long)checkout);
 		params[4] = cfg->tenant_signature_setting;
 		params[5] = sig;
-		n = 6;
+		params[6] = number;
+		n = 7;
 		sql = sql3;
 	}
 	for (uint16_t i = 0; i < n; i++)

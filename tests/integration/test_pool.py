@@ -323,12 +323,9 @@ def pool_tenant_db(pg):
     return test_tenant
 
 
-def test_tenant_context_is_the_new_clients_on_a_reused_server(pg, pool_tenant_db, pgward_factory, tmp_path):
-    """Goal of a tenant's client: leave its organization's context on the server for the next
-    client of the same (database, user), or see the previous tenant's rows. The second client,
-    on the same backend, has its own context and sees only its organization, and so does a
-    third one in a new session after it."""
-    tt = pool_tenant_db
+def tenant_pool(tt, pgward_factory, tmp_path):
+    """A pool of one server for POOL_APP, whose clients name their user (ALICE, BOB) in a
+    startup option; returns pgward and tenant(user_id) -> a logged-in connection."""
     orgs = tmp_path / "orgs.map"
     orgs.write_text("%s = %s\n%s = %s\n" % (tt.ALICE, tt.ORG_A, tt.BOB, tt.ORG_B))
     ul = authkit.write_userlist(tmp_path / "userlist.txt", {POOL_APP: POOL_APP_PASSWORD})
@@ -341,6 +338,16 @@ def test_tenant_context_is_the_new_clients_on_a_reused_server(pg, pool_tenant_db
         c = pw.raw()
         c.startup(POOL_APP, "pool_tenant", password=POOL_APP_PASSWORD, params={"options": "-c app.user_id=" + user_id})
         return c
+    return pw, tenant
+
+
+def test_tenant_context_is_the_new_clients_on_a_reused_server(pg, pool_tenant_db, pgward_factory, tmp_path):
+    """Goal of a tenant's client: leave its organization's context on the server for the next
+    client of the same (database, user), or see the previous tenant's rows. The second client,
+    on the same backend, has its own context and sees only its organization, and so does a
+    third one in a new session after it."""
+    tt = pool_tenant_db
+    pw, tenant = tenant_pool(tt, pgward_factory, tmp_path)
 
     def counts(c):
         return [int(c.scalar("SELECT count(*) FROM %s" % t)) for t in tt.TABLES]
@@ -587,3 +594,35 @@ def test_the_random_seed_does_not_follow_the_server(pg, pooled):
     b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
     assert pid_of(b) == pid
     assert b.scalar("SELECT random()") != predicted
+
+
+def test_an_earlier_clients_signed_context_does_not_verify_later(pg, pool_tenant_db, pgward_factory, tmp_path):
+    """Goal of a tenant's client that can run SQL pgward cannot see (here a function that calls
+    set_config, the case the signature is for): restore the signed context an earlier client
+    of the same pooled backend had (read with SHOW while it was its own) and read that
+    organization's rows. The restored context verifies no more: no rows, in the same session
+    and in a new one on the same backend, while pgward's own context for it still works."""
+    tt = pool_tenant_db
+    pg.execute("CREATE OR REPLACE FUNCTION public.pool_app_set(k text, v text) RETURNS text "
+               "LANGUAGE sql AS $$ SELECT set_config(k, v, false) $$", dbname="pool_tenant")
+    pw, tenant = tenant_pool(tt, pgward_factory, tmp_path)
+
+    alice = tenant(tt.ALICE)
+    kept = {k: alice.scalar("SHOW %s" % k) for k in ("app.user_org_ids", "app.user_id", "app.tenant_sig")}
+    assert alice.scalar("SELECT count(*) FROM domains") == "1"
+    pid = leave_to_pool(pw, alice)
+    for attempt in range(2):  # in the session that restores it, and in a new one after it
+        bob = tenant(tt.BOB)
+        assert pid_of(bob) == pid
+        assert bob.scalar("SELECT array_length(pgward.org_ids(), 1)") == "1"
+        for k, v in kept.items():
+            bob.rows("SELECT public.pool_app_set('%s', '%s')" % (k, v))
+        assert bob.scalar("SELECT current_setting('app.user_org_ids')") == "{%s}" % tt.ORG_A
+        assert bob.scalar("SELECT pgward.org_ids()") == "{}"
+        assert bob.scalar("SELECT count(*) FROM domains") == "0"
+        # replaying the earlier checkout's claim changes nothing either
+        n = int(pg.execute("SELECT n FROM pgward.checkout WHERE pid = %d" % pid, dbname="pool_tenant")[0][0])
+        assert bob.scalar("SELECT pgward.claim('%s', '%s', %d, '%s')" % (
+            kept["app.user_id"], kept["app.user_org_ids"], n - 1, kept["app.tenant_sig"])) == "f"
+        assert bob.scalar("SELECT count(*) FROM domains") == "0"
+        leave_to_pool(pw, bob)

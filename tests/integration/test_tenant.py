@@ -468,8 +468,7 @@ def test_injection_refused_by_the_server_ends_the_session(tenant_db, pgward_fact
     """When the server rejects pgward's set_config (here: EXECUTE on set_config revoked in
     that database), the client gets FATAL 58000 naming the server's error, never a session
     without its context."""
-    pg.execute("DROP DATABASE IF EXISTS tenant_noset WITH (FORCE)")
-    pg.execute("CREATE DATABASE tenant_noset")
+    make_db(pg, "tenant_noset")
     pg.execute("REVOKE EXECUTE ON FUNCTION set_config(text, text, boolean) FROM PUBLIC",
                dbname="tenant_noset")
     pw = pgward_factory(**map_settings(map_file))
@@ -480,3 +479,17 @@ def test_injection_refused_by_the_server_ends_the_session(tenant_db, pgward_fact
     assert "permission denied for function set_config" in text, text
     # the same role in a database that allows it still gets its context
     assert context(connect(pw, T_ALICE)) == "{%s}" % ORG_A
+
+
+def test_signing_without_signing_sql_refuses_the_login(tenant_db, pgward_factory, map_file, pg):
+    """signing_secret set, the database without conf/tenant/signing.sql: no pgward.claim() to
+    record the checkout, so the login is refused with the server's reason, never let in with a
+    context that could not be bound."""
+    pg.execute("DROP DATABASE IF EXISTS tenant_unsigned WITH (FORCE)")
+    pg.execute("CREATE DATABASE tenant_unsigned")
+    pw = pgward_factory(**map_settings(map_file))
+    with pytest.raises(psycopg2.OperationalError) as e:
+        connect(pw, T_ALICE, dbname="tenant_unsigned")
+    text = str(e.value)
+    assert "pgward: could not set the tenant context" in text, text
+    assert 'schema "pgward" does not exist' in text, text

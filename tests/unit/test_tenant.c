@@ -71,13 +71,17 @@ static void signature(void **state)
 
 	(void)state;
 	pgw_tenant_sign("0123456789abcdef-signing", "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa",
-			"{11111111-1111-4111-8111-111111111111}", 4242, sig);
+			"{11111111-1111-4111-8111-111111111111}", 4242, 1765000000000001, sig);
 	assert_string_equal(sig,
-			    "ed38632d6dd30aca07d3f305215269abd6d712c6c0e8277cae8ffb9d097c967e");
+			    "7b5201ee99746542037bcd55e3361c316becab97bdaf293fd28e4f752d59f00a");
 	pgw_tenant_sign("0123456789abcdef-signing", "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa",
-			"{11111111-1111-4111-8111-111111111111}", 4243, sig);
+			"{11111111-1111-4111-8111-111111111111}", 4242, 1765000000000002, sig);
+	assert_string_equal(sig,
+			    "d9a86c967dfd1620f6b486d472bfb591b639db21b018bb119c7564a3c4091fe7");
+	pgw_tenant_sign("0123456789abcdef-signing", "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa",
+			"{11111111-1111-4111-8111-111111111111}", 4243, 1765000000000001, sig);
 	assert_string_not_equal(sig,
-				"ed38632d6dd30aca07d3f305215269abd6d712c6c0e8277cae8ffb9d097c967e");
+				"7b5201ee99746542037bcd55e3361c316becab97bdaf293fd28e4f752d59f00a");
 }
 
 static enum pgw_verdict query(struct pgw_policy_ctx *ctx, const char *sql)
