@@ -626,3 +626,20 @@ def test_an_earlier_clients_signed_context_does_not_verify_later(pg, pool_tenant
             kept["app.user_id"], kept["app.user_org_ids"], n - 1, kept["app.tenant_sig"])) == "f"
         assert bob.scalar("SELECT count(*) FROM domains") == "0"
         leave_to_pool(pw, bob)
+
+
+def test_a_reset_that_hangs_frees_its_place(pg, pooled):
+    """A server whose reset does not finish (here server_reset_query sleeps) is closed after
+    10 s, and a client waiting for the pool's only place gets a new server."""
+    pw = pooled(default_pool_size=1, query_wait_timeout=30, server_reset_query="SELECT pg_sleep(60)")
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    pid = pid_of(a)
+    leave(a)
+    started = time.monotonic()
+    b = pw.raw(timeout=30)
+    b.startup(SCRAM_USER, password=SCRAM_PASSWORD)
+    waited = time.monotonic() - started
+    assert pid_of(b) != pid
+    assert 9 <= waited < 20, waited
+    pw.wait_log(r"event=server_closed .*server_pid=%d" % pid)
+    pg.execute("SELECT pg_terminate_backend(%d)" % pid)
