@@ -8,6 +8,7 @@
 
 #include "pgward/auth.h"
 #include "pgward/policy.h"
+#include "pgward/pool.h"
 #include "pgward/sql.h"
 
 #include <stdio.h>
@@ -140,6 +141,45 @@ static void sql_cache_families(struct pgw_mbuf *b)
 			"Memory held by the SQL classification cache.", st.bytes);
 }
 
+/* One pool's gauges (pgw_pool_foreach). */
+static void pool_samples(const struct pgw_pool_view *v, void *arg)
+{
+	static const char *const states[] = {"active", "idle", "resetting", "connecting"};
+	struct pgw_mbuf *b = arg;
+	unsigned counts[] = {v->active, v->idle, v->resetting, v->connecting};
+	char db[160], user[160], labels[400];
+
+	pgw_mlabel_escape(v->database, db, sizeof(db));
+	pgw_mlabel_escape(v->user, user, sizeof(user));
+	for (size_t i = 0; i < PGW_ARRAY_LEN(states); i++) {
+		snprintf(labels, sizeof(labels), "database=\"%s\",user=\"%s\",state=\"%s\"", db,
+			 user, states[i]);
+		pgw_mbuf_sample(b, "pgward_pool_servers", labels, counts[i]);
+	}
+}
+
+static void pool_wait_samples(const struct pgw_pool_view *v, void *arg)
+{
+	struct pgw_mbuf *b = arg;
+	char db[160], user[160], labels[400];
+
+	pgw_mlabel_escape(v->database, db, sizeof(db));
+	pgw_mlabel_escape(v->user, user, sizeof(user));
+	snprintf(labels, sizeof(labels), "database=\"%s\",user=\"%s\"", db, user);
+	pgw_mbuf_sample(b, "pgward_pool_clients_waiting", labels, v->waiting);
+}
+
+/* Server pools (src/pool/): PgBouncer's SHOW POOLS as gauges. */
+static void pool_families(struct pgw_mbuf *b)
+{
+	pgw_mbuf_family(b, "pgward_pool_servers", "gauge",
+			"Server connections of each (database, user) pool, by state.");
+	pgw_pool_foreach(pool_samples, b);
+	pgw_mbuf_family(b, "pgward_pool_clients_waiting", "gauge",
+			"Clients waiting for a server of each (database, user) pool.");
+	pgw_pool_foreach(pool_wait_samples, b);
+}
+
 static void login_families(struct pgw_mbuf *b)
 {
 	pgw_mbuf_family(b, "pgward_logins_total", "counter",
@@ -176,6 +216,7 @@ void pgw_metrics_render(struct pgw_mbuf *b)
 			"Server connections that could not be opened.", pgw_mg.connect_failed);
 	sql_cache_families(b);
 	login_families(b);
+	pool_families(b);
 	pgw_mjob_render(b);
 	pgw_mstmt_render(b);
 	pgw_mprocess_render(b);

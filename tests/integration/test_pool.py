@@ -643,3 +643,32 @@ def test_a_reset_that_hangs_frees_its_place(pg, pooled):
     assert 9 <= waited < 20, waited
     pw.wait_log(r"event=server_closed .*server_pid=%d" % pid)
     pg.execute("SELECT pg_terminate_backend(%d)" % pid)
+
+
+def test_pool_gauges_in_metrics(pg, pooled):
+    """/metrics shows each pool's servers by state and its waiting clients, and promtool
+    accepts the exposition."""
+    import shutil
+    import test_metrics
+    from conftest import free_port, run
+    port = free_port()
+    pw = pooled(default_pool_size=1, **{"metrics.listen_port": port})
+    pw.metrics_port = port
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    t = threading.Thread(target=lambda: login(pw, SCRAM_USER, SCRAM_PASSWORD).scalar("SELECT 1"))
+    t.start()
+    pw.wait_log(r"event=pool_wait")
+    text = test_metrics.scrape(pw)
+    samples = test_metrics.parse_metrics(text)
+    pool = dict(database="postgres", user=SCRAM_USER)
+    assert test_metrics.value(samples, "pgward_pool_servers", state="active", **pool) == 1
+    assert test_metrics.value(samples, "pgward_pool_servers", state="idle", **pool) == 0
+    assert test_metrics.value(samples, "pgward_pool_clients_waiting", **pool) == 1
+    promtool = shutil.which("promtool")
+    if promtool is not None:
+        r = run([promtool, "check", "metrics"], input=text.encode(), check=False)
+        assert r.returncode == 0, r.stdout.decode() + r.stderr.decode()
+    leave(a)
+    t.join(10)
+    samples = test_metrics.parse_metrics(test_metrics.scrape(pw))
+    assert test_metrics.value(samples, "pgward_pool_clients_waiting", **pool) == 0
