@@ -71,10 +71,37 @@ static void take(struct pgw_session *s, struct pgw_server *srv)
 {
 	s->srv = srv;
 	srv->id = s->id;
-	if (srv->state == PGW_SRV_NEW)
+	if (srv->state == PGW_SRV_NEW) {
+		pgw_conn_set_reading(&s->client, false); /* until the server is logged in */
 		pgw_sess_open_server(s);
-	else
+	} else {
 		take_idle(s);
+	}
+}
+
+/*
+ * A client waiting in its pool's queue is watched for leaving, so that its turn does not
+ * go to a client that is gone. What it sends meanwhile stays in its buffer, unread beyond
+ * the first read, until it has a server.
+ */
+static void waiting_client_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg)
+{
+	struct pgw_session *s = arg;
+
+	switch (ev) {
+	case PGW_CONN_READ:
+		pgw_conn_set_reading(c, false);
+		return;
+	case PGW_CONN_EOF:
+	case PGW_CONN_ERROR:
+		pgw_sess_end(s, ev == PGW_CONN_EOF ? "client closed the connection while waiting"
+						   : c->err);
+		return;
+	case PGW_CONN_CONNECTED:
+	case PGW_CONN_DRAINED:
+	case PGW_CONN_HANDSHAKE_DONE:
+		return;
+	}
 }
 
 static void pool_ready(void *arg, struct pgw_server *srv)
@@ -119,6 +146,8 @@ void pgw_sess_connect_server(struct pgw_session *s)
 	}
 	/* the client is known: from here query_wait_timeout bounds the wait, not the login's */
 	evtimer_del(&s->timer);
+	pgw_conn_set_cb(&s->client, waiting_client_cb, s);
+	pgw_conn_set_reading(&s->client, true);
 	pgw_debug(s->id, "pool_wait", "user=%s", s->user);
 }
 

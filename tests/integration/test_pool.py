@@ -672,3 +672,26 @@ def test_pool_gauges_in_metrics(pg, pooled):
     t.join(10)
     samples = test_metrics.parse_metrics(test_metrics.scrape(pw))
     assert test_metrics.value(samples, "pgward_pool_clients_waiting", **pool) == 0
+
+
+def test_a_client_that_leaves_while_waiting_loses_its_turn(pg, pooled):
+    """A waiting client that hangs up leaves the queue: the server its turn would have taken
+    goes idle in the pool (not to a client that is gone, which would cost the server)."""
+    pw = pooled(default_pool_size=1)
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    pid = pid_of(a)
+    w = pw.raw()
+    w.send(pgwire.startup_message({"user": SCRAM_USER, "database": "postgres"}))
+    threading.Thread(target=lambda: _finish_quietly(w), daemon=True).start()
+    pw.wait_log(r"event=pool_wait")
+    w.sock.shutdown(2)  # wakes the thread reading it; a close alone would wait for it
+    pw.wait_log(r"event=close .*reason=\"client closed the connection while waiting\"")
+    assert leave_to_pool(pw, a) == pid
+    assert pid_of(login(pw, SCRAM_USER, SCRAM_PASSWORD)) == pid
+
+
+def _finish_quietly(c):
+    try:
+        c.finish_startup(SCRAM_USER, SCRAM_PASSWORD)
+    except Exception:
+        pass
