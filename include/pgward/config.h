@@ -107,12 +107,12 @@ struct pgw_config {
 
 	/* [pgward] pools (src/pool/), PgBouncer's names and meanings */
 	enum pgw_pool_mode pool_mode;
-	int default_pool_size;	    /* servers per (database, user) at most */
-	char *server_reset_query;   /* run when a client leaves its server; NULL: none */
-	double server_idle_timeout; /* an idle pooled server older than this closes */
-	double server_lifetime;	    /* a server this old closes when it is next idle */
-	double query_wait_timeout;  /* a client waiting this long for a server gets 08P01 */
-	int reserve_pool_size;	    /* more servers for a pool whose client waited... */
+	int default_pool_size;	     /* servers per (database, user) at most */
+	char *server_reset_query;    /* run when a client leaves its server; NULL: none */
+	double server_idle_timeout;  /* an idle pooled server older than this closes */
+	double server_lifetime;	     /* a server this old closes when it is next idle */
+	double query_wait_timeout;   /* a client waiting this long for a server gets 08P01 */
+	int reserve_pool_size;	     /* more servers for a pool whose client waited... */
 	double reserve_pool_timeout; /* ...this long */
 	int max_db_connections;	     /* servers per database over all its pools; 0: no limit */
 	int max_user_connections;    /* servers per user over all its pools; 0: no limit */
