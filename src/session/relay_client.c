@@ -269,6 +269,7 @@ bool pgw_relay_client(struct pgw_session *s)
 	size_t avail = pgw_rbuf_len(in), run = 0;
 	bool terminate = false, wait = false, blocked = false;
 	size_t arrived = avail;
+	struct pgw_server *srv;
 
 	if (s->own_auth && !s->authenticated) {
 		/* pgward is still logging in as the client: nothing of the client's may reach
@@ -276,6 +277,7 @@ bool pgw_relay_client(struct pgw_session *s)
 		pgw_conn_set_reading(&s->client, false);
 		return true;
 	}
+	srv = s->srv; /* kept in a register: the calls below cannot change which server it is */
 	s->last_client_activity = pgw_now();
 	if (s->client_left > 0 && !continue_message(s, &run, &avail))
 		return false;
@@ -302,21 +304,29 @@ bool pgw_relay_client(struct pgw_session *s)
 			blocked = true;
 			break;
 		}
-		if (h.type == 'S')
-			s->srv->ext_open = false;
-		else if (h.type == 'P' || h.type == 'B' || h.type == 'E' || h.type == 'D' ||
-			 h.type == 'C')
-			s->srv->ext_open = true;
+		switch (h.type) {
+		case 'S':
+			srv->ext_open = false;
+			break;
+		case 'P':
+		case 'B':
+		case 'E':
+		case 'D':
+		case 'C':
+			srv->ext_open = true;
+			break;
+		default:
+			break;
+		}
 		if (!on_message(s, &h, &run, &avail, &wait))
 			return false;
 	}
-	pgw_conn_relay(&s->srv->conn, in, run);
+	pgw_conn_relay(&srv->conn, in, run);
 	/* what stays in the input is counted when it is consumed, on a later call */
 	pgw_metrics_bytes(&s->metrics, true, arrived - pgw_rbuf_len(in));
-	if (pgw_conn_flush(&s->srv->conn) < 0) {
-		s->srv->gone = true;
-		pgw_sess_fail(s, "08006", "pgward: lost the server connection: %s",
-			      s->srv->conn.err);
+	if (pgw_conn_flush(&srv->conn) < 0) {
+		srv->gone = true;
+		pgw_sess_fail(s, "08006", "pgward: lost the server connection: %s", srv->conn.err);
 		return false;
 	}
 	if (terminate) {

@@ -182,23 +182,25 @@ static void discard(struct pgw_session *s, size_t total)
 
 bool pgw_relay_server(struct pgw_session *s)
 {
-	struct pgw_rbuf *in = &s->srv->conn.in;
+	/* kept in a register: the calls below cannot change which server this is */
+	struct pgw_server *srv = s->srv;
+	struct pgw_rbuf *in = &srv->conn.in;
 	size_t avail = pgw_rbuf_len(in), run = 0;
 	size_t arrived = avail;
 
-	if (s->srv->left > 0) {
-		size_t n = PGW_MIN(avail, s->srv->left);
+	if (srv->left > 0) {
+		size_t n = PGW_MIN(avail, srv->left);
 
-		s->srv->left -= (uint32_t)n;
-		if (s->srv->discarding) {
+		srv->left -= (uint32_t)n;
+		if (srv->discarding) {
 			pgw_rbuf_drain(in, n);
 			avail -= n;
-			s->srv->discarding = s->srv->left > 0;
+			srv->discarding = srv->left > 0;
 		} else {
 			run = n;
 		}
 	}
-	while (s->srv->left == 0 && run < avail) {
+	while (srv->left == 0 && run < avail) {
 		struct pgw_msg_hdr h;
 		enum pgw_frame_status st =
 			pgw_frame_peek(pgw_rbuf_data(in) + run, avail - run, SERVER_MSG_MAX, &h);
@@ -247,24 +249,23 @@ bool pgw_relay_server(struct pgw_session *s)
 		}
 		if (h.type == 'S')
 			on_parameter_status(s, run, &h);
-		if (h.type == 'E' && pgw_tracker_wants_sqlstate(&s->srv->tracker)) {
+		if (h.type == 'E' && pgw_tracker_wants_sqlstate(&srv->tracker)) {
 			char code[6];
 
 			/* pgward's own statement failed: its SQLSTATE says what the client sees */
 			if (h.len <= DECODED_MSG_MAX && avail - run < total)
 				break;
-			v = pgw_tracker_on_error(&s->srv->tracker,
-						 error_sqlstate(s, run, &h, code));
+			v = pgw_tracker_on_error(&srv->tracker, error_sqlstate(s, run, &h, code));
 		} else {
-			v = pgw_tracker_on_backend(&s->srv->tracker, h.type);
+			v = pgw_tracker_on_backend(&srv->tracker, h.type);
 		}
 		if (v.note != 0)
 			pgw_jobs_lock_waited(v.note - 1u, pgw_now() - v.sent_at);
 		if (v.swap_note != 0)
 			pgw_jobs_count(v.swap_note - 1u, 0, 1, 0);
 		if (h.type == 'Z') { /* whole: its status byte follows the header */
-			s->srv->tx_status = (char)pgw_rbuf_data(in)[run + PGW_HDR_LEN];
-			pgw_sess_text_ready(s, s->srv->tx_status); /* pgward's own ones too */
+			srv->tx_status = (char)pgw_rbuf_data(in)[run + PGW_HDR_LEN];
+			pgw_sess_text_ready(s, srv->tx_status); /* pgward's own ones too */
 		}
 		if (v.action == PGW_RESP_SWALLOW || v.error != NULL) {
 			pgw_conn_queue(&s->client, in, run);
@@ -280,7 +281,7 @@ bool pgw_relay_server(struct pgw_session *s)
 		if (h.type == 'E' || h.type == 'C')
 			note_result(s, &h, run, avail);
 		if (h.type == 'Z') {
-			on_ready_for_query(s, s->srv->tx_status);
+			on_ready_for_query(s, srv->tx_status);
 		} else if (needs_decode(s, h.type)) {
 			pgw_conn_queue(&s->client, in, run);
 			run = 0;
@@ -291,7 +292,7 @@ bool pgw_relay_server(struct pgw_session *s)
 		}
 		take = PGW_MIN(total, avail - run);
 		run += take;
-		s->srv->left = (uint32_t)(total - take);
+		srv->left = (uint32_t)(total - take);
 	}
 	pgw_conn_relay(&s->client, in, run);
 	pgw_metrics_bytes(&s->metrics, false, arrived - pgw_rbuf_len(in));
