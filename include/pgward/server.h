@@ -40,8 +40,6 @@ struct pgw_server {
 	size_t nparams;
 	unsigned resets;    /* RESETTING: ReadyForQuery still to come for pgward's reset */
 	double reset_since; /* ...since when */
-	bool ext_open; /* extended-protocol messages went since the last Sync: the server is in a
-			* batch (maybe skipping to its Sync after an error), not at rest */
 	struct pgw_conn conn;
 	struct pgw_server_link link;
 	bool gone;		    /* the server closed its side or failed */

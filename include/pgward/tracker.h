@@ -49,6 +49,9 @@ struct pgw_tracker {
 	uint32_t cap; /* a power of two */
 	uint32_t head;
 	uint32_t count;
+	/* extended-protocol messages went since the last Sync: the server is inside a batch
+	 * (and after an error skips to its Sync), whatever is still owed */
+	bool batch_open;
 };
 
 struct pgw_resp_verdict {

@@ -60,6 +60,10 @@ int pgw_tracker_push(struct pgw_tracker *t, char type, enum pgw_resp_action acti
 	e->error = error;
 	e->len = error_len;
 	t->count++;
+	if (type == 'S')
+		t->batch_open = false;
+	else if (type != 'Q' && type != 'F')
+		t->batch_open = true;
 	return 0;
 }
 

@@ -304,20 +304,6 @@ bool pgw_relay_client(struct pgw_session *s)
 			blocked = true;
 			break;
 		}
-		switch (h.type) {
-		case 'S':
-			srv->ext_open = false;
-			break;
-		case 'P':
-		case 'B':
-		case 'E':
-		case 'D':
-		case 'C':
-			srv->ext_open = true;
-			break;
-		default:
-			break;
-		}
 		if (!on_message(s, &h, &run, &avail, &wait))
 			return false;
 	}

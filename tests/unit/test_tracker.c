@@ -80,6 +80,31 @@ static void test_error_skips_to_sync(void **state)
 	pgw_tracker_free(&t);
 }
 
+/* A batch without its Sync leaves nothing owed once a Flush got its answers, or once an
+ * error made the server skip the rest: only batch_open says the server is not at rest. */
+static void test_batch_open_until_sync(void **state)
+{
+	struct pgw_tracker t = {0};
+
+	push_all(&t, "Q", PGW_RESP_PASS);
+	feed(&t, "CZ", "pP");
+	assert_false(t.batch_open);
+	push_all(&t, "P", PGW_RESP_PASS);
+	feed(&t, "E", "P");
+	assert_int_equal(pgw_tracker_pending(&t), 0);
+	assert_true(t.batch_open);
+	push_all(&t, "Q", PGW_RESP_PASS); /* a Query inside the batch does not end it */
+	assert_true(t.batch_open);
+	push_all(&t, "S", PGW_RESP_PASS);
+	assert_false(t.batch_open);
+	feed(&t, "CZZ", "pPP");
+	push_all(&t, "BE", PGW_RESP_PASS); /* answered through a Flush, no Sync */
+	feed(&t, "2C", "PP");
+	assert_int_equal(pgw_tracker_pending(&t), 0);
+	assert_true(t.batch_open);
+	pgw_tracker_free(&t);
+}
+
 static void test_error_in_query_waits_for_z(void **state)
 {
 	struct pgw_tracker t = {0};
@@ -193,6 +218,7 @@ int main(void)
 		cmocka_unit_test(test_extended_batch),
 		cmocka_unit_test(test_describe_statement),
 		cmocka_unit_test(test_error_skips_to_sync),
+		cmocka_unit_test(test_batch_open_until_sync),
 		cmocka_unit_test(test_error_in_query_waits_for_z),
 		cmocka_unit_test(test_swallow_injected),
 		cmocka_unit_test(test_portal_suspended_and_copy),
