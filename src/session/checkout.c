@@ -58,8 +58,9 @@ static void take_idle(struct pgw_session *s)
 		return;
 	pgw_sess_give_key(s);
 	pgw_debug(s->id, "server_reused", "server_pid=%u", srv->pid);
-	/* This runs inside the client's last authentication message, still in its buffer:
-	 * what the client sent after it is read from the event loop, not from here. */
+	/* Straight after pgward's own authentication this runs inside the client's last
+	 * authentication message, still in its buffer: what the client sent after it is read
+	 * from the event loop, not from here. */
 	pgw_conn_set_cb(&s->client, pgw_sess_client_cb, s);
 	pgw_conn_set_reading(&srv->conn, true);
 	pgw_conn_set_reading(&s->client, true);
