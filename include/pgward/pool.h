@@ -45,9 +45,6 @@ void pgw_pool_logged_in(struct pgw_server *srv);
 /* The server of NEW <srv> could not be reached or would not take a login now: its pool
  * opens no new server for server_login_retry; its clients wait (query_wait_timeout). */
 void pgw_pool_unreachable(struct pgw_server *srv);
-/* A pooled server's login failed or its connection broke while a client held it: it is
- * closed, and its place goes to a waiting client. */
-void pgw_pool_drop(struct pgw_server *srv);
 
 /* Every tick: idle servers past server_idle_timeout or server_lifetime close, clients past
  * query_wait_timeout are told. */

@@ -261,7 +261,8 @@ void pgw_pool_unreachable(struct pgw_server *srv)
 		srv->pool->retry_after = pgw_now() + pgw.cfg.server_login_retry;
 }
 
-void pgw_pool_drop(struct pgw_server *srv)
+/* Closes <srv>, and its place goes to a waiting client. */
+static void drop_server(struct pgw_server *srv)
 {
 	bool pooled = srv->pool != NULL;
 
@@ -291,7 +292,7 @@ static void make_idle(struct pgw_server *srv)
 	/* with no client of its own waiting, its place may serve one a limit keeps waiting */
 	if (pgw.cfg.pool_mode != PGW_POOL_SESSION || too_old(srv, pgw_now()) ||
 	    (p->waiters == NULL && sibling_waits(p))) {
-		pgw_pool_drop(srv);
+		drop_server(srv);
 		return;
 	}
 	if (srv->state == PGW_SRV_RESETTING)
@@ -332,7 +333,7 @@ static void pool_read(struct pgw_server *srv)
 		if (st == PGW_FRAME_NEED_MORE)
 			break;
 		if (st == PGW_FRAME_BAD_LENGTH) {
-			pgw_pool_drop(srv);
+			drop_server(srv);
 			return;
 		}
 		total = (size_t)h.len + 1;
@@ -341,7 +342,7 @@ static void pool_read(struct pgw_server *srv)
 		switch (h.type) {
 		case 'S':
 			if (!note_param(srv, data + PGW_HDR_LEN, h.len - 4)) {
-				pgw_pool_drop(srv);
+				drop_server(srv);
 				return;
 			}
 			break;
@@ -351,7 +352,7 @@ static void pool_read(struct pgw_server *srv)
 		case 'Z':
 			if (srv->state != PGW_SRV_RESETTING || srv->resets == 0 || h.len != 5 ||
 			    data[PGW_HDR_LEN] != 'I') {
-				pgw_pool_drop(srv);
+				drop_server(srv);
 				return;
 			}
 			srv->tx_status = 'I';
@@ -362,11 +363,11 @@ static void pool_read(struct pgw_server *srv)
 			make_idle(srv);
 			return;
 		case 'E': /* the reset failed, or the server is going away */
-			pgw_pool_drop(srv);
+			drop_server(srv);
 			return;
 		default:
 			if (srv->state != PGW_SRV_RESETTING) {
-				pgw_pool_drop(srv);
+				drop_server(srv);
 				return;
 			}
 			break; /* the reset query's own answers */
@@ -387,7 +388,7 @@ static void pool_server_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg
 	case PGW_CONN_EOF:
 	case PGW_CONN_ERROR:
 		srv->gone = true;
-		pgw_pool_drop(srv);
+		drop_server(srv);
 		return;
 	case PGW_CONN_CONNECTED:
 	case PGW_CONN_DRAINED:
@@ -439,7 +440,7 @@ struct pgw_server *pgw_pool_checkout(const char *database, const char *user, uin
 	DL_COUNT(p->waiters, w_at, waiting);
 	while ((srv = p->idle) != NULL) {
 		if (too_old(srv, now)) {
-			pgw_pool_drop(srv);
+			drop_server(srv);
 			continue;
 		}
 		DL_DELETE(p->idle, srv);
@@ -453,7 +454,7 @@ struct pgw_server *pgw_pool_checkout(const char *database, const char *user, uin
 			srv->resets = 0;
 			send_reset(srv, pgw.cfg.server_check_query);
 			if (pgw_conn_flush(&srv->conn) < 0)
-				pgw_pool_drop(srv);
+				drop_server(srv);
 			break;
 		}
 		set_state(srv, PGW_SRV_ACTIVE);
@@ -483,7 +484,7 @@ void pgw_pool_release(struct pgw_server *srv, bool reusable)
 
 	if (!reusable || srv->gone || srv->pool == NULL || srv->state != PGW_SRV_ACTIVE ||
 	    pgw.cfg.pool_mode != PGW_POOL_SESSION || too_old(srv, pgw_now())) {
-		pgw_pool_drop(srv);
+		drop_server(srv);
 		return;
 	}
 	pgw_conn_set_cb(&srv->conn, pool_server_cb, srv);
@@ -499,7 +500,7 @@ void pgw_pool_release(struct pgw_server *srv, bool reusable)
 	set_state(srv, PGW_SRV_RESETTING);
 	DL_APPEND(srv->pool->resetting, srv);
 	if (pgw_conn_flush(&srv->conn) < 0) {
-		pgw_pool_drop(srv);
+		drop_server(srv);
 		return;
 	}
 	/* answers that came before the client left are read now */
@@ -518,13 +519,13 @@ void pgw_pool_tick(double now)
 		DL_FOREACH_SAFE (p->resetting, srv, stmp) {
 			/* a reset or check that does not finish: the server is stuck, not free */
 			if (now - srv->reset_since > RESET_TIMEOUT_SECONDS)
-				pgw_pool_drop(srv);
+				drop_server(srv);
 		}
 		DL_FOREACH_SAFE (p->idle, srv, stmp) {
 			if (pgw.cfg.pool_mode != PGW_POOL_SESSION || too_old(srv, now) ||
 			    (pgw.cfg.server_idle_timeout > 0 &&
 			     now - srv->idle_since > pgw.cfg.server_idle_timeout))
-				pgw_pool_drop(srv);
+				drop_server(srv);
 		}
 		while ((w = p->waiters) != NULL && pgw.cfg.query_wait_timeout > 0 &&
 		       now - w->since > pgw.cfg.query_wait_timeout) {
@@ -553,7 +554,7 @@ void pgw_pool_close_idle(void)
 
 	HASH_ITER (hh, pools, p, ptmp) {
 		while (p->idle != NULL)
-			pgw_pool_drop(p->idle);
+			drop_server(p->idle);
 	}
 }
 
