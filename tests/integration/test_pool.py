@@ -502,7 +502,9 @@ def test_server_restart_drops_every_pooled_server(pg2, pgward_factory):
     at once, one arriving within server_login_retry waits, and both it and new clients work
     once the server is back."""
     pg2.start()
-    pw = pgward_factory(server_port=pg2.port, auth_type="trust", server_login_retry=1, query_wait_timeout=20)
+    # server_login_retry long enough that the second client arrives within it even under ASan,
+    # short enough that PostgreSQL is back before it runs out
+    pw = pgward_factory(server_port=pg2.port, auth_type="trust", server_login_retry=4, query_wait_timeout=20)
     a = pw.raw_session(SUPERUSER)
     pid_a = pid_of(a)
     pid_b = leave_to_pool(pw, pw.raw_session(SUPERUSER))
@@ -514,11 +516,11 @@ def test_server_restart_drops_every_pooled_server(pg2, pgward_factory):
         pw.raw_session(SUPERUSER)
     assert e.value.sqlstate == "08006"
     waiting = []
-    t = threading.Thread(target=lambda: waiting.append(pw.raw_session(SUPERUSER).scalar("SELECT 'waited'")))
+    t = threading.Thread(target=lambda: waiting.append(pw.raw_session(SUPERUSER, timeout=20).scalar("SELECT 'waited'")))
     t.start()
-    time.sleep(0.3)
+    pw.wait_log(r"event=pool_wait")
     pg2.start()
-    t.join(15)
+    t.join(20)
     assert waiting == ["waited"]
     c = pw.raw_session(SUPERUSER)
     assert pid_of(c) not in (pid_a, pid_b)
