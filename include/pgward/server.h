@@ -63,6 +63,8 @@ bool pgw_server_busy(const struct pgw_server *srv);
 /* The number the next client's signed tenant context binds: the time in microseconds, and
  * always above the last one, so it grows on this backend whatever reuses its pid. */
 uint64_t pgw_server_next_checkout(struct pgw_server *srv);
+/* What the server last reported for <name> (ParameterStatus), or NULL. */
+const char *pgw_server_param(const struct pgw_server *srv, const char *name);
 /* ParameterStatus <name> = <value>: remembered for the next client. 0, or -1 out of memory. */
 int pgw_server_param_set(struct pgw_server *srv, const char *name, const char *value);
 

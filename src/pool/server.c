@@ -48,6 +48,14 @@ bool pgw_server_busy(const struct pgw_server *srv)
 	return pgw_tracker_pending(&srv->tracker) > 0;
 }
 
+const char *pgw_server_param(const struct pgw_server *srv, const char *name)
+{
+	for (size_t i = 0; i < srv->nparams; i++)
+		if (strcmp(srv->params[i].name, name) == 0)
+			return srv->params[i].value;
+	return NULL;
+}
+
 int pgw_server_param_set(struct pgw_server *srv, const char *name, const char *value)
 {
 	struct pgw_server_param *p, *grown;

@@ -71,11 +71,16 @@ static void link_done(void *arg, bool ok, const char *why)
 	pgw_debug(s->id, "server_connected", "tls=%s", s->srv->conn.ssl ? "yes" : "no");
 	pgw_conn_set_cb(&s->srv->conn, pgw_sess_server_cb, s);
 	if (s->pooled) {
-		/* a pooled server serves clients with other settings: it logs in with none, and
-		 * each client's are applied to it (tenant_hook.c), undone by the reset */
+		/* A pooled server serves clients with other settings: it logs in with none but
+		 * application_name, and each client's are applied to it (tenant_hook.c), undone
+		 * by the reset. application_name survives the reset (DISCARD ALL restores the
+		 * login's value), so the next client of the same application needs nothing
+		 * applied: it is the one setting most clients send, and always the same. */
 		struct pgw_startup_view neutral = s->view;
+		int app = pgw_startup_view_find(&s->view, "application_name");
 
-		neutral.nsettings = 0;
+		neutral.nsettings = app < 0 ? 0 : 1;
+		neutral.settings = app < 0 ? NULL : &s->view.settings[app];
 		neutral.nproto = 0;
 		pgw_startup_view_write(&neutral, s->srv->conn.out);
 	} else {

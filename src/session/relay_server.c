@@ -24,7 +24,7 @@
 /* DataRow and CopyData can legitimately reach 1 GB; the header check only rules out junk. */
 #define SERVER_MSG_MAX 0x7fffffffu
 
-static void on_ready_for_query(struct pgw_session *s, char status)
+void pgw_sess_on_ready(struct pgw_session *s, char status)
 {
 	s->srv->tx_status = status;
 	pgw_metrics_ready(&s->metrics, status);
@@ -281,7 +281,7 @@ bool pgw_relay_server(struct pgw_session *s)
 		if (h.type == 'E' || h.type == 'C')
 			note_result(s, &h, run, avail);
 		if (h.type == 'Z') {
-			on_ready_for_query(s, srv->tx_status);
+			pgw_sess_on_ready(s, srv->tx_status);
 		} else if (needs_decode(s, h.type)) {
 			pgw_conn_queue(&s->client, in, run);
 			run = 0;

@@ -182,6 +182,8 @@ bool pgw_relay_client(struct pgw_session *s);
 bool pgw_relay_server(struct pgw_session *s);
 void pgw_relay_client_backpressure(struct pgw_session *s);
 void pgw_relay_server_backpressure(struct pgw_session *s);
+/* ReadyForQuery with <status> went to the client: after the login, the session is READY. */
+void pgw_sess_on_ready(struct pgw_session *s, char status);
 void pgw_sess_client_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg);
 void pgw_sess_server_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg);
 

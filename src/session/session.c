@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -379,22 +378,18 @@ static const char *view_state(const struct pgw_session *s)
 
 /*
  * The application_name the client runs with: a pooled server's last ParameterStatus follows
- * a later SET; otherwise (a waiting client, an unpooled server) the startup packet's, the
- * last one winning as the server reads them.
+ * a later SET; otherwise (a waiting client, an unpooled server) the startup packet's.
  */
 static const char *view_application_name(const struct pgw_session *s)
 {
-	const char *name = "";
+	const char *name;
+	int i;
 
-	if (s->srv != NULL && s->srv->pool != NULL && s->authenticated) {
-		for (size_t i = 0; i < s->srv->nparams; i++)
-			if (strcmp(s->srv->params[i].name, "application_name") == 0)
-				return s->srv->params[i].value;
-	}
-	for (size_t i = 0; i < s->view.nsettings; i++)
-		if (strcasecmp(s->view.settings[i].name, "application_name") == 0)
-			name = s->view.settings[i].value;
-	return name;
+	if (s->srv != NULL && s->srv->pool != NULL && s->authenticated &&
+	    (name = pgw_server_param(s->srv, "application_name")) != NULL)
+		return name;
+	i = pgw_startup_view_find(&s->view, "application_name");
+	return i < 0 ? "" : s->view.settings[i].value;
 }
 
 void pgw_session_foreach(pgw_session_view_fn fn, void *arg)

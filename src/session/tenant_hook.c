@@ -59,65 +59,78 @@ static void label_by_organization(struct pgw_session *s)
 	pgw_metrics_relabel(&s->metrics, first);
 }
 
+/* One set_config(<name>, <value>) of write_settings: a Bind and an Execute. */
+static bool write_setting(struct pgw_tracker *tr, struct evbuffer *out, const char *name,
+			  const char *value)
+{
+	pgw_msg_header(out, 'B',
+		       (uint32_t)(1 + 1 + 2 + 2 + 4 + strlen(name) + 4 + strlen(value) + 2));
+	pgw_put_cstr(out, ""); /* portal */
+	pgw_put_cstr(out, ""); /* statement */
+	pgw_put_u16(out, 0);   /* text parameters */
+	pgw_put_u16(out, 2);
+	pgw_put_u32(out, (uint32_t)strlen(name));
+	evbuffer_add(out, name, strlen(name));
+	pgw_put_u32(out, (uint32_t)strlen(value));
+	evbuffer_add(out, value, strlen(value));
+	pgw_put_u16(out, 0); /* result formats */
+	pgw_msg_header(out, 'E', 1 + 4);
+	pgw_put_cstr(out, "");
+	pgw_put_u32(out, 0);
+	return pgw_tracker_push(tr, 'B', PGW_RESP_SWALLOW, NULL, 0) == 0 &&
+	       pgw_tracker_push(tr, 'E', PGW_RESP_SWALLOW, NULL, 0) == 0;
+}
+
 /*
- * A pooled server logged in with none of the client's startup settings: they are applied
- * as the set_config() calls check_settings (handshake.c) passed, with bound parameters, and
- * the unnamed statement is closed again before the Sync.
+ * A pooled server logged in with none of the client's startup settings but
+ * application_name, that of the client it was opened for (handshake.c): the client's are
+ * applied as the set_config() calls check_settings (handshake.c) passed, with bound
+ * parameters, and the unnamed statement is closed again. application_name only when the
+ * server's differs; a client without one gets the empty string, the server's default.
+ * Returns 1 if anything was written, 0 if nothing needed to be, -1 out of memory.
  */
-static bool write_settings(struct pgw_session *s)
+static int write_settings(struct pgw_session *s)
 {
 	static const char sql[] = "SELECT pg_catalog.set_config($1, $2, false)";
 	const struct pgw_startup_view *v = &s->view;
 	struct evbuffer *out = s->srv->conn.out;
 	struct pgw_tracker *tr = &s->srv->tracker;
+	int app = pgw_startup_view_find(v, "application_name");
+	const char *app_now = pgw_server_param(s->srv, "application_name");
+	const char *app_wanted = app < 0 ? "" : v->settings[app].value;
+	bool app_differs = app_now == NULL || strcmp(app_now, app_wanted) != 0;
 
 	s->text.login_fixed = true; /* RESET restores the server's own, not these */
-	if (v->nsettings == 0)
-		return true;
+	if (v->nsettings == (app < 0 ? 0u : 1u) && !app_differs)
+		return 0;
 	pgw_msg_header(out, 'P', (uint32_t)(1 + sizeof(sql) + 2));
 	pgw_put_cstr(out, "");
 	pgw_put_cstr(out, sql);
 	pgw_put_u16(out, 0);
 	if (pgw_tracker_push(tr, 'P', PGW_RESP_SWALLOW, NULL, 0) < 0)
-		return false;
-	for (size_t i = 0; i < v->nsettings; i++) {
-		const char *name = v->settings[i].name, *value = v->settings[i].value;
-
-		pgw_msg_header(
-			out, 'B',
-			(uint32_t)(1 + 1 + 2 + 2 + 4 + strlen(name) + 4 + strlen(value) + 2));
-		pgw_put_cstr(out, ""); /* portal */
-		pgw_put_cstr(out, ""); /* statement */
-		pgw_put_u16(out, 0);   /* text parameters */
-		pgw_put_u16(out, 2);
-		pgw_put_u32(out, (uint32_t)strlen(name));
-		evbuffer_add(out, name, strlen(name));
-		pgw_put_u32(out, (uint32_t)strlen(value));
-		evbuffer_add(out, value, strlen(value));
-		pgw_put_u16(out, 0); /* result formats */
-		pgw_msg_header(out, 'E', 1 + 4);
-		pgw_put_cstr(out, "");
-		pgw_put_u32(out, 0);
-		if (pgw_tracker_push(tr, 'B', PGW_RESP_SWALLOW, NULL, 0) < 0 ||
-		    pgw_tracker_push(tr, 'E', PGW_RESP_SWALLOW, NULL, 0) < 0)
-			return false;
-	}
+		return -1;
+	for (size_t i = 0; i < v->nsettings; i++)
+		if ((int)i != app &&
+		    !write_setting(tr, out, v->settings[i].name, v->settings[i].value))
+			return -1;
+	if (app_differs && !write_setting(tr, out, "application_name", app_wanted))
+		return -1;
 	pgw_msg_header(out, 'C', 1 + 1);
 	evbuffer_add(out, "S", 1);
 	pgw_put_cstr(out, "");
 	s->settings_sent = true;
-	return pgw_tracker_push(tr, 'C', PGW_RESP_SWALLOW, NULL, 0) == 0;
+	return pgw_tracker_push(tr, 'C', PGW_RESP_SWALLOW, NULL, 0) == 0 ? 1 : -1;
 }
 
 /*
  * The server is logged in and the ids are known (or the lookup failed): apply the client's
  * settings (pooled) and set the context, or refuse the session. The Sync's ReadyForQuery
- * is the client's first.
+ * is the client's first; with nothing to write, pgward's own is.
  */
 static bool proceed(struct pgw_session *s)
 {
 	struct pgw_tenant_sess *t = &s->tenant;
-	int n;
+	int n, wrote;
 
 	if (t->status == PGW_TENANT_PENDING)
 		return true;
@@ -130,9 +143,18 @@ static bool proceed(struct pgw_session *s)
 			      t->error);
 		return false;
 	}
-	if (s->pooled && !write_settings(s))
+	wrote = s->pooled ? write_settings(s) : 0;
+	if (wrote < 0)
 		goto oom;
 	if (t->status == PGW_TENANT_OFF) {
+		if (wrote == 0) {
+			/* nothing to set: the server is idle after its login or reset, and the
+			 * client's first ReadyForQuery needs no round trip to it */
+			pgw_msg_ready(s->client.out, 'I');
+			pgw_sess_text_ready(s, 'I');
+			pgw_sess_on_ready(s, 'I');
+			return true;
+		}
 		pgw_msg_header(s->srv->conn.out, 'S', 0);
 	} else {
 		n = pgw_tenant_write_injection(t, s->srv->pid, pgw_server_next_checkout(s->srv),
@@ -232,5 +254,16 @@ bool pgw_sess_tenant_release(struct pgw_session *s)
 void pgw_sess_tenant_server_ready(struct pgw_session *s)
 {
 	s->tenant.held = true;
-	proceed(s);
+	if (!proceed(s) || s->state != PGW_SS_READY)
+		return;
+	/* Nothing had to be applied: the client is told it is ready now. This may run inside
+	 * the client's last authentication message (checkout.c), so what it sent next is read
+	 * from the event loop. */
+	if (pgw_conn_flush(&s->client) < 0) {
+		pgw_sess_end(s, s->client.err);
+		return;
+	}
+	s->tenant.released = true;
+	pgw_conn_set_reading(&s->client, true);
+	pgw_conn_kick_read(&s->client);
 }

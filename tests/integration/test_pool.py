@@ -127,6 +127,39 @@ def test_each_client_gets_its_own_startup_settings(pg, pooled):
     assert c.params["application_name"] == "app-c"
 
 
+def last_statement(pg, pid):
+    return pg.execute("SELECT query FROM pg_stat_activity WHERE pid = %d" % pid)[0][0]
+
+
+def test_a_client_of_the_same_application_costs_the_server_nothing(pg, pooled):
+    """Connection per request: a client sending the application_name its server logged in with
+    (pgbench, most drivers) is ready without pgward sending that server anything (its last
+    statement is still the reset's); another application's name is applied, and the reset
+    gives the server its own back."""
+    pw = pooled()
+    per_request = {"application_name": "per-request"}
+    pid = leave_to_pool(pw, login(pw, SCRAM_USER, SCRAM_PASSWORD, params=per_request))
+    b = login(pw, SCRAM_USER, SCRAM_PASSWORD, params=per_request)
+    assert b.params["application_name"] == "per-request"
+    assert last_statement(pg, pid).startswith("SELECT pg_catalog.setseed(")
+    assert pid_of(b) == pid
+    assert b.scalar("SHOW application_name") == "per-request"
+    leave_to_pool(pw, b)
+
+    c = login(pw, SCRAM_USER, SCRAM_PASSWORD, params={"application_name": "other-app"})
+    assert last_statement(pg, pid) == "SELECT pg_catalog.set_config($1, $2, false)"
+    assert c.params["application_name"] == "other-app"
+    assert pid_of(c) == pid
+    assert c.scalar("SHOW application_name") == "other-app"
+    leave_to_pool(pw, c)
+
+    d = login(pw, SCRAM_USER, SCRAM_PASSWORD, params=per_request)
+    assert last_statement(pg, pid).startswith("SELECT pg_catalog.setseed(")
+    assert d.params["application_name"] == "per-request"
+    assert pid_of(d) == pid
+    assert d.scalar("SHOW application_name") == "per-request"
+
+
 def test_a_setting_the_server_refuses_ends_that_login_only(pg, pooled):
     """An invalid startup value is the server's own FATAL (22023), as directly; the pool's
     server is not handed out half set, and the next client logs in."""
