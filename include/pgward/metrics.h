@@ -34,7 +34,6 @@ enum pgw_moutcome {
 };
 
 struct pgw_mtenant;
-struct pgw_mprepared;
 
 /* One request (a Query, a FunctionCall, or the extended-protocol messages up to Sync). */
 struct pgw_mreq {
@@ -55,9 +54,6 @@ struct pgw_msess {
 	char tx_status;	      /* from the last ReadyForQuery */
 	uint64_t tx_start_ns; /* when the open transaction block began */
 	uint64_t connect_start_ns;
-	uint64_t unnamed_fp; /* the unnamed prepared statement */
-	uint8_t unnamed_kind;
-	struct pgw_mprepared *prepared; /* named ones, a small FIFO */
 };
 
 /* ---- process-wide ---- */
@@ -89,9 +85,14 @@ void pgw_metrics_relabel(struct pgw_msess *m, const char *tenant);
 /* The session ended: releases its tenant and memory. Safe on a session never logged in. */
 void pgw_metrics_session_end(struct pgw_msess *m);
 
-/* A client message that pgward read whole (Query, Parse, Bind, FunctionCall). */
+/* A client message that pgward read whole (Query, Parse, Bind, FunctionCall). A Parse's
+ * fingerprint and kind go to <tag>, to be kept with the statement; a Bind's come from the
+ * tag of its statement in <stmts> (policy.h). */
+struct pgw_stmt_map;
+struct pgw_stmt_tag;
 void pgw_metrics_client_msg(struct pgw_msess *m, char type, const uint8_t *body, size_t len,
-			    bool refused);
+			    bool refused, const struct pgw_stmt_map *stmts,
+			    struct pgw_stmt_tag *tag);
 /* A client message the server will answer was sent on (Q F S P B C D E). */
 void pgw_metrics_sent(struct pgw_msess *m, char type);
 /* A client message of <type> was refused under <rule> (its stand-in was sent). */

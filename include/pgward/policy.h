@@ -189,10 +189,18 @@ void pgw_policy_shutdown(void);
 /* Records statement <name> ("" is the unnamed one) with <info> (may be NULL; referenced).
  * -1 when memory runs out. */
 int pgw_stmt_map_put(struct pgw_stmt_map *m, const char *name, const struct pgw_sql_info *info);
-/* Records a Parse message's statement: its name, <info>, and the parameter types it
- * declares. -1 when memory runs out. */
+/* What the metrics count a statement's executions as (metrics.h: its fingerprint and
+ * kind), kept with the statement so that one map follows the session's statements. */
+struct pgw_stmt_tag {
+	uint64_t fp;
+	uint8_t kind;
+};
+/* Records a Parse message's statement: its name, <info>, the parameter types it declares
+ * and <tag> (may be NULL). -1 when memory runs out. */
 int pgw_stmt_map_put_parse(struct pgw_stmt_map *m, const uint8_t *body, size_t len,
-			   const struct pgw_sql_info *info);
+			   const struct pgw_sql_info *info, const struct pgw_stmt_tag *tag);
+/* The tag recorded for <name>; NULL if unknown. */
+const struct pgw_stmt_tag *pgw_stmt_map_tag(const struct pgw_stmt_map *m, const char *name);
 /* The type OID the Parse of <name> declared for $<param>; 0 if none. */
 uint32_t pgw_stmt_map_param_type(const struct pgw_stmt_map *m, const char *name, int param);
 /* The classification recorded for <name>; NULL if unknown or never inspected. */

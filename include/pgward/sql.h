@@ -262,6 +262,8 @@ struct pgw_sql_info {
 	const struct pgw_sql_update *updates;
 	size_t nnotifies; /* every NOTIFY and pg_notify() with a constant channel, any depth */
 	const struct pgw_sql_notify *notifies;
+	size_t ndeallocates; /* every DEALLOCATE, in order: its name, NULL for DEALLOCATE ALL */
+	const char *const *deallocates;
 	/* private to src/sql */
 	size_t nhits;
 	const struct pgw_sql_hit *hits;
@@ -300,9 +302,9 @@ bool pgw_sql_may_run_ddl(const char *sql, size_t len);
 #define PGW_SQL_MAY_RUN_DDL	2u
 /*
  * What the checks that hold for every role need (the guard's integrity, and how the
- * session's text reads): ALTER, CREATE, RESET, DISCARD, DO, set_config, pg_settings, U&,
- * and SET only as the first word of a statement (so UPDATE ... SET needs no parse). For a
- * role with no guard rule, outside tenant mode.
+ * session's text reads, and which prepared statements it has): ALTER, CREATE, RESET,
+ * DISCARD, DEALLOCATE, DO, set_config, pg_settings, U&, and SET only as the first word of a
+ * statement (so UPDATE ... SET needs no parse). For a role with no guard rule, outside tenant mode.
  */
 #define PGW_SQL_MAY_CHANGE_SESSION 4u
 unsigned pgw_sql_prefilter(const char *sql, size_t len, unsigned want);

@@ -8,72 +8,11 @@
  */
 #include "metrics-int.h"
 
+#include "pgward/policy.h"
 #include "pgward/proxy.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#define PREPARED_MAX 64 /* named statements remembered per session; older ones are forgotten */
-
-/* Named prepared statements: Bind carries only the name, the kind came with Parse. */
-struct pgw_mprepared {
-	uint64_t name[PREPARED_MAX];
-	uint64_t fp[PREPARED_MAX];
-	uint8_t kind[PREPARED_MAX];
-	unsigned next;
-};
-
-static uint64_t name_hash(const char *s)
-{
-	uint64_t h = 14695981039346656037ull;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h != 0 ? h : 1;
-}
-
-static void prepared_put(struct pgw_msess *m, const char *name, uint8_t kind, uint64_t fp)
-{
-	struct pgw_mprepared *p = m->prepared;
-	uint64_t h = name_hash(name);
-	unsigned i;
-
-	if (p == NULL && (p = m->prepared = calloc(1, sizeof(*p))) == NULL)
-		return;
-	for (i = 0; i < PREPARED_MAX && p->name[i] != h; i++)
-		;
-	if (i == PREPARED_MAX) {
-		i = p->next;
-		p->next = (p->next + 1) % PREPARED_MAX;
-	}
-	p->name[i] = h;
-	p->kind[i] = kind;
-	p->fp[i] = fp;
-}
-
-static void prepared_get(const struct pgw_msess *m, const char *name, struct pgw_mreq *r)
-{
-	const struct pgw_mprepared *p = m->prepared;
-	uint64_t h;
-
-	if (name[0] == '\0') {
-		r->kind = m->unnamed_kind;
-		r->fp = m->unnamed_fp;
-		return;
-	}
-	r->kind = PGW_MK_OTHER;
-	r->fp = 0;
-	if (p == NULL)
-		return;
-	h = name_hash(name);
-	for (unsigned i = 0; i < PREPARED_MAX; i++) {
-		if (p->name[i] == h) {
-			r->kind = p->kind[i];
-			r->fp = p->fp[i];
-			return;
-		}
-	}
-}
 
 void pgw_metrics_login(struct pgw_msess *m, const char *tenant)
 {
@@ -81,7 +20,6 @@ void pgw_metrics_login(struct pgw_msess *m, const char *tenant)
 		return;
 	m->tenant = pgw_mreg_acquire(&pgw_mg.reg, tenant, (unsigned)pgw.cfg.metrics_max_tenants);
 	m->tx_status = 'I';
-	m->unnamed_kind = PGW_MK_OTHER;
 }
 
 void pgw_metrics_relabel(struct pgw_msess *m, const char *tenant)
@@ -97,7 +35,6 @@ void pgw_metrics_session_end(struct pgw_msess *m)
 	if (m->tenant != NULL)
 		pgw_mreg_release(&pgw_mg.reg, m->tenant, pgw_now());
 	free(m->ring);
-	free(m->prepared);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -160,9 +97,11 @@ static const char *cstr(const uint8_t *body, size_t len, size_t *off, size_t *n)
 }
 
 void pgw_metrics_client_msg(struct pgw_msess *m, char type, const uint8_t *body, size_t len,
-			    bool refused)
+			    bool refused, const struct pgw_stmt_map *stmts,
+			    struct pgw_stmt_tag *tag)
 {
 	struct pgw_mreq *r;
+	const struct pgw_stmt_tag *known;
 	const char *name, *sql;
 	size_t off = 0, n, sn;
 
@@ -177,22 +116,21 @@ void pgw_metrics_client_msg(struct pgw_msess *m, char type, const uint8_t *body,
 		r->fp = refused ? 0 : pgw_mstmt_fingerprint(sql, n);
 		return;
 	case 'P':
-		if ((name = cstr(body, len, &off, &n)) == NULL ||
-		    (sql = cstr(body, len, &off, &sn)) == NULL)
+		if (cstr(body, len, &off, &n) == NULL || (sql = cstr(body, len, &off, &sn)) == NULL)
 			return;
 		r->kind = (uint8_t)pgw_mkind_of_sql(sql, sn);
 		r->fp = refused ? 0 : pgw_mstmt_fingerprint(sql, sn);
-		if (name[0] == '\0') {
-			m->unnamed_kind = r->kind;
-			m->unnamed_fp = r->fp;
-		} else if (!refused) {
-			prepared_put(m, name, r->kind, r->fp);
+		if (tag != NULL) {
+			tag->kind = r->kind;
+			tag->fp = r->fp;
 		}
 		return;
 	case 'B':
 		if (cstr(body, len, &off, &n) == NULL || (name = cstr(body, len, &off, &n)) == NULL)
 			return;
-		prepared_get(m, name, r);
+		known = stmts != NULL ? pgw_stmt_map_tag(stmts, name) : NULL;
+		r->kind = known != NULL && known->kind < PGW_MK__COUNT ? known->kind : PGW_MK_OTHER;
+		r->fp = known != NULL ? known->fp : 0;
 		return;
 	default:
 		r->kind = PGW_MK_OTHER;

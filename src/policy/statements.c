@@ -19,8 +19,12 @@ struct pgw_stmt {
 	const struct pgw_sql_info *info;
 	uint32_t *types; /* parameter type OIDs the Parse declared (0: unspecified) */
 	uint16_t ntypes;
+	struct pgw_stmt_tag tag;
 	UT_hash_handle hh;
 };
+
+/* A statement recorded without a tag: a kind no metrics label has (counted as "other"). */
+static const struct pgw_stmt_tag UNTAGGED = {.fp = 0, .kind = UINT8_MAX};
 
 static void stmt_free(struct pgw_stmt *st)
 {
@@ -50,6 +54,7 @@ int pgw_stmt_map_put(struct pgw_stmt_map *m, const char *name, const struct pgw_
 		free(st->types);
 		st->types = NULL;
 		st->ntypes = 0;
+		st->tag = UNTAGGED;
 		return 0;
 	}
 	st = calloc(1, sizeof(*st));
@@ -58,12 +63,13 @@ int pgw_stmt_map_put(struct pgw_stmt_map *m, const char *name, const struct pgw_
 		return -1;
 	}
 	st->info = info != NULL ? pgw_sql_info_ref(info) : NULL;
+	st->tag = UNTAGGED;
 	HASH_ADD_KEYPTR(hh, m->head, st->name, strlen(st->name), st);
 	return 0;
 }
 
 int pgw_stmt_map_put_parse(struct pgw_stmt_map *m, const uint8_t *body, size_t len,
-			   const struct pgw_sql_info *info)
+			   const struct pgw_sql_info *info, const struct pgw_stmt_tag *tag)
 {
 	struct pgw_reader r;
 	const char *name;
@@ -78,9 +84,11 @@ int pgw_stmt_map_put_parse(struct pgw_stmt_map *m, const uint8_t *body, size_t l
 		return 0; /* malformed: the server refuses it */
 	if (pgw_stmt_map_put(m, name, info) < 0)
 		return -1;
+	st = find(m, name);
+	if (tag != NULL)
+		st->tag = *tag;
 	if (r.bad || n == 0)
 		return 0;
-	st = find(m, name);
 	st->types = malloc(n * sizeof(*st->types));
 	if (st->types == NULL)
 		return -1;
@@ -95,6 +103,13 @@ const struct pgw_sql_info *pgw_stmt_map_get(const struct pgw_stmt_map *m, const 
 	struct pgw_stmt *st = find(m, name);
 
 	return st != NULL ? st->info : NULL;
+}
+
+const struct pgw_stmt_tag *pgw_stmt_map_tag(const struct pgw_stmt_map *m, const char *name)
+{
+	struct pgw_stmt *st = find(m, name);
+
+	return st != NULL ? &st->tag : NULL;
 }
 
 uint32_t pgw_stmt_map_param_type(const struct pgw_stmt_map *m, const char *name, int param)

@@ -43,20 +43,29 @@ static void init_ctx(struct pgw_session *s, struct pgw_policy_ctx *ctx)
 
 /*
  * A message passed the pipeline and goes to the server: keep the prepared-statement map
- * in step (a Parse's classification stays with its name for the Binds that follow).
+ * in step (a Parse's classification and metrics tag stay with its name for the Binds that
+ * follow). Close, DEALLOCATE and DISCARD ALL forget, as the server does.
  */
 static bool track_statements(struct pgw_session *s, const struct pgw_msg_view *m,
-			     const struct pgw_sql_info *info)
+			     const struct pgw_sql_info *info, const struct pgw_stmt_tag *tag)
 {
 	const char *name = (const char *)m->body;
 
 	if (m->type == 'P')
-		return pgw_stmt_map_put_parse(&s->stmts, m->body, m->len, info) == 0;
+		return pgw_stmt_map_put_parse(&s->stmts, m->body, m->len, info, tag) == 0;
 	if (m->type == 'C' && m->len >= 2 && m->body[0] == 'S' &&
-	    memchr(m->body + 1, '\0', m->len - 1) != NULL)
+	    memchr(m->body + 1, '\0', m->len - 1) != NULL) {
 		pgw_stmt_map_remove(&s->stmts, name + 1);
-	else if (m->type == 'Q' && info != NULL && (info->flags & PGW_SQL_BIT(PGW_SQL_DISCARD_ALL)))
-		pgw_stmt_map_clear(&s->stmts);
+	} else if (m->type == 'Q' && info != NULL) {
+		if (info->flags & PGW_SQL_BIT(PGW_SQL_DISCARD_ALL))
+			pgw_stmt_map_clear(&s->stmts);
+		for (size_t i = 0; i < info->ndeallocates; i++) {
+			if (info->deallocates[i] == NULL)
+				pgw_stmt_map_clear(&s->stmts);
+			else
+				pgw_stmt_map_remove(&s->stmts, info->deallocates[i]);
+		}
+	}
 	return true;
 }
 
@@ -110,19 +119,20 @@ static ssize_t inspect_whole(struct pgw_session *s, const struct pgw_msg_hdr *h)
 	const uint8_t *msg = pgw_rbuf_data(&s->client.in);
 	struct pgw_msg_view m = {h->type, h->len - 4, msg + PGW_HDR_LEN};
 	struct pgw_policy_ctx ctx;
+	struct pgw_stmt_tag tag = {.fp = 0, .kind = UINT8_MAX};
 	enum pgw_verdict v;
 	bool ok;
 
 	init_ctx(s, &ctx);
 	v = pgw_pipeline_message(&ctx, &m);
-	pgw_metrics_client_msg(&s->metrics, h->type, m.body, m.len, v != PGW_PASS);
+	pgw_metrics_client_msg(&s->metrics, h->type, m.body, m.len, v != PGW_PASS, &s->stmts, &tag);
 	if (v == PGW_PASS) {
 		enum pgw_inject inj;
 
 		pgw_lt_note(s, &ctx);
 		pgw_sess_text_sent(s, &m, ctx.info);
 		inj = pgw_sess_jobs(s, &ctx, &m);
-		ok = inj != PGW_INJ_FAILED && track_statements(s, &m, ctx.info);
+		ok = inj != PGW_INJ_FAILED && track_statements(s, &m, ctx.info, &tag);
 		pgw_policy_ctx_release(&ctx);
 		if (!ok) {
 			pgw_sess_fail(s, "53200", "pgward: out of memory");
@@ -135,6 +145,9 @@ static ssize_t inspect_whole(struct pgw_session *s, const struct pgw_msg_hdr *h)
 		return (ssize_t)total;
 	}
 	pgw_policy_ctx_release(&ctx);
+	/* the server's Parse of the unnamed statement drops the one before, even when it fails */
+	if (h->type == 'P' && parse_name(&m)[0] == '\0')
+		pgw_stmt_map_remove(&s->stmts, "");
 	if (!pgw_sess_refuse(s, h->type, h->type == 'P' ? parse_name(&m) : NULL, &ctx.refusal))
 		return -1;
 	pgw_rbuf_drain(&s->client.in, total);

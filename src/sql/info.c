@@ -305,8 +305,9 @@ void sql_builder_init(struct sql_builder *b, const char *text, size_t len)
 
 static void vecs_free(struct sql_builder *b)
 {
-	struct sql_vec *all[] = {&b->stmts, &b->rels, &b->gucs,	   &b->inserts, &b->values,
-				 &b->cols,  &b->hits, &b->created, &b->updates, &b->notifies};
+	struct sql_vec *all[] = {&b->stmts,   &b->rels,	    &b->gucs,	    &b->inserts,
+				 &b->values,  &b->cols,	    &b->hits,	    &b->created,
+				 &b->updates, &b->notifies, &b->deallocates};
 
 	for (size_t i = 0; i < PGW_ARRAY_LEN(all); i++) {
 		free(all[i]->p);
@@ -358,6 +359,7 @@ struct pgw_sql_info *sql_builder_finish(struct sql_builder *b)
 	info->gucs = vec_keep(b, &b->gucs, sizeof(struct pgw_sql_guc));
 	info->hits = vec_keep(b, &b->hits, sizeof(struct pgw_sql_hit));
 	info->notifies = vec_keep(b, &b->notifies, sizeof(struct pgw_sql_notify));
+	info->deallocates = vec_keep(b, &b->deallocates, sizeof(const char *));
 	/* While walking, the cols/values of inserts and updates are indexes into b->cols and
 	 * b->values. */
 	cols = vec_keep(b, &b->cols, sizeof(const char *));
@@ -385,6 +387,7 @@ struct pgw_sql_info *sql_builder_finish(struct sql_builder *b)
 	info->ninserts = b->inserts.n;
 	info->nhits = b->hits.n;
 	info->nnotifies = b->notifies.n;
+	info->ndeallocates = b->deallocates.n;
 	vecs_free(b);
 	b->info = NULL;
 	return info;

@@ -57,7 +57,7 @@ static const struct trigger ddl_triggers[] = {
 };
 /* PGW_SQL_MAY_CHANGE_SESSION's words; "set" counts only where a statement starts. */
 static const struct trigger session_triggers[] = {
-	T("alter"), T("create"),     T("reset"),       T("discard"),
+	T("alter"), T("create"),     T("reset"),       T("discard"), T("deallocate"),
 	T("do"),    T("set_config"), T("pg_settings"), T("set"),
 };
 #undef T

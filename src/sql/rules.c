@@ -123,6 +123,17 @@ static void where_clause(struct sql_builder *b, const cJSON *body, enum pgw_sql_
 		sql_flagf(b, flag, "%s %s WHERE (always true)", verb, sql_nz(rel->qualified, "?"));
 }
 
+/* DEALLOCATE name or ALL: the session's map of prepared statements follows it (protocol
+ * and SQL-level statements share one namespace in the server). */
+static void deallocate_stmt(struct sql_builder *b, const cJSON *body)
+{
+	const char *name = sql_json_str(body, "name");
+	const char **slot = sql_vec_push(b, &b->deallocates, sizeof(*slot));
+
+	if (slot != NULL)
+		*slot = name != NULL ? sql_strdup(b, name, strlen(name)) : NULL;
+}
+
 static void drop_stmt(struct sql_builder *b, const cJSON *body)
 {
 	const char *objtype = sql_json_str(body, "removeType");
@@ -347,6 +358,8 @@ void sql_stmt_fields(struct sql_builder *b, const char *type, const cJSON *body)
 		} else if (strcmp(type, "DropdbStmt") == 0) {
 			sql_flagf(b, PGW_SQL_DROP_DATABASE, "DROP DATABASE %s",
 				  sql_nz(sql_json_str(body, "dbname"), "?"));
+		} else if (strcmp(type, "DeallocateStmt") == 0) {
+			deallocate_stmt(b, body);
 		} else if (strcmp(type, "DiscardStmt") == 0) {
 			if (sql_streq(sql_json_str(body, "target"), "DISCARD_ALL"))
 				sql_flag(b, PGW_SQL_DISCARD_ALL, "DISCARD ALL");

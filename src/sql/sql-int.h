@@ -35,7 +35,8 @@ struct sql_builder {
 	const char *text; /* NUL-terminated */
 	size_t len;
 	struct pgw_sql_info *info; /* owns the chunks strings are put in */
-	struct sql_vec stmts, rels, gucs, inserts, values, cols, hits, updates, notifies;
+	struct sql_vec stmts, rels, gucs, inserts, values, cols, hits, updates, notifies,
+		deallocates;
 	struct sql_vec created; /* "schema.name" of tables created so far, for CREATE INDEX */
 	uint64_t flags;		/* all statements */
 	uint64_t stmt_flags;	/* the current top-level statement */

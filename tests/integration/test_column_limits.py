@@ -105,6 +105,21 @@ def test_oversized_bind_parameter_to_messages_content(pw):
     assert c.scalar("SELECT string_agg(note, ',' ORDER BY id) FROM messages") == "bin"
 
 
+@pytest.mark.parametrize("deallocate", ["DEALLOCATE reused", "DEALLOCATE ALL", "DISCARD ALL"])
+def test_a_deallocated_statement_is_forgotten(pw, deallocate):
+    """SQL-level DEALLOCATE forgets a protocol-level statement, as the server does (they share
+    one namespace): a statement of the same name prepared again is not judged by the
+    forgotten one's text."""
+    c = pw.raw_session()
+    c.send(pgwire.parse("reused", "INSERT INTO messages (note, content) VALUES ($1, $2)"), pgwire.sync())
+    assert pgwire.types(c.recv_until("Z")) == "1Z"
+    c.rows(deallocate)
+    c.rows("PREPARE reused(text, text) AS SELECT length($1) + length($2)")
+    c.send(pgwire.bind("", "reused", ["x", "d" * 100001]), pgwire.execute(), pgwire.sync())
+    msgs = c.recv_until("Z")
+    assert pgwire.types(msgs) == "2DCZ", [m.fields() for m in msgs if m.type == "E"]
+
+
 def test_binary_jsonb_parameter(pw):
     c = pw.raw_session()
     c.send(pgwire.parse("meta", "INSERT INTO conversations (metadata) VALUES ($1)", param_oids=[JSONB_OID]),

@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "../../src/metrics/metrics-int.h"
+#include "pgward/policy.h"
 #include "pgward/proxy.h"
 
 static char *render(void)
@@ -390,7 +391,7 @@ static void test_shape(void **state)
 
 static void query(struct pgw_msess *m, const char *sql)
 {
-	pgw_metrics_client_msg(m, 'Q', (const uint8_t *)sql, strlen(sql) + 1, false);
+	pgw_metrics_client_msg(m, 'Q', (const uint8_t *)sql, strlen(sql) + 1, false, NULL, NULL);
 	pgw_metrics_sent(m, 'Q');
 }
 
@@ -561,7 +562,7 @@ static void test_exposition_is_utf8(void **state)
 		query(&m[i], "SELECT 1");
 		pgw_metrics_ready(&m[i], 'I');
 	}
-	pgw_metrics_client_msg(&m[0], 'Q', (const uint8_t *)"DROP TABLE t", 13, true);
+	pgw_metrics_client_msg(&m[0], 'Q', (const uint8_t *)"DROP TABLE t", 13, true, NULL, NULL);
 	pgw_metrics_refused(&m[0], 'Q', "rule\xc3");
 	pgw_metrics_ready(&m[0], 'I');
 	pgw_metrics_job_lock_wait("jobs\xff\"\\", 0.01);
@@ -663,6 +664,8 @@ static void test_request_accounting(void **state)
 {
 	struct pgw_msess m = {0};
 	struct pgw_mtenant *t;
+	struct pgw_stmt_map stmts = {0};
+	struct pgw_stmt_tag tag = {0};
 	static const uint8_t parse_ins[] = "ins\0INSERT INTO t VALUES ($1)\0\0";
 	static const uint8_t bind_ins[] = "\0ins\0\0\0\0\0\0";
 
@@ -679,12 +682,16 @@ static void test_request_accounting(void **state)
 	pgw_metrics_ready(&m, 'I'); /* no request pending: not counted */
 	assert_int_equal(pgw_hist_count(&t->query[PGW_MK_SELECT]), 20);
 
-	/* extended protocol: a named statement's kind comes back at Bind; an error counts */
-	pgw_metrics_client_msg(&m, 'P', parse_ins, sizeof(parse_ins) - 1, false);
+	/* extended protocol: a named statement's kind comes back at Bind from the tag kept in the
+	 * session's map of statements; an error counts */
+	pgw_metrics_client_msg(&m, 'P', parse_ins, sizeof(parse_ins) - 1, false, &stmts, &tag);
+	assert_int_equal(tag.kind, PGW_MK_INSERT);
+	assert_int_equal(
+		pgw_stmt_map_put_parse(&stmts, parse_ins, sizeof(parse_ins) - 1, NULL, &tag), 0);
 	pgw_metrics_sent(&m, 'P');
 	pgw_metrics_sent(&m, 'S');
 	pgw_metrics_ready(&m, 'I');
-	pgw_metrics_client_msg(&m, 'B', bind_ins, sizeof(bind_ins) - 1, false);
+	pgw_metrics_client_msg(&m, 'B', bind_ins, sizeof(bind_ins) - 1, false, &stmts, NULL);
 	pgw_metrics_sent(&m, 'B');
 	pgw_metrics_sent(&m, 'E');
 	pgw_metrics_server_error(&m);
@@ -694,7 +701,7 @@ static void test_request_accounting(void **state)
 	assert_int_equal(t->queries[PGW_MK_INSERT][PGW_MO_ERROR], 1);
 
 	/* a refusal; then a transaction block I -> T -> I */
-	pgw_metrics_client_msg(&m, 'Q', (const uint8_t *)"DROP TABLE t", 13, true);
+	pgw_metrics_client_msg(&m, 'Q', (const uint8_t *)"DROP TABLE t", 13, true, NULL, NULL);
 	pgw_metrics_refused(&m, 'Q', "drop_table");
 	pgw_metrics_ready(&m, 'I');
 	assert_int_equal(t->queries[PGW_MK_DDL][PGW_MO_REFUSED], 1);
@@ -710,6 +717,7 @@ static void test_request_accounting(void **state)
 	pgw_metrics_bytes(&m, false, 250);
 	assert_int_equal(t->bytes[0], 100);
 	assert_int_equal(t->bytes[1], 250);
+	pgw_stmt_map_clear(&stmts);
 	pgw_metrics_session_end(&m);
 	assert_int_equal(t->conns, 0);
 	pgw_metrics_shutdown();

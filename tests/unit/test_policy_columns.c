@@ -276,7 +276,8 @@ static void bound_parameters(void **state)
 		put_u32(&pb, 3802);
 		m = (struct pgw_msg_view){.type = 'P', .len = (uint32_t)pb.n, .body = pb.data};
 		assert_int_equal(pgw_pipeline_message(&f->ctx, &m), PGW_PASS);
-		assert_int_equal(pgw_stmt_map_put_parse(&f->map, pb.data, pb.n, f->ctx.info), 0);
+		assert_int_equal(pgw_stmt_map_put_parse(&f->map, pb.data, pb.n, f->ctx.info, NULL),
+				 0);
 		pgw_policy_ctx_release(&f->ctx);
 		assert_int_equal(pgw_stmt_map_param_type(&f->map, "typed", 1), 3802);
 		assert_int_equal(pgw_stmt_map_param_type(&f->map, "typed", 2), 0);

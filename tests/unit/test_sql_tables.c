@@ -113,6 +113,15 @@ static void render_notifies(const struct pgw_sql_info *info, struct str *s)
 		put(s, "-");
 }
 
+static void render_deallocates(const struct pgw_sql_info *info, struct str *s)
+{
+	for (size_t i = 0; i < info->ndeallocates; i++)
+		put(s, "%s%s", i ? " " : "",
+		    info->deallocates[i] != NULL ? info->deallocates[i] : "(all)");
+	if (info->ndeallocates == 0)
+		put(s, "-");
+}
+
 static void render_kinds(const struct pgw_sql_info *info, struct str *s)
 {
 	static const char *const actions[] = {"insert",	  "update", "delete", "merge",
@@ -255,6 +264,13 @@ static bool notifies_case(struct pgw_sql_cache *c, const char *expect, const cha
 	return render_case(c, expect, sql, render_notifies, got);
 }
 
+static bool deallocates_case(struct pgw_sql_cache *c, const char *expect, const char *sql,
+			     const char *sql2, struct str *got)
+{
+	(void)sql2;
+	return render_case(c, expect, sql, render_deallocates, got);
+}
+
 static bool kinds_case(struct pgw_sql_cache *c, const char *expect, const char *sql,
 		       const char *sql2, struct str *got)
 {
@@ -305,6 +321,12 @@ static void notifies_table(void **state)
 {
 	(void)state;
 	run_tsv("notifies.tsv", false, notifies_case);
+}
+
+static void deallocates_table(void **state)
+{
+	(void)state;
+	run_tsv("deallocates.tsv", false, deallocates_case);
 }
 
 static void kinds_table(void **state)
@@ -451,15 +473,11 @@ static void statements_and_offsets(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(flags_table),
-		cmocka_unit_test(gucs_table),
-		cmocka_unit_test(inserts_table),
-		cmocka_unit_test(updates_table),
-		cmocka_unit_test(notifies_table),
-		cmocka_unit_test(kinds_table),
-		cmocka_unit_test(fingerprint_table),
-		cmocka_unit_test(descriptions),
-		cmocka_unit_test(statements_and_offsets),
+		cmocka_unit_test(flags_table),	  cmocka_unit_test(gucs_table),
+		cmocka_unit_test(inserts_table),  cmocka_unit_test(updates_table),
+		cmocka_unit_test(notifies_table), cmocka_unit_test(deallocates_table),
+		cmocka_unit_test(kinds_table),	  cmocka_unit_test(fingerprint_table),
+		cmocka_unit_test(descriptions),	  cmocka_unit_test(statements_and_offsets),
 	};
 
 	return cmocka_run_group_tests_name("sql_tables", tests, NULL, NULL);
