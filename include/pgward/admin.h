@@ -1,8 +1,9 @@
 /*
  * The admin console: a virtual database (by default "pgward") where roles listed in
- * [admin] users run SHOW SESSIONS, SHOW TENANTS, SHOW RULES, SHOW STATS, SHOW CONFIG,
- * PgBouncer's own SHOW POOLS, CLIENTS, SERVERS, DATABASES, USERS, LISTS and VERSION, and
- * RELOAD, answered by pgward itself as ordinary rows, in the style of PgBouncer's console.
+ * [admin] users run SHOW SESSIONS, SHOW TENANTS, SHOW RULES, SHOW COUNTERS, SHOW CONFIG,
+ * PgBouncer's own SHOW POOLS, CLIENTS, SERVERS, DATABASES, USERS, LISTS, STATS, TOTALS,
+ * STATE and VERSION, its PAUSE, RESUME, RECONNECT, KILL and WAIT_CLOSE, and RELOAD,
+ * answered by pgward itself as ordinary rows, in the style of PgBouncer's console.
  * The login is still checked by PostgreSQL (against [admin] auth_database); once it
  * succeeds pgward drops that server connection and answers on its own.
  */
@@ -24,10 +25,12 @@ bool pgw_admin_is_console(const struct pgw_config *cfg, const char *database);
 bool pgw_admin_user_allowed(const struct pgw_config *cfg, const char *user);
 
 /*
- * Runs one Query's text and appends the answer to <out>: RowDescription, DataRows and
- * CommandComplete, or one ErrorResponse (never ReadyForQuery; the caller sends it).
+ * Runs one Query's text for console session <sid> and appends the answer to <out>:
+ * RowDescription, DataRows and CommandComplete, or one ErrorResponse (never ReadyForQuery;
+ * the caller sends it). False when the command waits (PAUSE, WAIT_CLOSE): the session then
+ * reads nothing more until its answer and ReadyForQuery come (pgw_session_admin_answer).
  */
-void pgw_admin_query(const char *sql, size_t len, struct evbuffer *out);
+bool pgw_admin_query(uint64_t sid, const char *sql, size_t len, struct evbuffer *out);
 
 /* ---- what the console shows, supplied by the session layer ---- */
 
@@ -61,5 +64,16 @@ struct pgw_session_view {
 typedef void (*pgw_session_view_fn)(const struct pgw_session_view *v, void *arg);
 /* Calls <fn> for every live session (session.c). */
 void pgw_session_foreach(pgw_session_view_fn fn, void *arg);
+
+/* ---- what the console does to sessions, supplied by the session layer (admin_control.c) ---- */
+
+/* Closes every client of <database> (NULL: of every database) that holds a server or waits
+ * for one, with FATAL <sqlstate> <message>; console sessions stay. Returns how many. */
+unsigned pgw_session_kill(const char *database, const char *sqlstate, const char *message);
+/* Console session <sid> waited for its answer: <answer> (moved out) and ReadyForQuery go
+ * to it, and it reads again. False if that session is gone. */
+bool pgw_session_admin_answer(uint64_t sid, struct evbuffer *answer);
+/* Whether console session <sid> is still open. */
+bool pgw_session_admin_alive(uint64_t sid);
 
 #endif

@@ -75,4 +75,21 @@ typedef void (*pgw_pool_server_fn)(const char *database, const char *user,
 				   const struct pgw_server *srv, void *arg);
 void pgw_pool_foreach_server(pgw_pool_server_fn fn, void *arg);
 
+/* ---- the admin console's PAUSE, KILL, RECONNECT and WAIT_CLOSE (pool.c, last section) ---- */
+
+enum pgw_pool_close {
+	PGW_POOL_CLOSE_IDLE,	 /* idle servers now (PAUSE: a held pool closes the rest as
+				    their clients leave) */
+	PGW_POOL_CLOSE_RELEASED, /* idle ones now, every other once its client leaves
+				    (RECONNECT: close_needed) */
+	PGW_POOL_CLOSE_ALL,	 /* ...and those being reset now (KILL, which closes the clients) */
+};
+/* Closes the servers of <database>'s pools (NULL: of every pool) as <how> says. */
+void pgw_pool_close(const char *database, enum pgw_pool_close how);
+/* Servers counted in the pools of <database> (NULL: all); <to_close>: only those that will be
+ * closed rather than reused (SHOW SERVERS' close_needed). */
+unsigned pgw_pool_count_servers(const char *database, bool to_close);
+/* A hold was lifted (RESUME): waiting clients get servers. */
+void pgw_pool_serve_waiters(void);
+
 #endif

@@ -8,6 +8,7 @@
 
 #include "pgward/common.h"
 #include "pgward/conn.h"
+#include "pgward/pool_db.h"
 #include "pgward/server_link.h"
 #include "pgward/tracker.h"
 
@@ -49,6 +50,8 @@ struct pgw_server {
 	bool discarding;	    /* ...to be dropped, not relayed */
 	char tx_status;		    /* from the last ReadyForQuery: 'I', 'T' or 'E' */
 	struct pgw_tracker tracker; /* what the server still owes, and what to do with it */
+	/* its part in its database's counters (SHOW STATS, pool_db.h) */
+	struct pgw_server_stats stats;
 };
 
 /* A server not yet connected (its conn is initialised by pgw_server_link_start); NULL

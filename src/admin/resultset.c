@@ -1,19 +1,21 @@
 /*
  * Result sets for the admin console: every value is sent as text. Columns are text (OID 25),
  * which psql and every driver display as is, unless typed as PgBouncer types its own (int4,
- * int8), so that drivers hand PgBouncer's tools numbers where they expect them.
+ * int8, numeric), so that drivers hand PgBouncer's tools numbers where they expect them.
  */
 #include "admin-int.h"
 
 #include "pgward/codec.h"
 
 #include <arpa/inet.h>
+#include <stdarg.h>
 #include <string.h>
 #include <event2/buffer.h>
 
-#define TEXT_OID 25
-#define INT4_OID 23
-#define INT8_OID 20
+#define TEXT_OID    25
+#define INT4_OID    23
+#define INT8_OID    20
+#define NUMERIC_OID 1700
 
 void pgw_rs_begin(struct pgw_rs *rs, struct evbuffer *out, const char *const *cols, int ncols)
 {
@@ -29,6 +31,9 @@ static void column_type(char letter, uint32_t *oid, uint16_t *typlen)
 		return;
 	case 'q':
 		*oid = INT8_OID, *typlen = 8;
+		return;
+	case 'N':
+		*oid = NUMERIC_OID, *typlen = 0xffff;
 		return;
 	default: /* 's', and 'T' (a timestamp PgBouncer sends as text) */
 		*oid = TEXT_OID, *typlen = 0xffff;
@@ -94,4 +99,15 @@ void pgw_admin_complete(struct evbuffer *out, const char *tag)
 {
 	pgw_msg_header(out, 'C', (uint32_t)strlen(tag) + 1);
 	evbuffer_add(out, tag, strlen(tag) + 1);
+}
+
+void pgw_admin_error(struct evbuffer *out, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pgw_msg_error(out, "ERROR", "08P01", msg, NULL);
 }

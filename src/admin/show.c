@@ -174,7 +174,7 @@ void pgw_admin_show_rules(struct evbuffer *out)
 	pgw_rs_end(&rs, "SHOW");
 }
 
-/* ---- SHOW STATS: process-wide counters as name/value rows ---- */
+/* ---- SHOW COUNTERS: pgward's process-wide counters as name/value rows ---- */
 
 static void stat_row(struct pgw_rs *rs, const char *name, uint64_t value)
 {
@@ -193,7 +193,7 @@ static void job_row(struct pgw_rs *rs, const char *table, const char *what, uint
 	stat_row(rs, name, value);
 }
 
-void pgw_admin_show_stats(struct evbuffer *out)
+void pgw_admin_show_counters(struct evbuffer *out)
 {
 	static const char *const cols[] = {"stat", "value"};
 	struct pgw_sql_cache_stats sql;

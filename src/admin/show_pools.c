@@ -2,11 +2,12 @@
  * PgBouncer's SHOW POOLS, CLIENTS, SERVERS, DATABASES, USERS, LISTS and VERSION, with the
  * column names, order and types of PgBouncer 1.25, so that its users and their tools read
  * pgward. A column holds pgward's own value where pgward has the concept, and 0, "" or NULL
- * where it has none (cancel queues, reserve pools, load balancing, DNS, PAUSE). Reads only.
+ * where it has none (cancel queues, reserve pools, load balancing, DNS, DISABLE). Reads only.
  */
 #include "admin-int.h"
 
 #include "pgward/pool.h"
+#include "pgward/pool_db.h"
 #include "pgward/proxy.h"
 #include "pgward/server.h"
 
@@ -173,12 +174,21 @@ static void snapshot_pool(const struct pgw_pool_view *v, void *arg)
 	snap->npools++;
 }
 
+/* A database served since the start, with or without connections now (a paused one). */
+static void snapshot_db(const struct pgw_db_view *v, void *arg)
+{
+	struct snapshot *snap = arg;
+
+	tally_add(&snap->databases, v->name, NULL, 0, 0);
+}
+
 static void snapshot_take(struct snapshot *snap)
 {
 	*snap = (struct snapshot){0};
 	pgw_session_foreach(snapshot_session, snap);
 	pgw_pool_foreach_server(snapshot_server, snap);
 	pgw_pool_foreach(snapshot_pool, snap);
+	pgw_pool_db_foreach(snapshot_db, snap);
 	HASH_SORT(snap->databases, by_key);
 	HASH_SORT(snap->users, by_key);
 }
@@ -535,7 +545,8 @@ void pgw_admin_show_pools(struct evbuffer *out)
 /*
  * pgward has no list of databases: every database is PgBouncer's "*" entry, on the one
  * server_host, with the global pool settings, so none overrides pool_mode (NULL) and none
- * is limited apart from default_pool_size per (database, user).
+ * is limited apart from default_pool_size per (database, user). Listed: every database
+ * served since the start (pool_db.h), and those of the clients connected now.
  */
 void pgw_admin_show_databases(struct evbuffer *out)
 {
@@ -580,8 +591,8 @@ void pgw_admin_show_databases(struct evbuffer *out)
 			NUM(servers, "%u", t->servers),
 			"0", /* max_client_connections: max_client_conn is not per database */
 			NUM(clients, "%u", t->clients),
-			"0", /* paused: no PAUSE */
-			"0", /* disabled: no DISABLE */
+			pgw_pool_db_paused(t->key) ? "1" : "0", /* its own PAUSE or KILL */
+			"0",					/* disabled: no DISABLE */
 		};
 
 		pgw_rs_row(&rs, row);

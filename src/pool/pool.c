@@ -10,6 +10,7 @@
 
 #include "pgward/codec.h"
 #include "pgward/log.h"
+#include "pgward/pool_db.h"
 #include "pgward/proxy.h"
 #include "pgward/startup_view.h"
 
@@ -213,6 +214,7 @@ static struct pgw_server *open_new(struct pgw_pool *p, uint64_t id)
 		return NULL;
 	srv->generation = generation;
 	srv->pool = p;
+	pgw_pool_db_handed(&srv->stats, false, p->database, pgw_now());
 	p->nservers++;
 	p->count[PGW_SRV_NEW]++;
 	DL_APPEND2(p->all, srv, pool_prev, pool_next);
@@ -224,7 +226,7 @@ static bool serve_waiter(struct pgw_pool *p, struct pgw_server *srv)
 {
 	struct pgw_pool_wait *w = p->waiters;
 
-	if (w == NULL)
+	if (w == NULL || pgw_pool_db_held(p->database))
 		return false;
 	if (srv == NULL) {
 		if (!make_room(p, pgw_now()) || (srv = open_new(p, 0)) == NULL)
@@ -234,6 +236,7 @@ static bool serve_waiter(struct pgw_pool *p, struct pgw_server *srv)
 	}
 	DL_DELETE(p->waiters, w);
 	w->pool = NULL;
+	pgw_pool_db_handed(&srv->stats, srv->state != PGW_SRV_NEW, p->database, w->since);
 	w->ready(w->arg, srv);
 	return true;
 }
@@ -253,6 +256,7 @@ static void serve_all_waiters(void)
 void pgw_pool_logged_in(struct pgw_server *srv)
 {
 	set_state(srv, PGW_SRV_ACTIVE);
+	pgw_pool_db_logged_in(&srv->stats, srv->pool ? srv->pool->database : NULL);
 }
 
 void pgw_pool_unreachable(struct pgw_server *srv)
@@ -291,7 +295,7 @@ static void make_idle(struct pgw_server *srv)
 
 	/* with no client of its own waiting, its place may serve one a limit keeps waiting */
 	if (pgw.cfg.pool_mode != PGW_POOL_SESSION || too_old(srv, pgw_now()) ||
-	    (p->waiters == NULL && sibling_waits(p))) {
+	    pgw_pool_db_held(p->database) || (p->waiters == NULL && sibling_waits(p))) {
 		drop_server(srv);
 		return;
 	}
@@ -438,7 +442,7 @@ struct pgw_server *pgw_pool_checkout(const char *database, const char *user, uin
 	if (p == NULL)
 		return NULL;
 	DL_COUNT(p->waiters, w_at, waiting);
-	while ((srv = p->idle) != NULL) {
+	while (!pgw_pool_db_held(p->database) && (srv = p->idle) != NULL) {
 		if (too_old(srv, now)) {
 			drop_server(srv);
 			continue;
@@ -459,10 +463,12 @@ struct pgw_server *pgw_pool_checkout(const char *database, const char *user, uin
 		}
 		set_state(srv, PGW_SRV_ACTIVE);
 		srv->id = id;
+		pgw_pool_db_handed(&srv->stats, true, p->database, now);
 		return srv;
 	}
 	/* a server whose reset is under way is as good as idle: one round trip away */
-	if (p->count[PGW_SRV_RESETTING] <= waiting && make_room(p, now))
+	if (!pgw_pool_db_held(p->database) && p->count[PGW_SRV_RESETTING] <= waiting &&
+	    make_room(p, now))
 		return open_new(p, id);
 	w->pool = p;
 	w->since = now;
@@ -576,6 +582,7 @@ void pgw_pool_free_all(void)
 		HASH_DEL(pools, p);
 		free(p);
 	}
+	pgw_pool_db_free_all();
 	bury_cb(-1, 0, NULL);
 	if (bury_ev != NULL) {
 		event_free(bury_ev);
@@ -622,4 +629,56 @@ void pgw_pool_foreach_server(pgw_pool_server_fn fn, void *arg)
 bool pgw_pool_server_stale(const struct pgw_server *srv, double now)
 {
 	return pgw.cfg.pool_mode != PGW_POOL_SESSION || too_old(srv, now);
+}
+
+/* ---- the admin console's PAUSE, KILL, RECONNECT and WAIT_CLOSE (src/admin/control.c) ---- */
+
+static bool of_database(const struct pgw_pool *p, const char *database)
+{
+	return database == NULL || strcmp(p->database, database) == 0;
+}
+
+void pgw_pool_close(const char *database, enum pgw_pool_close how)
+{
+	struct pgw_pool *p, *ptmp;
+
+	HASH_ITER (hh, pools, p, ptmp) {
+		struct pgw_server *srv, *stmp;
+
+		if (!of_database(p, database))
+			continue;
+		/* opened under another generation: too_old, so closed rather than reused */
+		if (how != PGW_POOL_CLOSE_IDLE)
+			for (srv = p->all; srv != NULL; srv = srv->pool_next)
+				srv->generation = generation - 1;
+		while (p->idle != NULL)
+			drop_server(p->idle);
+		if (how == PGW_POOL_CLOSE_ALL)
+			DL_FOREACH_SAFE (p->resetting, srv, stmp)
+				drop_server(srv);
+	}
+}
+
+unsigned pgw_pool_count_servers(const char *database, bool to_close)
+{
+	const struct pgw_pool *p, *ptmp;
+	double now = pgw_now();
+	unsigned n = 0;
+
+	HASH_ITER (hh, pools, p, ptmp) {
+		if (!of_database(p, database))
+			continue;
+		if (!to_close) {
+			n += p->nservers;
+			continue;
+		}
+		for (const struct pgw_server *srv = p->all; srv != NULL; srv = srv->pool_next)
+			n += pgw_pool_server_stale(srv, now);
+	}
+	return n;
+}
+
+void pgw_pool_serve_waiters(void)
+{
+	serve_all_waiters();
 }

@@ -48,8 +48,14 @@ static void answer(struct pgw_session *s, const struct pgw_msg_hdr *h, const uin
 	switch (h->type) {
 	case 'Q':
 		nul = memchr(body, '\0', len);
-		pgw_admin_query((const char *)body, nul ? (size_t)(nul - (const char *)body) : len,
-				s->client.out);
+		if (!pgw_admin_query(s->id, (const char *)body,
+				     nul ? (size_t)(nul - (const char *)body) : len,
+				     s->client.out)) {
+			/* PAUSE, WAIT_CLOSE: the answer and ReadyForQuery come later
+			 * (admin_control.c); nothing more is read until then */
+			pgw_conn_set_reading(&s->client, false);
+			return;
+		}
 		pgw_msg_ready(s->client.out, 'I');
 		return;
 	case 'S':
@@ -73,7 +79,7 @@ static void admin_read(struct pgw_session *s)
 	struct pgw_rbuf *in = &s->client.in;
 
 	s->last_client_activity = pgw_now();
-	while (pgw_rbuf_len(in) > 0) {
+	while (pgw_rbuf_len(in) > 0 && s->client.reading) {
 		struct pgw_msg_hdr h;
 		enum pgw_frame_status st =
 			pgw_frame_peek(pgw_rbuf_data(in), pgw_rbuf_len(in), ADMIN_MAX_MESSAGE, &h);

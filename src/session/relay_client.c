@@ -323,6 +323,7 @@ bool pgw_relay_client(struct pgw_session *s)
 	pgw_conn_relay(&srv->conn, in, run);
 	/* what stays in the input is counted when it is consumed, on a later call */
 	pgw_metrics_bytes(&s->metrics, true, arrived - pgw_rbuf_len(in));
+	pgw_pool_db_received(&srv->stats, arrived - pgw_rbuf_len(in));
 	if (pgw_conn_flush(&srv->conn) < 0) {
 		srv->gone = true;
 		pgw_sess_fail(s, "08006", "pgward: lost the server connection: %s", srv->conn.err);

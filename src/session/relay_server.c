@@ -28,6 +28,9 @@ void pgw_sess_on_ready(struct pgw_session *s, char status)
 {
 	s->srv->tx_status = status;
 	pgw_metrics_ready(&s->metrics, status);
+	if (s->state == PGW_SS_READY) /* a request of the client's, not the login */
+		pgw_pool_db_ready(&s->srv->stats, s->view.database, status,
+				  s->last_client_activity);
 	if (s->state == PGW_SS_AUTH) {
 		if (s->srv->state == PGW_SRV_NEW)
 			pgw_pool_logged_in(s->srv);
@@ -296,6 +299,7 @@ bool pgw_relay_server(struct pgw_session *s)
 	}
 	pgw_conn_relay(&s->client, in, run);
 	pgw_metrics_bytes(&s->metrics, false, arrived - pgw_rbuf_len(in));
+	pgw_pool_db_sent(&srv->stats, arrived - pgw_rbuf_len(in));
 	if (pgw_conn_flush(&s->client) < 0) {
 		pgw_sess_end(s, s->client.err);
 		return false;

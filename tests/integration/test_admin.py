@@ -45,7 +45,7 @@ def test_sessions_lists_live_sessions(pg, console):
     app.close()
 
 
-def test_rules_stats_config_tenants(pg, console):
+def test_rules_counters_config_tenants(pg, console):
     conn = console.connect()
     with conn.cursor() as cur:
         for _ in range(3):
@@ -63,7 +63,7 @@ def test_rules_stats_config_tenants(pg, console):
         assert r[7] and r[8], r
     assert rules["rls_weakening"][7] == "ALTER TABLE t DISABLE ROW LEVEL SECURITY"
     assert "CONCURRENTLY" in rules["reindex_blocking"][8]
-    stats = dict(rows(console, "SHOW STATS"))
+    stats = dict(rows(console, "SHOW COUNTERS"))
     assert int(stats["sql_cache_misses"]) >= 1 and int(stats["sql_cache_hits"]) >= 2, stats
     assert int(stats["sessions"]) >= 2
     config = {(r[0], r[1]): r[2:] for r in rows(console, "SHOW CONFIG")}
@@ -110,13 +110,13 @@ def test_login_still_checked_by_postgres(console):
     assert e.value.sqlstate == "28P01"
     ok = console.raw()
     ok.startup(SCRAM_USER, "pgward", password=SCRAM_PASSWORD)
-    ok.send(pgwire.query("SHOW STATS"))
+    ok.send(pgwire.query("SHOW COUNTERS"))
     assert any(m.type == "D" for m in ok.recv_until("Z"))
 
 
 def test_extended_protocol_refused_then_usable(console):
     c = console.raw_session(database="pgward")
-    c.send(pgwire.parse("", "SHOW STATS"), pgwire.bind("", ""), pgwire.execute(), pgwire.sync())
+    c.send(pgwire.parse("", "SHOW COUNTERS"), pgwire.bind("", ""), pgwire.execute(), pgwire.sync())
     msgs = c.recv_until("Z")
     errors = [m.fields() for m in msgs if m.type == "E"]
     assert len(errors) == 1 and errors[0]["C"] == "0A000", msgs
@@ -154,7 +154,7 @@ def test_config_hides_secrets(pgward_factory):
     assert config[("tenant", "query")].startswith("SELECT organization_id")
 
 
-def test_stats_show_job_counters(pg, pgward_factory):
+def test_counters_show_job_counters(pg, pgward_factory):
     pg.execute("DROP TABLE IF EXISTS admin_jobs; CREATE TABLE admin_jobs (k text, status text DEFAULT 'pending')")
     pw = pgward_factory(**dict(ADMIN, **{"job admin_jobs.key_columns": "k",
                                          "job admin_jobs.on_conflict": "error"}))
@@ -165,7 +165,7 @@ def test_stats_show_job_counters(pg, pgward_factory):
             cur.execute("INSERT INTO admin_jobs (k) VALUES ('a')")
         assert e.value.pgcode == "23505"
     c.close()
-    stats = dict(rows(pw, "SHOW STATS"))
+    stats = dict(rows(pw, "SHOW COUNTERS"))
     assert stats["job_admin_jobs_serialized"] == "2"
     assert stats["job_admin_jobs_conflicts"] == "1"
     assert "tenant_cache_hits" in stats

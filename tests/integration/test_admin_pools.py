@@ -8,16 +8,15 @@ pgward's pools and lists through its own collectors here. Its program as a whole
 against pgward, nor against any PgBouncer since 1.8, for two reasons in its collectors.py:
 every collector runs once when it is registered, and
   - StatsCollector reads SHOW STATS by the columns "database" and "total_requests":
-    pgward's SHOW STATS is pgward's own (stat, value) rows, so the program stops at start with
-    KeyError: 'database'; PgBouncer dropped total_requests in 1.8 (total_xact_count and
-    total_query_count replaced it), so even a PgBouncer-shaped SHOW STATS would stop it, as
-    it stops against Debian 12's own PgBouncer 1.18 (KeyError: 'total_requests');
+    PgBouncer dropped total_requests in 1.8 (total_xact_count and total_query_count replaced
+    it), so the program stops at start against pgward's SHOW STATS (PgBouncer 1.25's columns)
+    as it stops against Debian 12's own PgBouncer 1.18 (KeyError: 'total_requests');
   - DatabasesCollector reads the column "reserve_pool", which PgBouncer 1.24 renamed
     reserve_pool_size (pgward shows 1.25's name).
 It also always connects to the database "pgbouncer" (utils.get_connection), so pgward's
 [admin] database is named that here. The test therefore runs the exporter's PoolsCollector
 and ListsCollector, unchanged, with prometheus_client's own text exposition, and reads the
-metrics they produce.
+metrics they produce. (The Go pgbouncer_exporter's queries: test_admin_differential.py.)
 """
 
 import os

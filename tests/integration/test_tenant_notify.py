@@ -74,7 +74,7 @@ def context(pw, user_id):
 
 
 def stats(pw):
-    out = pw.psql("-F", "|", "-c", "SHOW STATS", dbname="pgward").stdout.decode()
+    out = pw.psql("-F", "|", "-c", "SHOW COUNTERS", dbname="pgward").stdout.decode()
     s = dict(line.split("|") for line in out.splitlines())
     return {k: int(s["tenant_" + k]) for k in ("cache_hits", "cache_misses", "cache_invalidations", "lookups")}
 
