@@ -9,7 +9,7 @@
 #   scripts/demo.sh tour     print the tour again
 #   scripts/demo.sh stop     stop pgward and the throwaway PostgreSQL
 #
-# Environment: PG_PORT (5433), PGWARD_PORT (6432), METRICS_PORT (9187), DEMO_RUN (the
+# Environment: PG_PORT (5433), PGWARD_PORT (6432), METRICS_PORT (6490), DEMO_RUN (the
 # state directory, .run), PGWARD_BIN (a pgward binary to run instead of building one).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -19,7 +19,7 @@ cd "$PGWARD_ROOT"
 RUN=${DEMO_RUN:-$PGWARD_ROOT/.run}
 PG_PORT=${PG_PORT:-5433}
 PGWARD_PORT=${PGWARD_PORT:-6432}
-METRICS_PORT=${METRICS_PORT:-9187}
+METRICS_PORT=${METRICS_PORT:-6490}
 PIDFILE=$RUN/pgward.pid
 LOGFILE=$RUN/pgward.log
 CONF=$RUN/pgward.ini

@@ -54,6 +54,8 @@ struct pgw_msess {
 	char tx_status;	      /* from the last ReadyForQuery */
 	uint64_t tx_start_ns; /* when the open transaction block began */
 	uint64_t connect_start_ns;
+	uint64_t pool_wait_ns; /* the last wait for a pool's server, not yet counted */
+	bool pool_wait_pending;
 };
 
 /* ---- process-wide ---- */
@@ -110,6 +112,17 @@ void pgw_metrics_bytes(struct pgw_msess *m, bool from_client, size_t n);
 /* Opening the server connection starts / finished (<ok>). */
 void pgw_metrics_connect_start(struct pgw_msess *m);
 void pgw_metrics_connect_done(struct pgw_msess *m, bool ok);
+/*
+ * The session asked its pool for a server and got one after <seconds> (0: one was free at
+ * once; every checkout is reported, so the histogram's count is the clients served and its
+ * sum their total wait, PgBouncer's total_wait_time). Counted in pgward_pool_wait_seconds
+ * at the session's next ReadyForQuery, under the tenant its queries count under: the login
+ * that follows a checkout has not labelled the session yet, and with tenant_label =
+ * organization the label is known only once the context is resolved. A session that never
+ * reaches ReadyForQuery is not counted, nor is a client that left or hit
+ * query_wait_timeout while waiting (there is no server to report).
+ */
+void pgw_metrics_pool_wait(struct pgw_msess *m, double seconds);
 
 /* ---- for other modules ---- */
 

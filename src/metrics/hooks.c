@@ -205,6 +205,10 @@ void pgw_metrics_ready(struct pgw_msess *m, char status)
 	struct pgw_mreq r;
 	uint64_t now, ns;
 
+	if (m->pool_wait_pending && t != NULL) {
+		pgw_hist_observe(&t->pool_wait, m->pool_wait_ns);
+		m->pool_wait_pending = false;
+	}
 	if (t == NULL || m->count == 0) {
 		m->tx_status = status; /* the login's ReadyForQuery, or an uncounted request */
 		return;
@@ -246,4 +250,12 @@ void pgw_metrics_connect_done(struct pgw_msess *m, bool ok)
 	else
 		pgw_mg.connect_failed++;
 	m->connect_start_ns = 0;
+}
+
+void pgw_metrics_pool_wait(struct pgw_msess *m, double seconds)
+{
+	if (!pgw_mg.on)
+		return;
+	m->pool_wait_ns = seconds > 0 ? (uint64_t)(seconds * 1e9) : 0;
+	m->pool_wait_pending = true;
 }

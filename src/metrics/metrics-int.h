@@ -65,6 +65,7 @@ struct pgw_mtenant {
 	double idle_since;	      /* pgw_now() when conns last dropped to 0 */
 	struct pgw_hist query[PGW_MK__COUNT];
 	struct pgw_hist tx;
+	struct pgw_hist pool_wait; /* waits for a pool's server */
 	uint64_t queries[PGW_MK__COUNT][PGW_MO__COUNT];
 	uint64_t bytes[2]; /* [0] from clients, [1] from the server */
 	struct pgw_mrule_count refused[PGW_MT_RULES];

@@ -71,6 +71,16 @@ static void query_families(struct pgw_mbuf *b)
 		snprintf(labels, sizeof(labels), "tenant=\"%s\"", t->label);
 		pgw_mbuf_hist(b, "pgward_transaction_duration_seconds", labels, &t->tx);
 	}
+	pgw_mbuf_family(b, "pgward_pool_wait_seconds", "histogram",
+			"Time pooled clients waited for a server of their pool, by tenant; 0 for "
+			"a client whose server was free at once.");
+	FOR_TENANTS(t)
+	{
+		if (pgw_hist_count(&t->pool_wait) == 0)
+			continue;
+		snprintf(labels, sizeof(labels), "tenant=\"%s\"", t->label);
+		pgw_mbuf_hist(b, "pgward_pool_wait_seconds", labels, &t->pool_wait);
+	}
 }
 
 static void tenant_families(struct pgw_mbuf *b)

@@ -116,6 +116,7 @@ static void pool_ready(void *arg, struct pgw_server *srv)
 			      s->user, s->view.database, pgw.cfg.query_wait_timeout);
 		return;
 	}
+	pgw_metrics_pool_wait(&s->metrics, pgw_now() - s->pool_wait.since);
 	take(s, srv);
 }
 
@@ -138,6 +139,7 @@ void pgw_sess_connect_server(struct pgw_session *s)
 	s->pool_wait.arg = s;
 	srv = pgw_pool_checkout(s->view.database, s->user, s->id, &s->pool_wait);
 	if (srv != NULL) {
+		pgw_metrics_pool_wait(&s->metrics, 0);
 		take(s, srv);
 		return;
 	}

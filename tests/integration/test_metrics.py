@@ -1,19 +1,22 @@
 """Per-tenant metrics ([metrics]) through a real PostgreSQL: known numbers of queries for two
 tenants (two login roles) must show up exactly in /metrics; the exposition passes
 `promtool check metrics`; a real Prometheus scrapes pgward and returns a tenant's series from
-its query API; /healthz follows a PostgreSQL that is stopped and started again; /statements
-holds normalized statements and never a literal; anything else is 404."""
+its query API; a pooled client's wait for a server lands in its tenant's
+pgward_pool_wait_seconds; /healthz follows a PostgreSQL that is stopped and started again;
+/statements holds normalized statements and never a literal; anything else is 404."""
 
 import json
 import re
 import shutil
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
 
 import pytest
 
+import authkit
 import pgwire
 from conftest import TRUST_HBA, PgCluster, free_port, run, wait_for
 
@@ -181,6 +184,62 @@ def test_promtool_accepts_the_exposition(tenant_roles, pgward_factory):
     assert value(samples, "pgward_metrics_tenant_overflow_total") == 1
     r = run([promtool, "check", "metrics"], input=text.encode(), check=False)
     assert r.returncode == 0, r.stdout.decode() + r.stderr.decode()
+
+
+def test_pool_wait_per_tenant(pg, tenant_roles, pgward_factory, tmp_path):
+    """default_pool_size = 1, pgward authenticating the clients itself (so they are pooled) and
+    max_tenants = 1: clients that get a server at once are observed as 0 s, a client that waits
+    about a second for tenant_a's only server adds one observation of that wait to tenant_a's
+    histogram; tenant_b's client counts under _other, as its queries do."""
+    userlist = authkit.write_userlist(tmp_path / "userlist.txt",
+                                      {r: authkit.server_secret(pg, r) for r in TENANTS})
+    pw = start_pgward(pgward_factory, auth_type="scram-sha-256", auth_file=userlist,
+                      default_pool_size=1, **{"metrics.max_tenants": 1})
+    a1 = authkit.login(pw, "tenant_a", TENANTS["tenant_a"])
+    b1 = authkit.login(pw, "tenant_b", TENANTS["tenant_b"])
+    samples = parse_metrics(scrape(pw))
+    for tenant in ("tenant_a", "_other"):
+        assert value(samples, "pgward_pool_wait_seconds_count", tenant=tenant) == 1, tenant
+        assert value(samples, "pgward_pool_wait_seconds_bucket", tenant=tenant, le="5e-05") == 1, tenant
+        assert value(samples, "pgward_pool_wait_seconds_sum", tenant=tenant) == 0, tenant
+
+    served = []
+
+    def second_client():
+        c = authkit.login(pw, "tenant_a", TENANTS["tenant_a"])
+        served.append(c.scalar("SELECT 1"))
+        c.close()
+
+    waiter = threading.Thread(target=second_client)
+    waiter.start()
+    pw.wait_log(r"event=pool_wait")
+    time.sleep(1.0)
+    assert served == []
+    a1.send(pgwire.terminate())
+    assert a1.wait_closed(5)
+    waiter.join(10)
+    assert served == ["1"]
+    assert b1.scalar("SELECT 1") == "1"
+
+    text = scrape(pw)
+    samples = parse_metrics(text)
+    assert value(samples, "pgward_pool_wait_seconds_count", tenant="tenant_a") == 2
+    # the immediate checkout below 0.5 s, the waiting one above it; the event loop's clock is
+    # coarse (a few ms), so the second the test slept is allowed a little slack
+    assert value(samples, "pgward_pool_wait_seconds_bucket", tenant="tenant_a", le="0.5") == 1
+    assert value(samples, "pgward_pool_wait_seconds_bucket", tenant="tenant_a", le="+Inf") == 2
+    assert 0.95 <= value(samples, "pgward_pool_wait_seconds_sum", tenant="tenant_a") < 5
+    assert value(samples, "pgward_pool_wait_seconds_count", tenant="_other") == 1
+    assert total(samples, "pgward_pool_wait_seconds_count", tenant="tenant_b") == 0
+    # the same tenants as the query histograms
+    def tenants(name):
+        return {dict(ls)["tenant"] for (n, ls), v in samples.items() if n == name and v > 0}
+    assert tenants("pgward_pool_wait_seconds_count") == {"tenant_a", "_other"}
+    assert tenants("pgward_pool_wait_seconds_count") == tenants("pgward_query_duration_seconds_count")
+    promtool = shutil.which("promtool")
+    if promtool is not None:
+        r = run([promtool, "check", "metrics"], input=text.encode(), check=False)
+        assert r.returncode == 0, r.stdout.decode() + r.stderr.decode()
 
 
 def test_statements_and_slow_log(tenant_roles, pgward_factory):
