@@ -15,6 +15,7 @@
 #include "pgward/sql.h"
 #include "pgward/tenant.h"
 #include "pgward/tls.h"
+#include "pgward/welcome.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -146,6 +147,7 @@ static void reload(void)
 	pgw_auth_query_reset();
 	pgw_tenant_reload();
 	pgw_pool_reconfigured();
+	pgw_welcome_forget_all();
 	pgw_info(0, "reloaded", "path=%s", pgw.cfg.path);
 	pgw_policy_log_stats();
 }
@@ -271,6 +273,7 @@ static void cleanup(void)
 	pgw_http_stop();
 	pgw_session_free_all();
 	pgw_pool_free_all();
+	pgw_welcome_forget_all();
 	pgw_metrics_shutdown();
 	pgw_policy_log_stats();
 	pgw_policy_shutdown();

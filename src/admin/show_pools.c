@@ -94,8 +94,9 @@ static void tally_free(struct tally **t)
 /*
  * What SHOW CLIENTS calls a client, PgBouncer's words, or NULL for a session it does not
  * list (still logging in, or closing): "active" holds a server (its own, or its pool's
- * while that one logs in), "waiting" is queued for a server of its pool, and the console,
- * which never holds one, is "idle" as PgBouncer shows its own console's clients.
+ * while that one logs in) or is logged in without one until its first message (as
+ * PgBouncer's idle clients are), "waiting" is queued for a server of its pool, and the
+ * console, which never holds one, is "idle" as PgBouncer shows its own console's clients.
  */
 static const char *client_state(const struct pgw_session_view *v)
 {
@@ -106,6 +107,8 @@ static const char *client_state(const struct pgw_session_view *v)
 	if (v->waiting)
 		return "waiting";
 	if (v->server != NULL && (v->logged_in || v->server->pool != NULL))
+		return "active";
+	if (v->server == NULL && v->logged_in && strcmp(v->state, "idle") == 0)
 		return "active";
 	return NULL;
 }
@@ -153,7 +156,7 @@ static void snapshot_session(const struct pgw_session_view *v, void *arg)
 	snap->servers += own_server;
 	tally_add(&snap->databases, v->database, NULL, 1, own_server);
 	tally_add(&snap->users, v->user, NULL, 1, own_server);
-	if (holds && !own_server)
+	if ((holds && !own_server) || (strcmp(state, "active") == 0 && v->server == NULL))
 		tally_add(&snap->pools, v->database, v->user, 1, 0);
 }
 

@@ -267,6 +267,9 @@ static void do_read(struct pgw_conn *c)
 		n = plain_read(c);
 	}
 	if (n == -2) {
+		/* nothing came: an empty input keeps no block, so an idle connection costs none */
+		if (pgw_rbuf_len(&c->in) == 0)
+			pgw_rbuf_trim(&c->in);
 		update_events(c);
 		return;
 	}

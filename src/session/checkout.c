@@ -14,8 +14,10 @@
 #include "pgward/log.h"
 #include "pgward/pool.h"
 #include "pgward/proxy.h"
+#include "pgward/welcome.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <openssl/rand.h>
@@ -38,25 +40,35 @@ void pgw_sess_give_key(struct pgw_session *s)
 	pgw_msg_backend_key(s->client.out, s->cancel_pid, s->client_secret);
 }
 
-/* An idle server of the pool: to the client it is a login that just succeeded. */
+/* AuthenticationOk and <params> to the client: to it, a login that just succeeded. */
+static void tell_logged_in(struct pgw_session *s, const struct pgw_server_param *params,
+			   size_t nparams)
+{
+	pgw_msg_auth(s->client.out, 0, NULL, 0);
+	s->text.login_fixed = false;
+	for (size_t i = 0; i < nparams; i++) {
+		pgw_msg_parameter_status(s->client.out, params[i].name, params[i].value);
+		pgw_sess_text_param(s, params[i].name, params[i].value);
+	}
+}
+
+/* An idle server of the pool: to a client not yet told, it is a login that just
+ * succeeded; a welcomed one was told already. */
 static void take_idle(struct pgw_session *s)
 {
 	struct pgw_server *srv = s->srv;
 
 	pgw_conn_set_cb(&srv->conn, pgw_sess_server_cb, s);
 	pgw_sess_set_state(s, PGW_SS_AUTH);
-	pgw_msg_auth(s->client.out, 0, NULL, 0);
-	s->text.login_fixed = false;
-	for (size_t i = 0; i < srv->nparams; i++) {
-		const struct pgw_server_param *p = &srv->params[i];
-
-		pgw_msg_parameter_status(s->client.out, p->name, p->value);
-		pgw_sess_text_param(s, p->name, p->value);
+	if (s->welcomed) {
+		pgw_sess_auth_free(s); /* no server login: the client's credentials can go */
+	} else {
+		tell_logged_in(s, srv->params, srv->nparams);
+		pgw_sess_authenticated(s);
+		if (s->state >= PGW_SS_CLOSING)
+			return;
+		pgw_sess_give_key(s);
 	}
-	pgw_sess_authenticated(s);
-	if (s->state >= PGW_SS_CLOSING)
-		return;
-	pgw_sess_give_key(s);
 	pgw_debug(s->id, "server_reused", "server_pid=%u", srv->pid);
 	/* Straight after pgward's own authentication this runs inside the client's last
 	 * authentication message, still in its buffer: what the client sent after it is read
@@ -120,21 +132,13 @@ static void pool_ready(void *arg, struct pgw_server *srv)
 	take(s, srv);
 }
 
-void pgw_sess_connect_server(struct pgw_session *s)
+/* A server of the pool for <s>: an idle one, a new one, or a place in the queue. */
+static void checkout(struct pgw_session *s)
 {
 	struct pgw_server *srv;
 
 	pgw_sess_set_state(s, PGW_SS_CONNECTING);
 	pgw_conn_set_reading(&s->client, false);
-	if (!poolable(s)) {
-		if ((s->srv = pgw_server_new(s->id)) == NULL) {
-			pgw_sess_fail(s, "53200", "pgward: out of memory");
-			return;
-		}
-		pgw_sess_open_server(s);
-		return;
-	}
-	s->pooled = true;
 	s->pool_wait.ready = pool_ready;
 	s->pool_wait.arg = s;
 	srv = pgw_pool_checkout(s->view.database, s->user, s->id, &s->pool_wait);
@@ -148,10 +152,143 @@ void pgw_sess_connect_server(struct pgw_session *s)
 		return;
 	}
 	/* the client is known: from here query_wait_timeout bounds the wait, not the login's */
-	evtimer_del(&s->timer);
+	if (!s->welcomed)
+		evtimer_del(&s->timer);
 	pgw_conn_set_cb(&s->client, waiting_client_cb, s);
 	pgw_conn_set_reading(&s->client, true);
 	pgw_debug(s->id, "pool_wait", "user=%s", s->user);
+}
+
+/*
+ * Cancel keys of welcomed clients: no server pid is known when the key is given, so the
+ * pid is pgward's, above any Linux pid (at most 2^22) so that it never meets a server's in
+ * the cancel registry.
+ */
+#define WELCOME_PID_BASE 0x40000000u
+static uint32_t welcome_pids;
+
+/* The first message of a welcomed client (or its leaving) arrived. */
+static void welcomed_client_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg)
+{
+	struct pgw_session *s = arg;
+	const uint8_t *in = pgw_rbuf_data(&c->in);
+
+	switch (ev) {
+	case PGW_CONN_READ:
+		/* a client that leaves without a word (a health check) needs no server */
+		if (pgw_rbuf_len(&c->in) == 5 && in[0] == 'X' && in[4] == 4) {
+			pgw_sess_end(s, "client sent Terminate");
+			return;
+		}
+		s->tenant.held = s->tenant.released = s->tenant.injected = false;
+		s->settings_sent = false;
+		checkout(s);
+		return;
+	case PGW_CONN_EOF:
+	case PGW_CONN_ERROR:
+		pgw_sess_end(s, ev == PGW_CONN_EOF ? "client closed the connection" : c->err);
+		return;
+	case PGW_CONN_CONNECTED:
+	case PGW_CONN_DRAINED:
+	case PGW_CONN_HANDSHAKE_DONE:
+		return;
+	}
+}
+
+/* Tells the client it is logged in, from the welcome on record; false if there is none. */
+static bool welcome(struct pgw_session *s)
+{
+	const struct pgw_welcome *w = pgw_welcome_find(s->welcome_key, s->welcome_keylen);
+
+	if (w == NULL)
+		return false;
+	s->welcomed = true;
+	s->welcome_version = w->version;
+	pgw_sess_set_state(s, PGW_SS_CONNECTING);
+	pgw_sess_set_state(s, PGW_SS_AUTH);
+	tell_logged_in(s, w->params, w->nparams);
+	s->cancel_pid = WELCOME_PID_BASE | (welcome_pids++ & (WELCOME_PID_BASE - 1));
+	if (RAND_bytes((unsigned char *)&s->client_secret, sizeof(s->client_secret)) != 1)
+		s->client_secret = (uint32_t)random();
+	pgw_cancel_register(s);
+	pgw_msg_backend_key(s->client.out, s->cancel_pid, s->client_secret);
+	/* what it sends before its ReadyForQuery waits (its context may be looked up) */
+	pgw_conn_set_cb(&s->client, waiting_client_cb, s);
+	pgw_sess_authenticated(s);
+	if (s->state >= PGW_SS_CLOSING)
+		return true;
+	pgw_debug(s->id, "welcomed", "");
+	pgw_sess_tenant_server_ready(s); /* its context is resolved first */
+	return true;
+}
+
+void pgw_sess_welcome_done(struct pgw_session *s)
+{
+	pgw_msg_ready(s->client.out, 'I');
+	pgw_sess_set_state(s, PGW_SS_READY);
+	evtimer_del(&s->timer); /* logged in: no more login timeout */
+	s->last_client_activity = pgw_now();
+	if (pgw_conn_flush(&s->client) < 0) {
+		pgw_sess_end(s, s->client.err);
+		return;
+	}
+	/* An idle client keeps no input block (64 kB): an empty one goes now, one with the
+	 * client's last authentication message in it once that is read (client_auth.c). This
+	 * may run inside that message: what the client sent next is read from the event loop. */
+	if (pgw_rbuf_len(&s->client.in) == 0)
+		pgw_rbuf_trim(&s->client.in);
+	pgw_conn_set_cb(&s->client, welcomed_client_cb, s);
+	pgw_conn_set_reading(&s->client, true);
+	if (pgw_rbuf_len(&s->client.in) > 0)
+		pgw_conn_kick_read(&s->client);
+}
+
+void pgw_sess_welcome_learn(struct pgw_session *s)
+{
+	const struct pgw_welcome *w;
+	const struct pgw_server *srv = s->srv;
+
+	if (s->welcome_key == NULL)
+		return;
+	w = pgw_welcome_find(s->welcome_key, s->welcome_keylen);
+	if (s->welcomed) {
+		/* what the server says and the client was not told, it is told now */
+		for (size_t i = 0; i < srv->nparams; i++) {
+			const char *told = NULL;
+
+			for (size_t j = 0; w != NULL && w->version == s->welcome_version &&
+					   j < w->nparams && told == NULL;
+			     j++)
+				if (strcmp(w->params[j].name, srv->params[i].name) == 0)
+					told = w->params[j].value;
+			if (told == NULL || strcmp(told, srv->params[i].value) != 0)
+				pgw_msg_parameter_status(s->client.out, srv->params[i].name,
+							 srv->params[i].value);
+		}
+	}
+	if (pgw_welcome_store(s->welcome_key, s->welcome_keylen, srv->params, srv->nparams) < 0)
+		pgw_debug(s->id, "welcome_not_recorded", "out of memory");
+}
+
+void pgw_sess_connect_server(struct pgw_session *s)
+{
+	if (!poolable(s)) {
+		pgw_sess_set_state(s, PGW_SS_CONNECTING);
+		pgw_conn_set_reading(&s->client, false);
+		if ((s->srv = pgw_server_new(s->id)) == NULL) {
+			pgw_sess_fail(s, "53200", "pgward: out of memory");
+			return;
+		}
+		pgw_sess_open_server(s);
+		return;
+	}
+	s->pooled = true;
+	if (pgw_welcome_key(&s->view, &s->welcome_key, &s->welcome_keylen) < 0) {
+		pgw_sess_fail(s, "53200", "pgward: out of memory");
+		return;
+	}
+	if (!welcome(s))
+		checkout(s);
 }
 
 void pgw_sess_release_server(struct pgw_session *s)

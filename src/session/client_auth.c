@@ -39,6 +39,15 @@ void pgw_sess_auth_count(struct pgw_session *s, enum pgw_login_outcome outcome)
 				 pgw.cfg.auth_failure_limit, pgw.cfg.auth_failure_period);
 }
 
+void pgw_sess_auth_scram_done(struct pgw_sess_auth *a)
+{
+	if (a->scram == NULL)
+		return;
+	pgw_scram_server_clear(a->scram);
+	free(a->scram);
+	a->scram = NULL;
+}
+
 void pgw_sess_auth_free(struct pgw_session *s)
 {
 	struct pgw_sess_auth *a = s->auth;
@@ -47,8 +56,11 @@ void pgw_sess_auth_free(struct pgw_session *s)
 		return;
 	pgw_auth_query_cancel(&a->wait);
 	pgw_auth_secret_clear(&a->secret);
-	pgw_scram_server_clear(&a->scram);
-	pgw_scram_client_clear(&a->server_scram);
+	pgw_sess_auth_scram_done(a);
+	if (a->server_scram != NULL) {
+		pgw_scram_client_clear(a->server_scram);
+		free(a->server_scram);
+	}
 	if (a->password != NULL) {
 		OPENSSL_cleanse(a->password, strlen(a->password));
 		free(a->password);
@@ -172,9 +184,14 @@ static void start_scram(struct pgw_session *s)
 	}
 	/* no SCRAM secret (none, or md5): the exchange runs on a mock one and fails at the
 	 * proof, as PostgreSQL's does */
-	pgw_scram_server_init(&a->scram, s->user, secret, cb, cb_len);
+	if (a->scram == NULL && (a->scram = calloc(1, sizeof(*a->scram))) == NULL) {
+		OPENSSL_cleanse(&derived, sizeof(derived));
+		pgw_sess_fail(s, "53200", "pgward: out of memory");
+		return;
+	}
+	pgw_scram_server_init(a->scram, s->user, secret, cb, cb_len);
 	OPENSSL_cleanse(&derived, sizeof(derived));
-	n = pgw_scram_server_mechanisms(&a->scram, mechs, sizeof(mechs));
+	n = pgw_scram_server_mechanisms(a->scram, mechs, sizeof(mechs));
 	a->step = PGW_CA_SASL_START;
 	send_request(s, PGW_AUTHREQ_SASL, mechs, n);
 }
@@ -317,7 +334,7 @@ static void on_sasl_initial(struct pgw_session *s, const uint8_t *body, size_t l
 	char out[PGW_SCRAM_OUT_MAX];
 	size_t outlen = 0;
 
-	if (pgw_scram_server_start_msg(&a->scram, body, len, out, sizeof(out), &outlen, &err) !=
+	if (pgw_scram_server_start_msg(a->scram, body, len, out, sizeof(out), &outlen, &err) !=
 	    PGW_SCRAM_CONTINUE) {
 		scram_failed(s, &err);
 		return;
@@ -335,7 +352,7 @@ static void on_sasl_response(struct pgw_session *s, const uint8_t *body, size_t 
 
 	if (throttled(s))
 		return;
-	switch (pgw_scram_server_finish(&a->scram, body, len, out, sizeof(out), &outlen, &err)) {
+	switch (pgw_scram_server_finish(a->scram, body, len, out, sizeof(out), &outlen, &err)) {
 	case PGW_SCRAM_CONTINUE: /* the first message came late (see on_sasl_initial) */
 		send_request(s, PGW_AUTHREQ_SASL_CONTINUE, out, outlen);
 		return;
@@ -348,10 +365,10 @@ static void on_sasl_response(struct pgw_session *s, const uint8_t *body, size_t 
 	/* The ClientKey only opens the server's door when the secret is the server's own: a
 	 * secret derived here from auth_file's password logs in with that password instead. */
 	if (a->secret.kind == PGW_SECRET_SCRAM) {
-		memcpy(a->client_key, pgw_scram_server_client_key(&a->scram), PGW_SCRAM_KEY_LEN);
+		memcpy(a->client_key, pgw_scram_server_client_key(a->scram), PGW_SCRAM_KEY_LEN);
 		a->has_client_key = true;
 	}
-	pgw_scram_server_clear(&a->scram);
+	pgw_sess_auth_scram_done(a);
 	send_request(s, PGW_AUTHREQ_SASL_FINAL, out, outlen);
 	if (s->state < PGW_SS_CLOSING)
 		passed(s);
@@ -412,6 +429,10 @@ static void read_client(struct pgw_session *s)
 			return;
 		pgw_rbuf_drain(in, total);
 	}
+	/* the login is over: its input block (64 kB) goes, so that a client welcomed without a
+	 * server (checkout.c) keeps none while idle */
+	if (s->state > PGW_SS_CLIENT_AUTH && s->state < PGW_SS_CLOSING)
+		pgw_rbuf_trim(in);
 }
 
 static void client_auth_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg)

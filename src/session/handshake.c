@@ -226,8 +226,10 @@ void pgw_sess_authenticated(struct pgw_session *s)
 	pgw_sess_auth_count(s, PGW_LOGIN_OK);
 	if (s->own_auth) {
 		/* the server took pgward's word for the client: its credentials are no longer
-		 * needed, and the client, held while pgward logged in, may speak */
-		pgw_sess_auth_free(s);
+		 * needed, and the client, held while pgward logged in, may speak (welcomed
+		 * without a server, they are kept for the server's login: checkout.c) */
+		if (!s->welcomed)
+			pgw_sess_auth_free(s);
 		pgw_conn_set_reading(&s->client, true);
 		if (pgw_rbuf_len(&s->client.in) > 0)
 			pgw_conn_kick_read(&s->client);
@@ -258,12 +260,13 @@ void pgw_sess_login_failed(struct pgw_session *s, const char *sqlstate)
 	if (s->srv != NULL && sqlstate != NULL &&
 	    (strncmp(sqlstate, "57P0", 4) == 0 || strcmp(sqlstate, "53300") == 0))
 		pgw_pool_unreachable(s->srv);
+	/* the server refused a secret auth_query gave (before its AuthenticationOk; a client
+	 * welcomed without a server meets this at its first query): it may have changed since */
+	if (s->srv != NULL && !s->srv->logged_in && s->auth != NULL && s->auth->secret_from_query)
+		pgw_auth_query_forget(s->user, pgw_sess_auth_dbname(s));
 	if (s->authenticated)
 		return; /* the login itself succeeded (a missing database, too many connections) */
 	pgw_sess_auth_count(s, PGW_LOGIN_FAILED);
-	/* the server refused a secret auth_query gave: it may have changed since */
-	if (s->auth != NULL && s->auth->secret_from_query)
-		pgw_auth_query_forget(s->user, pgw_sess_auth_dbname(s));
 }
 
 /* Handles every complete initial packet waiting in the client's input. */

@@ -34,6 +34,8 @@ void pgw_sess_on_ready(struct pgw_session *s, char status)
 	if (s->state == PGW_SS_AUTH) {
 		if (s->srv->state == PGW_SRV_NEW)
 			pgw_pool_logged_in(s->srv);
+		if (s->pooled)
+			pgw_sess_welcome_learn(s);
 		pgw_sess_set_state(s, PGW_SS_READY);
 		evtimer_del(&s->timer); /* login done: no more login timeout */
 		s->last_client_activity = pgw_now();
@@ -82,7 +84,8 @@ static void on_parameter_status(struct pgw_session *s, size_t run, const struct 
 		s->srv->gone = true;
 }
 
-/* BackendKeyData: the client gets the server's pid but pgward's own secret. */
+/* BackendKeyData: the client gets the server's pid but pgward's own secret (a welcomed
+ * client has its key already). */
 static void on_backend_key(struct pgw_session *s, const uint8_t *body, size_t len)
 {
 	struct pgw_reader r;
@@ -90,7 +93,8 @@ static void on_backend_key(struct pgw_session *s, const uint8_t *body, size_t le
 	pgw_reader_init(&r, body, len);
 	s->srv->pid = pgw_read_u32(&r);
 	s->srv->secret = pgw_read_u32(&r);
-	pgw_sess_give_key(s);
+	if (!s->welcomed)
+		pgw_sess_give_key(s);
 }
 
 static bool auth_ok(const uint8_t *body, size_t len)
@@ -143,8 +147,15 @@ static bool relay_decoded(struct pgw_session *s, const struct pgw_msg_hdr *h)
 				      "SCRAM");
 			return false;
 		}
-		if (auth_ok(body, body_len))
+		if (auth_ok(body, body_len)) {
+			s->srv->logged_in = true;
+			if (s->welcomed) { /* the client was told long ago */
+				pgw_sess_auth_free(s);
+				pgw_rbuf_drain(&s->srv->conn.in, total);
+				return true;
+			}
 			pgw_sess_authenticated(s);
+		}
 		evbuffer_add(s->client.out, msg, total);
 	}
 	pgw_rbuf_drain(&s->srv->conn.in, total);
@@ -218,7 +229,7 @@ bool pgw_relay_server(struct pgw_session *s)
 			return false;
 		}
 		total = (size_t)h.len + 1;
-		if (s->own_auth && !s->authenticated && h.type != 'R' && h.type != 'E' &&
+		if (s->own_auth && !srv->logged_in && h.type != 'R' && h.type != 'E' &&
 		    h.type != 'N') {
 			/* pgward logs in itself: until the server has said AuthenticationOk (after
 			 * proving it knows the secret), nothing of a session may reach the client
@@ -250,8 +261,17 @@ bool pgw_relay_server(struct pgw_session *s)
 			avail = pgw_rbuf_len(in);
 			continue;
 		}
-		if (h.type == 'S')
+		if (h.type == 'S') {
 			on_parameter_status(s, run, &h);
+			if (s->welcomed && s->state == PGW_SS_AUTH) {
+				/* the client learns what differs once the setup is done */
+				pgw_conn_queue(&s->client, in, run);
+				run = 0;
+				discard(s, total);
+				avail = pgw_rbuf_len(in);
+				continue;
+			}
+		}
 		if (h.type == 'E' && pgw_tracker_wants_sqlstate(&srv->tracker)) {
 			char code[6];
 
@@ -278,6 +298,9 @@ bool pgw_relay_server(struct pgw_session *s)
 				free(v.error);
 			}
 			discard(s, total);
+			/* the end of a welcomed client's setup (tenant_hook.c) */
+			if (h.type == 'Z' && s->state == PGW_SS_AUTH)
+				pgw_sess_on_ready(s, srv->tx_status);
 			avail = pgw_rbuf_len(in);
 			continue;
 		}

@@ -96,11 +96,14 @@ static bool answer_sasl(struct pgw_session *s, struct pgw_reader *r)
 
 	if (a->password == NULL && !key)
 		return cannot_answer(s, "a SCRAM login");
-	if (pgw_scram_client_init(&a->server_scram, key ? NULL : a->password,
+	if (a->server_scram == NULL &&
+	    (a->server_scram = calloc(1, sizeof(*a->server_scram))) == NULL)
+		return cannot_answer(s, "a SCRAM login");
+	if (pgw_scram_client_init(a->server_scram, key ? NULL : a->password,
 				  key ? a->client_key : NULL, key ? &a->secret.scram : NULL, cb,
 				  cb_len) < 0)
 		return cannot_answer(s, "a SCRAM login");
-	if (pgw_scram_client_start(&a->server_scram, r->p, r->left, out, sizeof(out), &outlen,
+	if (pgw_scram_client_start(a->server_scram, r->p, r->left, out, sizeof(out), &outlen,
 				   &err) != PGW_SCRAM_CONTINUE)
 		return scram_error(s, &err);
 	a->server_sasl = true;
@@ -119,10 +122,10 @@ static bool answer_sasl_continue(struct pgw_session *s, struct pgw_reader *r)
 			      "pgward: the server continued a SASL exchange never begun");
 		return false;
 	}
-	if (pgw_scram_client_continue(&a->server_scram, r->p, r->left, out, sizeof(out), &outlen,
+	if (pgw_scram_client_continue(a->server_scram, r->p, r->left, out, sizeof(out), &outlen,
 				      &err) != PGW_SCRAM_CONTINUE)
 		return scram_error(s, &err);
-	if (a->server_scram.key_stale)
+	if (a->server_scram->key_stale)
 		pgw_warn(s->id, "server_secret_mismatch",
 			 "user=%s msg=\"the server's SCRAM salt is not that of the secret pgward "
 			 "has for this role: its password changed on the server (auth_query's "
@@ -142,7 +145,7 @@ static bool check_sasl_final(struct pgw_session *s, struct pgw_reader *r)
 		return false;
 	}
 	a->server_sasl = false;
-	if (pgw_scram_client_finish(&a->server_scram, r->p, r->left, &err) != PGW_SCRAM_DONE)
+	if (pgw_scram_client_finish(a->server_scram, r->p, r->left, &err) != PGW_SCRAM_DONE)
 		return scram_error(s, &err);
 	return true;
 }

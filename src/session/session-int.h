@@ -53,7 +53,9 @@ enum pgw_sess_state {
 /*
  * pgward's own login, both legs (auth_type other than passthrough): the client's exchange
  * (client_auth.c), then pgward's with the server as that client (server_login.c). Lives for
- * the login only: zeroed and freed once the server has said AuthenticationOk.
+ * the login only: zeroed and freed once the server has said AuthenticationOk (a client
+ * welcomed without a server keeps what the server's login needs, about half a kilobyte,
+ * until it has one: the exchanges' states are allocated only while they run).
  */
 enum pgw_client_auth_step {
 	PGW_CA_LOOKUP = 0, /* waiting for auth_query */
@@ -69,13 +71,13 @@ struct pgw_sess_auth {
 	struct pgw_auth_secret secret; /* what the client is checked against */
 	bool secret_from_query;	       /* forgotten if the server refuses the login */
 	uint8_t md5_salt[4];
-	struct pgw_scram_server scram;
+	struct pgw_scram_server *scram; /* during the client's SCRAM exchange only */
 	/* what pgward logs in to the server with */
 	char *password; /* cleartext: the client's own, or auth_file's */
 	bool has_client_key;
 	uint8_t client_key[PGW_SCRAM_KEY_LEN];
-	struct pgw_scram_client server_scram;
-	bool server_sasl; /* the server's SCRAM exchange is under way */
+	struct pgw_scram_client *server_scram; /* during the server's only */
+	bool server_sasl;		       /* the server's SCRAM exchange is under way */
 	struct pgw_aq_wait wait;
 };
 
@@ -87,14 +89,20 @@ struct pgw_session {
 	bool pooled;			/* srv comes from a pool and goes back to it (checkout.c) */
 	struct pgw_pool_wait pool_wait; /* queued for a server of the pool */
 	bool settings_sent;		/* the startup settings went to a pooled server */
-	struct pgw_startup startup;	/* the client's packet, as parsed */
-	struct pgw_startup_view view;	/* what every decision reads; the server gets it rebuilt */
-	const char *user;		/* the login role: view.user */
-	bool authenticated;		/* the server sent AuthenticationOk */
-	bool client_tls;		/* the client's TLS ends here */
-	bool counted;			/* counts against max_client_conn */
-	bool own_auth;			/* pgward authenticates the client (not passthrough) */
-	struct pgw_sess_auth *auth;	/* during pgward's own login only */
+	/* Told it is logged in from the welcome on record (welcome.h) before it had a server:
+	 * it gets one at its first message, and its cancel key is pgward's (checkout.c). */
+	bool welcomed;
+	char *welcome_key; /* pooled: its database, user and settings (welcome.h) */
+	size_t welcome_keylen;
+	uint64_t welcome_version;     /* of the record it was told */
+	struct pgw_startup startup;   /* the client's packet, as parsed */
+	struct pgw_startup_view view; /* what every decision reads; the server gets it rebuilt */
+	const char *user;	      /* the login role: view.user */
+	bool authenticated;	      /* the server sent AuthenticationOk */
+	bool client_tls;	      /* the client's TLS ends here */
+	bool counted;		      /* counts against max_client_conn */
+	bool own_auth;		      /* pgward authenticates the client (not passthrough) */
+	struct pgw_sess_auth *auth;   /* during pgward's own login only */
 	struct sockaddr_storage peer_addr;
 
 	/* Cancel key given to the client: its server's pid, and a secret of pgward's own. */
@@ -154,6 +162,8 @@ void pgw_sess_login_failed(struct pgw_session *s, const char *sqlstate);
 void pgw_sess_auth_begin(struct pgw_session *s);
 /* Zeroes and frees what the login held. */
 void pgw_sess_auth_free(struct pgw_session *s);
+/* The client's SCRAM exchange is over: its state is zeroed and freed. */
+void pgw_sess_auth_scram_done(struct pgw_sess_auth *a);
 /* Counts a login of <s> with <outcome>; failures also count against its address. */
 void pgw_sess_auth_count(struct pgw_session *s, enum pgw_login_outcome outcome);
 
@@ -172,6 +182,13 @@ void pgw_sess_connect_server(struct pgw_session *s);
 void pgw_sess_release_server(struct pgw_session *s);
 /* BackendKeyData to the client: its server's pid, a secret of pgward's own. */
 void pgw_sess_give_key(struct pgw_session *s);
+/* The server was set up for the client (its first ReadyForQuery, pgward's or the
+ * server's): what the client was told is recorded for the next of its kind, and a
+ * welcomed client learns what differs from what it was told. */
+void pgw_sess_welcome_learn(struct pgw_session *s);
+/* The client's login is complete without a server (tenant_hook.c, once its context is
+ * resolved): ReadyForQuery, and its first message will fetch a server. */
+void pgw_sess_welcome_done(struct pgw_session *s);
 /* handshake.c: connects s->srv (NEW) and logs in to it. */
 void pgw_sess_open_server(struct pgw_session *s);
 

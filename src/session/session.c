@@ -34,7 +34,7 @@ static const char *const state_names[PGW_SS__COUNT] = {
 };
 
 /* Legal edges; CLOSING and DEAD are reachable from anywhere through the close path. */
-static bool edge_ok(enum pgw_sess_state from, enum pgw_sess_state to)
+static bool edge_ok(const struct pgw_session *s, enum pgw_sess_state from, enum pgw_sess_state to)
 {
 	switch (to) {
 	case PGW_SS_STARTUP:
@@ -43,7 +43,9 @@ static bool edge_ok(enum pgw_sess_state from, enum pgw_sess_state to)
 	case PGW_SS_CLIENT_AUTH:
 		return from == PGW_SS_STARTUP;
 	case PGW_SS_CONNECTING:
-		return from == PGW_SS_STARTUP || from == PGW_SS_CLIENT_AUTH;
+		/* READY: a welcomed client's first message fetches its server (checkout.c) */
+		return from == PGW_SS_STARTUP || from == PGW_SS_CLIENT_AUTH ||
+		       (from == PGW_SS_READY && s->welcomed && s->srv == NULL);
 	case PGW_SS_AUTH:
 		return from == PGW_SS_CONNECTING;
 	case PGW_SS_READY:
@@ -59,7 +61,7 @@ static bool edge_ok(enum pgw_sess_state from, enum pgw_sess_state to)
 
 void pgw_sess_set_state(struct pgw_session *s, enum pgw_sess_state to)
 {
-	if (!edge_ok(s->state, to)) {
+	if (!edge_ok(s, s->state, to)) {
 		pgw_error(s->id, "bug", "msg=\"illegal state change\" from=%s to=%s",
 			  state_names[s->state], state_names[to]);
 		abort();
@@ -84,7 +86,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (s->state == PGW_SS_CLOSING)
 		pgw_sess_end(s, "client did not take its last bytes in time");
-	else if (s->state < PGW_SS_READY)
+	else if (s->state < PGW_SS_READY && !s->welcomed)
 		pgw_sess_fail(s, "08006", "pgward: client login timeout (client_login_timeout=%gs)",
 			      pgw.cfg.client_login_timeout);
 }
@@ -178,6 +180,7 @@ static void free_session(struct pgw_session *s)
 	pgw_startup_view_free(&s->view);
 	pgw_startup_free(&s->startup);
 	pgw_stmt_map_clear(&s->stmts);
+	free(s->welcome_key);
 	pgw_metrics_session_end(&s->metrics);
 	pgw_tenant_end(&s->tenant);
 	if (s->prev)
@@ -368,6 +371,8 @@ static const char *view_state(const struct pgw_session *s)
 			return "admin";
 		if (pgw_sess_busy(s))
 			return "active";
+		if (s->srv == NULL) /* welcomed, no message yet */
+			return "idle";
 		return s->srv->tx_status == 'T'	  ? "idle in transaction"
 		       : s->srv->tx_status == 'E' ? "idle in transaction (aborted)"
 						  : "idle";

@@ -143,14 +143,21 @@ static bool proceed(struct pgw_session *s)
 			      t->error);
 		return false;
 	}
+	if (s->srv == NULL) {
+		/* welcomed without a server (checkout.c): the context waits for one */
+		pgw_sess_welcome_done(s);
+		return true;
+	}
 	wrote = s->pooled ? write_settings(s) : 0;
 	if (wrote < 0)
 		goto oom;
 	if (t->status == PGW_TENANT_OFF) {
 		if (wrote == 0) {
 			/* nothing to set: the server is idle after its login or reset, and the
-			 * client's first ReadyForQuery needs no round trip to it */
-			pgw_msg_ready(s->client.out, 'I');
+			 * client's first ReadyForQuery needs no round trip to it (a welcomed
+			 * client has had it) */
+			if (!s->welcomed)
+				pgw_msg_ready(s->client.out, 'I');
 			pgw_sess_text_ready(s, 'I');
 			pgw_sess_on_ready(s, 'I');
 			return true;
@@ -168,7 +175,9 @@ static bool proceed(struct pgw_session *s)
 		if (pgw.cfg.metrics_tenant_label == PGW_MLABEL_ORGANIZATION)
 			label_by_organization(s);
 	}
-	if (pgw_tracker_push(&s->srv->tracker, 'S', PGW_RESP_PASS, NULL, 0) < 0)
+	/* a welcomed client has had its ReadyForQuery: the relay ends the setup at this one */
+	if (pgw_tracker_push(&s->srv->tracker, 'S', s->welcomed ? PGW_RESP_SWALLOW : PGW_RESP_PASS,
+			     NULL, 0) < 0)
 		goto oom;
 	if (pgw_conn_flush(&s->srv->conn) < 0) {
 		s->srv->gone = true;
@@ -254,7 +263,7 @@ bool pgw_sess_tenant_release(struct pgw_session *s)
 void pgw_sess_tenant_server_ready(struct pgw_session *s)
 {
 	s->tenant.held = true;
-	if (!proceed(s) || s->state != PGW_SS_READY)
+	if (!proceed(s) || s->state != PGW_SS_READY || s->srv == NULL)
 		return;
 	/* Nothing had to be applied: the client is told it is ready now. This may run inside
 	 * the client's last authentication message (checkout.c), so what it sent next is read

@@ -94,6 +94,10 @@ def show(pw, what, console="pgward"):
         c.close()
 
 
+def backends(pg):
+    return pg.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = '%s'" % SCRAM_USER)[0][0]
+
+
 def rows(pw, what):
     return show(pw, what)[2]
 
@@ -103,10 +107,13 @@ def mine(rs, key="user"):
 
 
 def login_in_thread(pw, out, **kw):
-    """A client's login that may have to wait for the pool: runs in a thread, the connection
-    lands in <out>."""
+    """A client's login and first query, which may have to wait for the pool (a client logged
+    in from the pool's welcome gets its server at its first message): runs in a thread, the
+    connection lands in <out>."""
     def body():
-        out.append(login(pw, SCRAM_USER, SCRAM_PASSWORD, **kw))
+        c = login(pw, SCRAM_USER, SCRAM_PASSWORD, **kw)
+        c.scalar("SELECT 1")
+        out.append(c)
     t = threading.Thread(target=body, daemon=True)
     t.start()
     return t
@@ -233,6 +240,31 @@ def waiter_port(pw, sid):
     """The client's source port, as SHOW SESSIONS shows its peer."""
     peer = [r for r in rows(pw, "SESSIONS") if r["id"] == str(sid)][0]["peer"]
     return int(peer.rsplit(":", 1)[1])
+
+
+def test_idle_clients_hold_no_server(pg, pooled):
+    """Thirty clients of one kind log in through a pool of two and stay idle: none waits at
+    its login, the server sees two backends, SHOW POOLS counts all thirty as PgBouncer counts
+    idle clients (cl_active) and SHOW CLIENTS lists the ones without a server as active with
+    no link; then each client's first query gets a server in turn."""
+    pw = pooled(default_pool_size=2, query_wait_timeout=20)
+    first = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    first.scalar("SELECT 1")  # the pool's first client of this kind: served with its server
+    started = time.monotonic()
+    idle = [login(pw, SCRAM_USER, SCRAM_PASSWORD) for _ in range(29)]
+    assert time.monotonic() - started < 15
+    assert all(c.backend_key[0] >= 1 << 30 for c in idle)  # pgward's key: no server yet
+    assert backends(pg) == 1
+    p = mine(rows(pw, "POOLS"))[0]
+    assert (p["cl_active"], p["cl_waiting"], p["sv_active"], p["sv_idle"]) == (30, 0, 1, 0), p
+    clients = mine(rows(pw, "CLIENTS"))
+    assert len(clients) == 30 and {r["state"] for r in clients} == {"active"}, clients
+    assert sum(1 for r in clients if r["link"] == "") == 29, clients
+    leave(first)
+    for c in idle:
+        assert c.scalar("SELECT 'served'") == "served"
+        assert backends(pg) <= 2
+        leave(c)
 
 
 def test_server_past_lifetime_is_marked_close_needed(pooled):

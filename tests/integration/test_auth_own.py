@@ -350,13 +350,20 @@ def test_auth_query_timeout(pg, roles, pgward_factory, tmp_path):
 
 @pytest.mark.parametrize("auth_type", ["password", "scram-sha-256"])
 def test_refused_login_forgets_the_cached_secret(pg, roles, pgward_factory, auth_type):
-    """After ALTER ROLE ... PASSWORD, the server refuses the cached secret once; the next login reads the new one."""
+    """After ALTER ROLE ... PASSWORD, the server refuses the cached secret once; the next login reads the new one.
+    pgward answers the login with the old password from its cache (the pool's first client
+    still holds the only server); the server's refusal comes with the first query, which
+    needs a new server."""
     pg.execute("DROP ROLE IF EXISTS %s; CREATE ROLE %s LOGIN PASSWORD 'first-secret'" % (CACHE_USER, CACHE_USER))
     pw = pgward_factory(auth_type=auth_type, auth_user=SUPERUSER, auth_cache_ttl=600)
-    assert login(pw, CACHE_USER, "first-secret").scalar("SELECT session_user") == CACHE_USER
+    first = login(pw, CACHE_USER, "first-secret")
+    assert first.scalar("SELECT session_user") == CACHE_USER
     pg.execute("ALTER ROLE %s PASSWORD 'second-secret'" % CACHE_USER)
     # the cached secret still takes the old password; the server refuses it ...
-    f = refused(pw, CACHE_USER, "first-secret")
+    stale = login(pw, CACHE_USER, "first-secret")
+    stale.send(pgwire.query("SELECT session_user"))
+    f = stale.expect_error(timeout=10)
+    assert stale.wait_closed(5)
     # ... which made pgward forget it: the new password works at once, not after auth_cache_ttl
     c = pw.raw()
     try:
