@@ -167,6 +167,8 @@ void pgw_cancel_request(uint64_t sid, uint32_t pid, uint32_t secret)
 		return;
 	}
 	pgw_info(sid, "cancel", "target_sid=%llu pid=%u", (unsigned long long)s->id, pid);
+	if (s->srv == NULL || s->srv->pid == 0)
+		return; /* a client without a server yet (welcomed): nothing runs for it */
 	s->cancel_forwarded = true;
 	pgw_cancel_send(s);
 }

@@ -84,6 +84,9 @@ static void take(struct pgw_session *s, struct pgw_server *srv)
 {
 	s->srv = srv;
 	srv->id = s->id;
+	/* a welcomed client's server is set up within the login's time, as its login was */
+	if (s->welcomed && pgw.cfg.client_login_timeout > 0)
+		pgw_sess_arm_timer(s, pgw.cfg.client_login_timeout);
 	if (srv->state == PGW_SRV_NEW) {
 		pgw_conn_set_reading(&s->client, false); /* until the server is logged in */
 		pgw_sess_open_server(s);

@@ -26,7 +26,10 @@ static bool header_ok(struct pgw_session *s, enum pgw_frame_status st, const str
 			      h->len, (unsigned char)h->type, pgw.cfg.max_packet_size);
 		return false;
 	}
-	if (!pgw_frontend_type_valid(h->type)) {
+	/* With pgward's own authentication the client's login is over: a PasswordMessage now is
+	 * what PostgreSQL calls it after a login, and must never reach a server pgward is
+	 * logging in to as the client */
+	if (!pgw_frontend_type_valid(h->type) || (h->type == 'p' && s->own_auth)) {
 		pgw_sess_fail(s, "08P01", "pgward: invalid frontend message type 0x%02x",
 			      (unsigned char)h->type);
 		return false;
@@ -284,9 +287,10 @@ bool pgw_relay_client(struct pgw_session *s)
 	size_t arrived = avail;
 	struct pgw_server *srv;
 
-	if (s->own_auth && !s->authenticated) {
-		/* pgward is still logging in as the client: nothing of the client's may reach
-		 * the server before the server has accepted that login */
+	if (s->own_auth && (!s->authenticated || !s->srv->logged_in)) {
+		/* pgward is still logging in as the client (a welcomed client's first message can
+		 * come before its server's login is over): nothing of the client's may reach the
+		 * server before the server has accepted that login */
 		pgw_conn_set_reading(&s->client, false);
 		return true;
 	}

@@ -229,8 +229,9 @@ bool pgw_relay_server(struct pgw_session *s)
 			return false;
 		}
 		total = (size_t)h.len + 1;
+		/* NegotiateProtocolVersion comes before authentication, as PostgreSQL sends it */
 		if (s->own_auth && !srv->logged_in && h.type != 'R' && h.type != 'E' &&
-		    h.type != 'N') {
+		    h.type != 'N' && h.type != 'v') {
 			/* pgward logs in itself: until the server has said AuthenticationOk (after
 			 * proving it knows the secret), nothing of a session may reach the client
 			 */

@@ -146,6 +146,9 @@ void pgw_sess_fail(struct pgw_session *s, const char *sqlstate, const char *fmt,
 	PGW_PRINTF(3, 4);
 void pgw_sess_end(struct pgw_session *s, const char *reason);
 bool pgw_sess_busy(const struct pgw_session *s);
+/* The session's timer fires in <seconds>: the login's timeout (a welcomed client's server
+ * setup, checkout.c), then the closing flush's deadline. */
+void pgw_sess_arm_timer(struct pgw_session *s, double seconds);
 /* Counts <s> against max_client_conn; false if the limit is reached. */
 bool pgw_sess_count_client(struct pgw_session *s);
 

@@ -86,12 +86,17 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (s->state == PGW_SS_CLOSING)
 		pgw_sess_end(s, "client did not take its last bytes in time");
-	else if (s->state < PGW_SS_READY && !s->welcomed)
+	else if (s->state < PGW_SS_READY && s->welcomed && s->srv != NULL)
+		pgw_sess_fail(s, "08006",
+			      "pgward: the server was not ready for the client's first message "
+			      "within client_login_timeout=%gs",
+			      pgw.cfg.client_login_timeout);
+	else if (s->state < PGW_SS_READY)
 		pgw_sess_fail(s, "08006", "pgward: client login timeout (client_login_timeout=%gs)",
 			      pgw.cfg.client_login_timeout);
 }
 
-static void arm_timer(struct pgw_session *s, double seconds)
+void pgw_sess_arm_timer(struct pgw_session *s, double seconds)
 {
 	struct timeval tv = {(time_t)seconds, (suseconds_t)((seconds - (time_t)seconds) * 1e6)};
 
@@ -159,7 +164,7 @@ void pgw_session_accept(int fd, const struct sockaddr *peer, socklen_t peerlen)
 	pgw_conn_init(&s->client, pgw.base, fd, pgw_sess_startup_cb, s);
 	evtimer_assign(&s->timer, pgw.base, timer_cb, s);
 	if (pgw.cfg.client_login_timeout > 0)
-		arm_timer(s, pgw.cfg.client_login_timeout);
+		pgw_sess_arm_timer(s, pgw.cfg.client_login_timeout);
 	s->next = sessions;
 	if (sessions)
 		sessions->prev = s;
@@ -255,7 +260,7 @@ static void begin_close(struct pgw_session *s)
 	pgw_conn_set_cb(&s->client, closing_client_cb, s);
 	pgw_conn_set_reading(&s->client, false);
 	s->client.notify_empty = true;
-	arm_timer(s, CLOSE_FLUSH_SECONDS);
+	pgw_sess_arm_timer(s, CLOSE_FLUSH_SECONDS);
 }
 
 /* Any peer can open and drop unauthenticated sessions in a loop: their close lines are

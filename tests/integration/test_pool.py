@@ -7,6 +7,7 @@ outlives server_lifetime / server_idle_timeout is closed, never handed out; canc
 the server a client holds; pool_mode = none and auth_type = passthrough keep one server per
 client."""
 
+import re
 import threading
 import time
 
@@ -38,6 +39,8 @@ def pooled(pg, roles, pgward_factory, tmp_path):
     def start(**settings):
         s = {"auth_type": "scram-sha-256", "auth_file": ul}
         s.update(settings)
+        # the backends an earlier test's pgward left are gone: the tests count them
+        wait_for(lambda: backends(pg) == 0, 10, what="no %s backend left from an earlier test" % SCRAM_USER)
         return pgward_factory(**s)
     return start
 
@@ -351,6 +354,132 @@ def test_unpooled_modes_keep_one_server_per_client(pg, pooled, settings):
              what="the server closed with its client")
     b = pw.raw_session(SCRAM_USER, password=SCRAM_PASSWORD)
     assert pid_of(b) != pid
+
+
+@pytest.mark.parametrize("newer", ["_pq_ option", "protocol 3.2"])
+def test_a_newer_protocol_gets_a_server_of_its_own_and_its_negotiation(pg, pooled, newer):
+    """A client asking for a protocol option or a minor version the server does not have is
+    not pooled: it gets a server of its own, and that server's NegotiateProtocolVersion
+    reaches it before its AuthenticationOk, as a direct login would."""
+    pw = pooled()
+    params = {"user": SCRAM_USER, "database": "postgres"}
+    version = pgwire.PROTOCOL_3_0
+    if newer == "_pq_ option":
+        params["_pq_.pgward_test"] = "1"
+    else:
+        version = (3 << 16) | 2
+    c = pw.raw()
+    c.send(pgwire.startup_message(params, version=version))
+    msgs = c.finish_startup(SCRAM_USER, SCRAM_PASSWORD)
+    types = pgwire.types(msgs)
+    assert "v" in types, types
+    ok = [i for i, m in enumerate(msgs) if m.type == "R" and m.body[:4] == b"\0\0\0\0"]
+    assert ok and types.index("v") < ok[0], types
+    assert c.scalar("SELECT 'negotiated'") == "negotiated"
+    pid = pid_of(c)
+    leave(c)
+    wait_for(lambda: not pg.backend_alive(pid), 10, what="its own server closed with it")
+
+
+def test_a_password_message_after_the_login_never_reaches_a_server(pg, pooled):
+    """Goal: drive the login pgward makes to a new server as the client, by sending a
+    PasswordMessage as the first message of a client pgward logged in without a server. pgward
+    refuses it as PostgreSQL refuses a PasswordMessage after a login (FATAL 08P01), no server
+    reads it, and the next client is served."""
+    pw = pooled(default_pool_size=4)
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    assert a.scalar("SELECT 1") == "1"  # a keeps its server: b's first message needs a new one
+    b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    assert b.backend_key[0] >= 1 << 30
+    start = len(pw.log_text())
+    b.send(pgwire.sasl_initial_response("ATTACKER-MECH", b"n,,n=,r=xyz"), pgwire.query("SELECT 1"))
+    f = b.expect_error(timeout=10)
+    assert (f["S"], f["C"]) == ("FATAL", "08P01"), f
+    assert "invalid frontend message type 0x70" in f["M"], f
+    assert b.wait_closed(5)
+    log = pw.log_text()[start:]
+    assert "event=login_failed" not in log, log  # the server logged pgward in, as the client
+    assert re.search(r"event=server_released .* reusable=yes", log), log  # and read nothing else
+    assert login(pw, SCRAM_USER, SCRAM_PASSWORD).scalar("SELECT 2") == "2"
+
+
+class _StallingProxy(threading.Thread):
+    """A TCP relay to PostgreSQL; once .stall is set, new connections are accepted and never
+    answered (a server that hangs after accept())."""
+
+    def __init__(self, target_port):
+        import socket
+        super().__init__(daemon=True)
+        self.target = target_port
+        self.ls = socket.socket()
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(16)
+        self.port = self.ls.getsockname()[1]
+        self.stall = False
+        self.held = []
+
+    @staticmethod
+    def _pipe(a, b):
+        try:
+            while True:
+                d = a.recv(65536)
+                if not d:
+                    break
+                b.sendall(d)
+        except OSError:
+            pass
+        for x in (a, b):
+            try:
+                x.close()
+            except OSError:
+                pass
+
+    def run(self):
+        import socket
+        while True:
+            c = self.ls.accept()[0]
+            if self.stall:
+                self.held.append(c)
+                continue
+            u = socket.create_connection(("127.0.0.1", self.target))
+            threading.Thread(target=self._pipe, args=(c, u), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(u, c), daemon=True).start()
+
+
+def test_a_server_that_never_answers_a_welcomed_client_times_out(pg, pooled):
+    """A client logged in without a server, whose new server accepts the connection and never
+    answers, gets 08006 within client_login_timeout, as its login would have: it never hangs,
+    and the pool serves the next client."""
+    proxy = _StallingProxy(pg.port)
+    proxy.start()
+    pw = pooled(server_port=proxy.port, client_login_timeout=2, default_pool_size=2, query_wait_timeout=20)
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    assert a.scalar("SELECT 1") == "1"  # a holds the pool's first server
+    proxy.stall = True
+    c = login(pw, SCRAM_USER, SCRAM_PASSWORD)  # pgward answers from what a was told
+    assert c.backend_key[0] >= 1 << 30
+    started = time.monotonic()
+    c.send(pgwire.query("SELECT 1"))
+    f = c.expect_error(timeout=10)
+    assert f["C"] == "08006" and "client_login_timeout" in f["M"], f
+    assert 1.5 <= time.monotonic() - started < 6
+    proxy.stall = False
+    d = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    assert d.scalar("SELECT 'served'") == "served"
+    assert a.scalar("SELECT 2") == "2"
+
+
+def test_a_cancel_before_the_first_query_does_not_cost_the_server(pg, pooled):
+    """A cancel for a client that has no server yet does nothing, and the server it takes
+    afterwards goes back to the pool when it leaves (a cancel that was sent would close it)."""
+    pw = pooled()
+    pid = leave_to_pool(pw, login(pw, SCRAM_USER, SCRAM_PASSWORD))
+    b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    k = pw.raw()
+    k.send(pgwire.cancel_request(*b.backend_key))
+    assert k.wait_closed(5)
+    assert pid_of(b) == pid
+    assert leave_to_pool(pw, b) == pid
 
 
 # ---------------------------------------------------------------- the tenant context follows every checkout
@@ -688,7 +817,9 @@ def test_a_reset_that_hangs_frees_its_place(pg, pooled):
     waited = time.monotonic() - started
     assert 9 <= waited < 20, waited
     pw.wait_log(r"event=server_closed .*server_pid=%d" % pid)
-    pg.execute("SELECT pg_terminate_backend(%d)" % pid)
+    # the sleeping resets (this one, and b's once pgward stops) would outlive the test
+    leave(b)
+    pg.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '%s'" % SCRAM_USER)
 
 
 def test_pool_gauges_in_metrics(pg, pooled):
