@@ -45,6 +45,7 @@ struct pgw_server {
 	struct pgw_server_link link;
 	bool gone;		    /* the server closed its side or failed */
 	bool logged_in;		    /* it said AuthenticationOk */
+	bool terminated;	    /* it was sent a client's Terminate: never reused */
 	uint32_t pid;		    /* BackendKeyData */
 	uint32_t secret;	    /* ...what a CancelRequest for it must carry */
 	uint32_t left;		    /* bytes of a server message still to stream through */

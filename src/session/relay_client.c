@@ -308,11 +308,15 @@ bool pgw_relay_client(struct pgw_session *s)
 		if (!header_ok(s, st, &h))
 			return false;
 		if (h.type == 'X') {
-			if (s->pooled) { /* the server stays: its pool gets it back */
-				forward(s, &run, &avail);
+			/* What the client sent before runs to its end, as PostgreSQL runs what it
+			 * read before a Terminate: the server gets the Terminate too, unless it is
+			 * pooled and at rest (then its pool gets it back). */
+			s->client_terminated = true;
+			if (s->pooled && !pgw_server_busy(srv) && run == 0) {
 				pgw_rbuf_drain(in, PGW_MIN((size_t)h.len + 1, avail));
 			} else {
 				run += PGW_MIN((size_t)h.len + 1, avail - run);
+				srv->terminated = true;
 			}
 			terminate = true;
 			break;

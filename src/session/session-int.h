@@ -109,8 +109,9 @@ struct pgw_session {
 	uint32_t cancel_pid;
 	uint32_t client_secret;
 	bool cancel_registered;
-	bool cancel_forwarded; /* a CancelRequest went to its server: not reused (checkout.c) */
-	UT_hash_handle hh;     /* cancel registry, keyed by cancel_pid */
+	bool cancel_forwarded;	/* a CancelRequest went to its server: not reused (checkout.c) */
+	bool client_terminated; /* it sent Terminate: what it sent before runs, no cancel */
+	UT_hash_handle hh;	/* cancel registry, keyed by cancel_pid */
 
 	/* Relay: bytes of a client message still to stream through (the server's: srv). */
 	uint32_t client_left;

@@ -182,6 +182,18 @@ def test_terminate_closes_both_sides(pg, target):
     wait_for(lambda: not pg.backend_alive(server_pid), 5, what="server backend to exit after Terminate")
 
 
+def test_statements_sent_before_terminate_still_run(pg, target):
+    """A client that sends its last statement and Terminate in one write, without waiting for
+    the answer (fire and forget), has the statement run, as PostgreSQL runs what it read
+    before the Terminate; pgward does not cancel it."""
+    pg.execute("DROP TABLE IF EXISTS public.fire_and_forget; CREATE TABLE public.fire_and_forget (x int)")
+    c = target.raw_session()
+    c.send(pgwire.query("SELECT pg_sleep(0.3); INSERT INTO public.fire_and_forget VALUES (1)"), pgwire.terminate())
+    assert c.wait_closed(10)
+    wait_for(lambda: pg.execute("SELECT count(*) FROM public.fire_and_forget") == [(1,)], 10,
+             what="the INSERT sent before Terminate")
+
+
 def test_gssenc_request_declined(pgward):
     """PostgreSQL built with GSSAPI would answer 'G'; pgward cannot do GSS and must say 'N'."""
     c = pgward.raw()

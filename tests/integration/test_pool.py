@@ -482,6 +482,23 @@ def test_a_cancel_before_the_first_query_does_not_cost_the_server(pg, pooled):
     assert leave_to_pool(pw, b) == pid
 
 
+def test_statements_sent_before_terminate_still_run_on_a_pooled_server(pg, pooled):
+    """Fire and forget through the pool: a statement and Terminate in one write. The statement
+    runs to its end as directly (no cancel); its server, busy when the client left, is not
+    handed to another client but ends as a server given the client's Terminate."""
+    pg.execute("DROP TABLE IF EXISTS public.pool_fire; CREATE TABLE public.pool_fire (x int); "
+               "GRANT ALL ON public.pool_fire TO %s" % SCRAM_USER)
+    pw = pooled()
+    c = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    pid = pid_of(c)
+    c.send(pgwire.query("SELECT pg_sleep(0.3); INSERT INTO public.pool_fire VALUES (1)"), pgwire.terminate())
+    assert c.wait_closed(10)
+    wait_for(lambda: pg.execute("SELECT count(*) FROM public.pool_fire") == [(1,)], 10,
+             what="the INSERT sent before Terminate")
+    wait_for(lambda: not pg.backend_alive(pid), 10, what="the busy server ended")
+    assert pid_of(login(pw, SCRAM_USER, SCRAM_PASSWORD)) != pid
+
+
 # ---------------------------------------------------------------- the tenant context follows every checkout
 
 POOL_APP, POOL_APP_PASSWORD = "pool_app", "pool-app-secret"
