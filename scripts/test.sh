@@ -2,7 +2,7 @@
 # test.sh - everything CI checks, in order: dependencies, clang-format, Release and Asan
 # builds, unit tests (ctest) in both, the integration suite (tests/integration,
 # a real PostgreSQL 15; it also runs scripts/demo.sh and its tour) against build/pgward and
-# build-asan/pgward, docker/ checked without an engine (scripts/docker-check.sh), and every
+# build-asan/pgward, the clients' part of it again through session pooling, docker/ checked without an engine (scripts/docker-check.sh), and every
 # fuzz target for 30 s (scripts/fuzz.sh).
 # Every step runs even after a failure (unless it needs a build that failed); the exit
 # status is non-zero when any step failed.
@@ -55,8 +55,19 @@ integration() {
 	# The Asan pass skips the direct-to-PostgreSQL variants: they do not involve pgward.
 	# shellcheck disable=SC2086
 	PGWARD_BIN=$PGWARD_ROOT/$bin timeout -k 10 1200 "$PYTHON" -m pytest -v -p no:cacheprovider \
-		-rfE --durations=15 "$@" ${PGWARD_IT_ARGS:-} tests/integration
+		-rfE --durations=15 "$@" ${PGWARD_IT_ARGS:-} ${PGWARD_IT_PATHS:-tests/integration}
 }
+
+# What clients see through session pooling (PGWARD_TEST_POOLED=1: every pgward a test starts
+# without an auth_type of its own authenticates as the server would and pools its servers):
+# psql, pgbench, psycopg2, node-postgres, pgJDBC, COPY, NOTIFY, cancel, TLS and the policies.
+POOLED_SUITE="tests/integration/test_basic.py tests/integration/test_protocol.py
+	tests/integration/test_copy.py tests/integration/test_notify.py tests/integration/test_cancel.py
+	tests/integration/test_pgbench.py tests/integration/test_text_form.py
+	tests/integration/test_auth_clients.py tests/integration/test_backpressure.py
+	tests/integration/test_hostile.py tests/integration/test_limits.py tests/integration/test_guard.py
+	tests/integration/test_ddl_lock.py tests/integration/test_jobs.py
+	tests/integration/test_startup_view.py"
 
 built() { [ -x "$1" ]; }
 
@@ -69,6 +80,8 @@ step "build Asan" build Asan build-asan
 if [[ " ${passed[*]} " == *" build Release "* ]]; then
 	step "unit tests (Release)" unit_tests build
 	step "integration (Release)" integration build/pgward
+	PGWARD_TEST_POOLED=1 PGWARD_SKIP_DIRECT=1 PGWARD_IT_PATHS=$POOLED_SUITE \
+		step "integration pooled (Release)" integration build/pgward
 fi
 if [[ " ${passed[*]} " == *" build Asan "* ]]; then
 	step "unit tests (Asan)" unit_tests build-asan

@@ -30,6 +30,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PGBIN = Path(os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin"))
 PGWARD_BIN = Path(os.environ.get("PGWARD_BIN", str(ROOT / "build" / "pgward")))
 PG_OS_USER = os.environ.get("PGWARD_PG_USER", "pgward")
+# Every pgward a test starts without an auth_type of its own authenticates the clients itself
+# and pools its servers (pool_mode = session): the suite's transparency run in pooled mode.
+POOLED = os.environ.get("PGWARD_TEST_POOLED") == "1"
 IS_ROOT = os.geteuid() == 0
 
 SUPERUSER = "postgres"
@@ -505,6 +508,15 @@ def pgward_factory(pg, tmp_path):
 
     def start(wait=True, **settings):
         s = pgward_defaults(pg)
+        if POOLED and "auth_type" not in settings:
+            # PGWARD_TEST_POOLED=1: pgward authenticates as the server would (its own
+            # pg_hba.conf rules, secrets from pg_shadow) and pools its servers
+            hba = tmp_path / "pooled_hba.conf"
+            hba.write_text(MAIN_HBA)
+            # a pool as large as the tests' concurrency (32 racing clients): a smaller one
+            # makes clients wait, which is pooling, not a difference in what they see
+            s.update(auth_type="hba", auth_hba_file=hba, auth_user=SUPERUSER, pool_mode="session",
+                     default_pool_size=100)
         s.update(settings)
         pw = Pgward(tmp_path / ("pgward%d" % len(started)), s)
         started.append(pw)
