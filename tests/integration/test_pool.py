@@ -428,9 +428,12 @@ class _StallingProxy(threading.Thread):
                 b.sendall(d)
         except OSError:
             pass
+        import socket
+        # shutdown, not close: the thread reading the other direction may be inside recv()
+        # on the same socket, which a close would leave open (no FIN to the server)
         for x in (a, b):
             try:
-                x.close()
+                x.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
 
