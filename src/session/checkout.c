@@ -31,13 +31,19 @@ static bool poolable(const struct pgw_session *s)
 	       v->replication == PGW_REPL_NONE && v->nproto == 0 && (v->version & 0xffff) == 0;
 }
 
-void pgw_sess_give_key(struct pgw_session *s)
+/* BackendKeyData with <pid> and a secret of pgward's own; cancels for it are registered. */
+static void give_key(struct pgw_session *s, uint32_t pid)
 {
-	s->cancel_pid = s->srv->pid;
+	s->cancel_pid = pid;
 	if (RAND_bytes((unsigned char *)&s->client_secret, sizeof(s->client_secret)) != 1)
 		s->client_secret = (uint32_t)random();
 	pgw_cancel_register(s);
 	pgw_msg_backend_key(s->client.out, s->cancel_pid, s->client_secret);
+}
+
+void pgw_sess_give_key(struct pgw_session *s)
+{
+	give_key(s, s->srv->pid);
 }
 
 /* AuthenticationOk and <params> to the client: to it, a login that just succeeded. */
@@ -210,11 +216,7 @@ static bool welcome(struct pgw_session *s)
 	pgw_sess_set_state(s, PGW_SS_CONNECTING);
 	pgw_sess_set_state(s, PGW_SS_AUTH);
 	tell_logged_in(s, w->params, w->nparams);
-	s->cancel_pid = WELCOME_PID_BASE | (welcome_pids++ & (WELCOME_PID_BASE - 1));
-	if (RAND_bytes((unsigned char *)&s->client_secret, sizeof(s->client_secret)) != 1)
-		s->client_secret = (uint32_t)random();
-	pgw_cancel_register(s);
-	pgw_msg_backend_key(s->client.out, s->cancel_pid, s->client_secret);
+	give_key(s, WELCOME_PID_BASE | (welcome_pids++ & (WELCOME_PID_BASE - 1)));
 	/* what it sends before its ReadyForQuery waits (its context may be looked up) */
 	pgw_conn_set_cb(&s->client, waiting_client_cb, s);
 	pgw_sess_authenticated(s);
