@@ -59,6 +59,9 @@ struct pgw_server {
 /* A server not yet connected (its conn is initialised by pgw_server_link_start); NULL
  * when out of memory. */
 struct pgw_server *pgw_server_new(uint64_t id);
+/* Starts connecting <srv> to server_host as server_tls_sslmode says (server_link.h);
+ * -1 with <srv>'s conn.err set if it fails at once. */
+int pgw_server_connect(struct pgw_server *srv, pgw_link_done_fn done, void *arg) PGW_MUSTCHECK;
 /* Closes the socket (a no-op if closed) and stops the connect; the memory stays. */
 void pgw_server_close(struct pgw_server *srv);
 /* Releases everything. NULL is fine. */
@@ -68,6 +71,15 @@ bool pgw_server_busy(const struct pgw_server *srv);
 /* The number the next client's signed tenant context binds: the time in microseconds, and
  * always above the last one, so it grows on this backend whatever reuses its pid. */
 uint64_t pgw_server_next_checkout(struct pgw_server *srv);
+/*
+ * The StartupMessage of a pooled server: <user>, <database>, and <application_name> (NULL:
+ * none) as its only setting. It serves clients with other settings: each client's are applied
+ * to it and undone by the reset. application_name survives the reset (DISCARD ALL restores
+ * the login's value), so the next client of the same application needs nothing applied: it
+ * is the one setting most clients send, and always the same.
+ */
+void pgw_server_write_startup(struct evbuffer *out, const char *user, const char *database,
+			      const char *application_name);
 /* What the server last reported for <name> (ParameterStatus), or NULL. */
 const char *pgw_server_param(const struct pgw_server *srv, const char *name);
 /* ParameterStatus <name> = <value>: remembered for the next client. 0, or -1 out of memory. */

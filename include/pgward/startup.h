@@ -16,6 +16,7 @@ struct pgw_rbuf;
 #define PGW_CODE_SSL	       80877103u
 #define PGW_CODE_GSSENC	       80877104u
 #define PGW_PROTO_MAJOR(v)     ((v) >> 16)
+#define PGW_PROTO_3_0	       0x00030000u
 
 enum pgw_initial_kind {
 	PGW_INIT_NEED_MORE = 0,

@@ -5,7 +5,10 @@
 #include "pgward/server.h"
 
 #include "pgward/proxy.h"
+#include "pgward/startup.h"
+#include "pgward/startup_view.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,4 +96,34 @@ uint64_t pgw_server_next_checkout(struct pgw_server *srv)
 
 	srv->checkout = now > srv->checkout ? now : srv->checkout + 1;
 	return srv->checkout;
+}
+
+void pgw_server_write_startup(struct evbuffer *out, const char *user, const char *database,
+			      const char *application_name)
+{
+	struct pgw_startup_setting app = {.name = "application_name", .value = application_name};
+	struct pgw_startup_view v = {
+		.version = PGW_PROTO_3_0,
+		.nsettings = application_name != NULL,
+		.settings = &app,
+	};
+
+	snprintf(v.user, sizeof(v.user), "%s", user);
+	snprintf(v.database, sizeof(v.database), "%s", database);
+	pgw_startup_view_write(&v, out);
+}
+
+int pgw_server_connect(struct pgw_server *srv, pgw_link_done_fn done, void *arg)
+{
+	struct pgw_link_target t = {
+		.addr = (const struct sockaddr *)&pgw.server_addr,
+		.addrlen = pgw.server_addrlen,
+		.host = pgw.cfg.server_host,
+		.tls = pgw.server_tls,
+		.mode = pgw.cfg.server_tls_sslmode,
+		.timeout = pgw.cfg.server_connect_timeout,
+	};
+
+	srv->connected_at = pgw_now();
+	return pgw_server_link_start(&srv->link, &srv->conn, pgw.base, &t, done, arg);
 }

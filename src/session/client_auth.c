@@ -55,16 +55,9 @@ void pgw_sess_auth_free(struct pgw_session *s)
 	if (a == NULL)
 		return;
 	pgw_auth_query_cancel(&a->wait);
-	pgw_auth_secret_clear(&a->secret);
+	pgw_login_creds_clear(&a->creds);
 	pgw_sess_auth_scram_done(a);
-	if (a->server_scram != NULL) {
-		pgw_scram_client_clear(a->server_scram);
-		free(a->server_scram);
-	}
-	if (a->password != NULL) {
-		OPENSSL_cleanse(a->password, strlen(a->password));
-		free(a->password);
-	}
+	pgw_server_auth_clear(&a->server);
 	OPENSSL_cleanse(a, sizeof(*a));
 	free(a);
 	s->auth = NULL;
@@ -172,11 +165,11 @@ static void start_scram(struct pgw_session *s)
 	X509 *own = s->client.ssl != NULL ? SSL_get_certificate(s->client.ssl) : NULL;
 	size_t cb_len = pgw_scram_cb_data(own, cb), n;
 
-	if (a->secret.kind == PGW_SECRET_SCRAM) {
-		secret = &a->secret.scram;
-	} else if (a->secret.kind == PGW_SECRET_PLAIN) {
+	if (a->creds.secret.kind == PGW_SECRET_SCRAM) {
+		secret = &a->creds.secret.scram;
+	} else if (a->creds.secret.kind == PGW_SECRET_PLAIN) {
 		/* a plain password: a secret of pgward's own, with a salt of its own */
-		if (pgw_auth_plain_scram(&pgw.auth, s->user, a->secret.text, &derived) < 0) {
+		if (pgw_auth_plain_scram(&pgw.auth, s->user, a->creds.secret.text, &derived) < 0) {
 			pgw_sess_fail(s, "58000", "pgward: cannot derive a SCRAM secret");
 			return;
 		}
@@ -210,7 +203,7 @@ static void challenge(struct pgw_session *s)
 		/* PostgreSQL: md5 only for an md5 secret; any other, and an unknown role (which
 		 * gets password_encryption's kind, scram-sha-256 by default), run SCRAM. So the
 		 * challenge tells nothing about which roles exist. */
-		if (a->secret.kind != PGW_SECRET_MD5) {
+		if (a->creds.secret.kind != PGW_SECRET_MD5) {
 			start_scram(s);
 			return;
 		}
@@ -237,8 +230,8 @@ static void passed(struct pgw_session *s)
 	struct pgw_sess_auth *a = s->auth;
 
 	a->step = PGW_CA_DONE;
-	if (a->password == NULL && a->secret.kind == PGW_SECRET_PLAIN &&
-	    (a->password = strdup(a->secret.text)) == NULL) {
+	if (a->creds.password == NULL && a->creds.secret.kind == PGW_SECRET_PLAIN &&
+	    (a->creds.password = strdup(a->creds.secret.text)) == NULL) {
 		pgw_sess_fail(s, "53200", "pgward: out of memory");
 		return;
 	}
@@ -249,7 +242,7 @@ static void passed(struct pgw_session *s)
 /* A cleartext password checked against any form of the secret, in constant time. */
 static bool password_matches(struct pgw_session *s, const char *password)
 {
-	const struct pgw_auth_secret *sec = &s->auth->secret;
+	const struct pgw_auth_secret *sec = &s->auth->creds.secret;
 	struct pgw_scram_secret derived;
 	char md5[36];
 	bool ok = false;
@@ -297,8 +290,8 @@ static void on_password(struct pgw_session *s, const uint8_t *body, size_t len)
 		return;
 	if (a->step == PGW_CA_MD5) {
 		/* asked only of roles with an md5 secret (challenge) */
-		if (a->secret.kind != PGW_SECRET_MD5 ||
-		    !pgw_md5_verify(a->secret.text, a->md5_salt, pw)) {
+		if (a->creds.secret.kind != PGW_SECRET_MD5 ||
+		    !pgw_md5_verify(a->creds.secret.text, a->md5_salt, pw)) {
 			password_failed(s);
 			return;
 		}
@@ -309,7 +302,7 @@ static void on_password(struct pgw_session *s, const uint8_t *body, size_t len)
 		password_failed(s);
 		return;
 	}
-	if ((a->password = strdup(pw)) == NULL) {
+	if ((a->creds.password = strdup(pw)) == NULL) {
 		pgw_sess_fail(s, "53200", "pgward: out of memory");
 		return;
 	}
@@ -364,9 +357,10 @@ static void on_sasl_response(struct pgw_session *s, const uint8_t *body, size_t 
 	}
 	/* The ClientKey only opens the server's door when the secret is the server's own: a
 	 * secret derived here from auth_file's password logs in with that password instead. */
-	if (a->secret.kind == PGW_SECRET_SCRAM) {
-		memcpy(a->client_key, pgw_scram_server_client_key(a->scram), PGW_SCRAM_KEY_LEN);
-		a->has_client_key = true;
+	if (a->creds.secret.kind == PGW_SECRET_SCRAM) {
+		memcpy(a->creds.client_key, pgw_scram_server_client_key(a->scram),
+		       PGW_SCRAM_KEY_LEN);
+		a->creds.has_client_key = true;
 	}
 	pgw_sess_auth_scram_done(a);
 	send_request(s, PGW_AUTHREQ_SASL_FINAL, out, outlen);
@@ -490,7 +484,7 @@ static void lookup_done(void *arg, enum pgw_aq_status st, const char *secret, co
 		return;
 	}
 	if (st == PGW_AQ_FOUND) {
-		if (pgw_auth_secret_set(&s->auth->secret, secret) < 0) {
+		if (pgw_auth_secret_set(&s->auth->creds.secret, secret) < 0) {
 			pgw_sess_fail(s, "53200", "pgward: out of memory");
 			return;
 		}
@@ -508,7 +502,7 @@ static bool find_secret(struct pgw_session *s, bool query)
 	const char *db = pgw_sess_auth_dbname(s);
 
 	if (text != NULL || !query || pgw.cfg.auth_user == NULL) {
-		if (pgw_auth_secret_set(&a->secret, text) < 0)
+		if (pgw_auth_secret_set(&a->creds.secret, text) < 0)
 			goto oom;
 		return true;
 	}
@@ -517,7 +511,7 @@ static bool find_secret(struct pgw_session *s, bool query)
 				      sizeof(why))) {
 	case PGW_AQ_FOUND:
 		a->secret_from_query = true;
-		if (pgw_auth_secret_set(&a->secret, found) < 0) {
+		if (pgw_auth_secret_set(&a->creds.secret, found) < 0) {
 			OPENSSL_cleanse(found, strlen(found));
 			free(found);
 			goto oom;

@@ -71,18 +71,10 @@ static void link_done(void *arg, bool ok, const char *why)
 	pgw_debug(s->id, "server_connected", "tls=%s", s->srv->conn.ssl ? "yes" : "no");
 	pgw_conn_set_cb(&s->srv->conn, pgw_sess_server_cb, s);
 	if (s->pooled) {
-		/* A pooled server serves clients with other settings: it logs in with none but
-		 * application_name, and each client's are applied to it (tenant_hook.c), undone
-		 * by the reset. application_name survives the reset (DISCARD ALL restores the
-		 * login's value), so the next client of the same application needs nothing
-		 * applied: it is the one setting most clients send, and always the same. */
-		struct pgw_startup_view neutral = s->view;
 		int app = pgw_startup_view_find(&s->view, "application_name");
 
-		neutral.nsettings = app < 0 ? 0 : 1;
-		neutral.settings = app < 0 ? NULL : &s->view.settings[app];
-		neutral.nproto = 0;
-		pgw_startup_view_write(&neutral, s->srv->conn.out);
+		pgw_server_write_startup(s->srv->conn.out, s->view.user, s->view.database,
+					 app < 0 ? NULL : s->view.settings[app].value);
 	} else {
 		pgw_startup_view_write(&s->view, s->srv->conn.out);
 	}
@@ -92,18 +84,8 @@ static void link_done(void *arg, bool ok, const char *why)
 
 void pgw_sess_open_server(struct pgw_session *s)
 {
-	struct pgw_link_target t = {
-		.addr = (const struct sockaddr *)&pgw.server_addr,
-		.addrlen = pgw.server_addrlen,
-		.host = pgw.cfg.server_host,
-		.tls = pgw.server_tls,
-		.mode = pgw.cfg.server_tls_sslmode,
-		.timeout = pgw.cfg.server_connect_timeout,
-	};
-
-	s->srv->connected_at = pgw_now();
 	pgw_metrics_connect_start(&s->metrics);
-	if (pgw_server_link_start(&s->srv->link, &s->srv->conn, pgw.base, &t, link_done, s) < 0)
+	if (pgw_server_connect(s->srv, link_done, s) < 0)
 		link_done(s, false, s->srv->conn.err);
 }
 

@@ -139,7 +139,8 @@ static bool relay_decoded(struct pgw_session *s, const struct pgw_msg_hdr *h)
 			return false;
 		}
 	} else {
-		if (auth_ok(body, body_len) && s->auth != NULL && s->auth->server_sasl) {
+		if (auth_ok(body, body_len) && s->auth != NULL &&
+		    !pgw_server_auth_ok_allowed(&s->auth->server)) {
 			/* an Ok without the SASLFinal that proves the server knows the secret: an
 			 * impostor skipping the proof */
 			pgw_sess_fail(s, "08P01",

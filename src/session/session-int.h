@@ -12,6 +12,7 @@
 #include "pgward/policy.h"
 #include "pgward/pool.h"
 #include "pgward/server.h"
+#include "pgward/server_auth.h"
 #include "pgward/session.h"
 #include "pgward/startup.h"
 #include "pgward/startup_view.h"
@@ -68,16 +69,13 @@ enum pgw_client_auth_step {
 struct pgw_sess_auth {
 	struct pgw_auth_plan plan;
 	enum pgw_client_auth_step step;
-	struct pgw_auth_secret secret; /* what the client is checked against */
-	bool secret_from_query;	       /* forgotten if the server refuses the login */
+	/* what pgward logs in to the server with; its secret is what the client is checked
+	 * against */
+	struct pgw_login_creds creds;
+	bool secret_from_query; /* forgotten if the server refuses the login */
 	uint8_t md5_salt[4];
 	struct pgw_scram_server *scram; /* during the client's SCRAM exchange only */
-	/* what pgward logs in to the server with */
-	char *password; /* cleartext: the client's own, or auth_file's */
-	bool has_client_key;
-	uint8_t client_key[PGW_SCRAM_KEY_LEN];
-	struct pgw_scram_client *server_scram; /* during the server's only */
-	bool server_sasl;		       /* the server's SCRAM exchange is under way */
+	struct pgw_server_auth server;	/* pgward's login to the server */
 	struct pgw_aq_wait wait;
 };
 
