@@ -10,6 +10,7 @@
 
 #include "pgward/common.h"
 #include "pgward/server.h"
+#include "pgward/server_auth.h"
 
 /*
  * A client waiting for a server. <ready> is called once, from the event loop: with a
@@ -40,6 +41,12 @@ void pgw_pool_unwait(struct pgw_pool_wait *w);
  * closed. Either way the pool owns it from here.
  */
 void pgw_pool_release(struct pgw_server *srv, bool reusable);
+/*
+ * The server accepted a login as <user> on <database> with <c>: with min_pool_size, the pool
+ * keeps a copy to open servers of its own, unless it has one already (pool_min.c).
+ */
+void pgw_pool_remember_login(const char *database, const char *user, const char *application_name,
+			     const struct pgw_login_creds *c);
 /* The NEW server finished its login: it is its client's now (ACTIVE). */
 void pgw_pool_logged_in(struct pgw_server *srv);
 /* The server of NEW <srv> could not be reached or would not take a login now: its pool

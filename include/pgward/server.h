@@ -9,6 +9,7 @@
 #include "pgward/common.h"
 #include "pgward/conn.h"
 #include "pgward/pool_db.h"
+#include "pgward/server_auth.h"
 #include "pgward/server_link.h"
 #include "pgward/tracker.h"
 
@@ -52,6 +53,8 @@ struct pgw_server {
 	bool discarding;	    /* ...to be dropped, not relayed */
 	char tx_status;		    /* from the last ReadyForQuery: 'I', 'T' or 'E' */
 	struct pgw_tracker tracker; /* what the server still owes, and what to do with it */
+	/* NEW, opened by its pool with no client (min_pool_size): the pool's login exchange */
+	struct pgw_server_auth *warm_login;
 	/* its part in its database's counters (SHOW STATS, pool_db.h) */
 	struct pgw_server_stats stats;
 };

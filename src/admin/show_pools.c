@@ -577,7 +577,8 @@ void pgw_admin_show_databases(struct evbuffer *out)
 	snapshot_take(&snap);
 	pgw_rs_begin_typed(&rs, out, cols, "ssissiiiissiiiiii", (int)PGW_ARRAY_LEN(cols));
 	HASH_ITER (hh, snap.databases, t, tmp) {
-		char port[16], size[16], reserve[16], life[16], limit[16], servers[16], clients[16];
+		char port[16], size[16], min[16], reserve[16], life[16], limit[16], servers[16],
+			clients[16];
 		const char *row[] = {
 			t->key,
 			pgw.cfg.server_host,
@@ -585,7 +586,7 @@ void pgw_admin_show_databases(struct evbuffer *out)
 			t->key,
 			NULL, /* force_user */
 			NUM(size, "%d", pgw.cfg.default_pool_size),
-			"0", /* min_pool_size */
+			NUM(min, "%d", pgw.cfg.min_pool_size),
 			NUM(reserve, "%d", pgw.cfg.reserve_pool_size),
 			NUM(life, "%d", (int)pgw.cfg.server_lifetime),
 			NULL, /* pool_mode: no override */

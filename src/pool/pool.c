@@ -6,7 +6,7 @@
  * ParameterStatus, notices, and anything that means the server is no longer fit (an
  * error, a close, a message nobody asked for) closes it.
  */
-#include "pgward/pool.h"
+#include "pool-int.h"
 
 #include "pgward/codec.h"
 #include "pgward/log.h"
@@ -27,20 +27,6 @@
 #define RESET_TIMEOUT_SECONDS 10
 /* What an idle server may send (notices, a FATAL before a shutdown) is small. */
 #define IDLE_MSG_MAX (64 * 1024)
-
-struct pgw_pool {
-	char key[2 * (PGW_NAME_MAX + 1)]; /* database, NUL, user */
-	size_t keylen;
-	const char *database, *user; /* in key */
-	unsigned nservers;	     /* every state, NEW included */
-	unsigned count[PGW_SRV_IDLE + 1];
-	struct pgw_server *idle;      /* most recently used first */
-	struct pgw_server *resetting; /* their clients left: server_reset_query runs */
-	struct pgw_server *all;	      /* every server counted in the pool */
-	struct pgw_pool_wait *waiters;
-	double retry_after; /* a server could not be reached: no new one before this */
-	UT_hash_handle hh;
-};
 
 static struct pgw_pool *pools;
 /* Bumped by a reload: servers opened under an older configuration are not reused. */
@@ -81,6 +67,8 @@ static void forget(struct pgw_server *srv)
 			DL_DELETE(p->idle, srv);
 		else if (srv->state == PGW_SRV_RESETTING)
 			DL_DELETE(p->resetting, srv);
+		else if (srv->warm_login != NULL)
+			DL_DELETE(p->warming, srv);
 		p->count[srv->state]--;
 		p->nservers--;
 		DL_DELETE2(p->all, srv, pool_prev, pool_next);
@@ -101,7 +89,7 @@ static void set_state(struct pgw_server *srv, enum pgw_server_state to)
 	srv->state = to;
 }
 
-static struct pgw_pool *pool_of(const char *database, const char *user, bool create)
+struct pgw_pool *pgw_pool_of(const char *database, const char *user, bool create)
 {
 	char key[sizeof(((struct pgw_pool *)NULL)->key)];
 	size_t dlen = strnlen(database, PGW_NAME_MAX), ulen = strnlen(user, PGW_NAME_MAX);
@@ -139,9 +127,7 @@ static unsigned servers_of(const char *database, const char *user)
 	return n;
 }
 
-/* Whether <p> may open one more server now: its size (and its reserve, once a client has
- * waited reserve_pool_timeout), the database's and the user's limits, server_login_retry. */
-static bool room_for_new(const struct pgw_pool *p, double now)
+bool pgw_pool_room_for_new(const struct pgw_pool *p, double now)
 {
 	const struct pgw_config *c = &pgw.cfg;
 	unsigned limit = (unsigned)c->default_pool_size;
@@ -159,17 +145,13 @@ static bool room_for_new(const struct pgw_pool *p, double now)
 	       servers_of(NULL, p->user) < (unsigned)c->max_user_connections;
 }
 
-/*
- * Room for one more server in <p>, closing an idle server of another pool of the same
- * database or user if only max_db_connections or max_user_connections stands in the way
- * (a server nobody uses should not keep a client waiting).
- */
-static bool make_room(struct pgw_pool *p, double now)
+/* (a server nobody uses should not keep a client waiting) */
+bool pgw_pool_make_room(struct pgw_pool *p, double now)
 {
 	const struct pgw_config *c = &pgw.cfg;
 	struct pgw_pool *q, *qtmp;
 
-	if (room_for_new(p, now))
+	if (pgw_pool_room_for_new(p, now))
 		return true;
 	if (c->max_db_connections == 0 && c->max_user_connections == 0)
 		return false;
@@ -178,7 +160,7 @@ static bool make_room(struct pgw_pool *p, double now)
 		    (strcmp(q->database, p->database) != 0 && strcmp(q->user, p->user) != 0))
 			continue;
 		forget(q->idle->prev); /* the least recently used */
-		if (room_for_new(p, now))
+		if (pgw_pool_room_for_new(p, now))
 			return true;
 	}
 	return false;
@@ -205,8 +187,7 @@ static bool sibling_waits(const struct pgw_pool *p)
 	return false;
 }
 
-/* A NEW server, counted in <p> from now on. */
-static struct pgw_server *open_new(struct pgw_pool *p, uint64_t id)
+struct pgw_server *pgw_pool_open_new(struct pgw_pool *p, uint64_t id)
 {
 	struct pgw_server *srv = pgw_server_new(id);
 
@@ -229,7 +210,7 @@ static bool serve_waiter(struct pgw_pool *p, struct pgw_server *srv)
 	if (w == NULL || pgw_pool_db_held(p->database))
 		return false;
 	if (srv == NULL) {
-		if (!make_room(p, pgw_now()) || (srv = open_new(p, 0)) == NULL)
+		if (!pgw_pool_make_room(p, pgw_now()) || (srv = pgw_pool_open_new(p, 0)) == NULL)
 			return false;
 	} else {
 		set_state(srv, PGW_SRV_ACTIVE);
@@ -265,8 +246,7 @@ void pgw_pool_unreachable(struct pgw_server *srv)
 		srv->pool->retry_after = pgw_now() + pgw.cfg.server_login_retry;
 }
 
-/* Closes <srv>, and its place goes to a waiting client. */
-static void drop_server(struct pgw_server *srv)
+void pgw_pool_drop(struct pgw_server *srv)
 {
 	bool pooled = srv->pool != NULL;
 
@@ -289,14 +269,14 @@ static bool too_old(const struct pgw_server *srv, double now)
 }
 
 /* The server is reset and fit: the first waiting client gets it, or it waits in the pool. */
-static void make_idle(struct pgw_server *srv)
+void pgw_pool_make_idle(struct pgw_server *srv)
 {
 	struct pgw_pool *p = srv->pool;
 
 	/* with no client of its own waiting, its place may serve one a limit keeps waiting */
 	if (pgw.cfg.pool_mode != PGW_POOL_SESSION || too_old(srv, pgw_now()) ||
 	    pgw_pool_db_held(p->database) || (p->waiters == NULL && sibling_waits(p))) {
-		drop_server(srv);
+		pgw_pool_drop(srv);
 		return;
 	}
 	if (srv->state == PGW_SRV_RESETTING)
@@ -337,7 +317,7 @@ static void pool_read(struct pgw_server *srv)
 		if (st == PGW_FRAME_NEED_MORE)
 			break;
 		if (st == PGW_FRAME_BAD_LENGTH) {
-			drop_server(srv);
+			pgw_pool_drop(srv);
 			return;
 		}
 		total = (size_t)h.len + 1;
@@ -346,7 +326,7 @@ static void pool_read(struct pgw_server *srv)
 		switch (h.type) {
 		case 'S':
 			if (!note_param(srv, data + PGW_HDR_LEN, h.len - 4)) {
-				drop_server(srv);
+				pgw_pool_drop(srv);
 				return;
 			}
 			break;
@@ -356,7 +336,7 @@ static void pool_read(struct pgw_server *srv)
 		case 'Z':
 			if (srv->state != PGW_SRV_RESETTING || srv->resets == 0 || h.len != 5 ||
 			    data[PGW_HDR_LEN] != 'I') {
-				drop_server(srv);
+				pgw_pool_drop(srv);
 				return;
 			}
 			srv->tx_status = 'I';
@@ -364,14 +344,14 @@ static void pool_read(struct pgw_server *srv)
 			if (--srv->resets > 0)
 				continue;
 			pgw_rbuf_trim(in);
-			make_idle(srv);
+			pgw_pool_make_idle(srv);
 			return;
 		case 'E': /* the reset failed, or the server is going away */
-			drop_server(srv);
+			pgw_pool_drop(srv);
 			return;
 		default:
 			if (srv->state != PGW_SRV_RESETTING) {
-				drop_server(srv);
+				pgw_pool_drop(srv);
 				return;
 			}
 			break; /* the reset query's own answers */
@@ -381,7 +361,7 @@ static void pool_read(struct pgw_server *srv)
 	pgw_rbuf_trim(in);
 }
 
-static void pool_server_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg)
+void pgw_pool_server_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg)
 {
 	struct pgw_server *srv = arg;
 
@@ -392,7 +372,7 @@ static void pool_server_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg
 	case PGW_CONN_EOF:
 	case PGW_CONN_ERROR:
 		srv->gone = true;
-		drop_server(srv);
+		pgw_pool_drop(srv);
 		return;
 	case PGW_CONN_CONNECTED:
 	case PGW_CONN_DRAINED:
@@ -432,7 +412,7 @@ static void send_reseed(struct pgw_server *srv)
 struct pgw_server *pgw_pool_checkout(const char *database, const char *user, uint64_t id,
 				     struct pgw_pool_wait *w)
 {
-	struct pgw_pool *p = pool_of(database, user, true);
+	struct pgw_pool *p = pgw_pool_of(database, user, true);
 	struct pgw_server *srv;
 	double now = pgw_now();
 	struct pgw_pool_wait *w_at;
@@ -444,7 +424,7 @@ struct pgw_server *pgw_pool_checkout(const char *database, const char *user, uin
 	DL_COUNT(p->waiters, w_at, waiting);
 	while (!pgw_pool_db_held(p->database) && (srv = p->idle) != NULL) {
 		if (too_old(srv, now)) {
-			drop_server(srv);
+			pgw_pool_drop(srv);
 			continue;
 		}
 		DL_DELETE(p->idle, srv);
@@ -458,7 +438,7 @@ struct pgw_server *pgw_pool_checkout(const char *database, const char *user, uin
 			srv->resets = 0;
 			send_reset(srv, pgw.cfg.server_check_query);
 			if (pgw_conn_flush(&srv->conn) < 0)
-				drop_server(srv);
+				pgw_pool_drop(srv);
 			break;
 		}
 		set_state(srv, PGW_SRV_ACTIVE);
@@ -468,8 +448,8 @@ struct pgw_server *pgw_pool_checkout(const char *database, const char *user, uin
 	}
 	/* a server whose reset is under way is as good as idle: one round trip away */
 	if (!pgw_pool_db_held(p->database) && p->count[PGW_SRV_RESETTING] <= waiting &&
-	    make_room(p, now))
-		return open_new(p, id);
+	    pgw_pool_make_room(p, now))
+		return pgw_pool_open_new(p, id);
 	w->pool = p;
 	w->since = now;
 	DL_APPEND(p->waiters, w);
@@ -490,10 +470,10 @@ void pgw_pool_release(struct pgw_server *srv, bool reusable)
 
 	if (!reusable || srv->gone || srv->pool == NULL || srv->state != PGW_SRV_ACTIVE ||
 	    pgw.cfg.pool_mode != PGW_POOL_SESSION || too_old(srv, pgw_now())) {
-		drop_server(srv);
+		pgw_pool_drop(srv);
 		return;
 	}
-	pgw_conn_set_cb(&srv->conn, pool_server_cb, srv);
+	pgw_conn_set_cb(&srv->conn, pgw_pool_server_cb, srv);
 	pgw_conn_set_reading(&srv->conn, true);
 	srv->resets = 0;
 	/* a client that leaves inside a transaction (a driver's implicit BEGIN) leaves it to
@@ -506,7 +486,7 @@ void pgw_pool_release(struct pgw_server *srv, bool reusable)
 	set_state(srv, PGW_SRV_RESETTING);
 	DL_APPEND(srv->pool->resetting, srv);
 	if (pgw_conn_flush(&srv->conn) < 0) {
-		drop_server(srv);
+		pgw_pool_drop(srv);
 		return;
 	}
 	/* answers that came before the client left are read now */
@@ -525,13 +505,16 @@ void pgw_pool_tick(double now)
 		DL_FOREACH_SAFE (p->resetting, srv, stmp) {
 			/* a reset or check that does not finish: the server is stuck, not free */
 			if (now - srv->reset_since > RESET_TIMEOUT_SECONDS)
-				drop_server(srv);
+				pgw_pool_drop(srv);
 		}
 		DL_FOREACH_SAFE (p->idle, srv, stmp) {
+			/* server_idle_timeout spares the servers min_pool_size keeps, as
+			 * PgBouncer's */
 			if (pgw.cfg.pool_mode != PGW_POOL_SESSION || too_old(srv, now) ||
 			    (pgw.cfg.server_idle_timeout > 0 &&
-			     now - srv->idle_since > pgw.cfg.server_idle_timeout))
-				drop_server(srv);
+			     now - srv->idle_since > pgw.cfg.server_idle_timeout &&
+			     p->nservers > pgw_pool_min_size()))
+				pgw_pool_drop(srv);
 		}
 		while ((w = p->waiters) != NULL && pgw.cfg.query_wait_timeout > 0 &&
 		       now - w->since > pgw.cfg.query_wait_timeout) {
@@ -541,7 +524,10 @@ void pgw_pool_tick(double now)
 		}
 		while (serve_waiter(p, NULL))
 			; /* a retry delay passed, the reserve opened */
-		if (p->nservers == 0 && p->waiters == NULL) {
+		pgw_pool_warming_tick(p, now);
+		pgw_pool_keep_min(p, now);
+		if (p->nservers == 0 && p->waiters == NULL && p->creds == NULL) {
+			free(p->application_name);
 			HASH_DEL(pools, p);
 			free(p);
 		}
@@ -560,7 +546,7 @@ void pgw_pool_close_idle(void)
 
 	HASH_ITER (hh, pools, p, ptmp) {
 		while (p->idle != NULL)
-			drop_server(p->idle);
+			pgw_pool_drop(p->idle);
 	}
 }
 
@@ -579,6 +565,12 @@ void pgw_pool_free_all(void)
 			DL_DELETE(p->resetting, srv);
 			pgw_server_free(srv);
 		}
+		while ((srv = p->warming) != NULL) {
+			DL_DELETE(p->warming, srv);
+			pgw_server_free(srv);
+		}
+		pgw_pool_forget_creds(p);
+		free(p->application_name);
 		HASH_DEL(pools, p);
 		free(p);
 	}
@@ -652,10 +644,10 @@ void pgw_pool_close(const char *database, enum pgw_pool_close how)
 			for (srv = p->all; srv != NULL; srv = srv->pool_next)
 				srv->generation = generation - 1;
 		while (p->idle != NULL)
-			drop_server(p->idle);
+			pgw_pool_drop(p->idle);
 		if (how == PGW_POOL_CLOSE_ALL)
 			DL_FOREACH_SAFE (p->resetting, srv, stmp)
-				drop_server(srv);
+				pgw_pool_drop(srv);
 	}
 }
 

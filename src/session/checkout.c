@@ -296,6 +296,17 @@ void pgw_sess_connect_server(struct pgw_session *s)
 		checkout(s);
 }
 
+void pgw_sess_server_accepted(struct pgw_session *s)
+{
+	int app;
+
+	if (!s->pooled || s->auth == NULL || pgw.cfg.min_pool_size == 0)
+		return;
+	app = pgw_startup_view_find(&s->view, "application_name");
+	pgw_pool_remember_login(s->view.database, s->user,
+				app < 0 ? NULL : s->view.settings[app].value, &s->auth->creds);
+}
+
 void pgw_sess_release_server(struct pgw_session *s)
 {
 	struct pgw_server *srv = s->srv;

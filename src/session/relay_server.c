@@ -150,6 +150,7 @@ static bool relay_decoded(struct pgw_session *s, const struct pgw_msg_hdr *h)
 		}
 		if (auth_ok(body, body_len)) {
 			s->srv->logged_in = true;
+			pgw_sess_server_accepted(s);
 			if (s->welcomed) { /* the client was told long ago */
 				pgw_sess_auth_free(s);
 				pgw_rbuf_drain(&s->srv->conn.in, total);

@@ -182,6 +182,9 @@ void pgw_sess_connect_server(struct pgw_session *s);
 /* The client leaves: a pooled server goes back to its pool (reset) if it is at rest,
  * otherwise it is closed. */
 void pgw_sess_release_server(struct pgw_session *s);
+/* The server accepted pgward's login with the client's credentials: a pool that keeps
+ * min_pool_size servers may log its own in with them. */
+void pgw_sess_server_accepted(struct pgw_session *s);
 /* BackendKeyData to the client: its server's pid, a secret of pgward's own. */
 void pgw_sess_give_key(struct pgw_session *s);
 /* The server was set up for the client (its first ReadyForQuery, pgward's or the
