@@ -101,17 +101,24 @@ bool pgw_tenant_use_fallback(struct pgw_tenant_sess *t);
 void pgw_tenant_end(struct pgw_tenant_sess *t);
 
 /*
- * Appends Parse/Bind/Execute/Close/Sync setting the context of READY <t> on backend <pid>:
- * SELECT set_config($1,$2,false), ... with every name and value a bound parameter, through
- * the unnamed statement, which the Close drops again. With signing_secret, the signature
- * binds <checkout>, a number greater than any before on this backend, which
- * pgward.claim() records on the server (conf/tenant/signing.sql): a context signed for an
- * earlier client of the same backend no longer verifies. Returns the number of messages
- * the server answers before the Sync: 4, in the order of PGW_TENANT_INJECTION_TYPES.
+ * The statement that sets the context of READY <t> on backend <pid>: SELECT
+ * set_config($1,$2,false), ... with every name and value a bound text parameter, to run as
+ * the unnamed statement (which must then be closed: nothing of pgward's may outlive the
+ * Sync, or a client's Bind of "" would re-run it with values of its own). With
+ * signing_secret, the signature binds <checkout>, a number greater than any before on this
+ * backend, which pgward.claim() records on the server (conf/tenant/signing.sql): a context
+ * signed for an earlier client of the same backend no longer verifies. <inj> holds the
+ * parameters that are not <t>'s or the configuration's.
  */
-#define PGW_TENANT_INJECTION_TYPES "PBEC"
-int pgw_tenant_write_injection(const struct pgw_tenant_sess *t, uint32_t pid, uint64_t checkout,
-			       struct evbuffer *out);
+struct pgw_tenant_injection {
+	const char *sql;
+	const char *params[7];
+	uint16_t nparams;
+	char signature[PGW_HMAC_HEX_LEN + 1];
+	char checkout[24];
+};
+void pgw_tenant_injection(const struct pgw_tenant_sess *t, uint32_t pid, uint64_t checkout,
+			  struct pgw_tenant_injection *inj);
 
 /* True when <name> (as written, any case) is one of the protected settings while tenant
  * context is on; *canonical gets the configured spelling. */

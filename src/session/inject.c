@@ -105,68 +105,53 @@ static bool add_conflict(struct pgw_swap *sw, const struct pgw_job_plan *plan,
 		       detail, NULL);
 }
 
-static void add_close(struct evbuffer *out, char kind, const char *name)
-{
-	pgw_msg_header(out, 'C', (uint32_t)(1 + strlen(name) + 1));
-	evbuffer_add(out, &kind, 1);
-	pgw_put_cstr(out, name);
-}
-
 /*
  * Close, Parse, Close portal, Bind, Execute of one of pgward's statements, with the
  * client's parameters in the order <sql> numbers them. Closing first makes it safe
- * whatever happened to the last one (an error skips everything up to Sync).
+ * whatever happened to the last one (an error skips everything up to Sync). Takes <swap>.
  */
 static bool send_own(struct pgw_session *s, const char *name, const char *text,
 		     const struct pgw_job_sql *sql, const struct pgw_job_param *params,
 		     size_t nparams, struct pgw_swap *swap, uint8_t note)
 {
-	struct evbuffer *out = s->srv->conn.out;
-	double now = pgw_now();
-	uint32_t blen = (uint32_t)(sizeof(PGW_JOB_PORTAL) + strlen(name) + 1 + 2 + 2 + 2);
+	struct pgw_own_param *bound = calloc(sql->nparams + 1u, sizeof(*bound));
+	const struct pgw_own_answer hidden = {.action = PGW_RESP_HIDE};
+	bool ok;
 
-	add_close(out, 'S', name);
-	pgw_msg_header(out, 'P', (uint32_t)(strlen(name) + 1 + strlen(text) + 1 + 2));
-	pgw_put_cstr(out, name);
-	pgw_put_cstr(out, text);
-	pgw_put_u16(out, 0);
-	add_close(out, 'P', PGW_JOB_PORTAL);
+	if (bound == NULL) {
+		pgw_swap_free(swap);
+		return false;
+	}
 	for (uint16_t i = 0; i < sql->nparams; i++) {
 		int n = sql->params[i];
 		const struct pgw_job_param *p =
 			n >= 1 && (size_t)n <= nparams ? &params[n - 1] : NULL;
 
-		blen += 2 + 4 + (p != NULL && p->len > 0 ? (uint32_t)p->len : 0);
+		bound[i] = p != NULL ? (struct pgw_own_param){p->value, p->len, p->format}
+				     : (struct pgw_own_param){.len = -1};
 	}
-	pgw_msg_header(out, 'B', blen);
-	pgw_put_cstr(out, PGW_JOB_PORTAL);
-	pgw_put_cstr(out, name);
-	pgw_put_u16(out, sql->nparams);
-	for (uint16_t i = 0; i < sql->nparams; i++) {
-		int n = sql->params[i];
-
-		pgw_put_u16(out,
-			    n >= 1 && (size_t)n <= nparams ? (uint16_t)params[n - 1].format : 0);
+	ok = pgw_server_own(s->srv, &(struct pgw_own_msg){.type = 'C', .kind = 'S', .name = name},
+			    &hidden) == 0 &&
+	     pgw_server_own(s->srv, &(struct pgw_own_msg){.type = 'P', .name = name, .text = text},
+			    &hidden) == 0 &&
+	     pgw_server_own(s->srv,
+			    &(struct pgw_own_msg){.type = 'C', .kind = 'P', .name = PGW_JOB_PORTAL},
+			    &hidden) == 0 &&
+	     pgw_server_own(s->srv,
+			    &(struct pgw_own_msg){.type = 'B',
+						  .name = PGW_JOB_PORTAL,
+						  .stmt = name,
+						  .params = bound,
+						  .nparams = sql->nparams},
+			    &hidden) == 0;
+	free(bound);
+	if (!ok) {
+		pgw_swap_free(swap);
+		return false;
 	}
-	pgw_put_u16(out, sql->nparams);
-	for (uint16_t i = 0; i < sql->nparams; i++) {
-		int n = sql->params[i];
-		const struct pgw_job_param *p =
-			n >= 1 && (size_t)n <= nparams ? &params[n - 1] : NULL;
-
-		pgw_put_u32(out, p != NULL ? (uint32_t)p->len : 0xffffffffu);
-		if (p != NULL && p->len > 0)
-			evbuffer_add(out, p->value, (size_t)p->len);
-	}
-	pgw_put_u16(out, 0);
-	pgw_msg_header(out, 'E', (uint32_t)(sizeof(PGW_JOB_PORTAL) + 4));
-	pgw_put_cstr(out, PGW_JOB_PORTAL);
-	pgw_put_u32(out, 0);
-	return pgw_tracker_push_own(&s->srv->tracker, 'C', 0, NULL, 0, now) == 0 &&
-	       pgw_tracker_push_own(&s->srv->tracker, 'P', 0, NULL, 0, now) == 0 &&
-	       pgw_tracker_push_own(&s->srv->tracker, 'C', 0, NULL, 0, now) == 0 &&
-	       pgw_tracker_push_own(&s->srv->tracker, 'B', 0, NULL, 0, now) == 0 &&
-	       pgw_tracker_push_own(&s->srv->tracker, 'E', 0, swap, note, now) == 0;
+	return pgw_server_own(s->srv, &(struct pgw_own_msg){.type = 'E', .name = PGW_JOB_PORTAL},
+			      &(struct pgw_own_answer){
+				      .action = PGW_RESP_HIDE, .swap = swap, .note = note}) == 0;
 }
 
 /* The parameters of a Bind, borrowed from its body; -1 if it is malformed. */
@@ -277,9 +262,11 @@ static enum pgw_inject on_query(struct pgw_session *s, const struct pgw_job_plan
 {
 	struct pgw_job_sql sql;
 	struct pgw_swap *swap;
-	char *rewritten = NULL;
-	size_t rlen = len, body;
+	char *rewritten = NULL, *combined;
+	size_t rlen = len, size;
 	const char *insert = text;
+	uint8_t hidden;
+	bool ok;
 
 	if (pgw_jobs_build(plan, &sql) < 0)
 		return PGW_INJ_FAILED;
@@ -303,23 +290,25 @@ static enum pgw_inject on_query(struct pgw_session *s, const struct pgw_job_plan
 		free(rewritten);
 		return PGW_INJ_FAILED;
 	}
-	body = strlen(sql.lock) + 2 + (sql.check ? strlen(sql.check) + 2 : 0) + rlen + 1;
-	pgw_msg_header(s->srv->conn.out, 'Q', (uint32_t)body);
-	evbuffer_add(s->srv->conn.out, sql.lock, strlen(sql.lock));
-	evbuffer_add(s->srv->conn.out, "; ", 2);
-	if (sql.check != NULL) {
-		evbuffer_add(s->srv->conn.out, sql.check, strlen(sql.check));
-		evbuffer_add(s->srv->conn.out, "; ", 2);
-	}
-	evbuffer_add(s->srv->conn.out, insert, rlen);
-	evbuffer_add(s->srv->conn.out, "", 1);
+	hidden = sql.check != NULL ? 2 : 1;
+	size = strlen(sql.lock) + 2 + (sql.check ? strlen(sql.check) + 2 : 0) + rlen + 1;
+	if ((combined = malloc(size)) != NULL)
+		snprintf(combined, size, "%s; %s%s%.*s", sql.lock, sql.check ? sql.check : "",
+			 sql.check ? "; " : "", (int)rlen, insert);
 	free(rewritten);
-	if (pgw_tracker_push_own(&s->srv->tracker, 'Q', sql.check ? 2 : 1, swap,
-				 (uint8_t)(plan->slot + 1), pgw_now()) < 0) {
-		pgw_jobs_sql_free(&sql);
+	pgw_jobs_sql_free(&sql);
+	if (combined == NULL) {
+		pgw_swap_free(swap);
 		return PGW_INJ_FAILED;
 	}
-	pgw_jobs_sql_free(&sql);
+	ok = pgw_server_own(s->srv, &(struct pgw_own_msg){.type = 'Q', .text = combined},
+			    &(struct pgw_own_answer){.action = PGW_RESP_HIDE,
+						     .hide = hidden,
+						     .swap = swap,
+						     .note = (uint8_t)(plan->slot + 1)}) == 0;
+	free(combined);
+	if (!ok)
+		return PGW_INJ_FAILED;
 	pgw_jobs_count(plan->slot, 1, 0, 0);
 	return PGW_INJ_REPLACED;
 }

@@ -21,9 +21,10 @@
 /* Names no client uses, as for refusals (refuse.c). */
 static const char lt_name[] = "pgward.lock_timeout";
 
-static bool swallow(struct pgw_session *s, char type)
+/* One message of pgward's, its answer swallowed; false (the session failed) out of memory. */
+static bool own(struct pgw_session *s, const struct pgw_own_msg *m)
 {
-	if (pgw_tracker_push(&s->srv->tracker, type, PGW_RESP_SWALLOW, NULL, 0) == 0)
+	if (pgw_server_own(s->srv, m, NULL) == 0)
 		return true;
 	pgw_sess_fail(s, "53200", "pgward: out of memory");
 	return false;
@@ -38,16 +39,7 @@ static void set_sql(char *buf, size_t len)
 
 static bool query(struct pgw_session *s, const char *sql)
 {
-	pgw_msg_header(s->srv->conn.out, 'Q', (uint32_t)strlen(sql) + 1);
-	pgw_put_cstr(s->srv->conn.out, sql);
-	return swallow(s, 'Q');
-}
-
-static void close_msg(struct evbuffer *out, const char *kind)
-{
-	pgw_msg_header(out, 'C', 1 + sizeof(lt_name));
-	evbuffer_add(out, kind, 1);
-	pgw_put_cstr(out, lt_name);
+	return own(s, &(struct pgw_own_msg){.type = 'Q', .text = sql});
 }
 
 /*
@@ -57,32 +49,21 @@ static void close_msg(struct evbuffer *out, const char *kind)
  */
 static bool extended(struct pgw_session *s, const char *sql, bool sync)
 {
-	static const char seq[] = "CCPBECC";
-	struct evbuffer *out = s->srv->conn.out;
-	const uint32_t name = sizeof(lt_name);
-	static const char zeros[6] = {0};
+	const struct pgw_own_msg seq[] = {
+		{.type = 'C', .kind = 'S', .name = lt_name},
+		{.type = 'C', .kind = 'P', .name = lt_name},
+		{.type = 'P', .name = lt_name, .text = sql},
+		{.type = 'B', .name = lt_name, .stmt = lt_name},
+		{.type = 'E', .name = lt_name},
+		{.type = 'C', .kind = 'P', .name = lt_name},
+		{.type = 'C', .kind = 'S', .name = lt_name},
+		{.type = 'S'},
+	};
 
-	close_msg(out, "S");
-	close_msg(out, "P");
-	pgw_msg_header(out, 'P', name + (uint32_t)strlen(sql) + 1 + 2);
-	pgw_put_cstr(out, lt_name);
-	pgw_put_cstr(out, sql);
-	evbuffer_add(out, zeros, 2);
-	pgw_msg_header(out, 'B', 2 * name + 6);
-	pgw_put_cstr(out, lt_name);
-	pgw_put_cstr(out, lt_name);
-	evbuffer_add(out, zeros, 6); /* no formats, no parameters, no result formats */
-	pgw_msg_header(out, 'E', name + 4);
-	pgw_put_cstr(out, lt_name);
-	evbuffer_add(out, zeros, 4);
-	close_msg(out, "P");
-	close_msg(out, "S");
-	if (sync)
-		pgw_msg_header(out, 'S', 0);
-	for (const char *t = seq; *t != '\0'; t++)
-		if (!swallow(s, *t))
+	for (size_t i = 0; i < PGW_ARRAY_LEN(seq) - (sync ? 0 : 1); i++)
+		if (!own(s, &seq[i]))
 			return false;
-	return !sync || swallow(s, 'S');
+	return true;
 }
 
 void pgw_lt_note(struct pgw_session *s, const struct pgw_policy_ctx *ctx)

@@ -19,47 +19,29 @@ static const char refused_sql[] = "pgward refused";
 /* A name no client uses: Bind, Describe and Execute of it fail with "does not exist". */
 static const char refused_name[] = "pgward.refused";
 
-/* Appends the stand-in for a refused message of <type>; false if there is none. */
-static bool add_substitute(struct evbuffer *out, char type, const char *stmt_name)
+/* The stand-in for a refused message of <type> into <m>; false if there is none. */
+static bool substitute(char type, const char *stmt_name, struct pgw_own_msg *m)
 {
 	switch (type) {
 	case 'Q':
-		pgw_msg_header(out, 'Q', sizeof(refused_sql));
-		pgw_put_cstr(out, refused_sql);
+	case 'd': /* a CopyFail ends the COPY with an error */
+		*m = (struct pgw_own_msg){.type = type == 'd' ? 'f' : 'Q', .text = refused_sql};
 		return true;
 	case 'P': /* the client's statement name, so no other statement is touched */
-		pgw_msg_header(out, 'P',
-			       (uint32_t)(strlen(stmt_name) + 1 + sizeof(refused_sql) + 2));
-		pgw_put_cstr(out, stmt_name);
-		pgw_put_cstr(out, refused_sql);
-		pgw_put_u16(out, 0);
+		*m = (struct pgw_own_msg){.type = 'P', .name = stmt_name, .text = refused_sql};
 		return true;
 	case 'B':
-		pgw_msg_header(out, 'B', 1 + sizeof(refused_name) + 6);
-		pgw_put_cstr(out, "");
-		pgw_put_cstr(out, refused_name);
-		pgw_put_u16(out, 0); /* format codes */
-		pgw_put_u16(out, 0); /* parameters */
-		pgw_put_u16(out, 0); /* result format codes */
+		*m = (struct pgw_own_msg){.type = 'B', .stmt = refused_name};
 		return true;
 	case 'D':
 	case 'C': /* closing a missing statement is no error, describing one is */
-		pgw_msg_header(out, 'D', 1 + sizeof(refused_name));
-		evbuffer_add(out, "S", 1);
-		pgw_put_cstr(out, refused_name);
+		*m = (struct pgw_own_msg){.type = 'D', .kind = 'S', .name = refused_name};
 		return true;
 	case 'E':
-		pgw_msg_header(out, 'E', sizeof(refused_name) + 4);
-		pgw_put_cstr(out, refused_name);
-		evbuffer_add(out, "\0\0\0\0", 4);
+		*m = (struct pgw_own_msg){.type = 'E', .name = refused_name};
 		return true;
 	case 'F': /* function OID 0 does not exist */
-		pgw_msg_header(out, 'F', 10);
-		evbuffer_add(out, "\0\0\0\0\0\0\0\0\0\0", 10);
-		return true;
-	case 'd': /* ends the COPY with an error */
-		pgw_msg_header(out, 'f', sizeof(refused_sql));
-		pgw_put_cstr(out, refused_sql);
+		*m = (struct pgw_own_msg){.type = 'F'};
 		return true;
 	default:
 		return false;
@@ -85,31 +67,21 @@ static uint8_t *error_bytes(const struct pgw_refusal *r, uint32_t *len)
 bool pgw_sess_refuse(struct pgw_session *s, char type, const char *stmt_name,
 		     const struct pgw_refusal *r)
 {
-	uint32_t len = 0;
-	uint8_t *err;
-	char tracked = type == 'C' ? 'D' : type;
+	struct pgw_own_answer a = {.action = PGW_RESP_REPLACE};
+	struct pgw_own_msg m;
 
 	pgw_info(s->id, "refused", "rule=%s sqlstate=%s type=%c", r->rule, r->sqlstate, type);
 	s->refused++;
 	pgw_metrics_refused(&s->metrics, type, r->rule);
-	if (!add_substitute(s->srv->conn.out, type, stmt_name ? stmt_name : "")) {
+	if (!substitute(type, stmt_name ? stmt_name : "", &m)) {
 		pgw_sess_fail(s, r->sqlstate, "%s", r->message);
 		return false;
 	}
-	err = error_bytes(r, &len);
-	if (err == NULL) {
+	if ((a.error = error_bytes(r, &a.error_len)) == NULL ||
+	    pgw_server_own(s->srv, &m, &a) < 0) {
 		pgw_sess_fail(s, "53200", "pgward: out of memory");
 		return false;
 	}
-	if (type == 'd') {
-		/* CopyData is answered as part of the COPY's own request. */
-		pgw_tracker_replace_newest(&s->srv->tracker, err, len);
-		s->copy_refused = true;
-		return true;
-	}
-	if (pgw_tracker_push(&s->srv->tracker, tracked, PGW_RESP_REPLACE, err, len) < 0) {
-		pgw_sess_fail(s, "53200", "pgward: out of memory");
-		return false;
-	}
+	s->copy_refused |= type == 'd';
 	return true;
 }

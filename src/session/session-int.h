@@ -13,6 +13,7 @@
 #include "pgward/pool.h"
 #include "pgward/server.h"
 #include "pgward/server_auth.h"
+#include "pgward/server_own.h"
 #include "pgward/session.h"
 #include "pgward/startup.h"
 #include "pgward/startup_view.h"

@@ -60,25 +60,17 @@ static void label_by_organization(struct pgw_session *s)
 }
 
 /* One set_config(<name>, <value>) of write_settings: a Bind and an Execute. */
-static bool write_setting(struct pgw_tracker *tr, struct evbuffer *out, const char *name,
-			  const char *value)
+static bool write_setting(struct pgw_server *srv, const char *name, const char *value)
 {
-	pgw_msg_header(out, 'B',
-		       (uint32_t)(1 + 1 + 2 + 2 + 4 + strlen(name) + 4 + strlen(value) + 2));
-	pgw_put_cstr(out, ""); /* portal */
-	pgw_put_cstr(out, ""); /* statement */
-	pgw_put_u16(out, 0);   /* text parameters */
-	pgw_put_u16(out, 2);
-	pgw_put_u32(out, (uint32_t)strlen(name));
-	evbuffer_add(out, name, strlen(name));
-	pgw_put_u32(out, (uint32_t)strlen(value));
-	evbuffer_add(out, value, strlen(value));
-	pgw_put_u16(out, 0); /* result formats */
-	pgw_msg_header(out, 'E', 1 + 4);
-	pgw_put_cstr(out, "");
-	pgw_put_u32(out, 0);
-	return pgw_tracker_push(tr, 'B', PGW_RESP_SWALLOW, NULL, 0) == 0 &&
-	       pgw_tracker_push(tr, 'E', PGW_RESP_SWALLOW, NULL, 0) == 0;
+	const struct pgw_own_param params[] = {
+		{.value = name, .len = (int32_t)strlen(name)},
+		{.value = value, .len = (int32_t)strlen(value)},
+	};
+
+	return pgw_server_own(srv,
+			      &(struct pgw_own_msg){.type = 'B', .params = params, .nparams = 2},
+			      NULL) == 0 &&
+	       pgw_server_own(srv, &(struct pgw_own_msg){.type = 'E'}, NULL) == 0;
 }
 
 /*
@@ -93,8 +85,6 @@ static int write_settings(struct pgw_session *s)
 {
 	static const char sql[] = "SELECT pg_catalog.set_config($1, $2, false)";
 	const struct pgw_startup_view *v = &s->view;
-	struct evbuffer *out = s->srv->conn.out;
-	struct pgw_tracker *tr = &s->srv->tracker;
 	int app = pgw_startup_view_find(v, "application_name");
 	const char *app_now = pgw_server_param(s->srv, "application_name");
 	const char *app_wanted = app < 0 ? "" : v->settings[app].value;
@@ -103,23 +93,38 @@ static int write_settings(struct pgw_session *s)
 	s->text.login_fixed = true; /* RESET restores the server's own, not these */
 	if (v->nsettings == (app < 0 ? 0u : 1u) && !app_differs)
 		return 0;
-	pgw_msg_header(out, 'P', (uint32_t)(1 + sizeof(sql) + 2));
-	pgw_put_cstr(out, "");
-	pgw_put_cstr(out, sql);
-	pgw_put_u16(out, 0);
-	if (pgw_tracker_push(tr, 'P', PGW_RESP_SWALLOW, NULL, 0) < 0)
+	if (pgw_server_own(s->srv, &(struct pgw_own_msg){.type = 'P', .text = sql}, NULL) < 0)
 		return -1;
 	for (size_t i = 0; i < v->nsettings; i++)
 		if ((int)i != app &&
-		    !write_setting(tr, out, v->settings[i].name, v->settings[i].value))
+		    !write_setting(s->srv, v->settings[i].name, v->settings[i].value))
 			return -1;
-	if (app_differs && !write_setting(tr, out, "application_name", app_wanted))
+	if (app_differs && !write_setting(s->srv, "application_name", app_wanted))
 		return -1;
-	pgw_msg_header(out, 'C', 1 + 1);
-	evbuffer_add(out, "S", 1);
-	pgw_put_cstr(out, "");
 	s->settings_sent = true;
-	return pgw_tracker_push(tr, 'C', PGW_RESP_SWALLOW, NULL, 0) == 0 ? 1 : -1;
+	return pgw_server_own(s->srv, &(struct pgw_own_msg){.type = 'C', .kind = 'S'}, NULL) == 0
+		       ? 1
+		       : -1;
+}
+
+/* The tenant context (tenant.h) as the unnamed statement, closed again after its run. */
+static bool write_context(struct pgw_session *s)
+{
+	struct pgw_tenant_injection inj;
+	struct pgw_own_param params[PGW_ARRAY_LEN(inj.params)];
+
+	pgw_tenant_injection(&s->tenant, s->srv->pid, pgw_server_next_checkout(s->srv), &inj);
+	for (uint16_t i = 0; i < inj.nparams; i++)
+		params[i] = (struct pgw_own_param){.value = inj.params[i],
+						   .len = (int32_t)strlen(inj.params[i])};
+	return pgw_server_own(s->srv, &(struct pgw_own_msg){.type = 'P', .text = inj.sql}, NULL) ==
+		       0 &&
+	       pgw_server_own(
+		       s->srv,
+		       &(struct pgw_own_msg){.type = 'B', .params = params, .nparams = inj.nparams},
+		       NULL) == 0 &&
+	       pgw_server_own(s->srv, &(struct pgw_own_msg){.type = 'E'}, NULL) == 0 &&
+	       pgw_server_own(s->srv, &(struct pgw_own_msg){.type = 'C', .kind = 'S'}, NULL) == 0;
 }
 
 /*
@@ -130,7 +135,7 @@ static int write_settings(struct pgw_session *s)
 static bool proceed(struct pgw_session *s)
 {
 	struct pgw_tenant_sess *t = &s->tenant;
-	int n, wrote;
+	int wrote;
 
 	if (t->status == PGW_TENANT_PENDING)
 		return true;
@@ -162,22 +167,18 @@ static bool proceed(struct pgw_session *s)
 			pgw_sess_on_ready(s, 'I');
 			return true;
 		}
-		pgw_msg_header(s->srv->conn.out, 'S', 0);
 	} else {
-		n = pgw_tenant_write_injection(t, s->srv->pid, pgw_server_next_checkout(s->srv),
-					       s->srv->conn.out);
-		for (int i = 0; i < n; i++)
-			if (pgw_tracker_push(&s->srv->tracker, PGW_TENANT_INJECTION_TYPES[i],
-					     PGW_RESP_SWALLOW, NULL, 0) < 0)
-				goto oom;
+		if (!write_context(s))
+			goto oom;
 		t->injected = true;
 		pgw_debug(s->id, "tenant_inject", "server_pid=%u", s->srv->pid);
 		if (pgw.cfg.metrics_tenant_label == PGW_MLABEL_ORGANIZATION)
 			label_by_organization(s);
 	}
 	/* a welcomed client has had its ReadyForQuery: the relay ends the setup at this one */
-	if (pgw_tracker_push(&s->srv->tracker, 'S', s->welcomed ? PGW_RESP_SWALLOW : PGW_RESP_PASS,
-			     NULL, 0) < 0)
+	if (pgw_server_own(s->srv, &(struct pgw_own_msg){.type = 'S'},
+			   &(struct pgw_own_answer){.action = s->welcomed ? PGW_RESP_SWALLOW
+									  : PGW_RESP_PASS}) < 0)
 		goto oom;
 	if (pgw_conn_flush(&s->srv->conn) < 0) {
 		s->srv->gone = true;

@@ -311,8 +311,8 @@ void pgw_tenant_end(struct pgw_tenant_sess *t)
 	t->status = PGW_TENANT_OFF;
 }
 
-int pgw_tenant_write_injection(const struct pgw_tenant_sess *t, uint32_t pid, uint64_t checkout,
-			       struct evbuffer *out)
+void pgw_tenant_injection(const struct pgw_tenant_sess *t, uint32_t pid, uint64_t checkout,
+			  struct pgw_tenant_injection *inj)
 {
 	static const char sql2[] = "SELECT set_config($1,$2,false),set_config($3,$4,false)";
 	/* claim() checks the signature itself and records the checkout, whatever the order the
@@ -320,49 +320,23 @@ int pgw_tenant_write_injection(const struct pgw_tenant_sess *t, uint32_t pid, ui
 	static const char sql3[] = "SELECT set_config($1,$2,false),set_config($3,$4,false),"
 				   "set_config($5,$6,false),pgward.claim($4,$2,$7,$6)";
 	const struct pgw_config *cfg = T.cfg;
-	char sig[PGW_HMAC_HEX_LEN + 1], number[24];
-	const char *params[7] = {cfg->tenant_org_ids_setting, t->org_ids,
-				 cfg->tenant_user_id_setting, t->identity};
-	uint16_t n = 4;
-	uint32_t bind_len = 1 + 1 + 2 + 2 + 2;
-	const char *sql = sql2;
 
+	inj->sql = sql2;
+	inj->params[0] = cfg->tenant_org_ids_setting;
+	inj->params[1] = t->org_ids;
+	inj->params[2] = cfg->tenant_user_id_setting;
+	inj->params[3] = t->identity;
+	inj->nparams = 4;
 	if (cfg->tenant_signing_secret != NULL) {
 		pgw_tenant_sign(cfg->tenant_signing_secret, t->identity, t->org_ids, pid, checkout,
-				sig);
-		snprintf(number, sizeof(number), "%llu", (unsigned long long)checkout);
-		params[4] = cfg->tenant_signature_setting;
-		params[5] = sig;
-		params[6] = number;
-		n = 7;
-		sql = sql3;
+				inj->signature);
+		snprintf(inj->checkout, sizeof(inj->checkout), "%llu",
+			 (unsigned long long)checkout);
+		inj->params[4] = cfg->tenant_signature_setting;
+		inj->params[5] = inj->signature;
+		inj->params[6] = inj->checkout;
+		inj->nparams = 7;
+		inj->sql = sql3;
 	}
-	for (uint16_t i = 0; i < n; i++)
-		bind_len += 4 + (uint32_t)strlen(params[i]);
-	pgw_msg_header(out, 'P', (uint32_t)(1 + strlen(sql) + 1 + 2));
-	pgw_put_cstr(out, "");
-	pgw_put_cstr(out, sql);
-	pgw_put_u16(out, 0);
-	pgw_msg_header(out, 'B', bind_len);
-	pgw_put_cstr(out, ""); /* portal */
-	pgw_put_cstr(out, ""); /* statement */
-	pgw_put_u16(out, 0);   /* every parameter in text format */
-	pgw_put_u16(out, n);
-	for (uint16_t i = 0; i < n; i++) {
-		pgw_put_u32(out, (uint32_t)strlen(params[i]));
-		evbuffer_add(out, params[i], strlen(params[i]));
-	}
-	pgw_put_u16(out, 0); /* result formats */
-	pgw_msg_header(out, 'E', 1 + 4);
-	pgw_put_cstr(out, "");
-	pgw_put_u32(out, 0);
-	/* Nothing of pgward's may outlive the Sync: the unnamed statement would otherwise stay
-	 * on the server, and a client's Bind of "" would re-run it with values of its own. The
-	 * portal ends with the Sync's implicit transaction. */
-	pgw_msg_header(out, 'C', 1 + 1);
-	evbuffer_add(out, "S", 1);
-	pgw_put_cstr(out, "");
-	pgw_msg_header(out, 'S', 0);
 	tenant_counters.injections++;
-	return 4;
 }
