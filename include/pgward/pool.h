@@ -42,11 +42,13 @@ void pgw_pool_unwait(struct pgw_pool_wait *w);
  */
 void pgw_pool_release(struct pgw_server *srv, bool reusable);
 /*
- * The server accepted a login as <user> on <database> with <c>: with min_pool_size, the pool
- * keeps a copy to open servers of its own, unless it has one already (pool_min.c).
+ * The server of NEW <srv> accepted the credentials <c> (its AuthenticationOk): with
+ * min_pool_size, a pool that has none keeps a copy to open servers of its own, once the
+ * login is complete (pgw_pool_logged_in; pool_min.c). A login refused after its
+ * AuthenticationOk (no such database, no CONNECT privilege, too many connections) leaves
+ * nothing.
  */
-void pgw_pool_remember_login(const char *database, const char *user, const char *application_name,
-			     const struct pgw_login_creds *c);
+void pgw_pool_login_accepted(struct pgw_server *srv, const struct pgw_login_creds *c);
 /* The NEW server finished its login: it is its client's now (ACTIVE). */
 void pgw_pool_logged_in(struct pgw_server *srv);
 /* The server of NEW <srv> could not be reached or would not take a login now: its pool

@@ -55,6 +55,9 @@ struct pgw_server {
 	struct pgw_tracker tracker; /* what the server still owes, and what to do with it */
 	/* NEW, opened by its pool with no client (min_pool_size): the pool's login exchange */
 	struct pgw_server_auth *warm_login;
+	/* NEW, a client's: a copy of what it logged in with, for its pool once the login is
+	 * complete (min_pool_size) */
+	struct pgw_login_creds *login_creds;
 	/* its part in its database's counters (SHOW STATS, pool_db.h) */
 	struct pgw_server_stats stats;
 };

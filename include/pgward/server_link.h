@@ -24,8 +24,8 @@ struct pgw_server_link {
 	struct pgw_conn *conn; /* borrowed: the owner's server connection */
 	enum pgw_link_step step;
 	enum pgw_sslmode mode;
-	SSL_CTX *ctx;
-	const char *host; /* borrowed, for SNI and verify-full */
+	SSL_CTX *ctx; /* a reference of the link's own */
+	char *host;   /* a copy, for SNI and verify-full */
 	struct event timer;
 	bool timer_set;
 	pgw_link_done_fn done;

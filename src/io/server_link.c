@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -108,8 +109,15 @@ int pgw_server_link_start(struct pgw_server_link *l, struct pgw_conn *conn, stru
 	memset(l, 0, sizeof(*l));
 	l->conn = conn;
 	l->mode = t->mode;
+	/* a reload frees the configuration and TLS context of its time: the link keeps its own */
+	if ((t->host != NULL && (l->host = strdup(t->host)) == NULL) ||
+	    (t->tls != NULL && SSL_CTX_up_ref(t->tls) != 1)) {
+		free(l->host);
+		l->host = NULL;
+		snprintf(conn->err, sizeof(conn->err), "out of memory");
+		return -1;
+	}
 	l->ctx = t->tls;
-	l->host = t->host;
 	l->done = done;
 	l->arg = arg;
 	l->step = PGW_LINK_CONNECTING;
@@ -130,6 +138,10 @@ int pgw_server_link_start(struct pgw_server_link *l, struct pgw_conn *conn, stru
 
 void pgw_server_link_stop(struct pgw_server_link *l)
 {
+	SSL_CTX_free(l->ctx);
+	l->ctx = NULL;
+	free(l->host);
+	l->host = NULL;
 	if (l->step != PGW_LINK_READY)
 		l->step = PGW_LINK_IDLE;
 	if (l->timer_set) {

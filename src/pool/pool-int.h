@@ -56,5 +56,11 @@ void pgw_pool_keep_min(struct pgw_pool *p, double now);
 void pgw_pool_warming_tick(struct pgw_pool *p, double now);
 /* Forgets <p>'s credentials (and zeroes them). */
 void pgw_pool_forget_creds(struct pgw_pool *p);
+/* The login of <srv> is complete: its pool keeps the credentials noted at its
+ * AuthenticationOk if it has none. */
+void pgw_pool_adopt_login(struct pgw_server *srv);
+/* Whether a client of another pool of <p>'s database or user waits while a limit shared
+ * with <p> (max_db_connections, max_user_connections) is reached, and only that limit. */
+bool pgw_pool_sibling_waits(const struct pgw_pool *p);
 
 #endif

@@ -127,16 +127,22 @@ static unsigned servers_of(const char *database, const char *user)
 	return n;
 }
 
+/* Servers <p> may have now: default_pool_size, and its reserve once a client has waited
+ * reserve_pool_timeout. */
+static unsigned own_limit(const struct pgw_pool *p, double now)
+{
+	const struct pgw_config *c = &pgw.cfg;
+
+	if (p->waiters != NULL && now - p->waiters->since >= c->reserve_pool_timeout)
+		return (unsigned)(c->default_pool_size + c->reserve_pool_size);
+	return (unsigned)c->default_pool_size;
+}
+
 bool pgw_pool_room_for_new(const struct pgw_pool *p, double now)
 {
 	const struct pgw_config *c = &pgw.cfg;
-	unsigned limit = (unsigned)c->default_pool_size;
 
-	if (now < p->retry_after)
-		return false;
-	if (p->waiters != NULL && now - p->waiters->since >= c->reserve_pool_timeout)
-		limit += (unsigned)c->reserve_pool_size;
-	if (p->nservers >= limit)
+	if (now < p->retry_after || p->nservers >= own_limit(p, now))
 		return false;
 	if (c->max_db_connections > 0 &&
 	    servers_of(p->database, NULL) >= (unsigned)c->max_db_connections)
@@ -153,7 +159,10 @@ bool pgw_pool_make_room(struct pgw_pool *p, double now)
 
 	if (pgw_pool_room_for_new(p, now))
 		return true;
-	if (c->max_db_connections == 0 && c->max_user_connections == 0)
+	/* only the shared limits give way: a pool at its own size, or waiting out
+	 * server_login_retry, closes nothing of others' */
+	if ((c->max_db_connections == 0 && c->max_user_connections == 0) || now < p->retry_after ||
+	    p->nservers >= own_limit(p, now))
 		return false;
 	HASH_ITER (hh, pools, q, qtmp) {
 		if (q == p || q->idle == NULL ||
@@ -166,17 +175,17 @@ bool pgw_pool_make_room(struct pgw_pool *p, double now)
 	return false;
 }
 
-/* Whether a client of another pool of <p>'s database or user waits while a limit shared
- * with <p> (max_db_connections, max_user_connections) is reached. */
-static bool sibling_waits(const struct pgw_pool *p)
+bool pgw_pool_sibling_waits(const struct pgw_pool *p)
 {
 	const struct pgw_config *c = &pgw.cfg;
 	const struct pgw_pool *q, *qtmp;
+	double now = pgw_now();
 
 	if (c->max_db_connections == 0 && c->max_user_connections == 0)
 		return false;
 	HASH_ITER (hh, pools, q, qtmp) {
-		if (q == p || q->waiters == NULL)
+		/* a client that waits for its own pool's size could not use the place */
+		if (q == p || q->waiters == NULL || q->nservers >= own_limit(q, now))
 			continue;
 		if ((c->max_db_connections > 0 && strcmp(q->database, p->database) == 0 &&
 		     servers_of(p->database, NULL) >= (unsigned)c->max_db_connections) ||
@@ -236,6 +245,7 @@ static void serve_all_waiters(void)
 
 void pgw_pool_logged_in(struct pgw_server *srv)
 {
+	pgw_pool_adopt_login(srv);
 	set_state(srv, PGW_SRV_ACTIVE);
 	pgw_pool_db_logged_in(&srv->stats, srv->pool ? srv->pool->database : NULL);
 }
@@ -275,7 +285,7 @@ void pgw_pool_make_idle(struct pgw_server *srv)
 
 	/* with no client of its own waiting, its place may serve one a limit keeps waiting */
 	if (pgw.cfg.pool_mode != PGW_POOL_SESSION || too_old(srv, pgw_now()) ||
-	    pgw_pool_db_held(p->database) || (p->waiters == NULL && sibling_waits(p))) {
+	    pgw_pool_db_held(p->database) || (p->waiters == NULL && pgw_pool_sibling_waits(p))) {
 		pgw_pool_drop(srv);
 		return;
 	}
@@ -536,7 +546,12 @@ void pgw_pool_tick(double now)
 
 void pgw_pool_reconfigured(void)
 {
+	struct pgw_pool *p, *ptmp;
+
 	generation++;
+	/* the role may be gone from auth_file, or its secret changed: the next login tells */
+	HASH_ITER (hh, pools, p, ptmp)
+		pgw_pool_forget_creds(p);
 	pgw_pool_close_idle();
 }
 

@@ -41,38 +41,55 @@ void pgw_pool_forget_creds(struct pgw_pool *p)
 	p->creds = NULL;
 }
 
-void pgw_pool_remember_login(const char *database, const char *user, const char *application_name,
-			     const struct pgw_login_creds *c)
+void pgw_pool_login_accepted(struct pgw_server *srv, const struct pgw_login_creds *c)
 {
-	struct pgw_pool *p;
-	char *app = NULL;
+	struct pgw_login_creds *copy;
 
-	if (pgw_pool_min_size() == 0 || (p = pgw_pool_of(database, user, true)) == NULL ||
-	    p->creds != NULL)
+	if (pgw_pool_min_size() == 0 || srv->pool == NULL || srv->pool->creds != NULL ||
+	    srv->login_creds != NULL || (copy = calloc(1, sizeof(*copy))) == NULL)
 		return;
-	if ((p->creds = calloc(1, sizeof(*p->creds))) == NULL ||
-	    pgw_login_creds_copy(p->creds, c) < 0 ||
-	    (application_name != NULL && (app = strdup(application_name)) == NULL)) {
-		free(p->creds); /* cleared by a failed copy */
-		p->creds = NULL;
+	if (pgw_login_creds_copy(copy, c) < 0) {
+		free(copy); /* cleared by the failed copy */
 		return;
 	}
-	free(p->application_name);
-	p->application_name = app;
+	srv->login_creds = copy;
+}
+
+void pgw_pool_adopt_login(struct pgw_server *srv)
+{
+	struct pgw_pool *p = srv->pool;
+	const char *app = pgw_server_param(srv, "application_name");
+	char *app_copy = NULL;
+
+	if (srv->login_creds == NULL)
+		return;
+	/* the server reports the application_name it logged in with */
+	if (p != NULL && p->creds == NULL &&
+	    (app == NULL || app[0] == '\0' || (app_copy = strdup(app)) != NULL)) {
+		p->creds = srv->login_creds;
+		free(p->application_name);
+		p->application_name = app_copy;
+		srv->login_creds = NULL;
+		return;
+	}
+	pgw_login_creds_clear(srv->login_creds);
+	free(srv->login_creds);
+	srv->login_creds = NULL;
 }
 
 /* The login failed: <sqlstate> (NULL: no connection) and why. */
 static void warm_failed(struct pgw_server *srv, const char *sqlstate, const char *why)
 {
 	struct pgw_pool *p = srv->pool;
-	char quoted[600];
+	char quoted[600], database[256], user[256];
 
 	if (p == NULL) {
 		pgw_pool_drop(srv);
 		return;
 	}
 	pgw_warn(srv->id, "min_pool_login_failed", "database=%s user=%s sqlstate=%s msg=%s",
-		 p->database, p->user, sqlstate != NULL ? sqlstate : "-",
+		 pgw_log_quote(p->database, database, sizeof(database)),
+		 pgw_log_quote(p->user, user, sizeof(user)), sqlstate != NULL ? sqlstate : "-",
 		 pgw_log_quote(why, quoted, sizeof(quoted)));
 	/* unreachable, starting, shutting down or full: tried again after server_login_retry;
 	 * anything else (a refused secret, a dropped database) until a client logs in again */
@@ -213,7 +230,12 @@ static void warm_read(struct pgw_server *srv)
 			return;
 		if (h.type == 'Z' && srv->logged_in && h.len == 5 && data[PGW_HDR_LEN] == 'I') {
 			pgw_rbuf_drain(in, total);
-			warm_done(srv);
+			/* nothing was asked after the login: anything more makes the server unfit,
+			 * as for an idle one (pool.c) */
+			if (pgw_rbuf_len(in) > 0)
+				warm_failed(srv, "08P01", "the server sent data after its login");
+			else
+				warm_done(srv);
 			return;
 		}
 		if (!warm_message(srv, h.type, data + PGW_HDR_LEN, h.len - 4))
@@ -248,8 +270,12 @@ static void warm_link_done(void *arg, bool ok, const char *why)
 	struct pgw_server *srv = arg;
 	struct pgw_pool *p = srv->pool;
 
-	if (!ok || p == NULL || p->creds == NULL) {
-		warm_failed(srv, NULL, why != NULL ? why : "no longer needed");
+	if (p == NULL || p->creds == NULL) {
+		pgw_pool_drop(srv); /* no longer wanted (a reload): not a failure of the server's */
+		return;
+	}
+	if (!ok) {
+		warm_failed(srv, NULL, why != NULL ? why : "failed");
 		return;
 	}
 	pgw_conn_set_cb(&srv->conn, warm_conn_cb, srv);
@@ -261,6 +287,7 @@ static void warm_link_done(void *arg, bool ok, const char *why)
 
 void pgw_pool_keep_min(struct pgw_pool *p, double now)
 {
+	char database[256], user[256]; /* quoted: up to 4 bytes each */
 	struct pgw_server *srv;
 
 	if (p->creds == NULL)
@@ -269,9 +296,11 @@ void pgw_pool_keep_min(struct pgw_pool *p, double now)
 		pgw_pool_forget_creds(p);
 		return;
 	}
-	/* one at a time: a server that cannot be reached is found out once, not min times */
+	/* one at a time: a server that cannot be reached is found out once, not min times; and
+	 * never a place a client of another pool waits for (a shared limit) */
 	if (p->warming != NULL || p->nservers >= pgw_pool_min_size() ||
-	    pgw_pool_db_held(p->database) || !pgw_pool_room_for_new(p, now))
+	    pgw_pool_db_held(p->database) || pgw_pool_sibling_waits(p) ||
+	    !pgw_pool_room_for_new(p, now))
 		return;
 	if ((srv = pgw_pool_open_new(p, 0)) == NULL)
 		return;
@@ -281,7 +310,8 @@ void pgw_pool_keep_min(struct pgw_pool *p, double now)
 	}
 	DL_APPEND(p->warming, srv);
 	pgw_debug(srv->id, "min_pool_server_open", "database=%s user=%s servers=%u min=%u",
-		  p->database, p->user, p->nservers, pgw_pool_min_size());
+		  pgw_log_quote(p->database, database, sizeof(database)),
+		  pgw_log_quote(p->user, user, sizeof(user)), p->nservers, pgw_pool_min_size());
 	if (pgw_server_connect(srv, warm_link_done, srv) < 0)
 		warm_failed(srv, NULL, srv->conn.err);
 }

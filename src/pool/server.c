@@ -43,6 +43,10 @@ void pgw_server_free(struct pgw_server *srv)
 	pgw_server_link_stop(&srv->link);
 	pgw_conn_release(&srv->conn);
 	pgw_tracker_free(&srv->tracker);
+	if (srv->login_creds != NULL) {
+		pgw_login_creds_clear(srv->login_creds);
+		free(srv->login_creds);
+	}
 	if (srv->warm_login != NULL) {
 		pgw_server_auth_clear(srv->warm_login);
 		free(srv->warm_login);

@@ -298,13 +298,8 @@ void pgw_sess_connect_server(struct pgw_session *s)
 
 void pgw_sess_server_accepted(struct pgw_session *s)
 {
-	int app;
-
-	if (!s->pooled || s->auth == NULL || pgw.cfg.min_pool_size == 0)
-		return;
-	app = pgw_startup_view_find(&s->view, "application_name");
-	pgw_pool_remember_login(s->view.database, s->user,
-				app < 0 ? NULL : s->view.settings[app].value, &s->auth->creds);
+	if (s->pooled && s->auth != NULL && s->srv->state == PGW_SRV_NEW)
+		pgw_pool_login_accepted(s->srv, &s->auth->creds);
 }
 
 void pgw_sess_release_server(struct pgw_session *s)

@@ -439,10 +439,31 @@ def test_db_and_user_limits_span_pools(pg, pooled, tmp_path, limit):
     assert total == [(1,)]
 
 
+def test_a_pool_at_its_own_size_closes_no_other_pools_server(pg, pooled, tmp_path):
+    """max_db_connections is reached, and a client waits for a pool that is at its own
+    default_pool_size: closing another pool's idle server would not give it a server, so that
+    server stays (it used to be closed at every tick, and reopened by min_pool_size)."""
+    ul = {SCRAM_USER: authkit.server_secret(pg, SCRAM_USER), MD5_USER: authkit.server_secret(pg, MD5_USER)}
+    pw = pooled(auth_type="md5", auth_file=authkit.write_userlist(tmp_path / "both.txt", ul),
+                default_pool_size=1, max_db_connections=2, query_wait_timeout=10)
+    idle_pid = leave_to_pool(pw, login(pw, SCRAM_USER, SCRAM_PASSWORD))
+    holder = login(pw, MD5_USER, MD5_PASSWORD)
+    pid_of(holder)
+    waiter = login(pw, MD5_USER, MD5_PASSWORD)
+    waiter.send(pgwire.query("SELECT 1"))
+    pw.wait_log(r"event=pool_wait")
+    time.sleep(2.5)
+    assert pg.backend_alive(idle_pid)
+    assert "server_pid=%d" % idle_pid not in pw.log_text().split("event=pool_wait", 1)[1]
+    leave(holder)
+    assert waiter.recv_until("Z", timeout=10)[-1].type == "Z"
+
+
 class Gate:
     """A port where PostgreSQL is not (connections are refused) until open() relays it there:
     a server that is restarting. With .stall set, new connections are accepted and never
-    answered: a server that hangs after accept()."""
+    answered: a server that hangs after accept(). With .delay, connections after the first
+    .delay_after wait that many seconds before anything is relayed (a slow network)."""
 
     def __init__(self, target_port):
         import socket
@@ -451,6 +472,7 @@ class Gate:
         self.sock.bind(("127.0.0.1", 0))  # bound, not listening: connect() is refused
         self.port = self.sock.getsockname()[1]
         self.stall = False
+        self.delay, self.delay_after, self.accepted = 0.0, 0, 0
         self.held = []
 
     def open(self):
@@ -458,18 +480,25 @@ class Gate:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
-        import socket
         while True:
             try:
                 c, _ = self.sock.accept()
             except OSError:
                 return
+            self.accepted += 1
             if self.stall:
                 self.held.append(c)
-                continue
-            s = socket.create_connection(("127.0.0.1", self.target_port))
-            for a, b in ((c, s), (s, c)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            elif self.delay and self.accepted > self.delay_after:
+                threading.Thread(target=self._relay, args=(c, self.delay), daemon=True).start()
+            else:
+                self._relay(c)
+
+    def _relay(self, c, delay=0.0):
+        import socket
+        time.sleep(delay)
+        s = socket.create_connection(("127.0.0.1", self.target_port))
+        for a, b in ((c, s), (s, c)):
+            threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
     @staticmethod
     def _pipe(a, b):

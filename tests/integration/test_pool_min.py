@@ -166,3 +166,19 @@ def test_credentials_that_never_logged_in_are_not_kept(pg, role, pgward_factory,
     time.sleep(2.5)
     assert "min_pool" not in pw.log_text()
     assert backend_pids(pg) == set()
+
+
+def test_a_reload_forgets_the_credentials(pg, warm, tmp_path):
+    """The role is removed from auth_file and pgward reloaded (revoked): the servers kept for
+    it are retired with the reload and none is opened again with credentials from before it."""
+    pw = warm()
+    leave(login(pw, ROLE, PASSWORD))
+    wait_for(lambda: len(backend_pids(pg)) == 3, 15, what="three servers kept")
+    revoked = authkit.write_userlist(tmp_path / "revoked.txt", {"someone_else": "x"})
+    start = len(pw.log_text())
+    pw.reload(auth_file=revoked)
+    pw.wait_log(r"event=reloaded", start=start)
+    wait_for(lambda: backend_pids(pg) == set(), 10, what="the kept servers retired")
+    time.sleep(2.5)
+    assert backend_pids(pg) == set()
+    assert "min_pool_server_open" not in pw.log_text()[start:]
