@@ -536,7 +536,10 @@ void pgw_pool_tick(double now)
 			; /* a retry delay passed, the reserve opened */
 		pgw_pool_warming_tick(p, now);
 		pgw_pool_keep_min(p, now);
-		if (p->nservers == 0 && p->waiters == NULL && p->creds == NULL) {
+		/* an empty pool goes, unless it holds credentials or a server_login_retry delay
+		 * (forgotten with it, the next client would knock at once) */
+		if (p->nservers == 0 && p->waiters == NULL && p->creds == NULL &&
+		    now >= p->retry_after) {
 			free(p->application_name);
 			HASH_DEL(pools, p);
 			free(p);
