@@ -30,7 +30,28 @@ enum pgw_frame_status pgw_frame_peek(const uint8_t *p, size_t avail, uint32_t ma
 				     struct pgw_msg_hdr *hdr);
 
 /* True for the message types a client may send after startup (protocol 3.0). */
-bool pgw_frontend_type_valid(char type);
+static inline bool pgw_frontend_type_valid(char type)
+{
+	switch (type) {
+	case 'B': /* Bind */
+	case 'C': /* Close */
+	case 'd': /* CopyData */
+	case 'c': /* CopyDone */
+	case 'f': /* CopyFail */
+	case 'D': /* Describe */
+	case 'E': /* Execute */
+	case 'H': /* Flush */
+	case 'F': /* FunctionCall */
+	case 'P': /* Parse */
+	case 'p': /* PasswordMessage, SASLInitialResponse, SASLResponse, GSSResponse */
+	case 'Q': /* Query */
+	case 'S': /* Sync */
+	case 'X': /* Terminate */
+		return true;
+	default:
+		return false;
+	}
+}
 
 /*
  * Bounded reader over one message body, in the manner of PostgreSQL's pqformat.c: every

@@ -30,6 +30,16 @@ struct pgw_server_stats {
 
 /* ---- counting (pool.c and the relay) ---- */
 
+/* Seconds as whole microseconds. Through int64_t: one instruction, where a double's
+ * conversion to uint64_t branches (it runs for every query); a duration never comes near
+ * 2^63 µs. */
+static inline uint64_t pgw_usec(double seconds)
+{
+	return seconds > 0 ? (uint64_t)(int64_t)(seconds * 1e6) : 0;
+}
+/* <st>'s database's counters, found or created by name; NULL out of memory. */
+struct pgw_db_counters *pgw_pool_db_attach(struct pgw_server_stats *st, const char *database);
+
 /*
  * The pool hands a server to a client that has waited since <since>: the assignment and
  * the wait count now if the server is logged in (<logged_in>), else once its login
@@ -45,10 +55,26 @@ void pgw_pool_db_logged_in(struct pgw_server_stats *st, const char *database);
  * from that message, or from the previous ReadyForQuery if the client sent it earlier
  * (pipelined), so time spent waiting for the client is never counted.
  */
-void pgw_pool_db_ready(struct pgw_server_stats *st, const char *database, char status,
-		       double client_at);
-void pgw_pool_db_ready_at(struct pgw_server_stats *st, const char *database, char status,
-			  double client_at, double now);
+static inline void pgw_pool_db_ready(struct pgw_server_stats *st, const char *database, char status,
+				     double client_at, double now)
+{
+	struct pgw_db_counters *c = st->db;
+	double start = client_at > st->last_ready ? client_at : st->last_ready;
+
+	/* a server of the client's own: its database is known from here */
+	if (c == NULL && (c = pgw_pool_db_attach(st, database)) == NULL)
+		return;
+	if (st->status != 'T' && st->status != 'E')
+		st->xact_start = start; /* this query opened the transaction, or was one */
+	c->query_count++;
+	c->query_time += pgw_usec(now - start);
+	if (status == 'I') {
+		c->xact_count++;
+		c->xact_time += pgw_usec(now - st->xact_start);
+	}
+	st->status = status;
+	st->last_ready = now;
+}
 
 /* <n> bytes went to the client of the server, or came from it. */
 static inline void pgw_pool_db_sent(struct pgw_server_stats *st, size_t n)

@@ -67,12 +67,36 @@ struct pgw_resp_verdict {
 /* True for the frontend message types that the server answers. */
 bool pgw_tracker_expects_answer(char type);
 
+/* The ring is full: it grows, or <error> is freed and -1 returned. */
+int pgw_tracker_make_room(struct pgw_tracker *t, uint8_t *error) PGW_MUSTCHECK;
 /*
  * Records that a message of <type> was sent to the server. <error> (taken) is the
- * replacement for REPLACE. -1 only when memory runs out.
+ * replacement for REPLACE. -1 only when memory runs out. Inline: a push per client message.
  */
-int pgw_tracker_push(struct pgw_tracker *t, char type, enum pgw_resp_action action, uint8_t *error,
-		     uint32_t error_len) PGW_MUSTCHECK;
+PGW_MUSTCHECK static inline int pgw_tracker_push(struct pgw_tracker *t, char type,
+						 enum pgw_resp_action action, uint8_t *error,
+						 uint32_t error_len)
+{
+	struct pgw_expect *e;
+
+	if (t->count == t->cap && pgw_tracker_make_room(t, error) < 0)
+		return -1;
+	e = &t->ring[(t->head + t->count) & (t->cap - 1)];
+	e->type = type;
+	e->action = (uint8_t)action;
+	e->hide = 0;
+	e->note = 0;
+	e->len = error_len;
+	e->error = error;
+	e->swap = NULL;
+	e->sent_at = 0;
+	t->count++;
+	if (type == 'S')
+		t->batch_open = false;
+	else if (type != 'Q' && type != 'F')
+		t->batch_open = true;
+	return 0;
+}
 
 /*
  * Makes the newest pending request's ErrorResponse <error> (taken): used when a CopyData

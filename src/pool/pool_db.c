@@ -80,16 +80,11 @@ static struct db *get(const char *name)
 	return d;
 }
 
-static uint64_t usec(double seconds)
-{
-	return seconds > 0 ? (uint64_t)(seconds * 1e6) : 0;
-}
-
 /* The client of <st> has its server from <now>: nothing of an earlier client's carries over. */
 static void count_assignment(struct pgw_server_stats *st, struct pgw_db_counters *c, double now)
 {
 	c->server_assignment_count++;
-	c->wait_time += usec(now - st->since);
+	c->wait_time += pgw_usec(now - st->since);
 	st->status = 'I';
 	st->last_ready = now;
 }
@@ -120,35 +115,11 @@ void pgw_pool_db_logged_in(struct pgw_server_stats *st, const char *database)
 	count_assignment(st, st->db, pgw_now());
 }
 
-void pgw_pool_db_ready(struct pgw_server_stats *st, const char *database, char status,
-		       double client_at)
+struct pgw_db_counters *pgw_pool_db_attach(struct pgw_server_stats *st, const char *database)
 {
-	pgw_pool_db_ready_at(st, database, status, client_at, pgw_now());
-}
+	struct db *d = get(database);
 
-void pgw_pool_db_ready_at(struct pgw_server_stats *st, const char *database, char status,
-			  double client_at, double now)
-{
-	struct pgw_db_counters *c = st->db;
-	double start = client_at > st->last_ready ? client_at : st->last_ready;
-
-	if (c == NULL) { /* a server of the client's own: its database is known from here */
-		struct db *d = get(database);
-
-		if (d == NULL)
-			return;
-		c = st->db = &d->total;
-	}
-	if (st->status != 'T' && st->status != 'E')
-		st->xact_start = start; /* this query opened the transaction, or was one */
-	c->query_count++;
-	c->query_time += usec(now - start);
-	if (status == 'I') {
-		c->xact_count++;
-		c->xact_time += usec(now - st->xact_start);
-	}
-	st->status = status;
-	st->last_ready = now;
+	return d != NULL ? (st->db = &d->total) : NULL;
 }
 
 /* ---- averages, as PgBouncer 1.25 computes them (stats.c: calc_average) ---- */
@@ -169,7 +140,7 @@ static void add(struct pgw_db_counters *to, const struct pgw_db_counters *c)
 static void average(struct pgw_db_counters *avg, const struct pgw_db_counters *cur,
 		    const struct pgw_db_counters *old, double now)
 {
-	uint64_t dur = usec(now - old_stamp);
+	uint64_t dur = pgw_usec(now - old_stamp);
 	uint64_t assignments = cur->server_assignment_count - old->server_assignment_count;
 	uint64_t xacts = cur->xact_count - old->xact_count;
 	uint64_t queries = cur->query_count - old->query_count;

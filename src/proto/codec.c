@@ -23,29 +23,6 @@ enum pgw_frame_status pgw_frame_peek(const uint8_t *p, size_t avail, uint32_t ma
 	return PGW_FRAME_OK;
 }
 
-bool pgw_frontend_type_valid(char type)
-{
-	switch (type) {
-	case 'B': /* Bind */
-	case 'C': /* Close */
-	case 'd': /* CopyData */
-	case 'c': /* CopyDone */
-	case 'f': /* CopyFail */
-	case 'D': /* Describe */
-	case 'E': /* Execute */
-	case 'H': /* Flush */
-	case 'F': /* FunctionCall */
-	case 'P': /* Parse */
-	case 'p': /* PasswordMessage, SASLInitialResponse, SASLResponse, GSSResponse */
-	case 'Q': /* Query */
-	case 'S': /* Sync */
-	case 'X': /* Terminate */
-		return true;
-	default:
-		return false;
-	}
-}
-
 void pgw_reader_init(struct pgw_reader *r, const void *body, size_t len)
 {
 	r->p = body;

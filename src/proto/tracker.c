@@ -44,27 +44,12 @@ static int grow(struct pgw_tracker *t)
 	return 0;
 }
 
-int pgw_tracker_push(struct pgw_tracker *t, char type, enum pgw_resp_action action, uint8_t *error,
-		     uint32_t error_len)
+int pgw_tracker_make_room(struct pgw_tracker *t, uint8_t *error)
 {
-	struct pgw_expect *e;
-
-	if (t->count == t->cap && grow(t) < 0) {
-		free(error);
-		return -1;
-	}
-	e = &t->ring[(t->head + t->count) & (t->cap - 1)];
-	memset(e, 0, sizeof(*e));
-	e->type = type;
-	e->action = (uint8_t)action;
-	e->error = error;
-	e->len = error_len;
-	t->count++;
-	if (type == 'S')
-		t->batch_open = false;
-	else if (type != 'Q' && type != 'F')
-		t->batch_open = true;
-	return 0;
+	if (grow(t) == 0)
+		return 0;
+	free(error);
+	return -1;
 }
 
 void pgw_swap_free(struct pgw_swap *swap)

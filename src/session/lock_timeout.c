@@ -73,14 +73,14 @@ void pgw_lt_note(struct pgw_session *s, const struct pgw_policy_ctx *ctx)
 	s->lt_ddl = ctx->runs_ddl;
 }
 
-bool pgw_lt_before(struct pgw_session *s, char type)
+/* The message the pipeline marked as DDL is next: lock_timeout goes before it. */
+bool pgw_lt_set(struct pgw_session *s, char type)
 {
 	char sql[64];
-	bool ddl = s->lt_ddl;
 
 	s->lt_ddl = false;
 	/* in a failed transaction the server refuses the DDL anyway */
-	if (!ddl || s->lt_client_owns || s->srv->tx_status == 'E' || pgw.cfg.ddl_lock_timeout <= 0)
+	if (s->lt_client_owns || s->srv->tx_status == 'E' || pgw.cfg.ddl_lock_timeout <= 0)
 		return true;
 	set_sql(sql, sizeof(sql));
 	if (type == 'Q') {
@@ -91,12 +91,6 @@ bool pgw_lt_before(struct pgw_session *s, char type)
 		return true; /* set already for this batch */
 	s->lt_restore_sync = true;
 	return extended(s, sql, false);
-}
-
-bool pgw_lt_after_due(const struct pgw_session *s, char type)
-{
-	return (type == 'Q' && (s->lt_restore_query || s->lt_restore_sync)) ||
-	       (type == 'S' && s->lt_restore_sync);
 }
 
 bool pgw_lt_after(struct pgw_session *s, char type)

@@ -24,13 +24,8 @@
 /* DataRow and CopyData can legitimately reach 1 GB; the header check only rules out junk. */
 #define SERVER_MSG_MAX 0x7fffffffu
 
-void pgw_sess_on_ready(struct pgw_session *s, char status)
+void pgw_sess_login_ready(struct pgw_session *s)
 {
-	s->srv->tx_status = status;
-	pgw_metrics_ready(&s->metrics, status);
-	if (s->state == PGW_SS_READY) /* a request of the client's, not the login */
-		pgw_pool_db_ready(&s->srv->stats, s->view.database, status,
-				  s->last_client_activity);
 	if (s->state == PGW_SS_AUTH) {
 		if (s->srv->state == PGW_SRV_NEW)
 			pgw_pool_logged_in(s->srv);

@@ -11,6 +11,7 @@
 #include "pgward/metrics.h"
 #include "pgward/policy.h"
 #include "pgward/pool.h"
+#include "pgward/proxy.h"
 #include "pgward/server.h"
 #include "pgward/server_auth.h"
 #include "pgward/server_own.h"
@@ -205,8 +206,20 @@ bool pgw_relay_client(struct pgw_session *s);
 bool pgw_relay_server(struct pgw_session *s);
 void pgw_relay_client_backpressure(struct pgw_session *s);
 void pgw_relay_server_backpressure(struct pgw_session *s);
-/* ReadyForQuery with <status> went to the client: after the login, the session is READY. */
-void pgw_sess_on_ready(struct pgw_session *s, char status);
+/* The login's ReadyForQuery went to the client: the session is READY. */
+void pgw_sess_login_ready(struct pgw_session *s);
+/* ReadyForQuery with <status> went to the client: a query of the client's ends, or the
+ * login. Inline: once per query. */
+static inline void pgw_sess_on_ready(struct pgw_session *s, char status)
+{
+	s->srv->tx_status = status;
+	pgw_metrics_ready(&s->metrics, status);
+	if (s->state == PGW_SS_READY)
+		pgw_pool_db_ready(&s->srv->stats, s->view.database, status, s->last_client_activity,
+				  pgw_now());
+	else
+		pgw_sess_login_ready(s);
+}
 void pgw_sess_client_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg);
 void pgw_sess_server_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg);
 
@@ -248,7 +261,16 @@ enum pgw_inject pgw_sess_jobs(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 struct pgw_msg_hdr;
 bool pgw_sess_tenant_begin(struct pgw_session *s);
 void pgw_sess_tenant_authenticated(struct pgw_session *s);
-bool pgw_sess_tenant_wants(const struct pgw_session *s, char type);
+/* Whether the server's message of <type> is the setup's (settings and tenant context before
+ * the client's first message), not the client's. Inline: asked of every server message. */
+static inline bool pgw_sess_tenant_wants(const struct pgw_session *s, char type)
+{
+	const struct pgw_tenant_sess *t = &s->tenant;
+
+	if (s->state != PGW_SS_AUTH || (t->status == PGW_TENANT_OFF && !s->pooled))
+		return false;
+	return (type == 'Z' && !t->held) || (type == 'E' && (t->injected || s->settings_sent));
+}
 bool pgw_sess_tenant_server_msg(struct pgw_session *s, const struct pgw_msg_hdr *h);
 bool pgw_sess_tenant_blocks_client(const struct pgw_session *s, char type);
 bool pgw_sess_tenant_release(struct pgw_session *s);
@@ -259,9 +281,18 @@ void pgw_sess_tenant_server_ready(struct pgw_session *s);
  * pgw_lt_before when every earlier message is in server.out, pgw_lt_after once this whole
  * message is. False if the session was closed. */
 void pgw_lt_note(struct pgw_session *s, const struct pgw_policy_ctx *ctx);
-bool pgw_lt_before(struct pgw_session *s, char type);
-bool pgw_lt_after_due(const struct pgw_session *s, char type);
+bool pgw_lt_set(struct pgw_session *s, char type);
 bool pgw_lt_after(struct pgw_session *s, char type);
+/* Inline: they run for every message the client sends, and do nothing for almost all. */
+static inline bool pgw_lt_before(struct pgw_session *s, char type)
+{
+	return !s->lt_ddl || pgw_lt_set(s, type);
+}
+static inline bool pgw_lt_after_due(const struct pgw_session *s, char type)
+{
+	return (type == 'Q' && (s->lt_restore_query || s->lt_restore_sync)) ||
+	       (type == 'S' && s->lt_restore_sync);
+}
 
 /* cancel.c */
 void pgw_cancel_register(struct pgw_session *s);

@@ -192,15 +192,6 @@ oom:
 	return false;
 }
 
-bool pgw_sess_tenant_wants(const struct pgw_session *s, char type)
-{
-	const struct pgw_tenant_sess *t = &s->tenant;
-
-	if (s->state != PGW_SS_AUTH || (t->status == PGW_TENANT_OFF && !s->pooled))
-		return false;
-	return (type == 'Z' && !t->held) || (type == 'E' && (t->injected || s->settings_sent));
-}
-
 bool pgw_sess_tenant_server_msg(struct pgw_session *s, const struct pgw_msg_hdr *h)
 {
 	size_t total = (size_t)h->len + 1;

@@ -123,12 +123,12 @@ static void test_queries_and_transactions(void **state)
 	fresh(&st, 100.0);
 	assert_null(find("app"));
 	/* two statements alone: 2 queries, 2 transactions */
-	pgw_pool_db_ready_at(&st, "app", 'I', 101.0, 101.5);
-	pgw_pool_db_ready_at(&st, "app", 'I', 102.0, 102.25);
+	pgw_pool_db_ready(&st, "app", 'I', 101.0, 101.5);
+	pgw_pool_db_ready(&st, "app", 'I', 102.0, 102.25);
 	/* BEGIN at 103, a query at 104 that takes 1 s, the client thinks 2 s, COMMIT at 107 */
-	pgw_pool_db_ready_at(&st, "app", 'T', 103.0, 103.0);
-	pgw_pool_db_ready_at(&st, "app", 'T', 104.0, 105.0);
-	pgw_pool_db_ready_at(&st, "app", 'I', 107.0, 107.5);
+	pgw_pool_db_ready(&st, "app", 'T', 103.0, 103.0);
+	pgw_pool_db_ready(&st, "app", 'T', 104.0, 105.0);
+	pgw_pool_db_ready(&st, "app", 'I', 107.0, 107.5);
 	v = find("app");
 	assert_non_null(v);
 	assert_int_equal(v->total.query_count, 5);
@@ -146,13 +146,13 @@ static void test_pipelined_query_counts_from_the_previous_answer(void **state)
 
 	fresh(&st, 10.0);
 	/* both queries sent at 11; the first answered at 12, the second at 15 */
-	pgw_pool_db_ready_at(&st, "pipe", 'I', 11.0, 12.0);
-	pgw_pool_db_ready_at(&st, "pipe", 'I', 11.0, 15.0);
+	pgw_pool_db_ready(&st, "pipe", 'I', 11.0, 12.0);
+	pgw_pool_db_ready(&st, "pipe", 'I', 11.0, 15.0);
 	v = find("pipe");
 	assert_int_equal(v->total.query_time, 1000000 + 3000000);
 	/* an aborted transaction ends with ROLLBACK like any other */
-	pgw_pool_db_ready_at(&st, "pipe", 'E', 20.0, 20.5);
-	pgw_pool_db_ready_at(&st, "pipe", 'I', 21.0, 21.5);
+	pgw_pool_db_ready(&st, "pipe", 'E', 20.0, 20.5);
+	pgw_pool_db_ready(&st, "pipe", 'I', 21.0, 21.5);
 	v = find("pipe");
 	assert_int_equal(v->total.xact_count, 3);
 	assert_int_equal(v->total.xact_time, 1000000 + 3000000 + 1500000);
@@ -199,10 +199,10 @@ static void test_averages_and_pauses(void **state)
 	double now;
 
 	fresh(&st, 1.0);
-	pgw_pool_db_ready_at(&st, "a", 'I', 1.0, 1.5);
+	pgw_pool_db_ready(&st, "a", 'I', 1.0, 1.5);
 	fresh(&st, 1.0);
-	pgw_pool_db_ready_at(&st, "b", 'I', 1.0, 1.25);
-	pgw_pool_db_ready_at(&st, "b", 'I', 2.0, 2.25);
+	pgw_pool_db_ready(&st, "b", 'I', 1.0, 1.25);
+	pgw_pool_db_ready(&st, "b", 'I', 2.0, 2.25);
 	pgw_pool_db_sum(&all);
 	assert_null(all.name);
 	assert_int_equal(all.total.query_count, 3);
@@ -218,7 +218,7 @@ static void test_averages_and_pauses(void **state)
 	assert_int_equal(v->avg.query_count, 0);
 	assert_int_equal(v->avg.query_time, 0);
 	for (int i = 0; i < 10; i++)
-		pgw_pool_db_ready_at(&st, "b", 'I', now + i / 64.0, now + i / 64.0 + 1 / 1024.0);
+		pgw_pool_db_ready(&st, "b", 'I', now + i / 64.0, now + i / 64.0 + 1 / 1024.0);
 	v = find("b");
 	assert_in_range(v->avg.query_count, 4, 5); /* 10 queries in 2 s and a little */
 	assert_int_equal(v->avg.query_time, 976);  /* 1/1024 s */
