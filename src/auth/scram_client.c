@@ -7,11 +7,11 @@
 #include "scram-int.h"
 
 #include "pgward/codec.h"
+#include "pgward/random.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 enum cli_state {
 	CLI_UNSET = 0,	/* never initialised: every step fails */
@@ -294,7 +294,7 @@ enum pgw_scram_step pgw_scram_client_continue(struct pgw_scram_client *c, const 
 		c->key_stale = salt_len != c->secret.salt_len ||
 			       memcmp(salt, c->secret.salt, salt_len) != 0 ||
 			       iterations != c->secret.iterations;
-		if (c->key_stale && RAND_bytes(c->client_key, sizeof(c->client_key)) != 1)
+		if (c->key_stale && pgw_random_bytes(c->client_key, sizeof(c->client_key)) < 0)
 			return internal(c, err, "could not calculate client proof");
 	} else if (iterations > PGW_SCRAM_ITERATIONS_MAX) {
 		/* PBKDF2 runs on pgward's one thread: a server (or whoever sits on a plain leg)

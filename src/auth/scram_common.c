@@ -4,13 +4,14 @@
  */
 #include "scram-int.h"
 
+#include "pgward/random.h"
+#include "pgward/sha256.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
 
 int pgw_scram_salted_password(const char *password, const uint8_t *salt, size_t salt_len,
 			      int iterations, uint8_t out[PGW_SCRAM_KEY_LEN])
@@ -28,21 +29,12 @@ int pgw_scram_salted_password(const char *password, const uint8_t *salt, size_t 
 int pgw_scram_hmac(const uint8_t key[PGW_SCRAM_KEY_LEN], const void *data, size_t len,
 		   uint8_t out[PGW_SCRAM_KEY_LEN])
 {
-	unsigned int n = 0;
-
-	if (HMAC(EVP_sha256(), key, PGW_SCRAM_KEY_LEN, data, len, out, &n) == NULL ||
-	    n != PGW_SCRAM_KEY_LEN)
-		return -1;
-	return 0;
+	return pgw_hmac_sha256(key, PGW_SCRAM_KEY_LEN, data, len, out);
 }
 
 int pgw_scram_hash(const uint8_t *data, size_t len, uint8_t out[PGW_SCRAM_KEY_LEN])
 {
-	unsigned int n = 0;
-
-	if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1 || n != PGW_SCRAM_KEY_LEN)
-		return -1;
-	return 0;
+	return pgw_sha256(data, len, out);
 }
 
 int pgw_scram_signature(const uint8_t key[PGW_SCRAM_KEY_LEN], const char *first_bare,
@@ -66,7 +58,7 @@ int pgw_scram_random_nonce(char out[PGW_SCRAM_NONCE_MAX + 1])
 {
 	uint8_t raw[SCRAM_RAW_NONCE_LEN];
 
-	if (RAND_bytes(raw, sizeof(raw)) != 1)
+	if (pgw_random_bytes(raw, sizeof(raw)) < 0)
 		return -1;
 	pgw_base64_encode(raw, sizeof(raw), out);
 	return 0;

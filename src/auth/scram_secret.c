@@ -5,6 +5,8 @@
  */
 #include "scram-int.h"
 
+#include "pgward/random.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +14,6 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/objects.h>
-#include <openssl/rand.h>
 #include <openssl/x509.h>
 
 #define PREFIX "SCRAM-SHA-256$"
@@ -87,7 +88,7 @@ int pgw_scram_secret_new(const char *password, struct pgw_scram_secret *out)
 {
 	uint8_t salt[SCRAM_DEFAULT_SALT_LEN];
 
-	if (RAND_bytes(salt, sizeof(salt)) != 1)
+	if (pgw_random_bytes(salt, sizeof(salt)) < 0)
 		return -1;
 	return pgw_scram_secret_from_password(password, salt, sizeof(salt),
 					      SCRAM_DEFAULT_ITERATIONS, out);
@@ -134,14 +135,14 @@ void pgw_scram_mock_secret(const char *user, struct pgw_scram_secret *out)
 
 	/* With no randomness there are no nonces either: nothing safe is left to run with. */
 	if (!mock_key_ready) {
-		if (RAND_bytes(mock_key, sizeof(mock_key)) != 1)
+		if (pgw_random_bytes(mock_key, sizeof(mock_key)) < 0)
 			abort();
 		mock_key_ready = true;
 	}
 	memset(out, 0, sizeof(*out));
 	if (pgw_scram_hmac(mock_key, user, strlen(user), digest) < 0 ||
-	    RAND_bytes(out->stored_key, sizeof(out->stored_key)) != 1 ||
-	    RAND_bytes(out->server_key, sizeof(out->server_key)) != 1)
+	    pgw_random_bytes(out->stored_key, sizeof(out->stored_key)) < 0 ||
+	    pgw_random_bytes(out->server_key, sizeof(out->server_key)) < 0)
 		abort();
 	memcpy(out->salt, digest, SCRAM_DEFAULT_SALT_LEN);
 	out->salt_len = SCRAM_DEFAULT_SALT_LEN;

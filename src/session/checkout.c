@@ -14,13 +14,13 @@
 #include "pgward/log.h"
 #include "pgward/pool.h"
 #include "pgward/proxy.h"
+#include "pgward/random.h"
 #include "pgward/welcome.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <openssl/rand.h>
 
 /* Whether a server of this session may serve other clients later. */
 static bool poolable(const struct pgw_session *s)
@@ -35,7 +35,7 @@ static bool poolable(const struct pgw_session *s)
 static void give_key(struct pgw_session *s, uint32_t pid)
 {
 	s->cancel_pid = pid;
-	if (RAND_bytes((unsigned char *)&s->client_secret, sizeof(s->client_secret)) != 1)
+	if (pgw_random_bytes((unsigned char *)&s->client_secret, sizeof(s->client_secret)) < 0)
 		s->client_secret = (uint32_t)random();
 	pgw_cancel_register(s);
 	pgw_msg_backend_key(s->client.out, s->cancel_pid, s->client_secret);
@@ -258,13 +258,16 @@ void pgw_sess_welcome_learn(struct pgw_session *s)
 	w = pgw_welcome_find(s->welcome_key, s->welcome_keylen);
 	if (s->welcomed) {
 		/* what the server says and the client was not told, it is told now */
-		for (size_t i = 0; i < srv->nparams; i++) {
-			const char *told = NULL;
+		bool same_record = w != NULL && w->version == s->welcome_version;
 
-			for (size_t j = 0; w != NULL && w->version == s->welcome_version &&
-					   j < w->nparams && told == NULL;
-			     j++)
-				if (strcmp(w->params[j].name, srv->params[i].name) == 0)
+		for (size_t i = 0; i < srv->nparams; i++) {
+			const char *name = srv->params[i].name, *told = NULL;
+
+			/* the record was a server's list: the same order, as a rule */
+			if (same_record && i < w->nparams && strcmp(w->params[i].name, name) == 0)
+				told = w->params[i].value;
+			for (size_t j = 0; same_record && told == NULL && j < w->nparams; j++)
+				if (strcmp(w->params[j].name, name) == 0)
 					told = w->params[j].value;
 			if (told == NULL || strcmp(told, srv->params[i].value) != 0)
 				pgw_msg_parameter_status(s->client.out, srv->params[i].name,

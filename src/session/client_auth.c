@@ -13,6 +13,7 @@
 #include "pgward/log.h"
 #include "pgward/md5_auth.h"
 #include "pgward/proxy.h"
+#include "pgward/random.h"
 #include "pgward/tls.h"
 
 #include <arpa/inet.h>
@@ -21,7 +22,6 @@
 #include <string.h>
 #include <event2/buffer.h>
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 #include <openssl/x509.h>
 
 #define AUTH_MSG_MAX 65535 /* PostgreSQL's PG_MAX_AUTH_TOKEN_LENGTH */
@@ -207,7 +207,7 @@ static void challenge(struct pgw_session *s)
 			start_scram(s);
 			return;
 		}
-		if (RAND_bytes(a->md5_salt, sizeof(a->md5_salt)) != 1) {
+		if (pgw_random_bytes(a->md5_salt, sizeof(a->md5_salt)) < 0) {
 			pgw_sess_fail(s, "58000", "pgward: no random bytes for the md5 salt");
 			return;
 		}

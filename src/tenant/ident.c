@@ -4,12 +4,12 @@
  */
 #include "pgward/tenant.h"
 
+#include "pgward/sha256.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 bool pgw_uuid_valid(const char *s)
 {
@@ -33,8 +33,7 @@ bool pgw_uuid_valid(const char *s)
 void pgw_tenant_sign(const char *secret, const char *user_id, const char *org_ids, uint32_t pid,
 		     uint64_t checkout, char out[PGW_HMAC_HEX_LEN + 1])
 {
-	unsigned char mac[EVP_MAX_MD_SIZE];
-	unsigned int maclen = 0;
+	uint8_t mac[PGW_SHA256_LEN];
 	size_t n = strlen(user_id) + strlen(org_ids) + 40;
 	char *msg = malloc(n);
 	int len;
@@ -43,9 +42,8 @@ void pgw_tenant_sign(const char *secret, const char *user_id, const char *org_id
 	if (msg == NULL)
 		return;
 	len = snprintf(msg, n, "%s%s%u:%llu", user_id, org_ids, pid, (unsigned long long)checkout);
-	if (HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg, (size_t)len,
-		 mac, &maclen) != NULL)
-		for (unsigned i = 0; i < maclen && i < PGW_HMAC_HEX_LEN / 2; i++)
+	if (pgw_hmac_sha256(secret, strlen(secret), msg, (size_t)len, mac) == 0)
+		for (unsigned i = 0; i < PGW_SHA256_LEN && i < PGW_HMAC_HEX_LEN / 2; i++)
 			snprintf(out + 2 * i, 3, "%02x", mac[i]);
 	free(msg);
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "pgward/auth.h"
+#include "pgward/random.h"
 
 static struct sockaddr_storage v4(const char *ip)
 {
@@ -236,6 +237,31 @@ static void test_plan_from_hba(void **state)
 	pgw_auth_files_free(&files);
 }
 
+/* Random bytes from the refilled block: no two draws alike across several refills, small
+ * and large requests, and the bytes spread over all values (a block handed out twice, or a
+ * draw left zeroed, would fail). */
+static void test_random_bytes_are_never_handed_out_twice(void **state)
+{
+	static uint8_t seen[3000][8];
+	unsigned counts[256] = {0};
+	uint8_t big[4096];
+
+	(void)state;
+	for (size_t i = 0; i < 3000; i++) {
+		assert_int_equal(pgw_random_bytes(seen[i], sizeof(seen[i])), 0);
+		for (size_t j = 0; j < sizeof(seen[i]); j++)
+			counts[seen[i][j]]++;
+		for (size_t k = 0; k < i; k += 97)
+			assert_memory_not_equal(seen[i], seen[k], sizeof(seen[i]));
+	}
+	assert_memory_not_equal(seen[2999], seen[2998], sizeof(seen[0]));
+	for (size_t v = 0; v < 256; v++)
+		assert_true(counts[v] > 20 && counts[v] < 200); /* 24000 bytes: about 94 each */
+	memset(big, 0, sizeof(big));
+	assert_int_equal(pgw_random_bytes(big, sizeof(big)), 0);
+	assert_memory_not_equal(big, big + 2048, 2048);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -245,6 +271,7 @@ int main(void)
 		cmocka_unit_test(test_throttle_memory_is_bounded),
 		cmocka_unit_test(test_throttle_ipv6_counts_per_64),
 		cmocka_unit_test(test_auth_query_database),
+		cmocka_unit_test(test_random_bytes_are_never_handed_out_twice),
 		cmocka_unit_test(test_secret_forms),
 		cmocka_unit_test(test_plain_scram_kept_per_role),
 		cmocka_unit_test(test_plan_from_auth_type),

@@ -21,6 +21,7 @@
 #include <openssl/x509.h>
 
 #include "pgward/scram.h"
+#include "pgward/sha256.h"
 #include "../../src/auth/scram-int.h"
 
 #define B(s)	 ((const uint8_t *)(s))
@@ -1571,10 +1572,58 @@ static void test_client_iterations_bounded(void **state)
 	pgw_scram_client_clear(&c);
 }
 
+/* RFC 4231's HMAC-SHA-256 vectors (cases 1, 2 and 6: a key shorter than the block, a text
+ * key, a key longer than the block) and OpenSSL's one-shot HMAC for every key length up to
+ * twice the block: pgw_hmac_sha256 computes what HMAC() does. */
+static void test_hmac_sha256_vectors(void **state)
+{
+	static const struct {
+		const char *key_hex, *data, *mac_hex;
+	} v[] = {
+		{"0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", "Hi There",
+		 "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"},
+		{"4a656665", "what do ya want for nothing?",
+		 "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
+		{NULL, "Test Using Larger Than Block-Size Key - Hash Key First",
+		 "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"},
+	};
+	uint8_t key[200], out[PGW_SHA256_LEN], ref[EVP_MAX_MD_SIZE], data[100];
+	char hex[2 * PGW_SHA256_LEN + 1];
+	unsigned int reflen = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		size_t keylen = 0;
+
+		if (v[i].key_hex == NULL) {
+			memset(key, 0xaa, 131);
+			keylen = 131;
+		} else {
+			for (const char *h = v[i].key_hex; h[0] != '\0'; h += 2)
+				sscanf(h, "%2hhx", &key[keylen++]);
+		}
+		assert_int_equal(pgw_hmac_sha256(key, keylen, v[i].data, strlen(v[i].data), out),
+				 0);
+		for (size_t j = 0; j < sizeof(out); j++)
+			snprintf(hex + 2 * j, 3, "%02x", out[j]);
+		assert_string_equal(hex, v[i].mac_hex);
+	}
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)(i * 7 + 1);
+	memset(data, 'd', sizeof(data));
+	for (size_t keylen = 0; keylen <= 128; keylen++) {
+		assert_non_null(
+			HMAC(EVP_sha256(), key, (int)keylen, data, keylen % 100, ref, &reflen));
+		assert_int_equal(pgw_hmac_sha256(key, keylen, data, keylen % 100, out), 0);
+		assert_memory_equal(out, ref, PGW_SHA256_LEN);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_client_iterations_bounded),
+		cmocka_unit_test(test_hmac_sha256_vectors),
 		cmocka_unit_test(test_base64_rfc4648),
 		cmocka_unit_test(test_base64_strict),
 		cmocka_unit_test(test_secret_from_password),
