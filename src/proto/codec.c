@@ -152,9 +152,22 @@ void pgw_msg_auth(struct evbuffer *out, uint32_t code, const void *data, size_t 
 
 void pgw_msg_parameter_status(struct evbuffer *out, const char *name, const char *value)
 {
-	pgw_msg_header(out, 'S', (uint32_t)(strlen(name) + 1 + strlen(value) + 1));
-	pgw_put_cstr(out, name);
-	pgw_put_cstr(out, value);
+	size_t nlen = strlen(name) + 1, vlen = strlen(value) + 1;
+	unsigned char msg[256];
+	uint32_t n = htonl((uint32_t)(4 + nlen + vlen));
+
+	if (PGW_HDR_LEN + nlen + vlen > sizeof(msg)) {
+		pgw_msg_header(out, 'S', (uint32_t)(nlen + vlen));
+		pgw_put_cstr(out, name);
+		pgw_put_cstr(out, value);
+		return;
+	}
+	/* one evbuffer_add, not three: a login writes a dozen of these */
+	msg[0] = 'S';
+	memcpy(msg + 1, &n, 4);
+	memcpy(msg + PGW_HDR_LEN, name, nlen);
+	memcpy(msg + PGW_HDR_LEN + nlen, value, vlen);
+	evbuffer_add(out, msg, PGW_HDR_LEN + nlen + vlen);
 }
 
 void pgw_msg_ready(struct evbuffer *out, char tx_status)

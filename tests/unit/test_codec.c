@@ -508,10 +508,37 @@ static void test_read_password_message(void **state)
 	assert_string_equal(pgw_read_password_message((const uint8_t *)"", 1), "");
 }
 
+/* ParameterStatus: 'S', the length, name and value NUL-ended; the same bytes whether the
+ * message fits the stack buffer or not (a value of 300 bytes). */
+static void test_parameter_status_bytes(void **state)
+{
+	static const size_t lens[] = {0, 5, 240, 300};
+	char value[301];
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+		struct evbuffer *out = evbuffer_new();
+		size_t len = 1 + 4 + sizeof("search_path") + lens[k] + 1;
+		unsigned char *m;
+
+		memset(value, 'v', lens[k]);
+		value[lens[k]] = '\0';
+		pgw_msg_parameter_status(out, "search_path", value);
+		assert_int_equal(evbuffer_get_length(out), len);
+		m = evbuffer_pullup(out, -1);
+		assert_int_equal(m[0], 'S');
+		assert_int_equal((m[1] << 24 | m[2] << 16 | m[3] << 8 | m[4]), len - 1);
+		assert_string_equal((const char *)m + 5, "search_path");
+		assert_string_equal((const char *)m + 5 + sizeof("search_path"), value);
+		evbuffer_free(out);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_peek_table),
+		cmocka_unit_test(test_parameter_status_bytes),
 		cmocka_unit_test(test_peek_walk_every_cut),
 		cmocka_unit_test(test_peek_bad_length_at_offset),
 		cmocka_unit_test(test_frontend_types),
