@@ -140,7 +140,10 @@ static void warm_done(struct pgw_server *srv)
 	pgw_conn_set_cb(&srv->conn, pgw_pool_server_cb, srv);
 	pgw_debug(srv->id, "min_pool_server_ready", "server_pid=%u", srv->pid);
 	pgw_pool_make_idle(srv);
-	pgw_pool_keep_min(p, pgw_now()); /* the next one, if any */
+	/* the next one at once, if any; if this one was closed rather than kept (too old, its
+	 * place given up), at the next tick, not in a loop of logins */
+	if (srv->pool != NULL)
+		pgw_pool_keep_min(p, pgw_now());
 }
 
 /* One message of the login before its ReadyForQuery; false when the server was closed. */

@@ -197,3 +197,16 @@ def test_bytes_after_the_warm_login_reach_a_later_client(pg, start):
     leave(a1)
     leave(b)
     assert got != "INJECTED"
+
+
+def test_a_lifetime_shorter_than_a_login_does_not_loop(pg, start):
+    """server_lifetime shorter than a login (a misconfiguration): each server the pool opens
+    is too old once logged in and is closed; the pool opens the next at its tick, not at once
+    in a loop of connects and logins."""
+    pw = start(min_pool_size=2, default_pool_size=3, server_lifetime=0.001)
+    leave(login(pw, A, A_PW))
+    pw.wait_log(r"event=min_pool_server_open", timeout=5)
+    at = len(pw.log_text())
+    time.sleep(2)
+    opened = pw.log_text()[at:].count("event=min_pool_server_open")
+    assert opened <= 2 * 9, "pool opened %d servers in 2 s" % opened  # ticks of 250 ms
