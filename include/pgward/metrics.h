@@ -105,8 +105,16 @@ void pgw_metrics_server_error(struct pgw_msess *m);
 void pgw_metrics_command_complete(struct pgw_msess *m, const char *tag, size_t len);
 /* Whether pgw_metrics_command_complete is wanted (statement stats are on). */
 bool pgw_metrics_wants_rows(const struct pgw_msess *m);
-/* ReadyForQuery with transaction status <status> reached the client. */
-void pgw_metrics_ready(struct pgw_msess *m, char status);
+/* ReadyForQuery with transaction status <status> reached the client. Inline: once per
+ * query, and an uncounted session only notes the status. */
+void pgw_metrics_ready_counted(struct pgw_msess *m, char status);
+static inline void pgw_metrics_ready(struct pgw_msess *m, char status)
+{
+	if (m->tenant == NULL && !m->pool_wait_pending)
+		m->tx_status = status;
+	else
+		pgw_metrics_ready_counted(m, status);
+}
 /* <n> bytes passed from the client (<from_client>) or from the server. */
 void pgw_metrics_bytes(struct pgw_msess *m, bool from_client, size_t n);
 /* Opening the server connection starts / finished (<ok>). */

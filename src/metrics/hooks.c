@@ -199,7 +199,7 @@ void pgw_metrics_command_complete(struct pgw_msess *m, const char *tag, size_t l
 		r->rows += rows;
 }
 
-void pgw_metrics_ready(struct pgw_msess *m, char status)
+void pgw_metrics_ready_counted(struct pgw_msess *m, char status)
 {
 	struct pgw_mtenant *t = m->tenant;
 	struct pgw_mreq r;

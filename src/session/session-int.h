@@ -227,8 +227,14 @@ void pgw_sess_server_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg);
 void pgw_sess_text_init(struct pgw_session *s);
 /* ParameterStatus <name> = <value> from the server. */
 void pgw_sess_text_param(struct pgw_session *s, const char *name, const char *value);
-/* A ReadyForQuery with <status>: with nothing pending, the server's word is all there is. */
-void pgw_sess_text_ready(struct pgw_session *s, char status);
+/* A ReadyForQuery with <status>: with nothing pending, the server's word is all there is.
+ * Inline: once per query, and usually there is nothing to settle. */
+void pgw_sess_text_settle(struct pgw_session *s, char status);
+static inline void pgw_sess_text_ready(struct pgw_session *s, char status)
+{
+	if (s->text.unsettled || s->text.portal_changer)
+		pgw_sess_text_settle(s, status);
+}
 /* Message <m> passed the pipeline and goes to the server; <info> is its classification
  * if it was inspected. Adds the forms it may leave the session in. */
 void pgw_sess_text_sent(struct pgw_session *s, const struct pgw_msg_view *m,

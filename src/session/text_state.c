@@ -71,12 +71,10 @@ void pgw_sess_text_param(struct pgw_session *s, const char *name, const char *va
 	t->unsettled = true;
 }
 
-void pgw_sess_text_ready(struct pgw_session *s, char status)
+void pgw_sess_text_settle(struct pgw_session *s, char status)
 {
 	struct pgw_text_state *t = &s->text;
 
-	if (!t->unsettled && !t->portal_changer) /* the usual case, at every ReadyForQuery */
-		return;
 	if (pgw_tracker_pending(&s->srv->tracker) == 0)
 		pgw_text_forms_set(&t->maybe, &t->now);
 	if (status == 'I') {
