@@ -36,19 +36,49 @@ static inline const uint8_t *pgw_rbuf_data(const struct pgw_rbuf *b)
 }
 
 /*
+ * Emptied standard blocks kept for the next read (rbuf.c): 2 MB at most, reused newest
+ * first so that a busy proxy keeps touching the same, cached memory. Declared here only
+ * for the inline paths below, which run at every read and every pass over the input.
+ */
+#define PGW_RBUF_POOL_MAX 32
+struct pgw_rbuf_pool {
+	uint8_t *blocks[PGW_RBUF_POOL_MAX];
+	int len;
+};
+extern struct pgw_rbuf_pool pgw_rbuf_pool;
+
+/* pgw_rbuf_space when the block must be taken, compacted or grown. */
+uint8_t *pgw_rbuf_grow(struct pgw_rbuf *b, size_t min, size_t *room) PGW_MUSTCHECK;
+/*
  * Room for at least <min> more bytes after the tail (compacting or growing the block);
  * sets *room to all the room there is. NULL if out of memory.
  */
-uint8_t *pgw_rbuf_space(struct pgw_rbuf *b, size_t min, size_t *room) PGW_MUSTCHECK;
-
+PGW_MUSTCHECK static inline uint8_t *pgw_rbuf_space(struct pgw_rbuf *b, size_t min, size_t *room)
+{
+	if (b->data == NULL && min <= PGW_RBUF_BLOCK && pgw_rbuf_pool.len > 0) {
+		b->data = pgw_rbuf_pool.blocks[--pgw_rbuf_pool.len];
+		b->cap = PGW_RBUF_BLOCK; /* head and tail are 0 without a block */
+	} else if (b->data == NULL || b->cap - b->tail < min) {
+		return pgw_rbuf_grow(b, min, room);
+	}
+	*room = b->cap - b->tail;
+	return b->data + b->tail;
+}
 /* <n> bytes were written into the space pgw_rbuf_space returned. */
-void pgw_rbuf_commit(struct pgw_rbuf *b, size_t n);
-
+static inline void pgw_rbuf_commit(struct pgw_rbuf *b, size_t n)
+{
+	b->tail += n;
+}
 /* Appends a copy of <len> bytes. -1 if out of memory. */
 int pgw_rbuf_add(struct pgw_rbuf *b, const void *p, size_t len) PGW_MUSTCHECK;
 
 /* Consumes the first <n> bytes (n <= length). */
-void pgw_rbuf_drain(struct pgw_rbuf *b, size_t n);
+static inline void pgw_rbuf_drain(struct pgw_rbuf *b, size_t n)
+{
+	b->head += n;
+	if (b->head == b->tail)
+		b->head = b->tail = 0; /* the next read starts at the front again */
+}
 
 /*
  * Moves the first <n> bytes to the end of <out> and consumes them: a large run hands the
@@ -57,11 +87,24 @@ void pgw_rbuf_drain(struct pgw_rbuf *b, size_t n);
  */
 int pgw_rbuf_give(struct pgw_rbuf *b, size_t n, struct evbuffer *out) PGW_MUSTCHECK;
 
+/* pgw_rbuf_trim when something is left, or the pool is full. */
+void pgw_rbuf_park(struct pgw_rbuf *b);
 /* After a pass over the input: returns the block to the pool if nothing is buffered, so an
  * idle connection holds none, and moves a small remainder (the start of a message) out of
  * it into an allocation of its own size. */
-void pgw_rbuf_trim(struct pgw_rbuf *b);
-
+static inline void pgw_rbuf_trim(struct pgw_rbuf *b)
+{
+	if (b->data == NULL || b->cap < PGW_RBUF_BLOCK)
+		return;
+	if (b->head == b->tail && b->cap == PGW_RBUF_BLOCK &&
+	    pgw_rbuf_pool.len < PGW_RBUF_POOL_MAX) {
+		pgw_rbuf_pool.blocks[pgw_rbuf_pool.len++] = b->data;
+		b->data = NULL;
+		b->head = b->tail = b->cap = 0;
+		return;
+	}
+	pgw_rbuf_park(b);
+}
 /* Frees the block whatever it holds. */
 void pgw_rbuf_free(struct pgw_rbuf *b);
 

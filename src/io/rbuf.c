@@ -7,28 +7,25 @@
 #include <string.h>
 #include <event2/buffer.h>
 
-/* Emptied standard blocks kept for the next read: 2 MB at most, reused newest first so
- * that a busy proxy keeps touching the same, cached memory. */
-#define POOL_MAX 32
 /* A connection left with at most this much (the start of a message) parks it in an
  * allocation of its own size, so 1 byte sent cannot pin a 64 kB block. */
 #define PARK_MAX 4096
 
-static uint8_t *pool[POOL_MAX];
-static int pool_len;
+struct pgw_rbuf_pool pgw_rbuf_pool;
 
 /* A block of <cap> bytes: a pooled one when <cap> is the standard size. */
 static uint8_t *block_get(size_t cap)
 {
 	if (cap != PGW_RBUF_BLOCK)
 		return malloc(cap);
-	return pool_len > 0 ? pool[--pool_len] : malloc(PGW_RBUF_BLOCK);
+	return pgw_rbuf_pool.len > 0 ? pgw_rbuf_pool.blocks[--pgw_rbuf_pool.len]
+				     : malloc(PGW_RBUF_BLOCK);
 }
 
 static void block_put(uint8_t *block, size_t cap)
 {
-	if (cap == PGW_RBUF_BLOCK && pool_len < POOL_MAX)
-		pool[pool_len++] = block;
+	if (cap == PGW_RBUF_BLOCK && pgw_rbuf_pool.len < PGW_RBUF_POOL_MAX)
+		pgw_rbuf_pool.blocks[pgw_rbuf_pool.len++] = block;
 	else
 		free(block);
 }
@@ -39,7 +36,7 @@ static void reset(struct pgw_rbuf *b)
 	b->head = b->tail = b->cap = 0;
 }
 
-uint8_t *pgw_rbuf_space(struct pgw_rbuf *b, size_t min, size_t *room)
+uint8_t *pgw_rbuf_grow(struct pgw_rbuf *b, size_t min, size_t *room)
 {
 	size_t len = pgw_rbuf_len(b);
 
@@ -74,11 +71,6 @@ uint8_t *pgw_rbuf_space(struct pgw_rbuf *b, size_t min, size_t *room)
 	return b->data + b->tail;
 }
 
-void pgw_rbuf_commit(struct pgw_rbuf *b, size_t n)
-{
-	b->tail += n;
-}
-
 int pgw_rbuf_add(struct pgw_rbuf *b, const void *p, size_t len)
 {
 	size_t room;
@@ -89,13 +81,6 @@ int pgw_rbuf_add(struct pgw_rbuf *b, const void *p, size_t len)
 	memcpy(at, p, len);
 	pgw_rbuf_commit(b, len);
 	return 0;
-}
-
-void pgw_rbuf_drain(struct pgw_rbuf *b, size_t n)
-{
-	b->head += n;
-	if (b->head == b->tail)
-		b->head = b->tail = 0; /* the next read starts at the front again */
 }
 
 static void free_given(const void *data, size_t len, void *block)
@@ -142,13 +127,11 @@ copy:
 	return 0;
 }
 
-void pgw_rbuf_trim(struct pgw_rbuf *b)
+void pgw_rbuf_park(struct pgw_rbuf *b)
 {
 	size_t len = pgw_rbuf_len(b);
 	uint8_t *parked;
 
-	if (b->data == NULL || b->cap < PGW_RBUF_BLOCK)
-		return;
 	if (len == 0) {
 		block_put(b->data, b->cap);
 		reset(b);
@@ -171,6 +154,6 @@ void pgw_rbuf_free(struct pgw_rbuf *b)
 
 void pgw_rbuf_pool_free(void)
 {
-	while (pool_len > 0)
-		free(pool[--pool_len]);
+	while (pgw_rbuf_pool.len > 0)
+		free(pgw_rbuf_pool.blocks[--pgw_rbuf_pool.len]);
 }
