@@ -51,12 +51,14 @@ struct pgw_conn {
 	bool above_high;       /* output crossed the high watermark: report the drain */
 	bool notify_empty;     /* report DRAINED when the output is empty */
 	bool rev_on, wev_on;   /* what is armed in the event loop */
+	bool rev_wanted;       /* input is wanted (rev_on may lag behind a false: conn.c) */
 	bool closed;
 	bool failed; /* a write failed (c->err): the next flush reports it */
 	char err[192];
 };
 
-/* Sets up <c> around connected socket <fd> (taken: closed by pgw_conn_close). */
+/* Sets up <c> around connected socket <fd>, already non-blocking and close-on-exec as the
+ * listener accepts it (taken: closed by pgw_conn_close). */
 void pgw_conn_init(struct pgw_conn *c, struct event_base *base, int fd, pgw_conn_fn cb, void *arg);
 
 /* Starts a non-blocking connect; reports CONNECTED or ERROR. -1 with c->err if it fails now. */

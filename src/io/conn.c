@@ -6,7 +6,6 @@
 #include "pgward/conn.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -54,6 +53,21 @@ static void arm(struct event *ev, bool *on, bool want)
 	*on = want;
 }
 
+/*
+ * Input is switched off lazily: the read event stays armed, and is removed only when it
+ * fires unwanted (conn_cb). A connection paused and resumed within one loop turn, as a
+ * checkout or the tenant context does, then costs no epoll_ctl; libevent's changelist
+ * would turn the removal and the re-adding into an EPOLL_CTL_MOD that changes nothing.
+ */
+static void arm_read(struct pgw_conn *c, bool want)
+{
+	c->rev_wanted = want;
+	if (want && !c->rev_on) {
+		event_add(&c->rev, NULL);
+		c->rev_on = true;
+	}
+}
+
 /* Arms exactly the events the connection's current state needs, <has_output> saying whether
  * c->out holds anything (callers that just looked pass it on). */
 static void update_events_with(struct pgw_conn *c, bool has_output)
@@ -72,7 +86,7 @@ static void update_events_with(struct pgw_conn *c, bool has_output)
 		want_read = (c->reading && !c->read_wants_write) || c->write_wants_read;
 		want_write = c->read_wants_write || (has_output && !c->write_wants_read);
 	}
-	arm(&c->rev, &c->rev_on, want_read);
+	arm_read(c, want_read);
 	arm(&c->wev, &c->wev_on, want_write);
 }
 
@@ -85,8 +99,6 @@ static void set_socket_options(int fd)
 {
 	int one = 1;
 
-	evutil_make_socket_nonblocking(fd);
-	evutil_make_socket_closeonexec(fd);
 	/* Protocol messages are small and latency-bound: never wait to coalesce them. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
@@ -107,7 +119,7 @@ void pgw_conn_init(struct pgw_conn *c, struct event_base *base, int fd, pgw_conn
 int pgw_conn_connect(struct pgw_conn *c, struct event_base *base, const struct sockaddr *addr,
 		     socklen_t addrlen, pgw_conn_fn cb, void *arg)
 {
-	int fd = socket(addr->sa_family, SOCK_STREAM, 0);
+	int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	if (fd < 0) {
 		memset(c, 0, sizeof(*c));
@@ -437,6 +449,11 @@ static void conn_cb(evutil_socket_t fd, short what, void *arg)
 			c->cb(c, PGW_CONN_READ, c->arg);
 		return;
 	}
+	if ((what & EV_READ) && !c->rev_wanted) { /* switched off since (arm_read) */
+		event_del(&c->rev);
+		c->rev_on = false;
+		return;
+	}
 	if (c->connecting) {
 		on_connected(c);
 		return;
@@ -467,7 +484,7 @@ void pgw_conn_close(struct pgw_conn *c)
 		event_del(&c->rev);
 	if (c->wev_on)
 		event_del(&c->wev);
-	c->rev_on = c->wev_on = false;
+	c->rev_on = c->wev_on = c->rev_wanted = false;
 	if (c->fd >= 0) {
 		/* Cancel any pending kick as well. */
 		event_del(&c->rev);

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -221,6 +222,8 @@ static void pair_open(struct pair *p)
 	int sv[2];
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	/* pgward's side as the listener accepts it; the peer reads blocking */
+	assert_int_equal(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
 	p->base = event_base_new();
 	assert_non_null(p->base);
 	pgw_conn_init(&p->to, p->base, sv[0], no_events, NULL);
@@ -341,6 +344,47 @@ static void test_relay_failure_reported_by_flush(void **state)
 	pair_close(&p);
 }
 
+static void count_reads(struct pgw_conn *c, enum pgw_conn_event ev, void *arg)
+{
+	(void)c;
+	assert_int_equal(ev, PGW_CONN_READ);
+	(*(int *)arg)++;
+}
+
+/* Input switched off is not read, whether the switch came before or after bytes arrived;
+ * switched off and on again it reads as if never paused. */
+static void test_reading_off_reads_nothing(void **state)
+{
+	struct pair p;
+	int reads = 0;
+
+	(void)state;
+	pair_open(&p);
+	pgw_conn_set_cb(&p.to, count_reads, &reads);
+	pgw_conn_set_reading(&p.to, true);
+	pgw_conn_set_reading(&p.to, false);
+	pgw_conn_set_reading(&p.to, true);
+	assert_int_equal(write(p.peer, "Q", 1), 1);
+	event_base_loop(p.base, EVLOOP_NONBLOCK);
+	assert_int_equal(reads, 1);
+	assert_int_equal(pgw_rbuf_len(&p.to.in), 1);
+	pgw_rbuf_drain(&p.to.in, 1);
+
+	pgw_conn_set_reading(&p.to, false);
+	assert_int_equal(write(p.peer, "X", 1), 1);
+	event_base_loop(p.base, EVLOOP_NONBLOCK);
+	event_base_loop(p.base, EVLOOP_NONBLOCK);
+	assert_int_equal(reads, 1);
+	assert_false(p.to.rev_on); /* disarmed once it fired unwanted */
+
+	pgw_conn_set_reading(&p.to, true);
+	event_base_loop(p.base, EVLOOP_NONBLOCK);
+	assert_int_equal(reads, 2);
+	assert_int_equal(pgw_rbuf_len(&p.to.in), 1);
+	assert_int_equal(pgw_rbuf_data(&p.to.in)[0], 'X');
+	pair_close(&p);
+}
+
 static int free_pool(void **state)
 {
 	(void)state;
@@ -362,6 +406,7 @@ int main(void)
 		cmocka_unit_test(test_relay_keeps_order_behind_queued_bytes),
 		cmocka_unit_test(test_relay_queues_what_a_full_socket_refuses),
 		cmocka_unit_test(test_relay_failure_reported_by_flush),
+		cmocka_unit_test(test_reading_off_reads_nothing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, free_pool);
