@@ -6,6 +6,7 @@
 #define PGWARD_CODEC_H
 
 #include "pgward/common.h"
+#include "pgward/rbuf.h"
 
 struct evbuffer;
 
@@ -28,6 +29,12 @@ enum pgw_frame_status {
  */
 enum pgw_frame_status pgw_frame_peek(const uint8_t *p, size_t avail, uint32_t max_len,
 				     struct pgw_msg_hdr *hdr);
+/*
+ * The message at the front of <in>, once all of it has arrived: PGW_FRAME_OK with its
+ * header in *hdr and its bytes from pgw_rbuf_data(in); PGW_FRAME_NEED_MORE until then.
+ */
+enum pgw_frame_status pgw_frame_whole(const struct pgw_rbuf *in, uint32_t max_len,
+				      struct pgw_msg_hdr *hdr);
 
 /* True for the message types a client may send after startup (protocol 3.0). */
 static inline bool pgw_frontend_type_valid(char type)
@@ -71,6 +78,16 @@ uint32_t pgw_read_u32(struct pgw_reader *r);
 const char *pgw_read_cstr(struct pgw_reader *r);
 /* <n> raw bytes, borrowed; NULL (and bad) if fewer are left. */
 const uint8_t *pgw_read_bytes(struct pgw_reader *r, size_t n);
+
+/* What pgward reads of an ErrorResponse (or NoticeResponse) body: its fields are (type
+ * byte, string) pairs up to a 0. */
+struct pgw_error_fields {
+	char code[6];	     /* the SQLSTATE (C), "" when absent or not 5 characters */
+	const char *message; /* the primary message (M), borrowed from the body; NULL if none */
+};
+/* Fills <f> from the <len> bytes of <body>; false if the field list is malformed (what was
+ * read before the fault is kept). */
+bool pgw_read_error_fields(const uint8_t *body, size_t len, struct pgw_error_fields *f);
 
 /* PasswordMessage of the cleartext and md5 methods: one string that fills the message, or
  * NULL (PostgreSQL's "invalid password packet size"). */

@@ -319,10 +319,10 @@ static void pool_read(struct pgw_server *srv)
 	struct pgw_rbuf *in = &srv->conn.in;
 
 	for (;;) {
-		const uint8_t *data = pgw_rbuf_data(in);
-		size_t avail = pgw_rbuf_len(in), total;
 		struct pgw_msg_hdr h;
-		enum pgw_frame_status st = pgw_frame_peek(data, avail, IDLE_MSG_MAX, &h);
+		enum pgw_frame_status st = pgw_frame_whole(in, IDLE_MSG_MAX, &h);
+		const uint8_t *data = pgw_rbuf_data(in);
+		size_t total;
 
 		if (st == PGW_FRAME_NEED_MORE)
 			break;
@@ -331,8 +331,6 @@ static void pool_read(struct pgw_server *srv)
 			return;
 		}
 		total = (size_t)h.len + 1;
-		if (avail < total)
-			break;
 		switch (h.type) {
 		case 'S':
 			if (!note_param(srv, data + PGW_HDR_LEN, h.len - 4)) {

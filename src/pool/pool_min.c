@@ -100,27 +100,6 @@ static void warm_failed(struct pgw_server *srv, const char *sqlstate, const char
 	pgw_pool_drop(srv);
 }
 
-/* ErrorResponse <body>: its SQLSTATE (into <code>) and message. */
-static void read_error(const uint8_t *body, size_t len, char code[6], const char **message)
-{
-	struct pgw_reader r;
-	uint8_t field;
-
-	strcpy(code, "08P01");
-	*message = "malformed ErrorResponse";
-	pgw_reader_init(&r, body, len);
-	while ((field = pgw_read_u8(&r)) != 0 && !r.bad) {
-		const char *value = pgw_read_cstr(&r);
-
-		if (value == NULL)
-			return;
-		if (field == 'C' && strlen(value) == 5)
-			memcpy(code, value, 6);
-		else if (field == 'M')
-			*message = value;
-	}
-}
-
 static bool auth_ok(const uint8_t *body, size_t len)
 {
 	return len == 4 && body[0] == 0 && body[1] == 0 && body[2] == 0 && body[3] == 0;
@@ -151,12 +130,12 @@ static bool warm_message(struct pgw_server *srv, char type, const uint8_t *body,
 {
 	struct pgw_pool *p = srv->pool;
 	struct pgw_server_auth_error err;
-	const char *message;
-	char code[6];
+	struct pgw_error_fields f;
 
 	if (type == 'E') {
-		read_error(body, len, code, &message);
-		warm_failed(srv, code, message);
+		pgw_read_error_fields(body, len, &f);
+		warm_failed(srv, f.code[0] != '\0' ? f.code : "08P01",
+			    f.message != NULL ? f.message : "malformed ErrorResponse");
 		return false;
 	}
 	if (type == 'N')
@@ -217,10 +196,10 @@ static void warm_read(struct pgw_server *srv)
 	struct pgw_rbuf *in = &srv->conn.in;
 
 	for (;;) {
-		const uint8_t *data = pgw_rbuf_data(in);
-		size_t avail = pgw_rbuf_len(in), total;
 		struct pgw_msg_hdr h;
-		enum pgw_frame_status st = pgw_frame_peek(data, avail, LOGIN_MSG_MAX, &h);
+		enum pgw_frame_status st = pgw_frame_whole(in, LOGIN_MSG_MAX, &h);
+		const uint8_t *data = pgw_rbuf_data(in);
+		size_t total;
 
 		if (st == PGW_FRAME_NEED_MORE)
 			return;
@@ -229,8 +208,6 @@ static void warm_read(struct pgw_server *srv)
 			return;
 		}
 		total = (size_t)h.len + 1;
-		if (avail < total)
-			return;
 		if (h.type == 'Z' && srv->logged_in && h.len == 5 && data[PGW_HDR_LEN] == 'I') {
 			pgw_rbuf_drain(in, total);
 			/* nothing was asked after the login: anything more makes the server unfit,

@@ -23,6 +23,17 @@ enum pgw_frame_status pgw_frame_peek(const uint8_t *p, size_t avail, uint32_t ma
 	return PGW_FRAME_OK;
 }
 
+enum pgw_frame_status pgw_frame_whole(const struct pgw_rbuf *in, uint32_t max_len,
+				      struct pgw_msg_hdr *hdr)
+{
+	size_t avail = pgw_rbuf_len(in);
+	enum pgw_frame_status st = pgw_frame_peek(pgw_rbuf_data(in), avail, max_len, hdr);
+
+	if (st == PGW_FRAME_OK && avail < (size_t)hdr->len + 1)
+		return PGW_FRAME_NEED_MORE;
+	return st;
+}
+
 void pgw_reader_init(struct pgw_reader *r, const void *body, size_t len)
 {
 	r->p = body;
@@ -76,6 +87,27 @@ const char *pgw_read_cstr(struct pgw_reader *r)
 		return NULL;
 	}
 	return (const char *)pgw_read_bytes(r, (size_t)(nul - r->p) + 1);
+}
+
+bool pgw_read_error_fields(const uint8_t *body, size_t len, struct pgw_error_fields *f)
+{
+	struct pgw_reader r;
+	uint8_t field;
+
+	f->code[0] = '\0';
+	f->message = NULL;
+	pgw_reader_init(&r, body, len);
+	while ((field = pgw_read_u8(&r)) != 0 && !r.bad) {
+		const char *value = pgw_read_cstr(&r);
+
+		if (value == NULL)
+			break;
+		if (field == 'C' && strlen(value) == 5)
+			memcpy(f->code, value, 6);
+		else if (field == 'M')
+			f->message = value;
+	}
+	return !r.bad;
 }
 
 void pgw_put_cstr(struct evbuffer *out, const char *s)

@@ -81,9 +81,7 @@ static void admin_read(struct pgw_session *s)
 	s->last_client_activity = pgw_now();
 	while (pgw_rbuf_len(in) > 0 && s->client.reading) {
 		struct pgw_msg_hdr h;
-		enum pgw_frame_status st =
-			pgw_frame_peek(pgw_rbuf_data(in), pgw_rbuf_len(in), ADMIN_MAX_MESSAGE, &h);
-		size_t total;
+		enum pgw_frame_status st = pgw_frame_whole(in, ADMIN_MAX_MESSAGE, &h);
 
 		if (st == PGW_FRAME_NEED_MORE)
 			break;
@@ -96,11 +94,8 @@ static void admin_read(struct pgw_session *s)
 			pgw_sess_end(s, "client sent Terminate");
 			return;
 		}
-		total = (size_t)h.len + 1;
-		if (pgw_rbuf_len(in) < total)
-			break;
 		answer(s, &h, pgw_rbuf_data(in) + PGW_HDR_LEN);
-		pgw_rbuf_drain(in, total);
+		pgw_rbuf_drain(in, (size_t)h.len + 1);
 	}
 	pgw_rbuf_trim(in);
 	if (pgw_conn_flush(&s->client) < 0)

@@ -35,7 +35,7 @@ static bool poolable(const struct pgw_session *s)
 static void give_key(struct pgw_session *s, uint32_t pid)
 {
 	s->cancel_pid = pid;
-	if (pgw_random_bytes((unsigned char *)&s->client_secret, sizeof(s->client_secret)) < 0)
+	if (pgw_random_bytes(&s->client_secret, sizeof(s->client_secret)) < 0)
 		s->client_secret = (uint32_t)random();
 	pgw_cancel_register(s);
 	pgw_msg_backend_key(s->client.out, s->cancel_pid, s->client_secret);

@@ -403,8 +403,7 @@ static void read_client(struct pgw_session *s)
 	       s->auth->step != PGW_CA_LOOKUP && s->auth->step != PGW_CA_DONE &&
 	       pgw_rbuf_len(in) > 0) {
 		struct pgw_msg_hdr h;
-		enum pgw_frame_status st =
-			pgw_frame_peek(pgw_rbuf_data(in), pgw_rbuf_len(in), AUTH_MSG_MAX + 4, &h);
+		enum pgw_frame_status st = pgw_frame_whole(in, AUTH_MSG_MAX + 4, &h);
 		size_t total;
 
 		if (st == PGW_FRAME_NEED_MORE)
@@ -414,8 +413,6 @@ static void read_client(struct pgw_session *s)
 			return;
 		}
 		total = (size_t)h.len + 1;
-		if (pgw_rbuf_len(in) < total)
-			return;
 		on_message(s, h.type, pgw_rbuf_data(in) + PGW_HDR_LEN, h.len - 4);
 		/* a password, a proof: nothing of it stays in the buffer for the session's life */
 		OPENSSL_cleanse(in->data + in->head, total);

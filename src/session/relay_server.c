@@ -42,23 +42,15 @@ void pgw_sess_login_ready(struct pgw_session *s)
 static const char *error_sqlstate(struct pgw_session *s, size_t run, const struct pgw_msg_hdr *h,
 				  char code[6])
 {
-	const uint8_t *msg;
-	struct pgw_reader r;
-	uint8_t field;
+	struct pgw_error_fields f;
 
 	if (h->len > DECODED_MSG_MAX)
 		return NULL;
-	msg = pgw_rbuf_data(&s->srv->conn.in);
-	pgw_reader_init(&r, msg + run + PGW_HDR_LEN, h->len - 4);
-	while ((field = pgw_read_u8(&r)) != 0 && !r.bad) {
-		const char *value = pgw_read_cstr(&r);
-
-		if (field == 'C' && value != NULL && strlen(value) == 5) {
-			memcpy(code, value, 6);
-			return code;
-		}
-	}
-	return NULL;
+	pgw_read_error_fields(pgw_rbuf_data(&s->srv->conn.in) + run + PGW_HDR_LEN, h->len - 4, &f);
+	if (f.code[0] == '\0')
+		return NULL;
+	memcpy(code, f.code, 6);
+	return code;
 }
 
 /* ParameterStatus (whole, <run> bytes into the input): the settings that decide how the

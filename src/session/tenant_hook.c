@@ -196,30 +196,18 @@ bool pgw_sess_tenant_server_msg(struct pgw_session *s, const struct pgw_msg_hdr 
 {
 	size_t total = (size_t)h->len + 1;
 	const uint8_t *msg = pgw_rbuf_data(&s->srv->conn.in);
-	const char *code = "", *text = "";
-	struct pgw_reader r;
+	const char *code, *text = "";
+	struct pgw_error_fields f;
 
 	if (h->type == 'Z') {
 		pgw_rbuf_drain(&s->srv->conn.in, total);
 		s->tenant.held = true;
 		return proceed(s);
 	}
-	/* An ErrorResponse to the injection: fields are (type byte, cstring) until a 0. */
-	pgw_reader_init(&r, msg + PGW_HDR_LEN, total - PGW_HDR_LEN);
-	for (;;) {
-		uint8_t field = pgw_read_u8(&r);
-		const char *v;
-
-		if (r.bad || field == 0)
-			break;
-		v = pgw_read_cstr(&r);
-		if (v == NULL)
-			break;
-		if (field == 'C')
-			code = v;
-		else if (field == 'M')
-			text = v;
-	}
+	pgw_read_error_fields(msg + PGW_HDR_LEN, total - PGW_HDR_LEN, &f);
+	code = f.code;
+	if (f.message != NULL)
+		text = f.message;
 	{
 		char why[300];
 

@@ -508,6 +508,29 @@ static void test_read_password_message(void **state)
 	assert_string_equal(pgw_read_password_message((const uint8_t *)"", 1), "");
 }
 
+/* ErrorResponse fields: the SQLSTATE only when 5 characters, the message, and what was read
+ * before a fault kept while the fault is reported. */
+static void test_read_error_fields(void **state)
+{
+	static const uint8_t whole[] = "SERROR\0C42P01\0Mrelation \"t\" does not exist\0";
+	static const uint8_t odd_code[] = "C4201\0Mm\0";
+	static const uint8_t cut[] = {'C', '5', '7', 'P', '0', '1', 0, 'M', 'n', 'o'};
+	struct pgw_error_fields f;
+
+	(void)state;
+	assert_true(pgw_read_error_fields(whole, sizeof(whole), &f));
+	assert_string_equal(f.code, "42P01");
+	assert_string_equal(f.message, "relation \"t\" does not exist");
+	assert_true(pgw_read_error_fields(odd_code, sizeof(odd_code), &f));
+	assert_string_equal(f.code, "");
+	assert_string_equal(f.message, "m");
+	assert_false(pgw_read_error_fields(cut, sizeof(cut), &f));
+	assert_string_equal(f.code, "57P01");
+	assert_null(f.message);
+	assert_false(pgw_read_error_fields(whole, 0, &f));
+	assert_string_equal(f.code, "");
+}
+
 /* ParameterStatus: 'S', the length, name and value NUL-ended; the same bytes whether the
  * message fits the stack buffer or not (a value of 300 bytes). */
 static void test_parameter_status_bytes(void **state)
@@ -555,6 +578,7 @@ int main(void)
 		cmocka_unit_test(test_sasl_without_plus),
 		cmocka_unit_test(test_sasl_without_plus_malformed),
 		cmocka_unit_test(test_read_password_message),
+		cmocka_unit_test(test_read_error_fields),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
