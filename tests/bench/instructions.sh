@@ -39,7 +39,6 @@ die() {
 as_bench() { runuser -u bench -- "$@"; }
 
 [ "$(id -u)" -eq 0 ] || die "run as root (the proxies run as user bench)"
-command -v valgrind >/dev/null || apt-get install -y -q valgrind >/dev/null
 as_bench "$PGBENCH" -n -S -t 1 -h 127.0.0.1 -p "$PG_PORT" bench >/dev/null 2>&1 ||
 	die "no PostgreSQL with pgbench tables on 127.0.0.1:$PG_PORT (../shared/bench/pgcluster.sh start)"
 cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="$BUILD_TYPE" >/dev/null
@@ -72,44 +71,25 @@ EOF
 echo '"bench" ""' >"$WORK/userlist.txt"
 chown bench "$WORK"/*
 
-PIDS=()
-cleanup() { [ ${#PIDS[@]} -eq 0 ] || kill "${PIDS[@]}" 2>/dev/null || true; }
-trap cleanup EXIT
-
-# start NAME PORT CMD...: the proxy under callgrind; sets STARTED to valgrind's pid
-start() {
-	local name=$1 port=$2
-	shift 2
-	(cd "$WORK" && exec setsid runuser -u bench -- valgrind --tool=callgrind \
-		--callgrind-out-file="$WORK/$name.%p" "$@" >"$WORK/$name.valgrind.log" 2>&1 </dev/null) &
-	for _ in $(seq 100); do
-		ss -Hltn "sport = :$port" | grep -q LISTEN && break
-		sleep 0.1
-	done
-	STARTED=$(pgrep -u bench -f "callgrind-out-file=$WORK/$name" | sed -n '$p')
-	[ -n "$STARTED" ] || die "$name did not start under valgrind (see $WORK/$name.valgrind.log)"
-}
+# shellcheck source=tests/bench/callgrind.sh
+. "$ROOT/tests/bench/callgrind.sh"
 
 # count NAME PORT PID MODE: instructions per transaction over TXNS x CLIENTS transactions
 count() {
-	local name=$1 port=$2 pid=$3 mode=$4 file total
+	local name=$1 port=$2 pid=$3 mode=$4 total
 	as_bench "$PGBENCH" -n -b "$WORKLOAD" -M "$mode" -c 4 -j 2 -t 100 -h 127.0.0.1 -p "$port" \
 		bench >/dev/null
-	as_bench callgrind_control -z "$pid" >/dev/null 2>&1
+	callgrind_zero "$pid"
 	as_bench "$PGBENCH" -n -b "$WORKLOAD" -M "$mode" -c $CLIENTS -j 2 -t "$TXNS" -h 127.0.0.1 -p "$port" \
 		bench >"$WORK/$name-$mode.pgbench" 2>&1
-	as_bench callgrind_control -d "$pid" >/dev/null 2>&1
-	file=$(ls -t "$WORK/$name.$pid".* | sed -n 1p)
-	total=$(callgrind_annotate "$file" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
+	total=$(callgrind_total "$name" "$pid")
 	echo $((total / (TXNS * CLIENTS)))
 }
 
-start pgward "$PGWARD_PORT" "$BUILD_DIR/pgward" -c "$WORK/pgward.ini"
+callgrind_start pgward "$PGWARD_PORT" "$BUILD_DIR/pgward" -c "$WORK/pgward.ini"
 PW_PID=$STARTED
-PIDS+=("$PW_PID")
-start pgbouncer "$PGB_PORT" /usr/sbin/pgbouncer "$WORK/pgbouncer.ini"
+callgrind_start pgbouncer "$PGB_PORT" /usr/sbin/pgbouncer "$WORK/pgbouncer.ini"
 PGB_PID=$STARTED
-PIDS+=("$PGB_PID")
 log "pgward $(git -C "$ROOT" rev-parse --short HEAD) (pid $PW_PID), $(as_bench /usr/sbin/pgbouncer --version | sed -n 1p) (pid $PGB_PID)"
 
 echo "| pgbench -b $WORKLOAD | pgward instructions / tx | PgBouncer instructions / tx | pgward / PgBouncer |"

@@ -33,7 +33,6 @@ die() {
 as_bench() { runuser -u bench -- env PGPASSWORD="$BENCH_PASSWORD" "$@"; }
 
 [ "$(id -u)" -eq 0 ] || die "run as root (the proxies run as user bench)"
-command -v valgrind >/dev/null || apt-get install -y -q valgrind >/dev/null
 secret=$(as_bench "$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -d bench -Atc \
 	"SELECT rolpassword FROM pg_authid WHERE rolname = 'bench'" 2>/dev/null) ||
 	die "no PostgreSQL with pgbench tables on 127.0.0.1:$PG_PORT (AUTH=scram ../shared/bench/pgcluster.sh start)"
@@ -75,31 +74,21 @@ log_disconnections = 0
 CONF
 chown -R bench "$WORK"
 
-PIDS=()
-cleanup() { [ ${#PIDS[@]} -eq 0 ] || kill "${PIDS[@]}" 2>/dev/null || true; }
-trap cleanup EXIT
+# shellcheck source=tests/bench/callgrind.sh
+. "$ROOT/tests/bench/callgrind.sh"
 
 # count NAME PORT CMD...: instructions per login over CONNS x CLIENTS connections, after a
 # warm-up that fills the pool (every later client gets a server without a server login)
 count() {
-	local name=$1 port=$2 pid file total
+	local name=$1 port=$2 pid total
 	shift 2
-	(cd "$WORK" && exec setsid runuser -u bench -- valgrind --tool=callgrind \
-		--callgrind-out-file="$WORK/$name.%p" "$@" >"$WORK/$name.valgrind.log" 2>&1 </dev/null) &
-	for _ in $(seq 100); do
-		ss -Hltn "sport = :$port" | grep -q LISTEN && break
-		sleep 0.1
-	done
-	pid=$(pgrep -u bench -f "callgrind-out-file=$WORK/$name" | sed -n '$p')
-	[ -n "$pid" ] || die "$name did not start under valgrind (see $WORK/$name.valgrind.log)"
-	PIDS+=("$pid")
+	callgrind_start "$name" "$port" "$@"
+	pid=$STARTED
 	as_bench "$PGBIN/pgbench" -n -S -C -c $CLIENTS -j 2 -t 50 -h 127.0.0.1 -p "$port" bench >/dev/null
-	as_bench callgrind_control -z "$pid" >/dev/null 2>&1
+	callgrind_zero "$pid"
 	as_bench "$PGBIN/pgbench" -n -S -C -c $CLIENTS -j 2 -t "$CONNS" -h 127.0.0.1 -p "$port" \
 		bench >"$WORK/$name.pgbench" 2>&1
-	as_bench callgrind_control -d "$pid" >/dev/null 2>&1
-	file=$(ls -t "$WORK/$name.$pid".* | sed -n 1p)
-	total=$(callgrind_annotate "$file" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
+	total=$(callgrind_total "$name" "$pid")
 	kill "$pid"
 	echo $((total / (CONNS * CLIENTS)))
 }
