@@ -51,7 +51,6 @@ struct pgw_conn {
 	bool above_high;       /* output crossed the high watermark: report the drain */
 	bool notify_empty;     /* report DRAINED when the output is empty */
 	bool rev_on, wev_on;   /* what is armed in the event loop */
-	bool rev_wanted;       /* input is wanted (rev_on may lag behind a false: conn.c) */
 	bool closed;
 	bool failed; /* a write failed (c->err): the next flush reports it */
 	char err[192];

@@ -53,21 +53,6 @@ static void arm(struct event *ev, bool *on, bool want)
 	*on = want;
 }
 
-/*
- * Input is switched off lazily: the read event stays armed, and is removed only when it
- * fires unwanted (conn_cb). A connection paused and resumed within one loop turn, as a
- * checkout or the tenant context does, then costs no epoll_ctl; libevent's changelist
- * would turn the removal and the re-adding into an EPOLL_CTL_MOD that changes nothing.
- */
-static void arm_read(struct pgw_conn *c, bool want)
-{
-	c->rev_wanted = want;
-	if (want && !c->rev_on) {
-		event_add(&c->rev, NULL);
-		c->rev_on = true;
-	}
-}
-
 /* Arms exactly the events the connection's current state needs, <has_output> saying whether
  * c->out holds anything (callers that just looked pass it on). */
 static void update_events_with(struct pgw_conn *c, bool has_output)
@@ -86,7 +71,7 @@ static void update_events_with(struct pgw_conn *c, bool has_output)
 		want_read = (c->reading && !c->read_wants_write) || c->write_wants_read;
 		want_write = c->read_wants_write || (has_output && !c->write_wants_read);
 	}
-	arm_read(c, want_read);
+	arm(&c->rev, &c->rev_on, want_read);
 	arm(&c->wev, &c->wev_on, want_write);
 }
 
@@ -449,11 +434,6 @@ static void conn_cb(evutil_socket_t fd, short what, void *arg)
 			c->cb(c, PGW_CONN_READ, c->arg);
 		return;
 	}
-	if ((what & EV_READ) && !c->rev_wanted) { /* switched off since (arm_read) */
-		event_del(&c->rev);
-		c->rev_on = false;
-		return;
-	}
 	if (c->connecting) {
 		on_connected(c);
 		return;
@@ -484,7 +464,7 @@ void pgw_conn_close(struct pgw_conn *c)
 		event_del(&c->rev);
 	if (c->wev_on)
 		event_del(&c->wev);
-	c->rev_on = c->wev_on = c->rev_wanted = false;
+	c->rev_on = c->wev_on = false;
 	if (c->fd >= 0) {
 		/* Cancel any pending kick as well. */
 		event_del(&c->rev);

@@ -375,7 +375,7 @@ static void test_reading_off_reads_nothing(void **state)
 	event_base_loop(p.base, EVLOOP_NONBLOCK);
 	event_base_loop(p.base, EVLOOP_NONBLOCK);
 	assert_int_equal(reads, 1);
-	assert_false(p.to.rev_on); /* disarmed once it fired unwanted */
+	assert_false(p.to.rev_on);
 
 	pgw_conn_set_reading(&p.to, true);
 	event_base_loop(p.base, EVLOOP_NONBLOCK);
