@@ -224,9 +224,10 @@ static void log_warning(const char *key, const char *message, void *arg)
 /*
  * The event loop, with epoll's changelist: interest changes made while callbacks run are
  * applied once per loop turn, so a socket whose reading is switched off and on again (a
- * client's login, a server taken from the pool) costs no epoll_ctl for it; a new
- * connection per transaction made eight epoll_ctl calls without it, PgBouncer four. The
- * changelist is unsafe only for file descriptors cloned by dup(), which pgward never makes.
+ * client's login, a server taken from the pool) costs one epoll_ctl (an EPOLL_CTL_MOD that
+ * changes nothing) instead of two; a new connection per transaction made eight epoll_ctl
+ * calls without it, four with it, as PgBouncer. The changelist is unsafe only for file
+ * descriptors cloned by dup(), which pgward never makes.
  */
 static struct event_base *new_base(void)
 {
