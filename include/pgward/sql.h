@@ -307,7 +307,17 @@ bool pgw_sql_may_run_ddl(const char *sql, size_t len);
  * statement (so UPDATE ... SET needs no parse). For a role with no guard rule, outside tenant mode.
  */
 #define PGW_SQL_MAY_CHANGE_SESSION 4u
+#define PGW_SQL_MAY_ALL		   7u
 unsigned pgw_sql_prefilter(const char *sql, size_t len, unsigned want);
+
+/* What one pass over a text tells: pgw_sql_utf8_valid, whether a comment may start in it,
+ * and every pgw_sql_prefilter answer. */
+struct pgw_sql_scan {
+	size_t valid; /* leading bytes that are UTF-8 without NUL: <len> when all are */
+	bool comment; /* "--" or a slash-star occurs (in a constant too) */
+	unsigned may; /* the PGW_SQL_MAY_* questions answered yes */
+};
+void pgw_sql_scan(const char *sql, size_t len, struct pgw_sql_scan *out);
 
 /* PostgreSQL's parse_bool_with_len(): 1 true, 0 false, -1 not a boolean ("o" alone is -1). */
 int pgw_sql_parse_bool(const char *value);

@@ -66,26 +66,45 @@ static bool plain_utf8(const struct pgw_text_forms *fs)
 			      fs->scs == PGW_TEXT_SCS_BIT(true) && fs->server_enc == PGW_ENC_UTF8);
 }
 
+/* The text of a Query whose one NUL ends it, else pgw_policy_raw_sql_text's. */
+static bool raw_text(const struct pgw_msg_view *m, const char **text, size_t *len)
+{
+	if (m->type == 'Q' && m->len > 0 && m->body[m->len - 1] == '\0') {
+		*text = (const char *)m->body;
+		*len = m->len - 1; /* a NUL before the end is found by the scan */
+		return true;
+	}
+	return pgw_policy_raw_sql_text(m, text, len);
+}
+
 void pgw_policy_read_text(struct pgw_policy_ctx *ctx, const struct pgw_msg_view *m)
 {
 	struct pgw_text_forms dflt;
+	struct pgw_sql_scan scan;
 	const char *raw;
 	size_t raw_len, len;
 	char *buf = NULL;
 
 	ctx->text_read = true;
 	ctx->text = NULL;
-	if (!pgw_policy_raw_sql_text(m, &raw, &raw_len)) {
+	if (!raw_text(m, &raw, &raw_len)) {
 		ctx->text_status = PGW_ENC_SAME;
 		return;
 	}
-	/* every simple-protocol Query comes here: the usual session costs one UTF-8 check */
-	if (plain_utf8(ctx->forms) && pgw_sql_utf8_valid(raw, raw_len) &&
-	    !pgw_sql_has_comment_start(raw, raw_len)) {
-		ctx->text_status = PGW_ENC_SAME;
-		ctx->text = raw;
-		ctx->text_len = raw_len;
-		return;
+	/* Every simple-protocol Query comes here. In the usual session one pass over the bytes
+	 * checks them as the server will and answers every pre-filter question. */
+	if (plain_utf8(ctx->forms)) {
+		pgw_sql_scan(raw, raw_len, &scan);
+		if (scan.valid == raw_len && !scan.comment) {
+			ctx->text_status = PGW_ENC_SAME;
+			ctx->text = raw;
+			ctx->text_len = raw_len;
+			ctx->prefilter_asked = PGW_SQL_MAY_ALL;
+			ctx->prefilter_found = (uint8_t)scan.may;
+			return;
+		}
+		if (scan.valid < raw_len && raw[scan.valid] == '\0')
+			pgw_policy_raw_sql_text(m, &raw, &raw_len); /* the server reads up to it */
 	}
 	if (ctx->forms == NULL)
 		pgw_text_forms_set(&dflt, &pgw_text_form_default);

@@ -76,6 +76,13 @@ static bool utf8_legal(const unsigned char *s, size_t n)
 	}
 }
 
+size_t sql_utf8_char(const unsigned char *s, size_t avail)
+{
+	size_t n = utf8_len(s[0]);
+
+	return n <= avail && utf8_legal(s, n) ? n : 0;
+}
+
 size_t sql_utf8_check(const char *text, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)text;
@@ -97,8 +104,8 @@ size_t sql_utf8_check(const char *text, size_t len)
 		}
 		if (s[i] == 0)
 			return i;
-		n = utf8_len(s[i]);
-		if (n > len - i || !utf8_legal(s + i, n))
+		n = sql_utf8_char(s + i, len - i);
+		if (n == 0)
 			return i;
 		i += n;
 	}

@@ -14,162 +14,130 @@
 
 #include <string.h>
 #include <strings.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
-/* A keyword and its length, so that most words are ruled out without a string compare
- * (this scan runs on every simple-protocol Query). */
+/* Questions a keyword answers beyond the three of sql.h: "set" changes the session only
+ * where a statement starts, and "u" matters only as the U& of an escaped name. */
+#define SET_AT_START 8u
+#define U_AMP	     16u
+#define RULES	     PGW_SQL_MAY_BREAK_RULES
+#define DDL	     PGW_SQL_MAY_RUN_DDL
+#define SESSION	     PGW_SQL_MAY_CHANGE_SESSION
+#define ALL	     PGW_SQL_MAY_ALL
+
+/* A keyword, its length (most words are ruled out without a string compare: this scan runs
+ * on every simple-protocol Query) and the questions it answers yes to. */
 struct trigger {
 	const char *word;
-	size_t len;
+	uint8_t len;
+	uint8_t asks;
 };
 /* clang-format off */
-#define T(w) {w, sizeof(w) - 1}
+#define T(w, asks) {w, sizeof(w) - 1, asks}
 /* clang-format on */
 
-/* The rules' keywords and function names (POLICY and RENAME come after ALTER, CREATE or
- * DROP); from query_to_xml on, calls.c's built-ins that run
- * SQL given as text. */
+/*
+ * RULES: the guard rules' keywords and function names (POLICY and RENAME come after ALTER,
+ * CREATE or DROP), and from query_to_xml on calls.c's built-ins that run SQL given as text.
+ * DDL: the words that may start a DDL statement (kind DDL but SELECT INTO), or name
+ * lock_timeout in a write to it (set_config can spell it any way). SESSION: what the checks
+ * that hold for every role read (sql.h).
+ */
 /* clang-format off */
 static const struct trigger triggers[] = {
-	T("drop"), T("truncate"), T("delete"), T("update"), T("alter"), T("create"), T("set"),
-	T("reset"), T("grant"), T("revoke"), T("do"), T("merge"), T("set_config"), T("discard"),
-	T("copy"), T("call"), T("security"), T("role"), T("system"), T("explain"), T("prepare"),
-	T("notify"), T("pg_notify"), T("vacuum"), T("cluster"), T("reindex"), T("lock"),
-	T("query_to_xml"), T("query_to_xmlschema"), T("query_to_xml_and_xmlschema"), T("ts_stat"),
-	T("ts_rewrite"), T("crosstab"), T("crosstab2"), T("crosstab3"), T("crosstab4"),
-	T("connectby"), T("xpath_table"),
+	T("drop", RULES | DDL), T("truncate", RULES), T("delete", RULES), T("update", RULES),
+	T("alter", ALL), T("create", ALL), T("set", RULES | SET_AT_START),
+	T("reset", RULES | SESSION), T("grant", RULES | DDL), T("revoke", RULES | DDL),
+	T("do", RULES | SESSION), T("merge", RULES), T("set_config", ALL),
+	T("discard", RULES | SESSION), T("copy", RULES), T("call", RULES),
+	T("security", RULES | DDL), T("role", RULES), T("system", RULES), T("explain", RULES),
+	T("prepare", RULES), T("notify", RULES), T("pg_notify", RULES), T("vacuum", RULES),
+	T("cluster", RULES), T("reindex", RULES), T("lock", RULES),
+	T("query_to_xml", RULES), T("query_to_xmlschema", RULES),
+	T("query_to_xml_and_xmlschema", RULES), T("ts_stat", RULES), T("ts_rewrite", RULES),
+	T("crosstab", RULES), T("crosstab2", RULES), T("crosstab3", RULES),
+	T("crosstab4", RULES), T("connectby", RULES), T("xpath_table", RULES),
+	T("comment", DDL), T("import", DDL), T("reassign", DDL), T("lock_timeout", DDL),
+	T("deallocate", SESSION), T("pg_settings", SESSION), T("u", U_AMP),
 };
 /* clang-format on */
-
-static bool is_word_char(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '_' || c == '$' || c >= 0x80;
-}
-
-/* is_word_char as a table: the scan looks at every byte of every simple-protocol Query. */
-static bool word_chars[256];
-
-/* The words that may start a DDL statement (kind DDL but SELECT INTO), or name lock_timeout
- * in a write to it (set_config can spell it any way). */
-static const struct trigger ddl_triggers[] = {
-	T("alter"),  T("comment"),  T("create"),   T("drop"),	      T("grant"),      T("import"),
-	T("revoke"), T("reassign"), T("security"), T("lock_timeout"), T("set_config"),
-};
-/* PGW_SQL_MAY_CHANGE_SESSION's words; "set" counts only where a statement starts. */
-static const struct trigger session_triggers[] = {
-	T("alter"), T("create"),     T("reset"),       T("discard"), T("deallocate"),
-	T("do"),    T("set_config"), T("pg_settings"), T("set"),
-};
 #undef T
 
-/* <w> (any case) is <word> (lower case letters and '_'). */
-static bool same_word(const char *w, const char *word, size_t n)
+/* What a byte is to the scan. */
+enum {
+	WORD = 1, /* a letter, digit, '_', '$' or any byte of a multibyte character */
+	HIGH = 2, /* >= 0x80: checked as UTF-8 */
+	MARK = 4, /* NUL, '-', '/', ';': the scan looks closer */
+};
+
+/*
+ * The scan's tables, built once on the first scan: the class of each byte; for each letter,
+ * which word lengths some keyword starting with it has (bit n of lens[c - 'a']), and its
+ * keywords (by_letter[first[c - 'a'] .. first[c - 'a' + 1]]).
+ */
+static uint8_t byte_class[256];
+static uint32_t lens[26];
+static uint8_t first[27];
+static struct trigger by_letter[PGW_ARRAY_LEN(triggers)];
+static bool tables_ready;
+
+static void tables_build(void)
+{
+	size_t n = 0;
+
+	for (unsigned c = 0; c < 256; c++) {
+		bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			    (c >= '0' && c <= '9') || c == '_' || c == '$' || c >= 0x80;
+
+		byte_class[c] = (uint8_t)((word ? WORD : 0) | (c >= 0x80 ? HIGH : 0));
+	}
+	byte_class['\0'] = byte_class['-'] = byte_class['/'] = byte_class[';'] = MARK;
+	for (unsigned l = 0; l < 26; l++) {
+		first[l] = (uint8_t)n;
+		for (size_t i = 0; i < PGW_ARRAY_LEN(triggers); i++)
+			if (triggers[i].word[0] == (char)('a' + l)) {
+				by_letter[n++] = triggers[i];
+				lens[l] |= 1u << triggers[i].len;
+			}
+	}
+	first[26] = (uint8_t)n;
+	tables_ready = true;
+}
+
+/* <w> (any case) is <word> (lower case letters, digits and '_'). */
+static bool same_word(const unsigned char *w, const char *word, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		char c = w[i];
+		unsigned char c = w[i];
 
 		if (c >= 'A' && c <= 'Z')
-			c = (char)(c - 'A' + 'a');
-		if (c != word[i])
+			c = (unsigned char)(c - 'A' + 'a');
+		if (c != (unsigned char)word[i])
 			return false;
 	}
 	return true;
 }
 
-/*
- * Which word lengths start with which letter, per list (bit n of lens[c - 'a']: some keyword
- * of length n starts with c). Most words of a query (column and table names, values) are
- * ruled out by one lookup, without comparing them with any keyword.
- */
-struct trigger_index {
-	uint32_t lens[26];
-};
-
-static struct trigger_index rules_index, ddl_index, session_index;
-static bool tables_ready;
-
-static void index_build(struct trigger_index *x, const struct trigger *list, size_t nlist)
+/* The questions the word <w> of <n> bytes answers yes to (0 for most words). */
+static unsigned word_asks(const unsigned char *w, size_t n)
 {
-	for (size_t i = 0; i < nlist; i++)
-		x->lens[list[i].word[0] - 'a'] |= 1u << list[i].len;
+	unsigned l = (w[0] | 0x20u) - 'a';
+
+	if (l >= 26 || n >= 32 || !(lens[l] & (1u << n)))
+		return 0;
+	for (unsigned i = first[l]; i < first[l + 1]; i++)
+		if (by_letter[i].len == n && same_word(w, by_letter[i].word, n))
+			return by_letter[i].asks;
+	return 0;
 }
 
-/* The word-character table and both indexes, once, on the first scan. */
-static void tables_build(void)
-{
-	for (unsigned c = 0; c < 256; c++)
-		word_chars[c] = is_word_char((unsigned char)c);
-	index_build(&rules_index, triggers, PGW_ARRAY_LEN(triggers));
-	index_build(&ddl_index, ddl_triggers, PGW_ARRAY_LEN(ddl_triggers));
-	index_build(&session_index, session_triggers, PGW_ARRAY_LEN(session_triggers));
-	tables_ready = true;
-}
-
-static bool is_trigger(const unsigned char *w, size_t n, const struct trigger *list, size_t nlist,
-		       const struct trigger_index *x)
-{
-	unsigned c = w[0] | 0x20u; /* lower case, for letters */
-
-	if (n > 31 || c < 'a' || c > 'z' || !(x->lens[c - 'a'] & (1u << n)))
-		return false;
-	for (size_t i = 0; i < nlist; i++)
-		if (list[i].len == n && same_word((const char *)w, list[i].word, n))
-			return true;
-	return false;
-}
-
-/* True when <sql> has one of <list> as a whole word, or a U& escape. With <set_word>, the
- * word "set" only sets it, and the scan goes on. */
-static bool has_word(const char *sql, size_t len, const struct trigger *list, size_t nlist,
-		     const struct trigger_index *x, bool *set_word)
-{
-	const unsigned char *p = (const unsigned char *)sql, *end = p + len;
-
-	while (p < end) {
-		const unsigned char *start = p;
-
-		if (!word_chars[*p]) {
-			p++;
-			continue;
-		}
-		do
-			p++;
-		while (p < end && word_chars[*p]);
-		/* U&"..." and U&'...' spell names with escapes the scan cannot read. */
-		if (p - start == 1 && (*start | 0x20u) == 'u' && p < end && *p == '&')
-			return true;
-		if (!is_trigger(start, (size_t)(p - start), list, nlist, x))
-			continue;
-		if (set_word == NULL || p - start != 3 ||
-		    strncasecmp((const char *)start, "set", 3) != 0)
-			return true;
-		*set_word = true;
-	}
-	return false;
-}
-
-/*
- * Whether a statement of <sql> starts with SET, read with the server's token boundaries
- * (the text is the one pgward inspects: standard strings). Comments and constants are
- * single tokens, so neither a SET inside them nor an UPDATE in a comment before a real
- * SET can mislead it.
- */
-static bool set_starts_statement(const char *sql, size_t len)
+bool sql_set_starts_statement(const char *sql, size_t len)
 {
 	struct pgw_lexer lx;
 	struct pgw_lex_tok t;
 	bool at_start = true;
-	bool one_statement;
-	size_t body = len;
-
-	/* Without a ';' before the final ones (pgbench and most drivers end a statement with
-	 * one) there is one statement: its first token decides, and the rest of the text (an
-	 * UPDATE's SET list, its values) need not be lexed. */
-	while (body > 0 &&
-	       (sql[body - 1] == ';' || sql[body - 1] == ' ' || sql[body - 1] == '\n' ||
-		sql[body - 1] == '\t' || sql[body - 1] == '\r' || sql[body - 1] == '\f'))
-		body--;
-	one_statement = memchr(sql, ';', body) == NULL;
 
 	pgw_lex_init(&lx, sql, len, true);
 	while (pgw_lex_next(&lx, &t)) {
@@ -178,34 +146,175 @@ static bool set_starts_statement(const char *sql, size_t len)
 		if (at_start && t.kind == PGW_TOK_WORD && t.len == 3 &&
 		    strncasecmp(sql + t.start, "set", 3) == 0)
 			return true;
-		if (one_statement)
-			return false;
 		at_start = t.kind == PGW_TOK_OTHER && sql[t.start] == ';';
 	}
 	return false;
 }
 
-unsigned pgw_sql_prefilter(const char *sql, size_t len, unsigned want)
+void sql_scan_block_portable(const unsigned char *p, unsigned chunks, struct sql_scan_block *b)
 {
-	unsigned found = 0;
+	b->word = b->high = b->mark = 0;
+	for (unsigned i = 0; i < 16 * chunks; i++) {
+		unsigned c = byte_class[p[i]];
+
+		b->word |= (uint64_t)(c & WORD) << i;
+		b->high |= (uint64_t)((c & HIGH) >> 1) << i;
+		b->mark |= (uint64_t)((c & MARK) >> 2) << i;
+	}
+}
+
+#ifdef __SSE2__
+/* Bytes in [lo, lo + span] as 0xff, others 0. */
+static __m128i in_range(__m128i v, char lo, char span)
+{
+	__m128i t = _mm_sub_epi8(v, _mm_set1_epi8(lo)), top = _mm_set1_epi8(span);
+
+	return _mm_cmpeq_epi8(_mm_min_epu8(t, top), t);
+}
+
+void sql_scan_block_simd(const unsigned char *p, unsigned chunks, struct sql_scan_block *b)
+{
+	b->word = b->high = b->mark = 0;
+	for (unsigned k = 0; k < chunks; k++) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
+		/* letters of either case, digits, '_', '$' */
+		__m128i word = _mm_or_si128(
+			_mm_or_si128(in_range(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 25),
+				     in_range(v, '0', 9)),
+			_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('_')),
+				     _mm_cmpeq_epi8(v, _mm_set1_epi8('$'))));
+		__m128i mark = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_setzero_si128()),
+							 _mm_cmpeq_epi8(v, _mm_set1_epi8(';'))),
+					    _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('-')),
+							 _mm_cmpeq_epi8(v, _mm_set1_epi8('/'))));
+		uint64_t high = (uint16_t)_mm_movemask_epi8(v);
+
+		b->high |= high << (16 * k);
+		b->word |= ((uint16_t)_mm_movemask_epi8(word) | high) << (16 * k);
+		b->mark |= (uint64_t)(uint16_t)_mm_movemask_epi8(mark) << (16 * k);
+	}
+}
+#define scan_block sql_scan_block_simd
+#else
+#define scan_block sql_scan_block_portable
+#endif
+
+/* What the scan has found so far. */
+struct scan_state {
+	unsigned may;
+	bool at_start; /* no word since the text's start or the last ';' */
+	bool set_word, set_first, comment, nul;
+	bool check_utf8; /* bytes >= 0x80 seen, or not every byte looked at */
+};
+
+/* The word of <n> bytes at <w>, <next> the byte after it (0 at the end). */
+static void scan_word(struct scan_state *st, const unsigned char *w, size_t n, unsigned next)
+{
+	unsigned asks = word_asks(w, n);
+
+	if (asks != 0) {
+		st->may |= asks & ALL;
+		if (asks & SET_AT_START) {
+			st->set_word = true;
+			st->set_first |= st->at_start;
+		}
+		/* U&"..." and U&'...' spell names with escapes the scan cannot read */
+		if ((asks & U_AMP) && next == '&')
+			st->may |= ALL;
+	}
+	st->at_start = false;
+}
+
+/* A NUL, ';', '-' or '/' with <next> the byte after it (0 at the end). */
+static void scan_mark(struct scan_state *st, unsigned c, unsigned next)
+{
+	if (c == ';')
+		st->at_start = true;
+	else if (c == '\0')
+		st->nul = true;
+	else if (next == (c == '-' ? '-' : '*'))
+		st->comment = true;
+}
+
+/*
+ * One pass over the bytes, 64 at a time: where words start and end, and where the bytes the
+ * scan looks closer at are, come from bit masks (SSE2 where there is one), and only those
+ * places cost more. A word is a run of word bytes, as a keyword or a name (quoted or not)
+ * is; a keyword can be neither quoted nor split by a comment. SET counts for SESSION where
+ * no word came before it since the text's start or the last ';'. That errs towards parsing
+ * (a ';' in a constant starts nothing for the server) unless a comment holds the words
+ * around it, which the scan cannot tell: with a comment anywhere, the lexer decides instead.
+ */
+void pgw_sql_scan(const char *sql, size_t len, struct pgw_sql_scan *out)
+{
+	const unsigned char *s = (const unsigned char *)sql;
+	struct scan_state st = {.at_start = true};
+	size_t pos = 0;
 
 	if (!tables_ready)
 		tables_build();
-	if ((want & PGW_SQL_MAY_BREAK_RULES) &&
-	    has_word(sql, len, triggers, PGW_ARRAY_LEN(triggers), &rules_index, NULL))
-		found |= PGW_SQL_MAY_BREAK_RULES;
-	if ((want & PGW_SQL_MAY_RUN_DDL) &&
-	    has_word(sql, len, ddl_triggers, PGW_ARRAY_LEN(ddl_triggers), &ddl_index, NULL))
-		found |= PGW_SQL_MAY_RUN_DDL;
-	if (want & PGW_SQL_MAY_CHANGE_SESSION) {
-		bool set_word = false;
+	while (pos < len) {
+		unsigned char pad[64];
+		const unsigned char *blk = s + pos;
+		struct sql_scan_block b;
+		uint64_t events;
+		size_t next_pos = pos + 64, rem = len - pos;
+		unsigned chunks = 4;
 
-		if (has_word(sql, len, session_triggers, PGW_ARRAY_LEN(session_triggers),
-			     &session_index, &set_word) ||
-		    (set_word && set_starts_statement(sql, len)))
-			found |= PGW_SQL_MAY_CHANGE_SESSION;
+		if (rem < 64) { /* spaces after the end: neither word nor mark */
+			chunks = (unsigned)(rem + 15) / 16;
+			memcpy(pad, blk, rem);
+			memset(pad + rem, ' ', 16 * chunks - rem);
+			blk = pad;
+		}
+		scan_block(blk, chunks, &b);
+		st.check_utf8 |= b.high != 0;
+		events = (b.word & ~(b.word << 1)) | b.mark;
+		while (events != 0) {
+			unsigned i = (unsigned)__builtin_ctzll(events);
+			size_t at = pos + i, n;
+			uint64_t rest;
+
+			events &= events - 1;
+			if (b.mark & (UINT64_C(1) << i)) {
+				scan_mark(&st, s[at], at + 1 < len ? s[at + 1] : 0);
+				continue;
+			}
+			rest = ~(b.word >> i); /* zeros are the word's bytes */
+			n = rest != 0 ? (size_t)__builtin_ctzll(rest) : 64;
+			if (at + n == pos + 64 && pos + 64 < len) {
+				/* the word may go on: the next block starts with it, or a word
+				 * longer than a block (never a keyword) is stepped over here */
+				if (i > 0) {
+					next_pos = at;
+					break;
+				}
+				while (at + n < len && (byte_class[s[at + n]] & WORD))
+					n++;
+				st.check_utf8 = true; /* its bytes were not all looked at */
+				st.at_start = false;
+				next_pos = at + n;
+				break;
+			}
+			scan_word(&st, s + at, n, at + n < len ? s[at + n] : 0);
+		}
+		pos = next_pos;
 	}
-	return found;
+	if (st.set_word && !(st.may & SESSION) &&
+	    (st.comment ? sql_set_starts_statement(sql, len) : st.set_first))
+		st.may |= SESSION;
+	/* the exact place of a byte that is not UTF-8 comes from the full check */
+	out->valid = st.check_utf8 || st.nul ? sql_utf8_check(sql, len) : len;
+	out->comment = st.comment;
+	out->may = st.may;
+}
+
+unsigned pgw_sql_prefilter(const char *sql, size_t len, unsigned want)
+{
+	struct pgw_sql_scan sc;
+
+	pgw_sql_scan(sql, len, &sc);
+	return sc.may & want;
 }
 
 bool pgw_sql_may_break_rules(const char *sql, size_t len)

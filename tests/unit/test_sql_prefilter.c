@@ -9,9 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <cmocka.h>
 
 #include "pgward/sql.h"
+#include "pgward/sql_lex.h"
+#include "../../src/sql/sql-int.h"
 
 static bool may(const char *sql)
 {
@@ -203,28 +206,16 @@ static void test_session_words(void **state)
 	}
 }
 
-/*
- * Sound: for every statement of the classifier's tables, whatever a check that holds for every
- * role reads (a write of either text setting, RESET/DISCARD ALL, a name pgward cannot read, a
- * DO block, what changes a setting unseen) is only ever found in a text the question sends to
- * the parser.
- */
-static void test_session_words_cover_the_tables(void **state)
+/* Calls <fn> with each statement of the classifier's tables (tests/data/sql/<file>: a
+ * name, a tab, the statement); returns how many there were. */
+static int each_table_statement(const char *const *files, size_t nfiles,
+				void (*fn)(char *sql, size_t len, void *arg), void *arg)
 {
-	static const char *const files[] = {"flags.tsv",   "gucs.tsv",	  "kinds.tsv",
-					    "inserts.tsv", "updates.tsv", "notifies.tsv"};
-	const uint64_t matter = PGW_SQL_BIT(PGW_SQL_TEXT_FORM_UNSEEN) |
-				PGW_SQL_BIT(PGW_SQL_RESET_ALL) | PGW_SQL_BIT(PGW_SQL_DISCARD_ALL) |
-				PGW_SQL_BIT(PGW_SQL_SET_CONFIG_DYNAMIC) |
-				PGW_SQL_BIT(PGW_SQL_DO_BLOCK);
-	struct pgw_sql_cache *cache = pgw_sql_cache_new(0, 0);
 	const char *dir = getenv("PGWARD_TEST_DATA");
 	char path[1024], line[8192];
-	int checked = 0, mattered = 0;
+	int n = 0;
 
-	(void)state;
-	assert_non_null(cache);
-	for (size_t f = 0; f < PGW_ARRAY_LEN(files); f++) {
+	for (size_t f = 0; f < nfiles; f++) {
 		FILE *fp;
 
 		snprintf(path, sizeof(path), "%s/sql/%s", dir ? dir : "tests/data", files[f]);
@@ -233,8 +224,6 @@ static void test_session_words_cover_the_tables(void **state)
 			fail_msg("cannot open %s", path);
 		while (fgets(line, sizeof(line), fp) != NULL) {
 			char *sql = strchr(line, '\t');
-			const struct pgw_sql_info *info;
-			bool matters = false;
 			size_t len;
 
 			if (line[0] == '#' || sql == NULL)
@@ -242,27 +231,60 @@ static void test_session_words_cover_the_tables(void **state)
 			sql++;
 			len = strcspn(sql, "\n");
 			sql[len] = '\0';
-			info = pgw_sql_inspect(cache, sql, len);
-			if (info->status == PGW_SQL_OK) {
-				matters = (info->flags & matter) != 0;
-				for (size_t g = 0; g < info->ngucs; g++)
-					matters |= strcmp(info->gucs[g].name, "client_encoding") ==
-							   0 ||
-						   strcmp(info->gucs[g].name,
-							  "standard_conforming_strings") == 0 ||
-						   strcmp(info->gucs[g].name, "all") == 0;
-			}
-			if (matters && !pgw_sql_prefilter(sql, len, PGW_SQL_MAY_CHANGE_SESSION))
-				fail_msg("%s: not sent to the parser, but its %s matters", files[f],
-					 sql);
-			mattered += matters;
-			checked++;
-			pgw_sql_info_unref(info);
+			fn(sql, len, arg);
+			n++;
 		}
 		fclose(fp);
 	}
-	pgw_sql_cache_free(cache);
-	assert_true(checked > 400 && mattered > 30);
+	return n;
+}
+
+/*
+ * Sound: for every statement of the classifier's tables, whatever a check that holds for every
+ * role reads (a write of either text setting, RESET/DISCARD ALL, a name pgward cannot read, a
+ * DO block, what changes a setting unseen) is only ever found in a text the question sends to
+ * the parser.
+ */
+struct cover {
+	struct pgw_sql_cache *cache;
+	int mattered;
+};
+
+static void check_cover(char *sql, size_t len, void *arg)
+{
+	const uint64_t matter = PGW_SQL_BIT(PGW_SQL_TEXT_FORM_UNSEEN) |
+				PGW_SQL_BIT(PGW_SQL_RESET_ALL) | PGW_SQL_BIT(PGW_SQL_DISCARD_ALL) |
+				PGW_SQL_BIT(PGW_SQL_SET_CONFIG_DYNAMIC) |
+				PGW_SQL_BIT(PGW_SQL_DO_BLOCK);
+	struct cover *c = arg;
+	const struct pgw_sql_info *info = pgw_sql_inspect(c->cache, sql, len);
+	bool matters = false;
+
+	if (info->status == PGW_SQL_OK) {
+		matters = (info->flags & matter) != 0;
+		for (size_t g = 0; g < info->ngucs; g++)
+			matters |= strcmp(info->gucs[g].name, "client_encoding") == 0 ||
+				   strcmp(info->gucs[g].name, "standard_conforming_strings") == 0 ||
+				   strcmp(info->gucs[g].name, "all") == 0;
+	}
+	if (matters && !pgw_sql_prefilter(sql, len, PGW_SQL_MAY_CHANGE_SESSION))
+		fail_msg("not sent to the parser, but its %s matters", sql);
+	c->mattered += matters;
+	pgw_sql_info_unref(info);
+}
+
+static void test_session_words_cover_the_tables(void **state)
+{
+	static const char *const files[] = {"flags.tsv",   "gucs.tsv",	  "kinds.tsv",
+					    "inserts.tsv", "updates.tsv", "notifies.tsv"};
+	struct cover c = {.cache = pgw_sql_cache_new(0, 0)};
+	int checked;
+
+	(void)state;
+	assert_non_null(c.cache);
+	checked = each_table_statement(files, PGW_ARRAY_LEN(files), check_cover, &c);
+	pgw_sql_cache_free(c.cache);
+	assert_true(checked > 400 && c.mattered > 30);
 }
 
 /* Each keyword of both filters is found in any case, as a whole word anywhere in the text;
@@ -318,6 +340,280 @@ static void test_utf8(void **state)
 	assert_false(pgw_sql_utf8_valid("SELECT '\0'", 10));
 }
 
+/* ---- the one-pass scan against the definitions it answers ---- */
+
+/* Each question's words (sql.h), spelled here apart from the scan's own table. */
+static const char *const rule_words[] = {
+	"drop",
+	"truncate",
+	"delete",
+	"update",
+	"alter",
+	"create",
+	"set",
+	"reset",
+	"grant",
+	"revoke",
+	"do",
+	"merge",
+	"set_config",
+	"discard",
+	"copy",
+	"call",
+	"security",
+	"role",
+	"system",
+	"explain",
+	"prepare",
+	"notify",
+	"pg_notify",
+	"vacuum",
+	"cluster",
+	"reindex",
+	"lock",
+	"query_to_xml",
+	"query_to_xmlschema",
+	"query_to_xml_and_xmlschema",
+	"ts_stat",
+	"ts_rewrite",
+	"crosstab",
+	"crosstab2",
+	"crosstab3",
+	"crosstab4",
+	"connectby",
+	"xpath_table",
+};
+static const char *const ddl_words[] = {
+	"alter",  "comment",  "create",	  "drop",	  "grant",	"import",
+	"revoke", "reassign", "security", "lock_timeout", "set_config",
+};
+static const char *const session_words[] = {
+	"alter", "create", "reset", "discard", "deallocate", "do", "set_config", "pg_settings",
+};
+
+static bool word_byte(unsigned char c)
+{
+	return isalnum(c) || c == '_' || c == '$' || c >= 0x80;
+}
+
+static bool listed(const char *w, size_t n, const char *const *list, size_t nlist)
+{
+	for (size_t i = 0; i < nlist; i++)
+		if (strlen(list[i]) == n && strncasecmp(w, list[i], n) == 0)
+			return true;
+	return false;
+}
+
+/* The answers as defined: a listed word as a whole word anywhere, U& anywhere, and for
+ * SESSION a SET that the lexer finds at a statement's start. */
+static unsigned defined_answers(const char *sql, size_t len)
+{
+	unsigned may = 0;
+
+	for (size_t i = 0; i < len;) {
+		size_t j = i;
+
+		if (!word_byte((unsigned char)sql[i])) {
+			i++;
+			continue;
+		}
+		while (j < len && word_byte((unsigned char)sql[j]))
+			j++;
+		if (j - i == 1 && (sql[i] | 0x20) == 'u' && j < len && sql[j] == '&')
+			return PGW_SQL_MAY_ALL;
+		if (listed(sql + i, j - i, rule_words, PGW_ARRAY_LEN(rule_words)))
+			may |= PGW_SQL_MAY_BREAK_RULES;
+		if (listed(sql + i, j - i, ddl_words, PGW_ARRAY_LEN(ddl_words)))
+			may |= PGW_SQL_MAY_RUN_DDL;
+		if (listed(sql + i, j - i, session_words, PGW_ARRAY_LEN(session_words)))
+			may |= PGW_SQL_MAY_CHANGE_SESSION;
+		i = j;
+	}
+	if ((may & PGW_SQL_MAY_BREAK_RULES) && sql_set_starts_statement(sql, len))
+		may |= PGW_SQL_MAY_CHANGE_SESSION;
+	return may;
+}
+
+/* Whether a ';' or a byte that is neither a word's nor a space comes before the first
+ * word of a statement: where the scan may send a text to the parser that the definition
+ * lets pass (a SET after a ';' in a constant, "(SET"). */
+static bool set_after_punctuation(const char *sql, size_t len)
+{
+	return memchr(sql, ';', len) != NULL || (len > 0 && !word_byte((unsigned char)sql[0]));
+}
+
+static unsigned long long rng_state = 0x9e3779b97f4a7c15ULL;
+
+static unsigned rnd(unsigned n)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (unsigned)(rng_state % n);
+}
+
+static int scans_checked, session_wider;
+
+/* The scan answers exactly what the definitions answer (SESSION: at least that, and more
+ * only where punctuation could start a statement), validity as sql_utf8_check, comment as
+ * pgw_sql_has_comment_start. */
+static void check_scan(const char *sql, size_t len)
+{
+	struct pgw_sql_scan sc;
+	unsigned want = defined_answers(sql, len);
+
+	pgw_sql_scan(sql, len, &sc);
+	if ((sc.may & ~PGW_SQL_MAY_CHANGE_SESSION) != (want & ~PGW_SQL_MAY_CHANGE_SESSION) ||
+	    ((want & PGW_SQL_MAY_CHANGE_SESSION) && !(sc.may & PGW_SQL_MAY_CHANGE_SESSION)))
+		fail_msg("scan answers %u, the definition %u: [%.*s]", sc.may, want, (int)len, sql);
+	if (sc.may != want) {
+		if (!set_after_punctuation(sql, len) || pgw_sql_has_comment_start(sql, len))
+			fail_msg("SESSION without cause: [%.*s]", (int)len, sql);
+		session_wider++;
+	}
+	assert_int_equal(sc.valid == len, pgw_sql_utf8_valid(sql, len));
+	assert_int_equal(sc.comment, pgw_sql_has_comment_start(sql, len));
+	scans_checked++;
+}
+
+/* Pieces the mutations splice in: keywords, near misses, what ends or hides a word. */
+static const char *const pieces[] = {
+	"set",	     "SET ", " Set",	   ";",	    "; ",	  "--",	     "/*",
+	"*/",	     "'",    "\"",	   "$$",    "U&",	  "u&\"x\"", "\xc3\xa9",
+	"\xc3",	     "\xff", "\0",	   " ",	    "\n",	  "drop",    "DELETE",
+	"settings",  "xset", "set_config", "reset", "do",	  "(",	     "lock_timeout",
+	"pg_notify", "e'",   "\\",	   "1",	    "deallocate", "alter",   "update t set a = 1",
+	"select ",   "$1",   "\t;\t",	   "sEt",   "_set",
+};
+
+static void mutate_and_check(const char *base, size_t len)
+{
+	char buf[512];
+
+	for (int round = 0; round < 40; round++) {
+		size_t n = len < sizeof(buf) - 64 ? len : sizeof(buf) - 64;
+
+		memcpy(buf, base, n);
+		for (int edits = 1 + (int)rnd(3); edits > 0; edits--) {
+			const char *piece = pieces[rnd(PGW_ARRAY_LEN(pieces))];
+			size_t plen = piece[0] ? strlen(piece) : 1,
+			       at = n ? rnd((unsigned)n + 1) : 0;
+
+			if (n + plen >= sizeof(buf))
+				break;
+			if (rnd(4) == 0 && at < n) { /* overwrite */
+				size_t k = plen < n - at ? plen : n - at;
+
+				memcpy(buf + at, piece, k);
+			} else { /* insert */
+				memmove(buf + at + plen, buf + at, n - at);
+				memcpy(buf + at, piece, plen);
+				n += plen;
+			}
+		}
+		check_scan(buf, n);
+	}
+}
+
+/*
+ * Differential: over the classifier's tables and forty random mutations of each of their
+ * statements (keywords and near misses spliced in, split by comments, quotes, ';', bytes
+ * that are not UTF-8, NUL), the one-pass scan gives what the plain definitions give.
+ */
+static void check_with_mutations(char *sql, size_t len, void *arg)
+{
+	(void)arg;
+	check_scan(sql, len);
+	mutate_and_check(sql, len);
+}
+
+static void test_scan_matches_the_definitions(void **state)
+{
+	static const char *const files[] = {"flags.tsv",      "gucs.tsv",    "kinds.tsv",
+					    "inserts.tsv",    "updates.tsv", "notifies.tsv",
+					    "deallocates.tsv"};
+	int lines;
+
+	(void)state;
+	lines = each_table_statement(files, PGW_ARRAY_LEN(files), check_with_mutations, NULL);
+	for (int i = 0; i < 20000; i++) { /* texts of pieces alone */
+		char buf[256];
+		size_t n = 0;
+
+		for (int k = (int)rnd(12); k >= 0; k--) {
+			const char *piece = pieces[rnd(PGW_ARRAY_LEN(pieces))];
+			size_t plen = piece[0] ? strlen(piece) : 1;
+
+			if (n + plen > sizeof(buf))
+				break;
+			memcpy(buf + n, piece, plen);
+			n += plen;
+		}
+		check_scan(buf, n);
+	}
+	/* the wider SESSION answer stays the exception it is meant to be */
+	assert_true(lines > 500 && scans_checked > 40000);
+	assert_true(session_wider * 20 < scans_checked);
+}
+
+/* The SSE2 masks equal the portable ones, for every byte value in every lane. */
+static void test_scan_blocks_alike(void **state)
+{
+	unsigned char blk[64];
+	struct sql_scan_block a, b;
+
+	(void)state;
+	for (int round = 0; round < 20000; round++) {
+		unsigned chunks = 1 + (unsigned)round % 4;
+
+		for (unsigned i = 0; i < 64; i++)
+			blk[i] = round < 256 ? (unsigned char)(round + i * 7)
+					     : (unsigned char)rnd(256);
+		sql_scan_block_portable(blk, chunks, &a);
+#ifdef __SSE2__
+		sql_scan_block_simd(blk, chunks, &b);
+#else
+		b = a;
+#endif
+		assert_true(a.word == b.word && a.high == b.high && a.mark == b.mark);
+	}
+	/* and the portable ones say what the scan means by each byte */
+	memcpy(blk, "aZ09_$\x80\xff;-/ \0\"'(&*", 18);
+	memset(blk + 18, '+', 46);
+	sql_scan_block_portable(blk, 4, &a);
+	assert_true(a.word == 0xffu && a.high == 0xc0u && a.mark == ((0x7u << 8) | (1u << 12)));
+}
+
+/* Keywords across the scan's 64-byte blocks, after words longer than a block, and SET after a
+ * ';' at a block's end are all found where they are; near misses stay near misses. */
+static void test_scan_blocks_edges(void **state)
+{
+	char sql[400];
+
+	(void)state;
+	for (size_t at = 40; at < 200; at++) {
+		memset(sql, ' ', at);
+		memcpy(sql, "select", 6);
+		snprintf(sql + at, sizeof(sql) - at, "drop");
+		check_scan(sql, strlen(sql));
+		assert_true(pgw_sql_may_run_ddl(sql, strlen(sql)));
+		memset(sql, 'x', at); /* one long word, then the keyword */
+		snprintf(sql + at, sizeof(sql) - at, " drop");
+		check_scan(sql, strlen(sql));
+		assert_true(pgw_sql_may_run_ddl(sql, strlen(sql)));
+		snprintf(sql + at, sizeof(sql) - at, "drop"); /* a longer word, not the keyword */
+		check_scan(sql, strlen(sql));
+		assert_false(pgw_sql_may_break_rules(sql, strlen(sql)));
+		memset(sql, 'y', at);
+		sql[at - 1] = ';';
+		snprintf(sql + at, sizeof(sql) - at, "set a = 1");
+		check_scan(sql, strlen(sql));
+		assert_true(pgw_sql_prefilter(sql, strlen(sql), PGW_SQL_MAY_CHANGE_SESSION));
+		sql[at - 1] = '\xc3'; /* half a character before the word: not UTF-8 */
+		check_scan(sql, strlen(sql));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -329,6 +625,9 @@ int main(void)
 		cmocka_unit_test(test_session_words_cover_the_tables),
 		cmocka_unit_test(test_every_keyword_any_case),
 		cmocka_unit_test(test_utf8),
+		cmocka_unit_test(test_scan_matches_the_definitions),
+		cmocka_unit_test(test_scan_blocks_alike),
+		cmocka_unit_test(test_scan_blocks_edges),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
