@@ -92,12 +92,26 @@ static inline void pgw_policy_ctx_init(struct pgw_policy_ctx *ctx, const struct 
 	ctx->text_buf = NULL;
 }
 
+/* What a policy needs to have anything to do (pgw_policy.needs). */
+enum {
+	PGW_POLICY_NEEDS_TENANT_MODE = 1,      /* [tenant] mode = on */
+	PGW_POLICY_NEEDS_TENANT_CONTEXT = 2,   /* the session runs with a tenant context */
+	PGW_POLICY_NEEDS_COLUMN_LIMITS = 4,    /* [limits] column_limits */
+	PGW_POLICY_NEEDS_DDL_LOCK_TIMEOUT = 8, /* [guard] ddl_lock_timeout */
+};
+
 struct pgw_policy {
 	const char *name;
 	/* From the header alone, before the body is read; optional. */
 	enum pgw_verdict (*on_header)(struct pgw_policy_ctx *ctx, const struct pgw_msg_view *msg);
 	/* The whole message; optional. Only for types pgw_policy_needs_body() names. */
 	enum pgw_verdict (*on_message)(struct pgw_policy_ctx *ctx, const struct pgw_msg_view *msg);
+	/* The message types on_message looks at ("QP": Query and Parse); the pipeline passes
+	 * it no other. */
+	const char *reads;
+	/* PGW_POLICY_NEEDS_*: what must hold for the policy to have anything to do; the
+	 * pipeline does not call it otherwise (it checks again itself). */
+	unsigned needs;
 };
 
 /* Message types the pipeline reads whole before forwarding: Query, Parse, Bind, FunctionCall

@@ -284,4 +284,6 @@ static enum pgw_verdict on_message(struct pgw_policy_ctx *ctx, const struct pgw_
 const struct pgw_policy pgw_column_limits = {
 	.name = "column_limits",
 	.on_message = on_message,
+	.reads = "QPB",
+	.needs = PGW_POLICY_NEEDS_COLUMN_LIMITS,
 };

@@ -68,4 +68,6 @@ static enum pgw_verdict on_message(struct pgw_policy_ctx *ctx, const struct pgw_
 const struct pgw_policy pgw_ddl_lock = {
 	.name = "ddl_lock",
 	.on_message = on_message,
+	.reads = "QPB",
+	.needs = PGW_POLICY_NEEDS_DDL_LOCK_TIMEOUT,
 };

@@ -100,4 +100,5 @@ static enum pgw_verdict on_message(struct pgw_policy_ctx *ctx, const struct pgw_
 const struct pgw_policy pgw_function_call = {
 	.name = "function_call",
 	.on_message = on_message,
+	.reads = "F",
 };

@@ -252,4 +252,5 @@ static enum pgw_verdict on_message(struct pgw_policy_ctx *ctx, const struct pgw_
 const struct pgw_policy pgw_guard = {
 	.name = "guard",
 	.on_message = on_message,
+	.reads = "QP",
 };

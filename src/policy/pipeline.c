@@ -17,25 +17,96 @@ static const struct pgw_policy *const pipeline[] = {
 	&pgw_guard,	   &pgw_column_limits, &pgw_ddl_lock,
 };
 
+typedef enum pgw_verdict (*policy_fn)(struct pgw_policy_ctx *ctx, const struct pgw_msg_view *msg);
+
+/* The message types read whole, in the order of the lists below. */
+static const char body_types[] = "QPBFC";
+
+/* Where <type> is in body_types; -1 for a type not read whole. */
+static int body_index(char type)
+{
+	switch (type) {
+	case 'Q':
+		return 0;
+	case 'P':
+		return 1;
+	case 'B':
+		return 2;
+	case 'F':
+		return 3;
+	case 'C':
+		return 4;
+	default:
+		return -1;
+	}
+}
+
+/* The policies of each pass, in pipeline order, built on first use: the on_header functions,
+ * and for each of body_types the policies whose on_message reads it (most messages concern a
+ * few policies, and every one of them passes here). */
+static struct {
+	bool built;
+	uint8_t nheader, nmessage[sizeof(body_types) - 1];
+	policy_fn header[PGW_ARRAY_LEN(pipeline)];
+	const struct pgw_policy *message[sizeof(body_types) - 1][PGW_ARRAY_LEN(pipeline)];
+} lists;
+
+static void lists_build(void)
+{
+	for (size_t i = 0; i < PGW_ARRAY_LEN(pipeline); i++) {
+		const struct pgw_policy *p = pipeline[i];
+
+		if (p->on_header != NULL)
+			lists.header[lists.nheader++] = p->on_header;
+		for (size_t t = 0; t < sizeof(body_types) - 1; t++)
+			if (p->on_message != NULL && strchr(p->reads, body_types[t]) != NULL)
+				lists.message[t][lists.nmessage[t]++] = p;
+	}
+	lists.built = true;
+}
+
 bool pgw_policy_needs_body(char type)
 {
-	return type == 'Q' || type == 'P' || type == 'B' || type == 'F' || type == 'C';
+	return body_index(type) >= 0;
 }
 
 enum pgw_verdict pgw_pipeline_header(struct pgw_policy_ctx *ctx, const struct pgw_msg_view *msg)
 {
-	for (size_t i = 0; i < PGW_ARRAY_LEN(pipeline); i++)
-		if (pipeline[i]->on_header != NULL && pipeline[i]->on_header(ctx, msg) != PGW_PASS)
+	if (!lists.built)
+		lists_build();
+	for (size_t i = 0; i < lists.nheader; i++)
+		if (lists.header[i](ctx, msg) != PGW_PASS)
 			return PGW_REFUSE;
 	return PGW_PASS;
 }
 
+/* The PGW_POLICY_NEEDS_* that do not hold for <ctx>. */
+static unsigned unmet_needs(const struct pgw_policy_ctx *ctx)
+{
+	const struct pgw_config *cfg = ctx->cfg;
+
+	return (cfg->tenant_mode != PGW_TENANT_MODE_ON ? PGW_POLICY_NEEDS_TENANT_MODE : 0) |
+	       (!ctx->tenant_context ? PGW_POLICY_NEEDS_TENANT_CONTEXT : 0) |
+	       (cfg->ncol_limits == 0 ? PGW_POLICY_NEEDS_COLUMN_LIMITS : 0) |
+	       (cfg->ddl_lock_timeout <= 0 ? PGW_POLICY_NEEDS_DDL_LOCK_TIMEOUT : 0);
+}
+
 enum pgw_verdict pgw_pipeline_message(struct pgw_policy_ctx *ctx, const struct pgw_msg_view *msg)
 {
-	for (size_t i = 0; i < PGW_ARRAY_LEN(pipeline); i++)
-		if (pipeline[i]->on_message != NULL &&
-		    pipeline[i]->on_message(ctx, msg) != PGW_PASS)
+	int k = body_index(msg->type);
+	unsigned unmet;
+
+	if (k < 0)
+		return PGW_PASS;
+	if (!lists.built)
+		lists_build();
+	unmet = unmet_needs(ctx);
+	for (size_t i = 0; i < lists.nmessage[k]; i++) {
+		const struct pgw_policy *p = lists.message[k][i];
+
+		if (!(p->needs & unmet) && p->on_message(ctx, msg) != PGW_PASS)
 			return PGW_REFUSE;
+	}
 	return PGW_PASS;
 }
 

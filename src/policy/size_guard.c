@@ -85,4 +85,5 @@ const struct pgw_policy pgw_size_guard = {
 	.name = "size_guard",
 	.on_header = on_header,
 	.on_message = on_message,
+	.reads = "B",
 };

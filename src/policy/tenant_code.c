@@ -71,4 +71,6 @@ static enum pgw_verdict on_message(struct pgw_policy_ctx *ctx, const struct pgw_
 const struct pgw_policy pgw_tenant_code = {
 	.name = "tenant_code",
 	.on_message = on_message,
+	.reads = "QP",
+	.needs = PGW_POLICY_NEEDS_TENANT_CONTEXT,
 };

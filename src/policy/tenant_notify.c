@@ -75,4 +75,6 @@ static enum pgw_verdict on_message(struct pgw_policy_ctx *ctx, const struct pgw_
 const struct pgw_policy pgw_tenant_notify = {
 	.name = "tenant_notify",
 	.on_message = on_message,
+	.reads = "QP",
+	.needs = PGW_POLICY_NEEDS_TENANT_MODE,
 };

@@ -35,4 +35,5 @@ static enum pgw_verdict on_message(struct pgw_policy_ctx *ctx, const struct pgw_
 const struct pgw_policy pgw_text_reader = {
 	.name = "text_reader",
 	.on_message = on_message,
+	.reads = "QP",
 };
