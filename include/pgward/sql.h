@@ -302,22 +302,24 @@ bool pgw_sql_may_run_ddl(const char *sql, size_t len);
 #define PGW_SQL_MAY_RUN_DDL	2u
 /*
  * What the checks that hold for every role need (the guard's integrity, and how the
- * session's text reads, and which prepared statements it has): ALTER, CREATE, RESET,
- * DISCARD, DEALLOCATE, DO, set_config, pg_settings, U&, and SET only as the first word of a
- * statement (so UPDATE ... SET needs no parse). For a role with no guard rule, outside tenant mode.
+ * session's text reads, and which prepared statements it has): SET, RESET, ALTER, CREATE,
+ * DISCARD, DEALLOCATE or DO as the first word of a statement (so UPDATE ... SET needs no
+ * parse), set_config or pg_settings anywhere, U&. For a role with no guard rule, outside
+ * tenant mode.
  */
 #define PGW_SQL_MAY_CHANGE_SESSION 4u
 #define PGW_SQL_MAY_ALL		   7u
 unsigned pgw_sql_prefilter(const char *sql, size_t len, unsigned want);
 
 /* What one pass over a text tells: pgw_sql_utf8_valid, whether a comment may start in it,
- * and every pgw_sql_prefilter answer. */
+ * and the pgw_sql_prefilter answers to <want>. PGW_SQL_MAY_CHANGE_SESSION alone costs least:
+ * it looks at the first word of each statement only. */
 struct pgw_sql_scan {
 	size_t valid; /* leading bytes that are UTF-8 without NUL: <len> when all are */
 	bool comment; /* "--" or a slash-star occurs (in a constant too) */
-	unsigned may; /* the PGW_SQL_MAY_* questions answered yes */
+	unsigned may; /* the questions of <want> answered yes */
 };
-void pgw_sql_scan(const char *sql, size_t len, struct pgw_sql_scan *out);
+void pgw_sql_scan(const char *sql, size_t len, unsigned want, struct pgw_sql_scan *out);
 
 /* PostgreSQL's parse_bool_with_len(): 1 true, 0 false, -1 not a boolean ("o" alone is -1). */
 int pgw_sql_parse_bool(const char *value);

@@ -92,14 +92,14 @@ void pgw_policy_read_text(struct pgw_policy_ctx *ctx, const struct pgw_msg_view 
 		return;
 	}
 	/* Every simple-protocol Query comes here. In the usual session one pass over the bytes
-	 * checks them as the server will and answers every pre-filter question. */
+	 * checks them as the server will and answers the question every role asks. */
 	if (plain_utf8(ctx->forms)) {
-		pgw_sql_scan(raw, raw_len, &scan);
+		pgw_sql_scan(raw, raw_len, PGW_SQL_MAY_CHANGE_SESSION, &scan);
 		if (scan.valid == raw_len && !scan.comment) {
 			ctx->text_status = PGW_ENC_SAME;
 			ctx->text = raw;
 			ctx->text_len = raw_len;
-			ctx->prefilter_asked = PGW_SQL_MAY_ALL;
+			ctx->prefilter_asked = PGW_SQL_MAY_CHANGE_SESSION;
 			ctx->prefilter_found = (uint8_t)scan.may;
 			return;
 		}

@@ -1,12 +1,14 @@
 /*
- * A lexical pre-filter that lets the guard skip the parser for statements that cannot
- * break any rule. Every guard rule and every protected setting needs one of a few
- * keywords (DROP, DELETE, SET, NOTIFY, ...) or the name of a function that matters
- * (set_config, pg_notify, the built-ins that run SQL from text: calls.c) in the text.
- * Keywords can be neither quoted nor split by comments, and a quoted name is still a word
- * between its quotes; so a text without any of them, as a whole word, needs no parse. It
- * must only ever err towards parsing: Unicode-escaped identifiers (U&"...") and anything it
- * cannot read plainly send the text to the parser.
+ * A lexical pre-filter that lets the policies skip the parser for statements that cannot
+ * concern them. Every guard rule and every protected setting needs one of a few keywords
+ * (DROP, DELETE, SET, NOTIFY, ...) or the name of a function that matters (set_config,
+ * pg_notify, the built-ins that run SQL from text: calls.c) in the text. Keywords can be
+ * neither quoted nor split by comments, and a quoted name is still a word between its
+ * quotes; so a text without any of them, as a whole word, needs no parse. The words of the
+ * statements that change the session count only where a statement starts, so that
+ * UPDATE ... SET is not parsed for them. It must only ever err towards parsing:
+ * Unicode-escaped identifiers (U&"...") and anything it cannot read plainly send the text
+ * to the parser.
  */
 #include "sql-int.h"
 
@@ -18,9 +20,10 @@
 #include <emmintrin.h>
 #endif
 
-/* Questions a keyword answers beyond the three of sql.h: "set" changes the session only
- * where a statement starts, and "u" matters only as the U& of an escaped name. */
-#define SET_AT_START 8u
+/* Questions a keyword answers beyond the three of sql.h: a statement's first word that
+ * changes the session (SET, RESET, ALTER, ...: SESSION only there, so UPDATE ... SET needs no
+ * parse), and "u", which matters only as the U& of an escaped name. */
+#define STMT_SESSION 8u
 #define U_AMP	     16u
 #define RULES	     PGW_SQL_MAY_BREAK_RULES
 #define DDL	     PGW_SQL_MAY_RUN_DDL
@@ -42,25 +45,27 @@ struct trigger {
  * RULES: the guard rules' keywords and function names (POLICY and RENAME come after ALTER,
  * CREATE or DROP), and from query_to_xml on calls.c's built-ins that run SQL given as text.
  * DDL: the words that may start a DDL statement (kind DDL but SELECT INTO), or name
- * lock_timeout in a write to it (set_config can spell it any way). SESSION: what the checks
- * that hold for every role read (sql.h).
+ * lock_timeout in a write to it (set_config can spell it any way). SESSION (sql.h): the
+ * statements that write a setting, a function's or a role's settings, or a type that
+ * shadows text, forget settings or prepared statements, or run a DO block, all begin with
+ * one of the STMT_SESSION words; set_config and pg_settings may stand anywhere.
  */
 /* clang-format off */
 static const struct trigger triggers[] = {
 	T("drop", RULES | DDL), T("truncate", RULES), T("delete", RULES), T("update", RULES),
-	T("alter", ALL), T("create", ALL), T("set", RULES | SET_AT_START),
-	T("reset", RULES | SESSION), T("grant", RULES | DDL), T("revoke", RULES | DDL),
-	T("do", RULES | SESSION), T("merge", RULES), T("set_config", ALL),
-	T("discard", RULES | SESSION), T("copy", RULES), T("call", RULES),
-	T("security", RULES | DDL), T("role", RULES), T("system", RULES), T("explain", RULES),
-	T("prepare", RULES), T("notify", RULES), T("pg_notify", RULES), T("vacuum", RULES),
-	T("cluster", RULES), T("reindex", RULES), T("lock", RULES),
-	T("query_to_xml", RULES), T("query_to_xmlschema", RULES),
+	T("alter", RULES | DDL | STMT_SESSION), T("create", RULES | DDL | STMT_SESSION),
+	T("set", RULES | STMT_SESSION), T("reset", RULES | STMT_SESSION),
+	T("grant", RULES | DDL), T("revoke", RULES | DDL), T("do", RULES | STMT_SESSION),
+	T("merge", RULES), T("set_config", ALL), T("discard", RULES | STMT_SESSION),
+	T("copy", RULES), T("call", RULES), T("security", RULES | DDL), T("role", RULES),
+	T("system", RULES), T("explain", RULES), T("prepare", RULES), T("notify", RULES),
+	T("pg_notify", RULES), T("vacuum", RULES), T("cluster", RULES), T("reindex", RULES),
+	T("lock", RULES), T("query_to_xml", RULES), T("query_to_xmlschema", RULES),
 	T("query_to_xml_and_xmlschema", RULES), T("ts_stat", RULES), T("ts_rewrite", RULES),
 	T("crosstab", RULES), T("crosstab2", RULES), T("crosstab3", RULES),
 	T("crosstab4", RULES), T("connectby", RULES), T("xpath_table", RULES),
 	T("comment", DDL), T("import", DDL), T("reassign", DDL), T("lock_timeout", DDL),
-	T("deallocate", SESSION), T("pg_settings", SESSION), T("u", U_AMP),
+	T("deallocate", STMT_SESSION), T("pg_settings", SESSION), T("u", U_AMP),
 };
 /* clang-format on */
 #undef T
@@ -70,15 +75,17 @@ enum {
 	WORD = 1, /* a letter, digit, '_', '$' or any byte of a multibyte character */
 	HIGH = 2, /* >= 0x80: checked as UTF-8 */
 	MARK = 4, /* NUL, '-', '/', ';': the scan looks closer */
+	JOIN = 8, /* '_', '&': where SESSION's other words (set_config, pg_settings, U&) show */
 };
 
 /*
  * The scan's tables, built once on the first scan: the class of each byte; for each letter,
- * which word lengths some keyword starting with it has (bit n of lens[c - 'a']), and its
- * keywords (by_letter[first[c - 'a'] .. first[c - 'a' + 1]]).
+ * which word lengths some keyword starting with it has (bit n of lens[c - 'a']; stmt_lens
+ * for the STMT_SESSION ones), and its keywords (by_letter[first[c - 'a'] .. first[c - 'a' +
+ * 1]]).
  */
 static uint8_t byte_class[256];
-static uint32_t lens[26];
+static uint32_t lens[26], stmt_lens[26];
 static uint8_t first[27];
 static struct trigger by_letter[PGW_ARRAY_LEN(triggers)];
 static bool tables_ready;
@@ -94,12 +101,16 @@ static void tables_build(void)
 		byte_class[c] = (uint8_t)((word ? WORD : 0) | (c >= 0x80 ? HIGH : 0));
 	}
 	byte_class['\0'] = byte_class['-'] = byte_class['/'] = byte_class[';'] = MARK;
+	byte_class['_'] |= JOIN;
+	byte_class['&'] = JOIN;
 	for (unsigned l = 0; l < 26; l++) {
 		first[l] = (uint8_t)n;
 		for (size_t i = 0; i < PGW_ARRAY_LEN(triggers); i++)
 			if (triggers[i].word[0] == (char)('a' + l)) {
 				by_letter[n++] = triggers[i];
 				lens[l] |= 1u << triggers[i].len;
+				if (triggers[i].asks & STMT_SESSION)
+					stmt_lens[l] |= 1u << triggers[i].len;
 			}
 	}
 	first[26] = (uint8_t)n;
@@ -133,33 +144,40 @@ static unsigned word_asks(const unsigned char *w, size_t n)
 	return 0;
 }
 
-bool sql_set_starts_statement(const char *sql, size_t len)
+bool sql_statement_changes_session(const char *sql, size_t len)
 {
 	struct pgw_lexer lx;
 	struct pgw_lex_tok t;
 	bool at_start = true;
 
+	if (!tables_ready)
+		tables_build();
 	pgw_lex_init(&lx, sql, len, true);
 	while (pgw_lex_next(&lx, &t)) {
 		if (t.kind == PGW_TOK_SPACE)
 			continue;
-		if (at_start && t.kind == PGW_TOK_WORD && t.len == 3 &&
-		    strncasecmp(sql + t.start, "set", 3) == 0)
+		if (at_start && t.kind == PGW_TOK_WORD &&
+		    (word_asks((const unsigned char *)sql + t.start, t.len) & STMT_SESSION))
 			return true;
 		at_start = t.kind == PGW_TOK_OTHER && sql[t.start] == ';';
 	}
 	return false;
 }
 
-void sql_scan_block_portable(const unsigned char *p, unsigned chunks, struct sql_scan_block *b)
+void sql_scan_block_portable(const unsigned char *p, size_t n, size_t before, bool words,
+			     struct sql_scan_block *b)
 {
+	unsigned marks = words ? MARK : MARK | JOIN;
+
+	(void)before;
 	b->word = b->high = b->mark = 0;
-	for (unsigned i = 0; i < 16 * chunks; i++) {
+	for (unsigned i = 0; i < n; i++) {
 		unsigned c = byte_class[p[i]];
 
-		b->word |= (uint64_t)(c & WORD) << i;
+		if (words)
+			b->word |= (uint64_t)(c & WORD) << i;
 		b->high |= (uint64_t)((c & HIGH) >> 1) << i;
-		b->mark |= (uint64_t)((c & MARK) >> 2) << i;
+		b->mark |= (uint64_t)((c & marks) != 0) << i;
 	}
 }
 
@@ -172,27 +190,66 @@ static __m128i in_range(__m128i v, char lo, char span)
 	return _mm_cmpeq_epi8(_mm_min_epu8(t, top), t);
 }
 
-void sql_scan_block_simd(const unsigned char *p, unsigned chunks, struct sql_scan_block *b)
+static __m128i eq(__m128i v, char c)
 {
-	b->word = b->high = b->mark = 0;
-	for (unsigned k = 0; k < chunks; k++) {
-		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
-		/* letters of either case, digits, '_', '$' */
-		__m128i word = _mm_or_si128(
+	return _mm_cmpeq_epi8(v, _mm_set1_epi8(c));
+}
+
+/* The masks of the 16 bytes <v> into the low bits of each. */
+static inline void chunk_masks(__m128i v, bool words, unsigned *word, unsigned *high,
+			       unsigned *mark)
+{
+	__m128i m = _mm_or_si128(_mm_or_si128(eq(v, '\0'), eq(v, ';')),
+				 _mm_or_si128(eq(v, '-'), eq(v, '/')));
+
+	*high = (unsigned)_mm_movemask_epi8(v);
+	if (words) { /* letters of either case, digits, '_', '$' */
+		__m128i w = _mm_or_si128(
 			_mm_or_si128(in_range(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 25),
 				     in_range(v, '0', 9)),
-			_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('_')),
-				     _mm_cmpeq_epi8(v, _mm_set1_epi8('$'))));
-		__m128i mark = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_setzero_si128()),
-							 _mm_cmpeq_epi8(v, _mm_set1_epi8(';'))),
-					    _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('-')),
-							 _mm_cmpeq_epi8(v, _mm_set1_epi8('/'))));
-		uint64_t high = (uint16_t)_mm_movemask_epi8(v);
+			_mm_or_si128(eq(v, '_'), eq(v, '$')));
 
-		b->high |= high << (16 * k);
-		b->word |= ((uint16_t)_mm_movemask_epi8(word) | high) << (16 * k);
-		b->mark |= (uint64_t)(uint16_t)_mm_movemask_epi8(mark) << (16 * k);
+		*word = (unsigned)_mm_movemask_epi8(w) | *high;
+	} else {
+		m = _mm_or_si128(m, _mm_or_si128(eq(v, '_'), eq(v, '&')));
 	}
+	*mark = (unsigned)_mm_movemask_epi8(m);
+}
+
+void sql_scan_block_simd(const unsigned char *p, size_t n, size_t before, bool words,
+			 struct sql_scan_block *b)
+{
+	uint64_t word = 0, high = 0, mark = 0;
+	unsigned w = 0, h, m, off = 0;
+
+	for (; off + 16 <= n; off += 16) {
+		chunk_masks(_mm_loadu_si128((const __m128i *)(const void *)(p + off)), words, &w,
+			    &h, &m);
+		word |= (uint64_t)w << off;
+		high |= (uint64_t)h << off;
+		mark |= (uint64_t)m << off;
+	}
+	if (off < n) {
+		unsigned have = (unsigned)n - off, drop = 0;
+		unsigned char pad[16];
+		__m128i v;
+
+		if (n + before >= 16) { /* the text's last 16 bytes; those before drop */
+			v = _mm_loadu_si128((const __m128i *)(const void *)(p + n - 16));
+			drop = 16 - have;
+		} else { /* a text shorter than 16 bytes: spaces after it */
+			memcpy(pad, p + off, have);
+			memset(pad + have, ' ', 16 - have);
+			v = _mm_loadu_si128((const __m128i *)(const void *)pad);
+		}
+		chunk_masks(v, words, &w, &h, &m);
+		word |= (uint64_t)(w >> drop) << off;
+		high |= (uint64_t)(h >> drop) << off;
+		mark |= (uint64_t)(m >> drop) << off;
+	}
+	b->word = word;
+	b->high = high;
+	b->mark = mark;
 }
 #define scan_block sql_scan_block_simd
 #else
@@ -201,33 +258,51 @@ void sql_scan_block_simd(const unsigned char *p, unsigned chunks, struct sql_sca
 
 /* What the scan has found so far. */
 struct scan_state {
+	const unsigned char *s;
+	size_t len;
 	unsigned may;
-	bool at_start; /* no word since the text's start or the last ';' */
-	bool set_word, set_first, comment, nul;
+	bool at_start;	 /* no word since the text's start or the last ';' */
+	bool stmt_word;	 /* a STMT_SESSION word somewhere */
+	bool stmt_first; /* one as the first word of a statement */
+	bool comment, nul;
 	bool check_utf8; /* bytes >= 0x80 seen, or not every byte looked at */
 };
 
-/* The word of <n> bytes at <w>, <next> the byte after it (0 at the end). */
-static void scan_word(struct scan_state *st, const unsigned char *w, size_t n, unsigned next)
+/* The byte at <at>, 0 past the end. */
+static unsigned byte_at(const struct scan_state *st, size_t at)
 {
-	unsigned asks = word_asks(w, n);
+	return at < st->len ? st->s[at] : 0;
+}
+
+/* Whether the byte at <at> is outside the text or not part of a word. */
+static bool edge_at(const struct scan_state *st, size_t at)
+{
+	return at >= st->len || !(byte_class[st->s[at]] & WORD);
+}
+
+/* The word at <at> of <n> bytes. */
+static void scan_word(struct scan_state *st, size_t at, size_t n)
+{
+	unsigned asks = word_asks(st->s + at, n);
 
 	if (asks != 0) {
 		st->may |= asks & ALL;
-		if (asks & SET_AT_START) {
-			st->set_word = true;
-			st->set_first |= st->at_start;
+		if (asks & STMT_SESSION) {
+			st->stmt_word = true;
+			st->stmt_first |= st->at_start;
 		}
 		/* U&"..." and U&'...' spell names with escapes the scan cannot read */
-		if ((asks & U_AMP) && next == '&')
+		if ((asks & U_AMP) && byte_at(st, at + n) == '&')
 			st->may |= ALL;
 	}
 	st->at_start = false;
 }
 
-/* A NUL, ';', '-' or '/' with <next> the byte after it (0 at the end). */
-static void scan_mark(struct scan_state *st, unsigned c, unsigned next)
+/* A NUL, ';', '-' or '/' at <at>. */
+static void scan_mark(struct scan_state *st, size_t at)
 {
+	unsigned c = st->s[at], next = byte_at(st, at + 1);
+
 	if (c == ';')
 		st->at_start = true;
 	else if (c == '\0')
@@ -236,39 +311,27 @@ static void scan_mark(struct scan_state *st, unsigned c, unsigned next)
 		st->comment = true;
 }
 
-/*
- * One pass over the bytes, 64 at a time: where words start and end, and where the bytes the
- * scan looks closer at are, come from bit masks (SSE2 where there is one), and only those
- * places cost more. A word is a run of word bytes, as a keyword or a name (quoted or not)
- * is; a keyword can be neither quoted nor split by a comment. SET counts for SESSION where
- * no word came before it since the text's start or the last ';'. That errs towards parsing
- * (a ';' in a constant starts nothing for the server) unless a comment holds the words
- * around it, which the scan cannot tell: with a comment anywhere, the lexer decides instead.
- */
-void pgw_sql_scan(const char *sql, size_t len, struct pgw_sql_scan *out)
+/* The masks of the text's bytes from <pos> on, up to 64 of them. */
+static void load_block(const struct scan_state *st, size_t pos, bool words,
+		       struct sql_scan_block *b)
 {
-	const unsigned char *s = (const unsigned char *)sql;
-	struct scan_state st = {.at_start = true};
+	size_t rem = st->len - pos;
+
+	scan_block(st->s + pos, rem < 64 ? rem : 64, pos, words, b);
+}
+
+/* Every word: RULES and DDL, and SESSION as the definition says. */
+static void scan_words(struct scan_state *st)
+{
 	size_t pos = 0;
 
-	if (!tables_ready)
-		tables_build();
-	while (pos < len) {
-		unsigned char pad[64];
-		const unsigned char *blk = s + pos;
+	while (pos < st->len) {
 		struct sql_scan_block b;
 		uint64_t events;
-		size_t next_pos = pos + 64, rem = len - pos;
-		unsigned chunks = 4;
+		size_t next_pos = pos + 64;
 
-		if (rem < 64) { /* spaces after the end: neither word nor mark */
-			chunks = (unsigned)(rem + 15) / 16;
-			memcpy(pad, blk, rem);
-			memset(pad + rem, ' ', 16 * chunks - rem);
-			blk = pad;
-		}
-		scan_block(blk, chunks, &b);
-		st.check_utf8 |= b.high != 0;
+		load_block(st, pos, true, &b);
+		st->check_utf8 |= b.high != 0;
 		events = (b.word & ~(b.word << 1)) | b.mark;
 		while (events != 0) {
 			unsigned i = (unsigned)__builtin_ctzll(events);
@@ -277,44 +340,132 @@ void pgw_sql_scan(const char *sql, size_t len, struct pgw_sql_scan *out)
 
 			events &= events - 1;
 			if (b.mark & (UINT64_C(1) << i)) {
-				scan_mark(&st, s[at], at + 1 < len ? s[at + 1] : 0);
+				scan_mark(st, at);
 				continue;
 			}
 			rest = ~(b.word >> i); /* zeros are the word's bytes */
 			n = rest != 0 ? (size_t)__builtin_ctzll(rest) : 64;
-			if (at + n == pos + 64 && pos + 64 < len) {
+			if (at + n == pos + 64 && pos + 64 < st->len) {
 				/* the word may go on: the next block starts with it, or a word
 				 * longer than a block (never a keyword) is stepped over here */
 				if (i > 0) {
 					next_pos = at;
 					break;
 				}
-				while (at + n < len && (byte_class[s[at + n]] & WORD))
+				while (!edge_at(st, at + n))
 					n++;
-				st.check_utf8 = true; /* its bytes were not all looked at */
-				st.at_start = false;
+				st->check_utf8 = true; /* its bytes were not all looked at */
+				st->at_start = false;
 				next_pos = at + n;
 				break;
 			}
-			scan_word(&st, s + at, n, at + n < len ? s[at + n] : 0);
+			scan_word(st, at, n);
 		}
 		pos = next_pos;
 	}
-	if (st.set_word && !(st.may & SESSION) &&
-	    (st.comment ? sql_set_starts_statement(sql, len) : st.set_first))
+}
+
+/* The first word from <at> on (a ';' before it, or the end: none) as a statement's first. */
+static void first_word(struct scan_state *st, size_t at)
+{
+	size_t end;
+	unsigned l;
+
+	while (at < st->len && !(byte_class[st->s[at]] & WORD)) {
+		if (st->s[at] == ';')
+			return; /* that ';' is an event of its own */
+		at++;
+	}
+	for (end = at; !edge_at(st, end); end++)
+		;
+	l = (st->s[at] | 0x20u) - 'a';
+	if (end - at < 32 && l < 26 && (stmt_lens[l] & (1u << (end - at))) &&
+	    (word_asks(st->s + at, end - at) & STMT_SESSION))
+		st->stmt_word = st->stmt_first = true;
+}
+
+/* SESSION's words that stand anywhere, found from their '_' or '&' at <at>. */
+static void scan_join(struct scan_state *st, size_t at)
+{
+	const unsigned char *s = st->s;
+
+	if (s[at] == '&') {
+		if (at >= 1 && (s[at - 1] | 0x20) == 'u' && (at < 2 || edge_at(st, at - 2)))
+			st->may |= ALL;
+	} else if ((at >= 3 && at + 7 <= st->len && same_word(s + at - 3, "set_config", 10) &&
+		    (at == 3 || edge_at(st, at - 4)) && edge_at(st, at + 7)) ||
+		   (at >= 2 && at + 9 <= st->len && same_word(s + at - 2, "pg_settings", 11) &&
+		    (at == 2 || edge_at(st, at - 3)) && edge_at(st, at + 9))) {
+		st->may |= SESSION;
+	}
+}
+
+/*
+ * SESSION alone, without looking at every word: the first word of each statement, and the
+ * '_' and '&' of the words that may stand anywhere. The masks skip the word bytes, so most
+ * texts cost a few looks. False when a comment makes the first words uncertain (the full
+ * scan then decides).
+ */
+static bool scan_session(struct scan_state *st)
+{
+	first_word(st, 0);
+	for (size_t pos = 0; pos < st->len; pos += 64) {
+		struct sql_scan_block b;
+		uint64_t events;
+
+		load_block(st, pos, false, &b);
+		st->check_utf8 |= b.high != 0;
+		events = b.mark;
+		while (events != 0) {
+			size_t at = pos + (unsigned)__builtin_ctzll(events);
+
+			events &= events - 1;
+			if (byte_class[st->s[at]] & JOIN) {
+				scan_join(st, at);
+			} else {
+				scan_mark(st, at);
+				if (st->s[at] == ';')
+					first_word(st, at + 1);
+			}
+		}
+	}
+	return !st->comment;
+}
+
+/*
+ * One pass over the bytes, 64 at a time: where words start and end, and where the bytes the
+ * scan looks closer at are, come from bit masks (SSE2 where there is one), and only those
+ * places cost more. A word is a run of word bytes, as a keyword or a name (quoted or not)
+ * is; a keyword can be neither quoted nor split by a comment. A statement's first word is
+ * the first word since the text's start or the last ';'. That errs towards parsing (a ';'
+ * in a constant starts nothing for the server) unless a comment holds the words around it,
+ * which the scan cannot tell: with a comment anywhere, the lexer decides instead.
+ */
+void pgw_sql_scan(const char *sql, size_t len, unsigned want, struct pgw_sql_scan *out)
+{
+	struct scan_state st = {.s = (const unsigned char *)sql, .len = len, .at_start = true};
+
+	if (!tables_ready)
+		tables_build();
+	if ((want & (RULES | DDL)) || !scan_session(&st)) {
+		st = (struct scan_state){.s = st.s, .len = len, .at_start = true};
+		scan_words(&st);
+	}
+	if (st.stmt_word && !(st.may & SESSION) &&
+	    (st.comment ? sql_statement_changes_session(sql, len) : st.stmt_first))
 		st.may |= SESSION;
 	/* the exact place of a byte that is not UTF-8 comes from the full check */
 	out->valid = st.check_utf8 || st.nul ? sql_utf8_check(sql, len) : len;
 	out->comment = st.comment;
-	out->may = st.may;
+	out->may = st.may & want;
 }
 
 unsigned pgw_sql_prefilter(const char *sql, size_t len, unsigned want)
 {
 	struct pgw_sql_scan sc;
 
-	pgw_sql_scan(sql, len, &sc);
-	return sc.may & want;
+	pgw_sql_scan(sql, len, want, &sc);
+	return sc.may;
 }
 
 bool pgw_sql_may_break_rules(const char *sql, size_t len)

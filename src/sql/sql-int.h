@@ -198,22 +198,25 @@ struct pgw_sql_info *sql_analyze(struct sql_stack *stack, const char *text, size
 /* 0-based offset of the first byte that is not valid UTF-8 (NUL included), or len. */
 size_t sql_utf8_check(const char *s, size_t len);
 /*
- * prefilter.c: whether a statement of <sql> starts with SET, read with the server's token
+ * prefilter.c: whether a statement of <sql> starts with a word that may change the session
+ * (SET, RESET, ALTER, CREATE, DISCARD, DEALLOCATE, DO), read with the server's token
  * boundaries (the text is the one pgward inspects: standard strings). Comments and constants
  * are single tokens, so neither a SET inside them nor an UPDATE in a comment before a real
  * SET can mislead it.
  */
-bool sql_set_starts_statement(const char *sql, size_t len);
-/* prefilter.c: bit i of each mask says what byte i of a block of <chunks> times 16 bytes (up
- * to 64) is to the scan: part of a word (letters, digits, '_', '$', bytes >= 0x80), >= 0x80,
- * or one it looks at closer (NUL, ';', '-', '/'). The SSE2 form where there is one, and the
- * portable one. */
+bool sql_statement_changes_session(const char *sql, size_t len);
+/* prefilter.c: bit i of each mask says what byte i of the <n> (up to 64) at <p> is to the
+ * scan: part of a word (letters, digits, '_', '$', bytes >= 0x80; only with <words>), >= 0x80,
+ * or one it looks at closer (NUL, ';', '-', '/', and without <words> '_' and '&'). <before>
+ * bytes before <p> may be read too. The SSE2 form where there is one, and the portable one. */
 struct sql_scan_block {
 	uint64_t word, high, mark;
 };
-void sql_scan_block_portable(const unsigned char *p, unsigned chunks, struct sql_scan_block *b);
+void sql_scan_block_portable(const unsigned char *p, size_t n, size_t before, bool words,
+			     struct sql_scan_block *b);
 #ifdef __SSE2__
-void sql_scan_block_simd(const unsigned char *p, unsigned chunks, struct sql_scan_block *b);
+void sql_scan_block_simd(const unsigned char *p, size_t n, size_t before, bool words,
+			 struct sql_scan_block *b);
 #endif
 /* Bytes of the legal UTF-8 sequence that starts <s> (at most <avail>), or 0. */
 size_t sql_utf8_char(const unsigned char *s, size_t avail);

@@ -148,7 +148,8 @@ static void test_ddl_and_lock_timeout_words(void **state)
 			fail_msg("%s: expected %s", cases[i].sql, cases[i].may ? "true" : "false");
 }
 
-/* PGW_SQL_MAY_CHANGE_SESSION: what every role needs; SET only where a statement starts. */
+/* PGW_SQL_MAY_CHANGE_SESSION: what every role needs; a statement's own words only where a
+ * statement starts. */
 static void test_session_words(void **state)
 {
 	static const struct {
@@ -181,7 +182,7 @@ static void test_session_words(void **state)
 		{"UPDATE t SET x = 1 ;; \n", false},
 		{"SET x = 1;\n", true},
 		{"UPDATE t SET x = 1 ;\nSET y = 2;", true},
-		/* the other words, anywhere */
+		/* the other statements, and the words that count anywhere */
 		{"RESET ALL", true},
 		{"DISCARD ALL", true},
 		{"ALTER SYSTEM SET standard_conforming_strings = off", true},
@@ -192,8 +193,15 @@ static void test_session_words(void **state)
 		 true},
 		{"DO $$BEGIN PERFORM 1; END$$", true},
 		{"SELECT U&\"\\0073et_config\"('a', 'b', false)", true},
-		{"INSERT INTO t VALUES (1) ON CONFLICT DO NOTHING",
-		 true}, /* "do": errs to a parse */
+		/* the statements' own words, only where a statement starts */
+		{"INSERT INTO t VALUES (1) ON CONFLICT DO NOTHING", false},
+		{"SELECT x AS alter, y AS reset FROM discard WHERE create AND do", false},
+		{"SELECT 1; CREATE FUNCTION f() RETURNS int SET search_path = a AS 'select 1' "
+		 "LANGUAGE sql",
+		 true},
+		{"/* x */ DISCARD ALL", true},
+		{"SELECT 1; /* x */ deallocate p", true},
+		{"SELECT 1 /* ; */ , reset FROM t", false},
 	};
 
 	(void)state;
@@ -387,9 +395,7 @@ static const char *const ddl_words[] = {
 	"alter",  "comment",  "create",	  "drop",	  "grant",	"import",
 	"revoke", "reassign", "security", "lock_timeout", "set_config",
 };
-static const char *const session_words[] = {
-	"alter", "create", "reset", "discard", "deallocate", "do", "set_config", "pg_settings",
-};
+static const char *const session_words[] = {"set_config", "pg_settings"};
 
 static bool word_byte(unsigned char c)
 {
@@ -405,7 +411,7 @@ static bool listed(const char *w, size_t n, const char *const *list, size_t nlis
 }
 
 /* The answers as defined: a listed word as a whole word anywhere, U& anywhere, and for
- * SESSION a SET that the lexer finds at a statement's start. */
+ * SESSION also the words the lexer finds at a statement's start (SET, ALTER, ...). */
 static unsigned defined_answers(const char *sql, size_t len)
 {
 	unsigned may = 0;
@@ -429,7 +435,7 @@ static unsigned defined_answers(const char *sql, size_t len)
 			may |= PGW_SQL_MAY_CHANGE_SESSION;
 		i = j;
 	}
-	if ((may & PGW_SQL_MAY_BREAK_RULES) && sql_set_starts_statement(sql, len))
+	if (sql_statement_changes_session(sql, len))
 		may |= PGW_SQL_MAY_CHANGE_SESSION;
 	return may;
 }
@@ -459,10 +465,10 @@ static int scans_checked, session_wider;
  * pgw_sql_has_comment_start. */
 static void check_scan(const char *sql, size_t len)
 {
-	struct pgw_sql_scan sc;
+	struct pgw_sql_scan sc, session;
 	unsigned want = defined_answers(sql, len);
 
-	pgw_sql_scan(sql, len, &sc);
+	pgw_sql_scan(sql, len, PGW_SQL_MAY_ALL, &sc);
 	if ((sc.may & ~PGW_SQL_MAY_CHANGE_SESSION) != (want & ~PGW_SQL_MAY_CHANGE_SESSION) ||
 	    ((want & PGW_SQL_MAY_CHANGE_SESSION) && !(sc.may & PGW_SQL_MAY_CHANGE_SESSION)))
 		fail_msg("scan answers %u, the definition %u: [%.*s]", sc.may, want, (int)len, sql);
@@ -471,8 +477,15 @@ static void check_scan(const char *sql, size_t len)
 			fail_msg("SESSION without cause: [%.*s]", (int)len, sql);
 		session_wider++;
 	}
+	/* asked alone, SESSION reads first words only, and answers the same */
+	pgw_sql_scan(sql, len, PGW_SQL_MAY_CHANGE_SESSION, &session);
+	if (session.may != (sc.may & PGW_SQL_MAY_CHANGE_SESSION))
+		fail_msg("SESSION alone answers %u, with the rest %u: [%.*s]", session.may,
+			 sc.may & PGW_SQL_MAY_CHANGE_SESSION, (int)len, sql);
 	assert_int_equal(sc.valid == len, pgw_sql_utf8_valid(sql, len));
+	assert_int_equal(session.valid, sc.valid);
 	assert_int_equal(sc.comment, pgw_sql_has_comment_start(sql, len));
+	assert_int_equal(session.comment, sc.comment);
 	scans_checked++;
 }
 
@@ -556,22 +569,24 @@ static void test_scan_matches_the_definitions(void **state)
 	assert_true(session_wider * 20 < scans_checked);
 }
 
-/* The SSE2 masks equal the portable ones, for every byte value in every lane. */
+/* The SSE2 masks equal the portable ones, for every byte value in every lane, whatever the
+ * length of the block and however much of the text comes before it. */
 static void test_scan_blocks_alike(void **state)
 {
-	unsigned char blk[64];
+	unsigned char buf[128], *blk = buf + 64;
 	struct sql_scan_block a, b;
 
 	(void)state;
-	for (int round = 0; round < 20000; round++) {
-		unsigned chunks = 1 + (unsigned)round % 4;
+	for (int round = 0; round < 40000; round++) {
+		size_t n = 1 + (size_t)rnd(64), before = rnd(65);
+		bool words = round % 2 == 0;
 
-		for (unsigned i = 0; i < 64; i++)
-			blk[i] = round < 256 ? (unsigned char)(round + i * 7)
+		for (unsigned i = 0; i < 128; i++)
+			buf[i] = round < 512 ? (unsigned char)(round + i * 7)
 					     : (unsigned char)rnd(256);
-		sql_scan_block_portable(blk, chunks, &a);
+		sql_scan_block_portable(blk, n, before, words, &a);
 #ifdef __SSE2__
-		sql_scan_block_simd(blk, chunks, &b);
+		sql_scan_block_simd(blk, n, before, words, &b);
 #else
 		b = a;
 #endif
@@ -580,8 +595,10 @@ static void test_scan_blocks_alike(void **state)
 	/* and the portable ones say what the scan means by each byte */
 	memcpy(blk, "aZ09_$\x80\xff;-/ \0\"'(&*", 18);
 	memset(blk + 18, '+', 46);
-	sql_scan_block_portable(blk, 4, &a);
+	sql_scan_block_portable(blk, 64, 0, true, &a);
 	assert_true(a.word == 0xffu && a.high == 0xc0u && a.mark == ((0x7u << 8) | (1u << 12)));
+	sql_scan_block_portable(blk, 64, 0, false, &b);
+	assert_true(b.word == 0 && b.mark == ((0x7u << 8) | (1u << 12) | (1u << 4) | (1u << 16)));
 }
 
 /* Keywords across the scan's 64-byte blocks, after words longer than a block, and SET after a
