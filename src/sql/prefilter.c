@@ -17,7 +17,7 @@
 #include <string.h>
 #include <strings.h>
 #ifdef __SSE2__
-#include <emmintrin.h>
+#include <immintrin.h>
 #endif
 
 /* Questions a keyword answers beyond the three of sql.h: a statement's first word that
@@ -90,6 +90,8 @@ static uint8_t first[27];
 static struct trigger by_letter[PGW_ARRAY_LEN(triggers)];
 static bool tables_ready;
 
+static void scan_block_choose(void);
+
 static void tables_build(void)
 {
 	size_t n = 0;
@@ -114,6 +116,7 @@ static void tables_build(void)
 			}
 	}
 	first[26] = (uint8_t)n;
+	scan_block_choose();
 	tables_ready = true;
 }
 
@@ -195,66 +198,151 @@ static __m128i eq(__m128i v, char c)
 	return _mm_cmpeq_epi8(v, _mm_set1_epi8(c));
 }
 
-/* The masks of the 16 bytes <v> into the low bits of each. */
-static inline void chunk_masks(__m128i v, bool words, unsigned *word, unsigned *high,
-			       unsigned *mark)
+/* The masks of one chunk of 16 or 32 bytes, in their low bits. */
+struct chunk {
+	uint32_t word, high, mark;
+};
+
+/* Adds <c> to <b> at byte <off>, but for its first <drop> bytes (they come before <off>). */
+static inline void add_chunk(struct sql_scan_block *b, struct chunk c, unsigned drop, unsigned off)
+{
+	b->word |= (uint64_t)(c.word >> drop) << off;
+	b->high |= (uint64_t)(c.high >> drop) << off;
+	b->mark |= (uint64_t)(c.mark >> drop) << off;
+}
+
+static inline struct chunk chunk16(__m128i v, bool words)
 {
 	__m128i m = _mm_or_si128(_mm_or_si128(eq(v, '\0'), eq(v, ';')),
 				 _mm_or_si128(eq(v, '-'), eq(v, '/')));
+	struct chunk c = {.high = (uint16_t)_mm_movemask_epi8(v)};
 
-	*high = (unsigned)_mm_movemask_epi8(v);
 	if (words) { /* letters of either case, digits, '_', '$' */
 		__m128i w = _mm_or_si128(
 			_mm_or_si128(in_range(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 25),
 				     in_range(v, '0', 9)),
 			_mm_or_si128(eq(v, '_'), eq(v, '$')));
 
-		*word = (unsigned)_mm_movemask_epi8(w) | *high;
+		c.word = (uint16_t)_mm_movemask_epi8(w) | c.high;
 	} else {
 		m = _mm_or_si128(m, _mm_or_si128(eq(v, '_'), eq(v, '&')));
 	}
-	*mark = (unsigned)_mm_movemask_epi8(m);
+	c.mark = (uint16_t)_mm_movemask_epi8(m);
+	return c;
 }
 
 void sql_scan_block_simd(const unsigned char *p, size_t n, size_t before, bool words,
 			 struct sql_scan_block *b)
 {
-	uint64_t word = 0, high = 0, mark = 0;
-	unsigned w = 0, h, m, off = 0;
+	unsigned off = 0;
 
-	for (; off + 16 <= n; off += 16) {
-		chunk_masks(_mm_loadu_si128((const __m128i *)(const void *)(p + off)), words, &w,
-			    &h, &m);
-		word |= (uint64_t)w << off;
-		high |= (uint64_t)h << off;
-		mark |= (uint64_t)m << off;
-	}
+	b->word = b->high = b->mark = 0;
+	for (; off + 16 <= n; off += 16)
+		add_chunk(b,
+			  chunk16(_mm_loadu_si128((const __m128i *)(const void *)(p + off)), words),
+			  0, off);
 	if (off < n) {
-		unsigned have = (unsigned)n - off, drop = 0;
+		unsigned have = (unsigned)n - off;
 		unsigned char pad[16];
-		__m128i v;
 
 		if (n + before >= 16) { /* the text's last 16 bytes; those before drop */
-			v = _mm_loadu_si128((const __m128i *)(const void *)(p + n - 16));
-			drop = 16 - have;
-		} else { /* a text shorter than 16 bytes: spaces after it */
-			memcpy(pad, p + off, have);
-			memset(pad + have, ' ', 16 - have);
-			v = _mm_loadu_si128((const __m128i *)(const void *)pad);
+			add_chunk(b,
+				  chunk16(_mm_loadu_si128(
+						  (const __m128i *)(const void *)(p + n - 16)),
+					  words),
+				  16 - have, off);
+			return;
 		}
-		chunk_masks(v, words, &w, &h, &m);
-		word |= (uint64_t)(w >> drop) << off;
-		high |= (uint64_t)(h >> drop) << off;
-		mark |= (uint64_t)(m >> drop) << off;
+		memcpy(pad, p + off, have); /* a text shorter than 16 bytes: spaces after it */
+		memset(pad + have, ' ', 16 - have);
+		add_chunk(b, chunk16(_mm_loadu_si128((const __m128i *)(const void *)pad), words), 0,
+			  off);
 	}
-	b->word = word;
-	b->high = high;
-	b->mark = mark;
 }
-#define scan_block sql_scan_block_simd
-#else
-#define scan_block sql_scan_block_portable
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define PGW_SCAN_AVX2 1
+#define AVX2	      __attribute__((target("avx2")))
+
+AVX2 static __m256i eq32(__m256i v, char c)
+{
+	return _mm256_cmpeq_epi8(v, _mm256_set1_epi8(c));
+}
+
+AVX2 static __m256i in_range32(__m256i v, char lo, char span)
+{
+	__m256i t = _mm256_sub_epi8(v, _mm256_set1_epi8(lo)), top = _mm256_set1_epi8(span);
+
+	return _mm256_cmpeq_epi8(_mm256_min_epu8(t, top), t);
+}
+
+/* chunk16 for 32 bytes. */
+AVX2 static inline struct chunk chunk32(__m256i v, bool words)
+{
+	__m256i m = _mm256_or_si256(_mm256_or_si256(eq32(v, '\0'), eq32(v, ';')),
+				    _mm256_or_si256(eq32(v, '-'), eq32(v, '/')));
+	struct chunk c = {.high = (uint32_t)_mm256_movemask_epi8(v)};
+
+	if (words) {
+		__m256i w = _mm256_or_si256(
+			_mm256_or_si256(
+				in_range32(_mm256_or_si256(v, _mm256_set1_epi8(0x20)), 'a', 25),
+				in_range32(v, '0', 9)),
+			_mm256_or_si256(eq32(v, '_'), eq32(v, '$')));
+
+		c.word = (uint32_t)_mm256_movemask_epi8(w) | c.high;
+	} else {
+		m = _mm256_or_si256(m, _mm256_or_si256(eq32(v, '_'), eq32(v, '&')));
+	}
+	c.mark = (uint32_t)_mm256_movemask_epi8(m);
+	return c;
+}
+
+AVX2 void sql_scan_block_avx2(const unsigned char *p, size_t n, size_t before, bool words,
+			      struct sql_scan_block *b)
+{
+	unsigned off = 0;
+
+	if (n + before < 32) { /* a text shorter than one load */
+		sql_scan_block_simd(p, n, before, words, b);
+		return;
+	}
+	b->word = b->high = b->mark = 0;
+	for (; off + 32 <= n; off += 32)
+		add_chunk(b,
+			  chunk32(_mm256_loadu_si256((const __m256i *)(const void *)(p + off)),
+				  words),
+			  0, off);
+	if (off < n) /* the text's last 32 bytes; those before drop */
+		add_chunk(b,
+			  chunk32(_mm256_loadu_si256((const __m256i *)(const void *)(p + n - 32)),
+				  words),
+			  32 - ((unsigned)n - off), off);
+}
+#undef AVX2
 #endif
+#endif
+
+/* The masks of a block: AVX2 where the processor has it, else SSE2, else the portable
+ * form (chosen once, with the tables). */
+static void (*scan_block)(const unsigned char *p, size_t n, size_t before, bool words,
+			  struct sql_scan_block *b);
+
+static void scan_block_choose(void)
+{
+#ifdef PGW_SCAN_AVX2
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx2")) {
+		scan_block = sql_scan_block_avx2;
+		return;
+	}
+#endif
+#ifdef __SSE2__
+	scan_block = sql_scan_block_simd;
+#else
+	scan_block = sql_scan_block_portable;
+#endif
+}
 
 /* What the scan has found so far. */
 struct scan_state {

@@ -208,7 +208,7 @@ bool sql_statement_changes_session(const char *sql, size_t len);
 /* prefilter.c: bit i of each mask says what byte i of the <n> (up to 64) at <p> is to the
  * scan: part of a word (letters, digits, '_', '$', bytes >= 0x80; only with <words>), >= 0x80,
  * or one it looks at closer (NUL, ';', '-', '/', and without <words> '_' and '&'). <before>
- * bytes before <p> may be read too. The SSE2 form where there is one, and the portable one. */
+ * bytes before <p> may be read too. The AVX2 and SSE2 forms, and the portable one. */
 struct sql_scan_block {
 	uint64_t word, high, mark;
 };
@@ -217,6 +217,11 @@ void sql_scan_block_portable(const unsigned char *p, size_t n, size_t before, bo
 #ifdef __SSE2__
 void sql_scan_block_simd(const unsigned char *p, size_t n, size_t before, bool words,
 			 struct sql_scan_block *b);
+#if defined(__x86_64__) && defined(__GNUC__)
+/* Only where __builtin_cpu_supports("avx2"). */
+void sql_scan_block_avx2(const unsigned char *p, size_t n, size_t before, bool words,
+			 struct sql_scan_block *b);
+#endif
 #endif
 /* Bytes of the legal UTF-8 sequence that starts <s> (at most <avail>), or 0. */
 size_t sql_utf8_char(const unsigned char *s, size_t avail);
