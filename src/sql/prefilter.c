@@ -48,7 +48,9 @@ struct trigger {
  * lock_timeout in a write to it (set_config can spell it any way). SESSION (sql.h): the
  * statements that write a setting, a function's or a role's settings, or a type that
  * shadows text, forget settings or prepared statements, or run a DO block, all begin with
- * one of the STMT_SESSION words; set_config and pg_settings may stand anywhere.
+ * one of the STMT_SESSION words; set_config, pg_settings and the built-ins that run SQL may
+ * stand anywhere. Each of those has a '_' within its first six bytes or begins with "cr" or
+ * "co": that is how the scan for SESSION alone finds them (scan_session).
  */
 /* clang-format off */
 static const struct trigger triggers[] = {
@@ -60,10 +62,10 @@ static const struct trigger triggers[] = {
 	T("copy", RULES), T("call", RULES), T("security", RULES | DDL), T("role", RULES),
 	T("system", RULES), T("explain", RULES), T("prepare", RULES), T("notify", RULES),
 	T("pg_notify", RULES), T("vacuum", RULES), T("cluster", RULES), T("reindex", RULES),
-	T("lock", RULES), T("query_to_xml", RULES), T("query_to_xmlschema", RULES),
-	T("query_to_xml_and_xmlschema", RULES), T("ts_stat", RULES), T("ts_rewrite", RULES),
-	T("crosstab", RULES), T("crosstab2", RULES), T("crosstab3", RULES),
-	T("crosstab4", RULES), T("connectby", RULES), T("xpath_table", RULES),
+	T("lock", RULES), T("query_to_xml", RULES | SESSION), T("query_to_xmlschema", RULES | SESSION),
+	T("query_to_xml_and_xmlschema", RULES | SESSION), T("ts_stat", RULES | SESSION), T("ts_rewrite", RULES | SESSION),
+	T("crosstab", RULES | SESSION), T("crosstab2", RULES | SESSION), T("crosstab3", RULES | SESSION),
+	T("crosstab4", RULES | SESSION), T("connectby", RULES | SESSION), T("xpath_table", RULES | SESSION),
 	T("comment", DDL), T("import", DDL), T("reassign", DDL), T("lock_timeout", DDL),
 	T("deallocate", STMT_SESSION), T("pg_settings", SESSION), T("u", U_AMP),
 };
@@ -72,10 +74,12 @@ static const struct trigger triggers[] = {
 
 /* What a byte is to the scan. */
 enum {
-	WORD = 1, /* a letter, digit, '_', '$' or any byte of a multibyte character */
-	HIGH = 2, /* >= 0x80: checked as UTF-8 */
-	MARK = 4, /* NUL, '-', '/', ';': the scan looks closer */
-	JOIN = 8, /* '_', '&': where SESSION's other words (set_config, pg_settings, U&) show */
+	WORD = 1,    /* a letter, digit, '_', '$' or any byte of a multibyte character */
+	HIGH = 2,    /* >= 0x80: checked as UTF-8 */
+	MARK = 4,    /* NUL, '-', '/', ';': the scan looks closer */
+	JOIN = 8,    /* '_', '&': where SESSION's other words (set_config, pg_settings, U&) show */
+	CUE_C = 16,  /* 'c' or 'C', which "crosstab" and "connectby" begin with */
+	CUE_RO = 32, /* 'r', 'o', either case: the byte after that 'c' */
 };
 
 /*
@@ -86,6 +90,8 @@ enum {
  */
 static uint8_t byte_class[256];
 static uint32_t lens[26], stmt_lens[26];
+/* bit k: some SESSION word that stands anywhere has its first '_' k bytes from its start */
+static uint32_t underscore_at;
 static uint8_t first[27];
 static struct trigger by_letter[PGW_ARRAY_LEN(triggers)];
 static bool tables_ready;
@@ -105,6 +111,12 @@ static void tables_build(void)
 	byte_class['\0'] = byte_class['-'] = byte_class['/'] = byte_class[';'] = MARK;
 	byte_class['_'] |= JOIN;
 	byte_class['&'] = JOIN;
+	byte_class['c'] |= CUE_C;
+	byte_class['C'] |= CUE_C;
+	byte_class['r'] |= CUE_RO;
+	byte_class['R'] |= CUE_RO;
+	byte_class['o'] |= CUE_RO;
+	byte_class['O'] |= CUE_RO;
 	for (unsigned l = 0; l < 26; l++) {
 		first[l] = (uint8_t)n;
 		for (size_t i = 0; i < PGW_ARRAY_LEN(triggers); i++)
@@ -113,6 +125,9 @@ static void tables_build(void)
 				lens[l] |= 1u << triggers[i].len;
 				if (triggers[i].asks & STMT_SESSION)
 					stmt_lens[l] |= 1u << triggers[i].len;
+				if ((triggers[i].asks & SESSION) && strchr(triggers[i].word, '_'))
+					underscore_at |= 1u << (strchr(triggers[i].word, '_') -
+								triggers[i].word);
 			}
 	}
 	first[26] = (uint8_t)n;
@@ -173,12 +188,16 @@ void sql_scan_block_portable(const unsigned char *p, size_t n, size_t before, bo
 	unsigned marks = words ? MARK : MARK | JOIN;
 
 	(void)before;
-	b->word = b->high = b->mark = 0;
+	b->word = b->high = b->mark = b->c = b->ro = 0;
 	for (unsigned i = 0; i < n; i++) {
 		unsigned c = byte_class[p[i]];
 
-		if (words)
+		if (words) {
 			b->word |= (uint64_t)(c & WORD) << i;
+		} else {
+			b->c |= (uint64_t)((c & CUE_C) != 0) << i;
+			b->ro |= (uint64_t)((c & CUE_RO) != 0) << i;
+		}
 		b->high |= (uint64_t)((c & HIGH) >> 1) << i;
 		b->mark |= (uint64_t)((c & marks) != 0) << i;
 	}
@@ -200,7 +219,7 @@ static __m128i eq(__m128i v, char c)
 
 /* The masks of one chunk of 16 or 32 bytes, in their low bits. */
 struct chunk {
-	uint32_t word, high, mark;
+	uint32_t word, high, mark, c, ro;
 };
 
 /* Adds <c> to <b> at byte <off>, but for its first <drop> bytes (they come before <off>). */
@@ -209,6 +228,8 @@ static inline void add_chunk(struct sql_scan_block *b, struct chunk c, unsigned 
 	b->word |= (uint64_t)(c.word >> drop) << off;
 	b->high |= (uint64_t)(c.high >> drop) << off;
 	b->mark |= (uint64_t)(c.mark >> drop) << off;
+	b->c |= (uint64_t)(c.c >> drop) << off;
+	b->ro |= (uint64_t)(c.ro >> drop) << off;
 }
 
 static inline struct chunk chunk16(__m128i v, bool words)
@@ -225,7 +246,11 @@ static inline struct chunk chunk16(__m128i v, bool words)
 
 		c.word = (uint16_t)_mm_movemask_epi8(w) | c.high;
 	} else {
+		__m128i lower = _mm_or_si128(v, _mm_set1_epi8(0x20));
+
 		m = _mm_or_si128(m, _mm_or_si128(eq(v, '_'), eq(v, '&')));
+		c.c = (uint16_t)_mm_movemask_epi8(eq(lower, 'c'));
+		c.ro = (uint16_t)_mm_movemask_epi8(_mm_or_si128(eq(lower, 'r'), eq(lower, 'o')));
 	}
 	c.mark = (uint16_t)_mm_movemask_epi8(m);
 	return c;
@@ -236,7 +261,7 @@ void sql_scan_block_simd(const unsigned char *p, size_t n, size_t before, bool w
 {
 	unsigned off = 0;
 
-	b->word = b->high = b->mark = 0;
+	b->word = b->high = b->mark = b->c = b->ro = 0;
 	for (; off + 16 <= n; off += 16)
 		add_chunk(b,
 			  chunk16(_mm_loadu_si128((const __m128i *)(const void *)(p + off)), words),
@@ -292,7 +317,12 @@ AVX2 static inline struct chunk chunk32(__m256i v, bool words)
 
 		c.word = (uint32_t)_mm256_movemask_epi8(w) | c.high;
 	} else {
+		__m256i lower = _mm256_or_si256(v, _mm256_set1_epi8(0x20));
+
 		m = _mm256_or_si256(m, _mm256_or_si256(eq32(v, '_'), eq32(v, '&')));
+		c.c = (uint32_t)_mm256_movemask_epi8(eq32(lower, 'c'));
+		c.ro = (uint32_t)_mm256_movemask_epi8(
+			_mm256_or_si256(eq32(lower, 'r'), eq32(lower, 'o')));
 	}
 	c.mark = (uint32_t)_mm256_movemask_epi8(m);
 	return c;
@@ -307,7 +337,7 @@ AVX2 void sql_scan_block_avx2(const unsigned char *p, size_t n, size_t before, b
 		sql_scan_block_simd(p, n, before, words, b);
 		return;
 	}
-	b->word = b->high = b->mark = 0;
+	b->word = b->high = b->mark = b->c = b->ro = 0;
 	for (; off + 32 <= n; off += 32)
 		add_chunk(b,
 			  chunk32(_mm256_loadu_si256((const __m256i *)(const void *)(p + off)),
@@ -472,49 +502,76 @@ static void first_word(struct scan_state *st, size_t at)
 		st->stmt_word = st->stmt_first = true;
 }
 
-/* SESSION's words that stand anywhere, found from their '_' or '&' at <at>. */
-static void scan_join(struct scan_state *st, size_t at)
+/* Whether the word that starts at <start> is one of SESSION's words that stand anywhere. */
+static bool anywhere_word(const struct scan_state *st, size_t start)
+{
+	size_t end = start;
+
+	while (!edge_at(st, end))
+		if (++end - start >= 32)
+			return false; /* longer than any keyword */
+	return (word_asks(st->s + start, end - start) & SESSION) != 0;
+}
+
+/* Whether the '_' at <at> is the first of one of SESSION's words that stand anywhere: the
+ * word starts where one of them would have its first '_' there. */
+static bool anywhere_underscore(const struct scan_state *st, size_t at)
+{
+	for (uint32_t ks = underscore_at; ks != 0; ks &= ks - 1) {
+		size_t k = (size_t)__builtin_ctz(ks);
+
+		if (k <= at && (k == at || edge_at(st, at - k - 1)) && !edge_at(st, at - k) &&
+		    anywhere_word(st, at - k))
+			return true;
+	}
+	return false;
+}
+
+/* An event of the scan for SESSION alone at <at>: a mark, the '_' or "c[ro]" of a word that
+ * may stand anywhere, or the '&' of U&. */
+static void session_event(struct scan_state *st, size_t at)
 {
 	const unsigned char *s = st->s;
 
-	if (s[at] == '&') {
+	if ((s[at] | 0x20) == 'c') {
+		if ((at == 0 || edge_at(st, at - 1)) && anywhere_word(st, at))
+			st->may |= SESSION;
+	} else if (s[at] == '_') {
+		if (anywhere_underscore(st, at))
+			st->may |= SESSION;
+	} else if (s[at] == '&') {
 		if (at >= 1 && (s[at - 1] | 0x20) == 'u' && (at < 2 || edge_at(st, at - 2)))
 			st->may |= ALL;
-	} else if ((at >= 3 && at + 7 <= st->len && same_word(s + at - 3, "set_config", 10) &&
-		    (at == 3 || edge_at(st, at - 4)) && edge_at(st, at + 7)) ||
-		   (at >= 2 && at + 9 <= st->len && same_word(s + at - 2, "pg_settings", 11) &&
-		    (at == 2 || edge_at(st, at - 3)) && edge_at(st, at + 9))) {
-		st->may |= SESSION;
+	} else {
+		scan_mark(st, at);
+		if (s[at] == ';')
+			first_word(st, at + 1);
 	}
 }
 
 /*
  * SESSION alone, without looking at every word: the first word of each statement, and the
- * '_' and '&' of the words that may stand anywhere. The masks skip the word bytes, so most
- * texts cost a few looks. False when a comment makes the first words uncertain (the full
- * scan then decides).
+ * words that may stand anywhere, from their '_', their "cr" or "co", or U&'s '&'. The masks
+ * skip the other bytes, so most texts cost a few looks. False when a comment makes the
+ * first words uncertain (the full scan then decides).
  */
 static bool scan_session(struct scan_state *st)
 {
 	first_word(st, 0);
 	for (size_t pos = 0; pos < st->len; pos += 64) {
 		struct sql_scan_block b;
+		size_t n = st->len - pos < 64 ? st->len - pos : 64;
 		uint64_t events;
 
 		load_block(st, pos, false, &b);
 		st->check_utf8 |= b.high != 0;
-		events = b.mark;
+		/* a 'c' before 'r' or 'o', or at the block's end, where the next byte is unseen */
+		events = b.mark | (b.c & ((b.ro >> 1) | (UINT64_C(1) << (n - 1))));
 		while (events != 0) {
 			size_t at = pos + (unsigned)__builtin_ctzll(events);
 
 			events &= events - 1;
-			if (byte_class[st->s[at]] & JOIN) {
-				scan_join(st, at);
-			} else {
-				scan_mark(st, at);
-				if (st->s[at] == ';')
-					first_word(st, at + 1);
-			}
+			session_event(st, at);
 		}
 	}
 	return !st->comment;

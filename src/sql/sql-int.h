@@ -211,6 +211,7 @@ bool sql_statement_changes_session(const char *sql, size_t len);
  * bytes before <p> may be read too. The AVX2 and SSE2 forms, and the portable one. */
 struct sql_scan_block {
 	uint64_t word, high, mark;
+	uint64_t c, ro; /* without <words>: 'c'; 'r' or 'o' (either case) */
 };
 void sql_scan_block_portable(const unsigned char *p, size_t n, size_t before, bool words,
 			     struct sql_scan_block *b);

@@ -385,6 +385,28 @@ def test_setting_changed_by_a_portal_or_sql_from_a_string_is_not_guessed(pg, pgw
     assert victim_alive(pg)
 
 
+@pytest.mark.parametrize("hidden", [
+    "SELECT query_to_xml('SELECT set'||'_config(''standard_conforming_strings'', ''off'', false)', "
+    "true, false, '')",
+    "SELECT query_to_xml(E'SELECT set\\137config(''standard_conforming_strings'', ''off'', false)', "
+    "true, false, '')",
+])
+def test_sql_from_a_string_is_seen_without_guard_rules(pg, pgward_factory, hidden):
+    """Goal: with no [guard] rule (the checks every role gets ask least of the text), turn
+    standard_conforming_strings off through SQL run from a string whose set_config is never
+    written whole, then write past a column limit behind a constant that reads differently
+    with the setting off. It must be refused (55000) or read as the server reads it, in the
+    same session and in a new one where the setting was changed the same way."""
+    pg.execute("DROP TABLE IF EXISTS tf_notes; CREATE TABLE tf_notes (body text)")
+    pw = pgward_factory(**{"limits.column_limits": "tf_notes.body: 10 chars"})
+    attack = r"SELECT 'a\'' ; INSERT INTO tf_notes VALUES (repeat('x', 100)); -- '"
+    for c in (session(pw), session(pw)):
+        c.send(pgwire.query(hidden), pgwire.query(attack))
+        msgs = c.recv_until("Z") + c.recv_until("Z")
+        assert [m.fields()["C"] for m in msgs if m.type == "E"] == ["55000"], msgs
+    assert pg.execute("SELECT count(*) FROM tf_notes") == [(0,)]
+
+
 @pytest.mark.parametrize("definition", [
     "CREATE VIEW tf_v AS SELECT set_config('standard_conforming_strings', 'off', false) AS x",
     "CREATE TABLE tf_d (a text DEFAULT set_config('standard_conforming_strings', 'off', false), b int)",

@@ -202,6 +202,24 @@ static void test_session_words(void **state)
 		{"/* x */ DISCARD ALL", true},
 		{"SELECT 1; /* x */ deallocate p", true},
 		{"SELECT 1 /* ; */ , reset FROM t", false},
+		/* the built-ins that run SQL given as text run set_config unseen */
+		{"SELECT query_to_xml('select "
+		 "set'||'_config(''standard_conforming_strings'',''off'',"
+		 "false)', true, true, '')",
+		 true},
+		{"SELECT query_to_xml(E'select "
+		 "set\\137config(''client_encoding'',''LATIN1'',false)', "
+		 "true, true, '')",
+		 true},
+		{"SELECT ts_stat('select to_tsvector(set'||'_config(''a'',''b'',false))')", true},
+		{"SELECT ('select 1'::text).ts_stat", true},
+		{"SELECT * FROM CrossTab('select 1') AS t(a int)", true},
+		{"SELECT * FROM crosstab3('select 1')", true},
+		{"SELECT ('x'::text).connectby", true},
+		{"SELECT * FROM xpath_table('a', 'b', 'c', 'd', 'true')", true},
+		{"SELECT query_to_xmlschema('x', true, true, '')", true},
+		{"SELECT ts_rewrite('a'::tsquery, 'select 1')", true},
+		{"SELECT crosstabs, connect, xquery_to_xml, ts_statistics FROM cross_tab", false},
 	};
 
 	(void)state;
@@ -352,50 +370,27 @@ static void test_utf8(void **state)
 
 /* Each question's words (sql.h), spelled here apart from the scan's own table. */
 static const char *const rule_words[] = {
-	"drop",
-	"truncate",
-	"delete",
-	"update",
-	"alter",
-	"create",
-	"set",
-	"reset",
-	"grant",
-	"revoke",
-	"do",
-	"merge",
-	"set_config",
-	"discard",
-	"copy",
-	"call",
-	"security",
-	"role",
-	"system",
-	"explain",
-	"prepare",
-	"notify",
-	"pg_notify",
-	"vacuum",
-	"cluster",
-	"reindex",
-	"lock",
-	"query_to_xml",
-	"query_to_xmlschema",
-	"query_to_xml_and_xmlschema",
-	"ts_stat",
-	"ts_rewrite",
-	"crosstab",
-	"crosstab2",
-	"crosstab3",
-	"crosstab4",
-	"connectby",
-	"xpath_table",
+	"drop",	  "truncate",  "delete",   "update",  "alter",	 "create",     "set",
+	"reset",  "grant",     "revoke",   "do",      "merge",	 "set_config", "discard",
+	"copy",	  "call",      "security", "role",    "system",	 "explain",    "prepare",
+	"notify", "pg_notify", "vacuum",   "cluster", "reindex", "lock",
 };
 static const char *const ddl_words[] = {
 	"alter",  "comment",  "create",	  "drop",	  "grant",	"import",
 	"revoke", "reassign", "security", "lock_timeout", "set_config",
 };
 static const char *const session_words[] = {"set_config", "pg_settings"};
+
+/* One of calls.c's built-ins that run SQL given as text: a word of RULES and SESSION. */
+static bool from_string_name(const char *w, size_t n)
+{
+	const char *name;
+
+	for (size_t i = 0; (name = pgw_sql_from_string_name(i)) != NULL; i++)
+		if (strlen(name) == n && strncasecmp(w, name, n) == 0)
+			return true;
+	return false;
+}
 
 static bool word_byte(unsigned char c)
 {
@@ -429,6 +424,8 @@ static unsigned defined_answers(const char *sql, size_t len)
 			return PGW_SQL_MAY_ALL;
 		if (listed(sql + i, j - i, rule_words, PGW_ARRAY_LEN(rule_words)))
 			may |= PGW_SQL_MAY_BREAK_RULES;
+		if (from_string_name(sql + i, j - i))
+			may |= PGW_SQL_MAY_BREAK_RULES | PGW_SQL_MAY_CHANGE_SESSION;
 		if (listed(sql + i, j - i, ddl_words, PGW_ARRAY_LEN(ddl_words)))
 			may |= PGW_SQL_MAY_RUN_DDL;
 		if (listed(sql + i, j - i, session_words, PGW_ARRAY_LEN(session_words)))
@@ -491,12 +488,59 @@ static void check_scan(const char *sql, size_t len)
 
 /* Pieces the mutations splice in: keywords, near misses, what ends or hides a word. */
 static const char *const pieces[] = {
-	"set",	     "SET ", " Set",	   ";",	    "; ",	  "--",	     "/*",
-	"*/",	     "'",    "\"",	   "$$",    "U&",	  "u&\"x\"", "\xc3\xa9",
-	"\xc3",	     "\xff", "\0",	   " ",	    "\n",	  "drop",    "DELETE",
-	"settings",  "xset", "set_config", "reset", "do",	  "(",	     "lock_timeout",
-	"pg_notify", "e'",   "\\",	   "1",	    "deallocate", "alter",   "update t set a = 1",
-	"select ",   "$1",   "\t;\t",	   "sEt",   "_set",
+	"set",
+	"SET ",
+	" Set",
+	";",
+	"; ",
+	"--",
+	"/*",
+	"*/",
+	"'",
+	"\"",
+	"$$",
+	"U&",
+	"u&\"x\"",
+	"\xc3\xa9",
+	"\xc3",
+	"\xff",
+	"\0",
+	" ",
+	"\n",
+	"drop",
+	"DELETE",
+	"settings",
+	"xset",
+	"set_config",
+	"reset",
+	"do",
+	"(",
+	"lock_timeout",
+	"pg_notify",
+	"e'",
+	"\\",
+	"1",
+	"deallocate",
+	"alter",
+	"update t set a = 1",
+	"select ",
+	"$1",
+	"\t;\t",
+	"sEt",
+	"_set",
+	"CrossTab",
+	"crosstab4",
+	"connectby",
+	"ts_stat",
+	"query_to_xml",
+	"xpath_table",
+	"co",
+	"c",
+	"ts_rewrite",
+	"pg_settings",
+	"query_to_xml_and_xmlschema",
+	"x_",
+	"cr",
 };
 
 static void mutate_and_check(const char *base, size_t len)
@@ -588,11 +632,13 @@ static void test_scan_blocks_alike(void **state)
 		sql_scan_block_portable(blk, n, before, words, &a);
 #ifdef __SSE2__
 		sql_scan_block_simd(blk, n, before, words, &b);
-		assert_true(a.word == b.word && a.high == b.high && a.mark == b.mark);
+		assert_true(a.word == b.word && a.high == b.high && a.mark == b.mark &&
+			    a.c == b.c && a.ro == b.ro);
 #if defined(__x86_64__) && defined(__GNUC__)
 		if (__builtin_cpu_supports("avx2")) {
 			sql_scan_block_avx2(blk, n, before, words, &b);
-			assert_true(a.word == b.word && a.high == b.high && a.mark == b.mark);
+			assert_true(a.word == b.word && a.high == b.high && a.mark == b.mark &&
+				    a.c == b.c && a.ro == b.ro);
 			avx2_checked++;
 		}
 #endif
