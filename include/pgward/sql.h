@@ -304,8 +304,8 @@ bool pgw_sql_may_run_ddl(const char *sql, size_t len);
  * What the checks that hold for every role need (the guard's integrity, and how the
  * session's text reads, and which prepared statements it has): SET, RESET, ALTER, CREATE,
  * DISCARD, DEALLOCATE or DO as the first word of a statement (so UPDATE ... SET needs no
- * parse), set_config or pg_settings anywhere, U&. For a role with no guard rule, outside
- * tenant mode.
+ * parse); set_config, pg_settings or a built-in that runs SQL given as text (calls.c)
+ * anywhere; U&. For a role with no guard rule, outside tenant mode.
  */
 #define PGW_SQL_MAY_CHANGE_SESSION 4u
 #define PGW_SQL_MAY_ALL		   7u

@@ -579,7 +579,7 @@ static bool scan_session(struct scan_state *st)
 
 /*
  * One pass over the bytes, 64 at a time: where words start and end, and where the bytes the
- * scan looks closer at are, come from bit masks (SSE2 where there is one), and only those
+ * scan looks closer at are, come from bit masks (AVX2 or SSE2 where there is one), and only those
  * places cost more. A word is a run of word bytes, as a keyword or a name (quoted or not)
  * is; a keyword can be neither quoted nor split by a comment. A statement's first word is
  * the first word since the text's start or the last ';'. That errs towards parsing (a ';'
