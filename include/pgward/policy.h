@@ -107,7 +107,7 @@ struct pgw_policy {
 	/* The whole message; optional. Only for types pgw_policy_needs_body() names. */
 	enum pgw_verdict (*on_message)(struct pgw_policy_ctx *ctx, const struct pgw_msg_view *msg);
 	/* The message types on_message looks at ("QP": Query and Parse); the pipeline passes
-	 * it no other. */
+	 * it no other. NULL: every type read whole. */
 	const char *reads;
 	/* PGW_POLICY_NEEDS_*: what must hold for the policy to have anything to do; the
 	 * pipeline does not call it otherwise (it checks again itself). */

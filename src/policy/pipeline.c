@@ -59,7 +59,8 @@ static void lists_build(void)
 		if (p->on_header != NULL)
 			lists.header[lists.nheader++] = p->on_header;
 		for (size_t t = 0; t < sizeof(body_types) - 1; t++)
-			if (p->on_message != NULL && strchr(p->reads, body_types[t]) != NULL)
+			if (p->on_message != NULL &&
+			    (p->reads == NULL || strchr(p->reads, body_types[t]) != NULL))
 				lists.message[t][lists.nmessage[t]++] = p;
 	}
 	lists.built = true;
