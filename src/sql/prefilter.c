@@ -496,6 +496,8 @@ static void first_word(struct scan_state *st, size_t at)
 	}
 	for (end = at; !edge_at(st, end); end++)
 		;
+	if (end == at)
+		return; /* the text ends first */
 	l = (st->s[at] | 0x20u) - 'a';
 	if (end - at < 32 && l < 26 && (stmt_lens[l] & (1u << (end - at))) &&
 	    (word_asks(st->s + at, end - at) & STMT_SESSION))

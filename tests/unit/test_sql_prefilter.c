@@ -684,6 +684,30 @@ static void test_scan_blocks_edges(void **state)
 	}
 }
 
+/* The scan reads no byte past the text (under ASan, each text sits alone in a heap block of
+ * its exact length): texts that end in a ';', spaces, a '_', a 'c', a '-' or a word. */
+static void test_scan_stays_inside_the_text(void **state)
+{
+	static const char *const texts[] = {
+		"SELECT 1;", "SELECT 1; ",	  ";",	 "a_",	 "_",
+		"c",	     "SELECT crosstab",	  "x -", "u&",	 "SET",
+		"BEGIN; ",   "select set_config", "/",	 "\xc3", "",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < PGW_ARRAY_LEN(texts); i++) {
+		size_t len = strlen(texts[i]);
+		char *copy = malloc(len ? len : 1);
+		struct pgw_sql_scan sc;
+
+		assert_non_null(copy);
+		memcpy(copy, texts[i], len);
+		pgw_sql_scan(copy, len, PGW_SQL_MAY_CHANGE_SESSION, &sc);
+		pgw_sql_scan(copy, len, PGW_SQL_MAY_ALL, &sc);
+		free(copy);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -698,6 +722,7 @@ int main(void)
 		cmocka_unit_test(test_scan_matches_the_definitions),
 		cmocka_unit_test(test_scan_blocks_alike),
 		cmocka_unit_test(test_scan_blocks_edges),
+		cmocka_unit_test(test_scan_stays_inside_the_text),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
