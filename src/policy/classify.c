@@ -8,7 +8,6 @@
 #include "pgward/log.h"
 #include "pgward/policy.h"
 #include "pgward/sql.h"
-#include "pgward/sql_lex.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -15,7 +15,6 @@
 #include "pgward/sql_lex.h"
 
 #include <string.h>
-#include <strings.h>
 #ifdef __SSE2__
 #include <immintrin.h>
 #endif
