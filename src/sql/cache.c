@@ -20,16 +20,23 @@
 
 struct entry {
 	UT_hash_handle hh;
-	struct entry *older, *newer; /* LRU list, oldest at cache->oldest */
+	struct entry *older, *newer; /* LRU list, oldest at table->oldest */
 	const struct pgw_sql_info *info;
 	size_t bytes; /* everything this entry holds, info included */
 	size_t len;
 	char text[]; /* NUL-terminated: also what the parser reads */
 };
 
-struct pgw_sql_cache {
-	struct entry *table; /* uthash head */
+/* One LRU hash table. */
+struct table {
+	struct entry *hash; /* uthash head */
 	struct entry *oldest, *newest;
+	size_t entries, bytes;
+	uint64_t evictions;
+};
+
+struct pgw_sql_cache {
+	struct table texts;
 	struct pgw_sql_limits lim;
 	uint64_t seed;
 	struct pgw_sql_cache_stats st;
@@ -63,48 +70,56 @@ struct pgw_sql_cache *pgw_sql_cache_new(size_t max_entries, size_t max_bytes)
 	return c;
 }
 
-static void unlink_lru(struct pgw_sql_cache *c, struct entry *e)
+static void unlink_lru(struct table *t, struct entry *e)
 {
 	if (e->older)
 		e->older->newer = e->newer;
 	else
-		c->oldest = e->newer;
+		t->oldest = e->newer;
 	if (e->newer)
 		e->newer->older = e->older;
 	else
-		c->newest = e->older;
+		t->newest = e->older;
 	e->older = e->newer = NULL;
 }
 
-static void push_newest(struct pgw_sql_cache *c, struct entry *e)
+static void push_newest(struct table *t, struct entry *e)
 {
-	e->older = c->newest;
+	e->older = t->newest;
 	e->newer = NULL;
-	if (c->newest)
-		c->newest->newer = e;
+	if (t->newest)
+		t->newest->newer = e;
 	else
-		c->oldest = e;
-	c->newest = e;
+		t->oldest = e;
+	t->newest = e;
 }
 
-static void evict(struct pgw_sql_cache *c, struct entry *e)
+static void evict(struct table *t, struct entry *e)
 {
-	HASH_DELETE(hh, c->table, e);
-	unlink_lru(c, e);
-	c->st.entries--;
-	c->st.bytes -= e->bytes;
+	HASH_DELETE(hh, t->hash, e);
+	unlink_lru(t, e);
+	t->entries--;
+	t->bytes -= e->bytes;
 	pgw_sql_info_unref(e->info); /* a session holding it keeps it alive */
 	free(e);
 }
 
-/* Evicts the oldest entries until <need> more bytes and one more entry fit. */
-static void make_room(struct pgw_sql_cache *c, size_t need)
+/* Evicts the oldest entries until <need> more bytes and one more entry fit, or until the
+ * limits hold (need = 0, one = false). */
+static void make_room(struct table *t, const struct pgw_sql_limits *lim, size_t need, bool one)
 {
-	while (c->oldest &&
-	       (c->st.entries + 1 > c->lim.max_entries || c->st.bytes + need > c->lim.max_bytes)) {
-		evict(c, c->oldest);
-		c->st.evictions++;
+	while (t->oldest &&
+	       (t->entries + one > lim->max_entries || t->bytes + need > lim->max_bytes)) {
+		evict(t, t->oldest);
+		t->evictions++;
 	}
+}
+
+static void table_clear(struct table *t)
+{
+	while (t->oldest)
+		evict(t, t->oldest);
+	HASH_CLEAR(hh, t->hash);
 }
 
 int pgw_sql_cache_set_limits(struct pgw_sql_cache *c, const struct pgw_sql_limits *lim)
@@ -112,11 +127,7 @@ int pgw_sql_cache_set_limits(struct pgw_sql_cache *c, const struct pgw_sql_limit
 	if (lim->max_parse_bytes == 0 || lim->max_parse_bytes > PGW_SQL_PARSE_BYTES_CAP)
 		return -1;
 	c->lim = *lim;
-	while (c->oldest &&
-	       (c->st.entries > c->lim.max_entries || c->st.bytes > c->lim.max_bytes)) {
-		evict(c, c->oldest);
-		c->st.evictions++;
-	}
+	make_room(&c->texts, &c->lim, 0, false);
 	return 0;
 }
 
@@ -129,9 +140,7 @@ void pgw_sql_cache_free(struct pgw_sql_cache *c)
 {
 	if (!c)
 		return;
-	while (c->oldest)
-		evict(c, c->oldest);
-	HASH_CLEAR(hh, c->table);
+	table_clear(&c->texts);
 	sql_stack_free(&c->stack);
 	free(c);
 }
@@ -139,6 +148,9 @@ void pgw_sql_cache_free(struct pgw_sql_cache *c)
 void pgw_sql_cache_stats(const struct pgw_sql_cache *c, struct pgw_sql_cache_stats *out)
 {
 	*out = c->st;
+	out->evictions = c->texts.evictions;
+	out->entries = c->texts.entries;
+	out->bytes = c->texts.bytes;
 }
 
 /*
@@ -180,12 +192,46 @@ static bool cacheable(const struct pgw_sql_cache *c, size_t len)
 	return len <= c->lim.max_cached_text && c->lim.max_entries > 0;
 }
 
+static struct entry *find(struct table *t, const char *key, size_t len, unsigned hv)
+{
+	struct entry *e = NULL;
+
+	HASH_FIND_BYHASHVALUE(hh, t->hash, key, len, hv, e);
+	if (e) {
+		unlink_lru(t, e);
+		push_newest(t, e);
+	}
+	return e;
+}
+
+/* Adds <e> (its bytes set) unless it cannot fit; false if it was not added (then freed). */
+static bool add(struct pgw_sql_cache *c, struct table *t, struct entry *e, unsigned hv)
+{
+	bool add_failed = false;
+
+	if (e->bytes > c->lim.max_bytes) {
+		free(e);
+		return false;
+	}
+	make_room(t, &c->lim, e->bytes, true);
+	HASH_ADD_KEYPTR_BYHASHVALUE(hh, t->hash, e->text, e->len, hv, e);
+	if (add_failed) {
+		free(e);
+		return false;
+	}
+	push_newest(t, e);
+	t->entries++;
+	t->bytes += e->bytes;
+	return true;
+}
+
+/* ---- inspection ---- */
+
 const struct pgw_sql_info *pgw_sql_inspect(struct pgw_sql_cache *c, const char *sql, size_t len)
 {
 	const struct pgw_sql_info *info;
-	struct entry *e = NULL;
-	unsigned hv = 0;
-	bool add_failed = false;
+	struct entry *e;
+	unsigned hv;
 	char *copy;
 
 	if (!sql) { /* (NULL, n) is taken as an empty text */
@@ -196,19 +242,8 @@ const struct pgw_sql_info *pgw_sql_inspect(struct pgw_sql_cache *c, const char *
 		c->st.too_large++;
 		return sql_info_static(PGW_SQL_TOO_LARGE);
 	}
-	if (cacheable(c, len)) {
-		/* uthash buckets by 32 bits; the full compare makes a collision a mere miss */
-		hv = (unsigned)XXH3_64bits_withSeed(sql, len, c->seed);
-		HASH_FIND_BYHASHVALUE(hh, c->table, sql, len, hv, e);
-		if (e) {
-			c->st.hits++;
-			unlink_lru(c, e);
-			push_newest(c, e);
-			return pgw_sql_info_ref(e->info);
-		}
-	}
-	c->st.misses++;
 	if (!cacheable(c, len)) {
+		c->st.misses++;
 		copy = malloc(len + 1);
 		if (!copy)
 			return sql_info_static(PGW_SQL_NO_MEMORY);
@@ -218,28 +253,30 @@ const struct pgw_sql_info *pgw_sql_inspect(struct pgw_sql_cache *c, const char *
 		free(copy);
 		return info;
 	}
+	/* uthash buckets by 32 bits; the full compare makes a collision a mere miss */
+	hv = (unsigned)XXH3_64bits_withSeed(sql, len, c->seed);
+	e = find(&c->texts, sql, len, hv);
+	if (e) {
+		c->st.hits++;
+		return pgw_sql_info_ref(e->info);
+	}
+	c->st.misses++;
 	e = malloc(sizeof(*e) + len + 1);
 	if (!e)
 		return sql_info_static(PGW_SQL_NO_MEMORY);
+	memset(e, 0, sizeof(*e));
 	memcpy(e->text, sql, len);
 	e->text[len] = '\0';
 	e->len = len;
 	info = analyze(c, e->text, len);
 	e->info = info;
 	e->bytes = sizeof(*e) + len + 1 + info->bytes;
-	if (info->status == PGW_SQL_NO_MEMORY || e->bytes > c->lim.max_bytes) {
+	if (info->status == PGW_SQL_NO_MEMORY) {
 		free(e);
 		return info;
 	}
-	make_room(c, e->bytes);
-	HASH_ADD_KEYPTR_BYHASHVALUE(hh, c->table, e->text, len, hv, e);
-	if (add_failed) {
-		free(e);
+	if (!add(c, &c->texts, e, hv))
 		return info;
-	}
-	push_newest(c, e);
-	c->st.entries++;
-	c->st.bytes += e->bytes;
 	/* the cache keeps one reference, the caller gets the one analyze() made */
 	return pgw_sql_info_ref(info);
 }

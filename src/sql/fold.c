@@ -22,24 +22,34 @@ struct konst {
 	const char *s;
 };
 
-static bool const_value(const cJSON *wrapper, struct konst *k)
+/* Whether <wrapper> is a non-NULL integer or string constant: its kind, without reading it
+ * (its value may then change without changing what is folded). */
+static const cJSON *const_of(const cJSON *wrapper, bool *is_int)
 {
 	const char *type = NULL;
-	const cJSON *ac = sql_node_body(wrapper, &type), *v;
+	const cJSON *ac = sql_node_body(wrapper, &type);
 
 	if (!ac || strcmp(type, "A_Const") != 0 || sql_json_bool(ac, "isnull"))
-		return false;
-	if ((v = sql_json_item(ac, "ival"))) {
-		k->is_int = true;
-		k->i = sql_json_int(v, "ival"); /* an absent ival is 0 */
-		return true;
+		return NULL;
+	if (sql_json_item(ac, "ival")) {
+		*is_int = true;
+		return ac;
 	}
-	if ((v = sql_json_item(ac, "sval"))) {
-		k->is_int = false;
-		k->s = sql_nz(sql_json_str(v, "sval"), "");
-		return true;
+	if (sql_json_item(ac, "sval")) {
+		*is_int = false;
+		return ac;
 	}
-	return false;
+	return NULL;
+}
+
+/* The value of a constant const_of() found: what folding decides on. */
+static void const_read(struct sql_builder *b, const cJSON *ac, bool is_int, struct konst *k)
+{
+	k->is_int = is_int;
+	if (is_int)
+		k->i = sql_json_int(sql_json_item(ac, "ival"), "ival"); /* an absent ival is 0 */
+	else
+		k->s = sql_nz(sql_json_str(sql_json_item(ac, "sval"), "sval"), "");
 }
 
 /* A type name that is boolean: bool, boolean (pg_catalog.bool after the grammar). */
@@ -57,21 +67,23 @@ static bool is_bool_type(const cJSON *tn)
 	       !sql_json_item(tn, "arrayBounds");
 }
 
-static int fold(const cJSON *wrapper, int depth);
+static int fold(struct sql_builder *b, const cJSON *wrapper, int depth);
 
-static int fold_cast(const cJSON *tc, int depth)
+static int fold_cast(struct sql_builder *b, const cJSON *tc, int depth)
 {
-	const cJSON *arg = sql_json_item(tc, "arg");
+	const cJSON *arg = sql_json_item(tc, "arg"), *ac;
 	struct konst k;
+	bool is_int;
 
 	if (!is_bool_type(sql_json_item(tc, "typeName")))
 		return K_UNKNOWN;
-	if (const_value(arg, &k)) {
+	if ((ac = const_of(arg, &is_int))) {
+		const_read(b, ac, is_int, &k);
 		if (k.is_int)
 			return k.i != 0 ? K_TRUE : K_FALSE;
 		return pgw_sql_parse_bool(k.s);
 	}
-	return fold(arg, depth + 1); /* true::boolean */
+	return fold(b, arg, depth + 1); /* true::boolean */
 }
 
 static int compare(long long cmp, const char *op)
@@ -92,18 +104,23 @@ static int compare(long long cmp, const char *op)
 }
 
 /* Two constants compared: 1 = 1, 'a' = 'a', 2 > 1. Only unqualified built-in operators. */
-static int fold_op(const cJSON *ae)
+static int fold_op(struct sql_builder *b, const cJSON *ae)
 {
-	const cJSON *name = sql_json_item(ae, "name");
+	const cJSON *name = sql_json_item(ae, "name"), *lc, *rc;
 	const char *type = NULL, *op;
 	struct konst l, r;
+	bool l_int, r_int;
 
 	if (!sql_streq(sql_json_str(ae, "kind"), "AEXPR_OP") || cJSON_GetArraySize(name) != 1)
 		return K_UNKNOWN;
 	op = sql_json_str(sql_node_body(cJSON_GetArrayItem(name, 0), &type), "sval");
-	if (!op || !const_value(sql_json_item(ae, "lexpr"), &l) ||
-	    !const_value(sql_json_item(ae, "rexpr"), &r) || l.is_int != r.is_int)
+	/* both sides must be constants of one kind before either value is read: aid = 5 is
+	 * unknown whatever the 5 */
+	if (!op || !(lc = const_of(sql_json_item(ae, "lexpr"), &l_int)) ||
+	    !(rc = const_of(sql_json_item(ae, "rexpr"), &r_int)) || l_int != r_int)
 		return K_UNKNOWN;
+	const_read(b, lc, l_int, &l);
+	const_read(b, rc, r_int, &r);
 	if (l.is_int)
 		return compare(l.i < r.i ? -1 : l.i > r.i, op);
 	/* strings: only equality is certain without knowing the collation */
@@ -113,7 +130,7 @@ static int fold_op(const cJSON *ae)
 }
 
 /* AND, OR, NOT in three-valued logic: NULL and unknown both stay "not surely true". */
-static int fold_bool(const cJSON *be, int depth)
+static int fold_bool(struct sql_builder *b, const cJSON *be, int depth)
 {
 	const char *op = sql_json_str(be, "boolop");
 	const cJSON *w;
@@ -121,7 +138,7 @@ static int fold_bool(const cJSON *be, int depth)
 	int acc = is_and ? K_TRUE : K_FALSE;
 
 	if (sql_streq(op, "NOT_EXPR")) {
-		int v = fold(cJSON_GetArrayItem(sql_json_item(be, "args"), 0), depth + 1);
+		int v = fold(b, cJSON_GetArrayItem(sql_json_item(be, "args"), 0), depth + 1);
 
 		return v == K_UNKNOWN ? K_UNKNOWN : !v;
 	}
@@ -129,7 +146,7 @@ static int fold_bool(const cJSON *be, int depth)
 		return K_UNKNOWN;
 	cJSON_ArrayForEach(w, sql_json_item(be, "args"))
 	{
-		int v = fold(w, depth + 1);
+		int v = fold(b, w, depth + 1);
 
 		if (is_or && v == K_TRUE)
 			return K_TRUE;
@@ -141,7 +158,7 @@ static int fold_bool(const cJSON *be, int depth)
 	return acc;
 }
 
-static int fold(const cJSON *wrapper, int depth)
+static int fold(struct sql_builder *b, const cJSON *wrapper, int depth)
 {
 	const char *type = NULL;
 	const cJSON *body = sql_node_body(wrapper, &type), *v;
@@ -154,23 +171,23 @@ static int fold(const cJSON *wrapper, int depth)
 		return K_UNKNOWN; /* 1 or 'x' alone is not a boolean (the server refuses it) */
 	}
 	if (strcmp(type, "TypeCast") == 0)
-		return fold_cast(body, depth);
+		return fold_cast(b, body, depth);
 	if (strcmp(type, "BoolExpr") == 0)
-		return fold_bool(body, depth);
+		return fold_bool(b, body, depth);
 	if (strcmp(type, "A_Expr") == 0)
-		return fold_op(body);
+		return fold_op(b, body);
 	if (strcmp(type, "NullTest") == 0) {
-		struct konst k;
 		bool not_null = sql_streq(sql_json_str(body, "nulltesttype"), "IS_NOT_NULL");
+		bool is_int;
 
-		/* 1 IS NOT NULL, 'x' IS NOT NULL */
-		if (const_value(sql_json_item(body, "arg"), &k))
+		/* 1 IS NOT NULL, 'x' IS NOT NULL: whatever the value */
+		if (const_of(sql_json_item(body, "arg"), &is_int))
 			return not_null ? K_TRUE : K_FALSE;
 		return K_UNKNOWN;
 	}
 	if (strcmp(type, "BooleanTest") == 0) {
 		const char *t = sql_json_str(body, "booltesttype");
-		int a = fold(sql_json_item(body, "arg"), depth + 1);
+		int a = fold(b, sql_json_item(body, "arg"), depth + 1);
 
 		if (a == K_UNKNOWN || !t)
 			return K_UNKNOWN;
@@ -183,9 +200,9 @@ static int fold(const cJSON *wrapper, int depth)
 	return K_UNKNOWN;
 }
 
-bool sql_always_true(const cJSON *wrapper)
+bool sql_always_true(struct sql_builder *b, const cJSON *wrapper)
 {
-	return wrapper && fold(wrapper, 0) == K_TRUE;
+	return wrapper && fold(b, wrapper, 0) == K_TRUE;
 }
 
 /*

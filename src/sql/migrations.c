@@ -217,9 +217,9 @@ static void policy_stmt(struct sql_builder *b, const char *type, const cJSON *bo
 	/* a RESTRICTIVE policy is ANDed with the others: true there takes nothing away */
 	if (create && !sql_json_bool(body, "permissive"))
 		return;
-	if (sql_always_true(sql_json_item(body, "qual")))
+	if (sql_always_true(b, sql_json_item(body, "qual")))
 		clause = "USING";
-	else if (sql_always_true(sql_json_item(body, "with_check")))
+	else if (sql_always_true(b, sql_json_item(body, "with_check")))
 		clause = "WITH CHECK";
 	if (!clause)
 		return;
@@ -268,7 +268,7 @@ static void merge_stmt(struct sql_builder *b, const cJSON *body, const struct pg
 		const char *cmd = mw ? sql_json_str(mw, "commandType") : NULL;
 		const cJSON *cond = mw ? sql_json_item(mw, "condition") : NULL;
 
-		if (!mw || !sql_json_bool(mw, "matched") || (cond && !sql_always_true(cond)))
+		if (!mw || !sql_json_bool(mw, "matched") || (cond && !sql_always_true(b, cond)))
 			continue;
 		if (sql_streq(cmd, "CMD_DELETE"))
 			sql_flagf(b, PGW_SQL_DELETE_WITHOUT_WHERE,

@@ -119,7 +119,7 @@ static void where_clause(struct sql_builder *b, const cJSON *body, enum pgw_sql_
 
 	if (!where)
 		sql_flagf(b, flag, "%s %s", verb, sql_nz(rel->qualified, "?"));
-	else if (sql_always_true(where))
+	else if (sql_always_true(b, where))
 		sql_flagf(b, flag, "%s %s WHERE (always true)", verb, sql_nz(rel->qualified, "?"));
 }
 

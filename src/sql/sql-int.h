@@ -93,7 +93,7 @@ void sql_migration_stmt(struct sql_builder *b, const char *type, const struct cJ
 /* fold.c */
 /* True only when the boolean expression holds for every row: true, 't'::boolean, 1 = 1,
  * x OR true, NOT false, ... Column references and calls are never folded. */
-bool sql_always_true(const struct cJSON *wrapper);
+bool sql_always_true(struct sql_builder *b, const struct cJSON *wrapper);
 /* A column DEFAULT the server evaluates once for ADD COLUMN (constants, STABLE built-ins on a
  * short list, operators over those); false for anything it may evaluate per row. */
 bool sql_default_is_stable(const struct cJSON *wrapper);
