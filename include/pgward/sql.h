@@ -1,7 +1,8 @@
 /*
  * SQL inspection: turns SQL text into a compact, immutable, reference-counted
  * classification (statement kinds, detections, target relations, GUC writes, INSERT
- * values, fingerprint), cached by exact text. Pure library: no sockets, no event loop.
+ * values, fingerprint), cached by exact text and by statement shape (literals left out).
+ * Pure library: no sockets, no event loop.
  *
  * What it sees: the whole parse tree of every statement in the text (CTEs, subqueries,
  * FROM functions, PREPARE <stmt>, EXPLAIN ANALYZE <stmt>, CREATE RULE actions, VIEW and
@@ -177,6 +178,7 @@ struct pgw_sql_value {
 	int param;
 	const char *text;
 	const char *cast; /* the outermost cast's type name ("int4", "text") or NULL */
+	uint32_t slot;	  /* private to src/sql: 1 + the literal of the text it was read from */
 };
 
 enum pgw_sql_insert_where {
@@ -267,8 +269,10 @@ struct pgw_sql_info {
 	/* private to src/sql */
 	size_t nhits;
 	const struct pgw_sql_hit *hits;
-	size_t refcnt; /* 0: static, never freed */
-	size_t bytes;  /* memory held, for the cache's byte bound */
+	const struct pgw_sql_info *shape; /* the info of another text of this shape whose
+					     memory this one shares (held), or NULL */
+	size_t refcnt;			  /* 0: static, never freed */
+	size_t bytes;			  /* memory held, for the cache's byte bound */
 	void *chunks;
 };
 
@@ -354,14 +358,25 @@ struct pgw_sql_limits {
 #define PGW_SQL_MAX_PARSE_BYTES (1024 * 1024)
 #define PGW_SQL_PARSE_BYTES_CAP 1073741823u /* PostgreSQL parses what it accepts */
 
+/*
+ * Two LRU tables, each bounded by max_entries and max_bytes: exact texts, and statement shapes
+ * (a text with each literal replaced by its kind, src/sql/shape.c). A text not seen before
+ * whose shape is known and serves is answered from the shape, without a parse.
+ */
 struct pgw_sql_cache_stats {
 	uint64_t hits;
-	uint64_t misses; /* lookups that had to inspect (cached or not afterwards) */
+	uint64_t misses; /* texts not cached (answered from a shape, or inspected) */
 	uint64_t evictions;
-	uint64_t parses;    /* times the parser ran */
-	uint64_t too_large; /* texts refused before any lookup */
+	uint64_t parses;       /* times the parser ran */
+	uint64_t too_large;    /* texts refused before any lookup */
+	uint64_t shape_hits;   /* misses answered from a shape: no parse */
+	uint64_t shape_misses; /* misses with literals that had to be parsed: a new shape, or
+				  one that cannot serve (pgw_sql_cache_uncached) */
+	uint64_t shape_evictions;
 	size_t entries;
 	size_t bytes;
+	size_t shape_entries;
+	size_t shape_bytes;
 };
 
 /* Defaults for max_cached_text and max_parse_bytes. NULL if out of memory. */
@@ -384,6 +399,18 @@ void pgw_sql_cache_stats(const struct pgw_sql_cache *cache, struct pgw_sql_cache
  */
 const struct pgw_sql_info *pgw_sql_inspect(struct pgw_sql_cache *cache, const char *sql,
 					   size_t len);
+
+/*
+ * The shapes that cannot serve, most parsed first, at most <top> (up to 64) of them: for each,
+ * the shape (its literals are bytes 0x10-0x16, one per literal), the texts of it parsed since
+ * it was learnt, and why it cannot serve (static).
+ */
+typedef void (*pgw_sql_shape_fn)(const char *shape, size_t len, uint64_t parses, const char *why,
+				 void *arg);
+void pgw_sql_cache_uncached(const struct pgw_sql_cache *cache, size_t top, pgw_sql_shape_fn fn,
+			    void *arg);
+/* <shape> for people: each literal shown as "?", at most <outsz> - 1 bytes (cut with "..."). */
+void pgw_sql_shape_text(const char *shape, size_t len, char *out, size_t outsz);
 
 /*
  * Sets glibc's mmap and trim thresholds (32 MB, 128 MB) so that parsing big statements

@@ -49,6 +49,10 @@ bool pgw_sql_has_comment_start(const char *s, size_t len);
 void pgw_lex_init(struct pgw_lexer *lx, const char *s, size_t len, bool scs);
 /* The next token into <t>; false (and PGW_TOK_END) at the end of the text. */
 bool pgw_lex_next(struct pgw_lexer *lx, struct pgw_lex_tok *t);
+/* The next constant (STRING, BITSTRING, DOLLAR, NUMBER) or U&"..." identifier, skipping the
+ * tokens between with less work than pgw_lex_next: the tokens it returns are exactly those
+ * of these kinds pgw_lex_next would. False at the end of the text. */
+bool pgw_lex_next_literal(struct pgw_lexer *lx, struct pgw_lex_tok *t);
 
 /*
  * The text that libpg_query, which scans with standard_conforming_strings on, reads as the

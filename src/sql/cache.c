@@ -21,13 +21,19 @@
 struct entry {
 	UT_hash_handle hh;
 	struct entry *older, *newer; /* LRU list, oldest at table->oldest */
+	/* a text's info; for a shape, the info of the text it was learnt from, or NULL when
+	 * the shape cannot serve (why says why, parses counts its texts parsed since) */
 	const struct pgw_sql_info *info;
+	const struct sql_slot *slots; /* a shape's: those of the text it was learnt from */
+	size_t nslots;
+	const char *why;
+	uint64_t parses;
 	size_t bytes; /* everything this entry holds, info included */
 	size_t len;
-	char text[]; /* NUL-terminated: also what the parser reads */
+	char text[]; /* NUL-terminated: also what the parser reads; for a shape, its key */
 };
 
-/* One LRU hash table. */
+/* One LRU hash table: texts, or shapes. */
 struct table {
 	struct entry *hash; /* uthash head */
 	struct entry *oldest, *newest;
@@ -36,10 +42,11 @@ struct table {
 };
 
 struct pgw_sql_cache {
-	struct table texts;
+	struct table texts, shapes;
 	struct pgw_sql_limits lim;
 	uint64_t seed;
 	struct pgw_sql_cache_stats st;
+	struct sql_slots slots; /* the literals of the text being inspected */
 	struct sql_stack stack; /* mapped on the first miss */
 	size_t stack_for;	/* the longest text the stack is sized for */
 };
@@ -128,6 +135,7 @@ int pgw_sql_cache_set_limits(struct pgw_sql_cache *c, const struct pgw_sql_limit
 		return -1;
 	c->lim = *lim;
 	make_room(&c->texts, &c->lim, 0, false);
+	make_room(&c->shapes, &c->lim, 0, false);
 	return 0;
 }
 
@@ -141,6 +149,8 @@ void pgw_sql_cache_free(struct pgw_sql_cache *c)
 	if (!c)
 		return;
 	table_clear(&c->texts);
+	table_clear(&c->shapes);
+	sql_slots_free(&c->slots);
 	sql_stack_free(&c->stack);
 	free(c);
 }
@@ -151,6 +161,9 @@ void pgw_sql_cache_stats(const struct pgw_sql_cache *c, struct pgw_sql_cache_sta
 	out->evictions = c->texts.evictions;
 	out->entries = c->texts.entries;
 	out->bytes = c->texts.bytes;
+	out->shape_evictions = c->shapes.evictions;
+	out->shape_entries = c->shapes.entries;
+	out->shape_bytes = c->shapes.bytes;
 }
 
 /*
@@ -173,14 +186,15 @@ static bool stack_ready(struct pgw_sql_cache *c, size_t len)
 	return true;
 }
 
-static const struct pgw_sql_info *analyze(struct pgw_sql_cache *c, const char *text, size_t len)
+static const struct pgw_sql_info *analyze(struct pgw_sql_cache *c, const char *text, size_t len,
+					  struct sql_slots *slots)
 {
 	const struct pgw_sql_info *info;
 
 	if (!stack_ready(c, len))
 		return sql_info_static(PGW_SQL_NO_MEMORY);
 	c->st.parses++;
-	info = sql_analyze(&c->stack, text, len);
+	info = sql_analyze(&c->stack, text, len, slots);
 	/* a deep parse leaves up to 64 B/byte of stack resident: give it back */
 	if (len > SQL_TRIM_ABOVE)
 		sql_stack_trim(&c->stack);
@@ -225,13 +239,95 @@ static bool add(struct pgw_sql_cache *c, struct table *t, struct entry *e, unsig
 	return true;
 }
 
+/* ---- shapes ---- */
+
+/* The info of a text whose shape is known and serves, or NULL (then it is parsed). */
+static const struct pgw_sql_info *from_shape(struct pgw_sql_cache *c, const char *sql, size_t len,
+					     unsigned hv)
+{
+	struct entry *e = find(&c->shapes, c->slots.key, c->slots.key_len, hv);
+	const struct pgw_sql_info *info;
+
+	if (!e)
+		return NULL;
+	/* the literals may hold what the server refuses: the parse reports it */
+	if (!e->info || sql_utf8_check(sql, len) < len) {
+		e->parses++;
+		return NULL;
+	}
+	info = sql_shape_info(e->info, e->slots, sql, c->slots.v, e->nslots);
+	if (info)
+		c->st.shape_hits++;
+	return info;
+}
+
+/* After a parse of a text with a shape: remember whether the shape serves. A text that does
+ * not parse teaches nothing about its shape. */
+static void learn_shape(struct pgw_sql_cache *c, const struct pgw_sql_info *info, unsigned hv)
+{
+	const struct sql_slots *s = &c->slots;
+	const char *why = sql_shape_unusable(info, s);
+	size_t slots_bytes = why ? 0 : s->n * sizeof(struct sql_slot);
+	size_t at = (sizeof(struct entry) + s->key_len + 1 + _Alignof(struct sql_slot) - 1) &
+		    ~(_Alignof(struct sql_slot) - 1);
+	struct entry *e, *had = NULL;
+
+	if (info->status != PGW_SQL_OK)
+		return;
+	HASH_FIND_BYHASHVALUE(hh, c->shapes.hash, s->key, s->key_len, hv, had);
+	if (had)
+		return;
+	e = calloc(1, at + slots_bytes);
+	if (!e)
+		return;
+	memcpy(e->text, s->key, s->key_len + 1);
+	e->len = s->key_len;
+	e->why = why;
+	e->parses = 1;
+	e->bytes = at + slots_bytes + (why ? 0 : info->bytes);
+	if (!why) {
+		memcpy((char *)e + at, s->v, slots_bytes);
+		e->slots = (const struct sql_slot *)((char *)e + at);
+		e->nslots = s->n;
+		e->info = info;
+	}
+	if (add(c, &c->shapes, e, hv) && e->info)
+		pgw_sql_info_ref(info);
+}
+
+void pgw_sql_cache_uncached(const struct pgw_sql_cache *c, size_t top, pgw_sql_shape_fn fn,
+			    void *arg)
+{
+	const struct entry *best[64];
+	size_t n = 0;
+
+	top = PGW_MIN(top, PGW_ARRAY_LEN(best));
+	if (top == 0)
+		return;
+	/* a partial insertion sort: the table is bounded, the list is short */
+	for (const struct entry *e = c->shapes.oldest; e; e = e->newer) {
+		size_t i;
+
+		if (e->info || (n == top && e->parses <= best[n - 1]->parses))
+			continue;
+		if (n < top)
+			n++;
+		for (i = n - 1; i > 0 && best[i - 1]->parses < e->parses; i--)
+			best[i] = best[i - 1];
+		best[i] = e;
+	}
+	for (size_t i = 0; i < n; i++)
+		fn(best[i]->text, best[i]->len, best[i]->parses, best[i]->why, arg);
+}
+
 /* ---- inspection ---- */
 
 const struct pgw_sql_info *pgw_sql_inspect(struct pgw_sql_cache *c, const char *sql, size_t len)
 {
 	const struct pgw_sql_info *info;
 	struct entry *e;
-	unsigned hv;
+	unsigned hv, shape_hv = 0;
+	bool shaped;
 	char *copy;
 
 	if (!sql) { /* (NULL, n) is taken as an empty text */
@@ -249,7 +345,7 @@ const struct pgw_sql_info *pgw_sql_inspect(struct pgw_sql_cache *c, const char *
 			return sql_info_static(PGW_SQL_NO_MEMORY);
 		memcpy(copy, sql, len);
 		copy[len] = '\0';
-		info = analyze(c, copy, len);
+		info = analyze(c, copy, len, NULL);
 		free(copy);
 		return info;
 	}
@@ -261,6 +357,13 @@ const struct pgw_sql_info *pgw_sql_inspect(struct pgw_sql_cache *c, const char *
 		return pgw_sql_info_ref(e->info);
 	}
 	c->st.misses++;
+	shaped = sql_shape_scan(&c->slots, sql, len);
+	if (shaped) {
+		shape_hv = (unsigned)XXH3_64bits_withSeed(c->slots.key, c->slots.key_len, c->seed);
+		if ((info = from_shape(c, sql, len, shape_hv)))
+			return info;
+		c->st.shape_misses++;
+	}
 	e = malloc(sizeof(*e) + len + 1);
 	if (!e)
 		return sql_info_static(PGW_SQL_NO_MEMORY);
@@ -268,7 +371,9 @@ const struct pgw_sql_info *pgw_sql_inspect(struct pgw_sql_cache *c, const char *
 	memcpy(e->text, sql, len);
 	e->text[len] = '\0';
 	e->len = len;
-	info = analyze(c, e->text, len);
+	info = analyze(c, e->text, len, shaped ? &c->slots : NULL);
+	if (shaped)
+		learn_shape(c, info, shape_hv);
 	e->info = info;
 	e->bytes = sizeof(*e) + len + 1 + info->bytes;
 	if (info->status == PGW_SQL_NO_MEMORY) {

@@ -45,6 +45,7 @@ static const cJSON *const_of(const cJSON *wrapper, bool *is_int)
 /* The value of a constant const_of() found: what folding decides on. */
 static void const_read(struct sql_builder *b, const cJSON *ac, bool is_int, struct konst *k)
 {
+	sql_slot_read(b, ac, SQL_SLOT_DECIDES);
 	k->is_int = is_int;
 	if (is_int)
 		k->i = sql_json_int(sql_json_item(ac, "ival"), "ival"); /* an absent ival is 0 */

@@ -191,6 +191,8 @@ static void info_free(struct pgw_sql_info *info)
 	struct info_block *blk = (struct info_block *)info;
 	struct sql_chunk *c = info->chunks, *next;
 
+	pgw_sql_info_unref(info->shape);
+
 	for (; c && c != &blk->first; c = next) {
 		next = c->next;
 		free(c);

@@ -53,7 +53,7 @@ void sql_value_of(struct sql_builder *b, const cJSON *wrapper, struct pgw_sql_va
 	if (!body)
 		return;
 	if (strcmp(type, "A_Const") == 0) {
-		text = sql_const_text(b, body, &isnull);
+		text = sql_const_value_text(b, body, &isnull, &v->slot);
 		if (isnull) {
 			v->type = PGW_SQL_VAL_NULL;
 		} else if (text) {

@@ -128,6 +128,7 @@ static struct pgw_sql_info *bad_encoding(const char *text, size_t len, size_t at
 struct job {
 	const char *text;
 	size_t len;
+	struct sql_slots *slots;
 	struct pgw_sql_info *out;
 };
 
@@ -151,6 +152,7 @@ static void parse_job(void *arg)
 		goto out;
 	}
 	sql_builder_init(&b, j->text, j->len);
+	b.slots = j->slots;
 	cJSON_ArrayForEach(stmt, cJSON_GetObjectItemCaseSensitive(root, "stmts"))
 	{
 		if (b.oom || b.too_complex)
@@ -164,10 +166,11 @@ out:
 	pg_query_free_parse_result(r);
 }
 
-struct pgw_sql_info *sql_analyze(struct sql_stack *stack, const char *text, size_t len)
+struct pgw_sql_info *sql_analyze(struct sql_stack *stack, const char *text, size_t len,
+				 struct sql_slots *slots)
 {
 	size_t bad = sql_utf8_check(text, len);
-	struct job j = {.text = text, .len = len};
+	struct job j = {.text = text, .len = len, .slots = slots};
 
 	if (bad < len)
 		j.out = bad_encoding(text, len, bad);

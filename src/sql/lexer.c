@@ -347,6 +347,85 @@ bool pgw_lex_next(struct pgw_lexer *lx, struct pgw_lex_tok *t)
 	return true;
 }
 
+/* What a byte may start, to pgw_lex_next_literal. */
+enum { L_OTHER = 0, L_WORD, L_DIGIT, L_QUOTE, L_DQUOTE, L_DOLLAR, L_DASH, L_SLASH, L_DOT };
+
+static const uint8_t literal_role[256] = {
+	['a' ... 'z'] = L_WORD,	 ['A' ... 'Z'] = L_WORD, ['_'] = L_WORD,   [0x80 ... 0xff] = L_WORD,
+	['0' ... '9'] = L_DIGIT, ['\''] = L_QUOTE,	 ['"'] = L_DQUOTE, ['$'] = L_DOLLAR,
+	['-'] = L_DASH,		 ['/'] = L_SLASH,	 ['.'] = L_DOT,
+};
+
+/* pgw_lex_next from <at>: the token there. */
+static bool token_at(struct pgw_lexer *lx, size_t at, struct pgw_lex_tok *t)
+{
+	lx->pos = at;
+	return pgw_lex_next(lx, t);
+}
+
+bool pgw_lex_next_literal(struct pgw_lexer *lx, struct pgw_lex_tok *t)
+{
+	const char *s = lx->s;
+	size_t at = lx->pos, len = lx->len;
+
+	while (at < len) {
+		unsigned char c = (unsigned char)s[at];
+
+		switch (literal_role[c]) {
+		case L_WORD:
+			/* a prefix (E'', U&'', U&"") is read by word(); other words are skipped */
+			if (at + 1 < len && (s[at + 1] == '\'' || s[at + 1] == '&')) {
+				token_at(lx, at, t);
+				if (t->kind != PGW_TOK_WORD &&
+				    (t->kind != PGW_TOK_QIDENT || t->prefix == 'U'))
+					return true;
+				at = lx->pos;
+				continue;
+			}
+			do
+				at++;
+			while (at < len &&
+			       (literal_role[(unsigned char)s[at]] == L_WORD ||
+				literal_role[(unsigned char)s[at]] == L_DIGIT || s[at] == '$'));
+			continue;
+		case L_DOT:
+			if (!(at + 1 < len && is_digit((unsigned char)s[at + 1]))) {
+				at++;
+				continue;
+			}
+			/* .5 is a number */
+			/* fall through */
+		case L_DIGIT:
+		case L_QUOTE:
+			return token_at(lx, at, t);
+		case L_DQUOTE:
+			at = quoted_ident_end(s, len, at + 1);
+			continue;
+		case L_DOLLAR:
+			token_at(lx, at, t);
+			if (t->kind == PGW_TOK_DOLLAR)
+				return true;
+			at = lx->pos; /* $1, or a lone $ */
+			continue;
+		case L_DASH:
+			at = at + 1 < len && s[at + 1] == '-' ? line_comment_end(s, len, at)
+							      : at + 1;
+			continue;
+		case L_SLASH:
+			at = at + 1 < len && s[at + 1] == '*' ? block_comment_end(s, len, at)
+							      : at + 1;
+			continue;
+		default:
+			at++;
+			continue;
+		}
+	}
+	lx->pos = len;
+	memset(t, 0, sizeof(*t));
+	t->start = len;
+	return false;
+}
+
 /* A plain or N'' constant whose meaning changes with the setting. */
 static bool reads_escapes(const struct pgw_lex_tok *t)
 {

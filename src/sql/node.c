@@ -73,7 +73,7 @@ static const char *int_from_text(struct sql_builder *b, int loc, char *buf, size
 	return buf;
 }
 
-const char *sql_const_text(struct sql_builder *b, const cJSON *ac, bool *isnull)
+static const char *const_text(struct sql_builder *b, const cJSON *ac, bool *isnull)
 {
 	static _Thread_local char buf[32];
 	const cJSON *v;
@@ -101,6 +101,19 @@ const char *sql_const_text(struct sql_builder *b, const cJSON *ac, bool *isnull)
 	if ((v = sql_json_item(ac, "bsval")))
 		return sql_json_str(v, "bsval");
 	return NULL;
+}
+
+const char *sql_const_text(struct sql_builder *b, const cJSON *ac, bool *isnull)
+{
+	sql_slot_read(b, ac, SQL_SLOT_DECIDES);
+	return const_text(b, ac, isnull);
+}
+
+const char *sql_const_value_text(struct sql_builder *b, const cJSON *ac, bool *isnull,
+				 uint32_t *slot)
+{
+	*slot = sql_slot_read(b, ac, SQL_SLOT_VALUE);
+	return const_text(b, ac, isnull);
 }
 
 /* ---- relations ---- */

@@ -10,6 +10,7 @@
 
 struct cJSON;
 struct sql_stmt_type;
+struct sql_slots;
 
 struct pgw_sql_hit {
 	enum pgw_sql_flag flag;
@@ -49,6 +50,8 @@ struct sql_builder {
 	int guc_route;		   /* -1, or the route of a SET below ALTER ROLE/FUNCTION/... */
 	int in_func_ref;	   /* > 0 below a definition that names functions it calls later */
 	const char *func_ref_what; /* that definition, e.g. "CREATE AGGREGATE" (static) */
+	struct sql_slots *slots;   /* the text's literals, to learn what the walk reads of
+				      them (shape.c); NULL when nobody asks */
 	bool oom;
 	bool too_complex;
 };
@@ -92,7 +95,8 @@ void sql_migration_stmt(struct sql_builder *b, const char *type, const struct cJ
 
 /* fold.c */
 /* True only when the boolean expression holds for every row: true, 't'::boolean, 1 = 1,
- * x OR true, NOT false, ... Column references and calls are never folded. */
+ * x OR true, NOT false, ... Column references and calls are never folded. The constants
+ * whose values it reads are marked as deciding (sql_slot_read). */
 bool sql_always_true(struct sql_builder *b, const struct cJSON *wrapper);
 /* A column DEFAULT the server evaluates once for ADD COLUMN (constants, STABLE built-ins on a
  * short list, operators over those); false for anything it may evaluate per row. */
@@ -109,9 +113,13 @@ int sql_json_int(const struct cJSON *obj, const char *key);
 /*
  * An A_Const body in text form: a string from the tree, a static one, or a thread-local
  * buffer valid until the next call (copy it to keep it). NULL for NULL (*isnull set)
- * and for a constant that cannot be read exactly.
+ * and for a constant that cannot be read exactly. The constant counts as one a decision
+ * was made on (sql_slot_read); sql_const_value_text is for values only reported, and
+ * gives the slot the text came from (0: none).
  */
 const char *sql_const_text(struct sql_builder *b, const struct cJSON *aconst, bool *isnull);
+const char *sql_const_value_text(struct sql_builder *b, const struct cJSON *aconst, bool *isnull,
+				 uint32_t *slot);
 /* Fills <out> from a bare RangeVar object; false if it has no relname. */
 bool sql_rel_from_rangevar(struct sql_builder *b, const struct cJSON *rv, struct pgw_sql_rel *out);
 void sql_add_rel(struct sql_builder *b, const struct pgw_sql_rel *rel,
@@ -193,8 +201,72 @@ void sql_stack_trim(struct sql_stack *s);
 /* Texts above this may recurse deep enough to be worth a trim afterwards. */
 #define SQL_TRIM_ABOVE (64 * 1024)
 
-/* inspect.c: validates, parses and walks one NUL-terminated text on <stack> */
-struct pgw_sql_info *sql_analyze(struct sql_stack *stack, const char *text, size_t len);
+/* inspect.c: validates, parses and walks one NUL-terminated text on <stack>; with <slots>
+ * (sql_shape_scan's of the same text) the walk records what it reads of each literal */
+struct pgw_sql_info *sql_analyze(struct sql_stack *stack, const char *text, size_t len,
+				 struct sql_slots *slots);
+
+/*
+ * shape.c: a text's literals ("slots") and its shape, the text with each literal replaced by
+ * one byte naming its class. Two texts of one shape parse to the same tree but for the
+ * constants' values and locations, because the grammar reads a literal by its token class
+ * only: an integer that fits 32 bits, another number, each kind of string constant.
+ */
+enum sql_slot_class {
+	SQL_SLOT_INT = 0x10,  /* up to 10 digits, at most INT32_MAX: an Integer */
+	SQL_SLOT_LONG_INT,    /* an Integer written with more digits (leading zeros) */
+	SQL_SLOT_NUMERIC,     /* a Float: a fraction, an exponent or beyond 32 bits */
+	SQL_SLOT_STRING,      /* '...' in one piece */
+	SQL_SLOT_STRING_CONT, /* '...' continued over lines */
+	SQL_SLOT_STRING_N,    /* N'...': the grammar casts it to bpchar */
+	SQL_SLOT_DOLLAR,      /* $tag$...$tag$ */
+};
+
+/* What the walk did with a slot: met its constant in the tree, reported its value as an
+ * INSERT or UPDATE value, or decided something on its value. */
+#define SQL_SLOT_SEEN	 1u
+#define SQL_SLOT_VALUE	 2u
+#define SQL_SLOT_DECIDES 4u
+
+struct sql_slot {
+	uint32_t start, len; /* bytes of the text */
+	uint8_t cls;	     /* enum sql_slot_class */
+	uint8_t use;	     /* SQL_SLOT_* */
+	bool negated;	     /* its constant is the grammar's negation of it ("-" before) */
+};
+
+struct sql_slots {
+	struct sql_slot *v;
+	size_t n, cap;
+	char *key; /* the shape: the text with each slot one class byte */
+	size_t key_len, key_cap;
+};
+
+#define SQL_MAX_SLOTS 4096
+
+/* Finds the slots of <text> and its shape into <s> (reusing its memory). False when the text
+ * has no shape worth keeping: no literal; a literal the scanner judges by its value (E'...',
+ * B'...', X'...', U&, unterminated); a control byte outside the literals; more than
+ * SQL_MAX_SLOTS literals; no memory. */
+bool sql_shape_scan(struct sql_slots *s, const char *text, size_t len);
+void sql_slots_free(struct sql_slots *s);
+/* The walk met an A_Const: marks its slot seen (and negated when the constant starts at a
+ * minus sign before it). */
+void sql_slot_seen(struct sql_builder *b, const struct cJSON *aconst);
+/* The walk read an A_Const's value: marks its slot; returns 1 + its index, 0 if none. */
+uint32_t sql_slot_read(struct sql_builder *b, const struct cJSON *aconst, unsigned use);
+/* Why a parse of a text with <slots> cannot serve its shape, or NULL when it can: every slot
+ * is a constant of the tree, none decided anything, and each reported value can be rebuilt
+ * from another text's literal exactly as the parser would read it. */
+const char *sql_shape_unusable(const struct pgw_sql_info *info, const struct sql_slots *slots);
+/*
+ * The info of <text>, whose slots <now> match (same shape as) those the template <tmpl> was
+ * parsed with (<then>, <nslots> of them): the template's with statement offsets and the
+ * reported values rebuilt from <text>. The result keeps a reference to <tmpl>. NULL if out
+ * of memory.
+ */
+struct pgw_sql_info *sql_shape_info(const struct pgw_sql_info *tmpl, const struct sql_slot *then,
+				    const char *text, const struct sql_slot *now, size_t nslots);
 /* 0-based offset of the first byte that is not valid UTF-8 (NUL included), or len. */
 size_t sql_utf8_check(const char *s, size_t len);
 /*

@@ -74,8 +74,11 @@ static void walk_node(struct sql_builder *b, const char *type, const cJSON *body
 	size_t n;
 
 	/* constants and $n numbers stay out of the fingerprint; nothing inside them matters */
-	if ((type[0] == 'A' && strcmp(type, "A_Const") == 0) ||
-	    (type[0] == 'P' && strcmp(type, "ParamRef") == 0))
+	if (type[0] == 'A' && strcmp(type, "A_Const") == 0) {
+		sql_slot_seen(b, body);
+		return;
+	}
+	if (type[0] == 'P' && strcmp(type, "ParamRef") == 0)
 		return;
 	if (type[0] == 'F' && strcmp(type, "FuncCall") == 0) {
 		sql_guc_funccall(b, body);

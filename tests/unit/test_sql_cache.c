@@ -50,16 +50,16 @@ static void cache_evicts_by_count(void **state)
 	struct pgw_sql_cache_stats st;
 
 	(void)state;
-	pgw_sql_info_unref(inspect(c, "SELECT 1"));
-	pgw_sql_info_unref(inspect(c, "SELECT 2"));
-	pgw_sql_info_unref(inspect(c, "SELECT 1")); /* now SELECT 2 is the oldest */
-	pgw_sql_info_unref(inspect(c, "SELECT 3")); /* evicts SELECT 2 */
+	pgw_sql_info_unref(inspect(c, "SELECT a"));
+	pgw_sql_info_unref(inspect(c, "SELECT b"));
+	pgw_sql_info_unref(inspect(c, "SELECT a")); /* now SELECT b is the oldest */
+	pgw_sql_info_unref(inspect(c, "SELECT c")); /* evicts SELECT b */
 	pgw_sql_cache_stats(c, &st);
 	assert_int_equal(st.entries, 2);
 	assert_int_equal(st.evictions, 1);
 	assert_int_equal(st.parses, 3);
-	pgw_sql_info_unref(inspect(c, "SELECT 1")); /* still cached */
-	pgw_sql_info_unref(inspect(c, "SELECT 2")); /* parsed again */
+	pgw_sql_info_unref(inspect(c, "SELECT a")); /* still cached */
+	pgw_sql_info_unref(inspect(c, "SELECT b")); /* parsed again */
 	pgw_sql_cache_stats(c, &st);
 	assert_int_equal(st.parses, 4);
 	assert_int_equal(st.hits, 2);
@@ -219,6 +219,47 @@ static double time_inspect(struct pgw_sql_cache *c, const char *sql, int rounds,
 	return best;
 }
 
+/* pgbench's UPDATE (which 0) or INSERT (1) with the numbers <a> and <b>. */
+static size_t tpcb_text(char *out, size_t outsz, int which, int a, int b)
+{
+	if (which == 0)
+		return (size_t)snprintf(
+			out, outsz,
+			"UPDATE pgbench_accounts SET abalance = abalance + -%d WHERE aid = %d;", a,
+			b);
+	return (size_t)snprintf(out, outsz,
+				"INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES "
+				"(7, 1, %d, %d, CURRENT_TIMESTAMP);",
+				a, b);
+}
+
+/* Texts of one shape, each new to the cache: the cost of an answer from the shape, ns per
+ * inspection. */
+static double time_shape(struct pgw_sql_cache *c, int which, int rounds, int iters)
+{
+	enum { TEXTS = 4096 };
+	char(*texts)[160] = malloc(TEXTS * sizeof(*texts));
+	size_t *lens = malloc(TEXTS * sizeof(*lens));
+	double best = 1e30;
+	int next = 0;
+
+	assert_non_null(texts);
+	assert_non_null(lens);
+	for (int i = 0; i < TEXTS; i++)
+		lens[i] = tpcb_text(texts[i], sizeof(texts[i]), which, 1000 + i, 7 * i + 1);
+	pgw_sql_info_unref(pgw_sql_inspect(c, texts[0], lens[0])); /* learns the shape */
+	for (int r = 0; r < rounds; r++) {
+		double t0 = cpu_ns();
+
+		for (int i = 0; i < iters; i++, next = next % (TEXTS - 1) + 1)
+			pgw_sql_info_unref(pgw_sql_inspect(c, texts[next], lens[next]));
+		best = PGW_MIN(best, (cpu_ns() - t0) / iters);
+	}
+	free(texts);
+	free(lens);
+	return best;
+}
+
 static void nothing(void *arg)
 {
 	*(volatile int *)arg += 1;
@@ -279,6 +320,7 @@ static void bench_costs(void **state)
 		{"BEGIN", "BEGIN;"},
 		{"analytic 20 lines", analytic_20l},
 	};
+	static const char *const shapes[] = {"TPC-B UPDATE", "TPC-B INSERT"};
 	bool longer = getenv("PGWARD_SQL_BENCH") != NULL;
 	int rounds = longer ? 9 : 3, iters = longer ? 2000 : 200;
 	struct pgw_sql_cache *hit = pgw_sql_cache_new(BIG_CACHE), *miss = pgw_sql_cache_new(0, 0);
@@ -297,6 +339,13 @@ static void bench_costs(void **state)
 
 		print_message("  %-24s %4zu B  hit %8.0f ns  miss %8.0f ns\n", stmts[i].name,
 			      strlen(stmts[i].sql), h, m);
+	}
+	for (size_t i = 0; i < PGW_ARRAY_LEN(shapes); i++) {
+		struct pgw_sql_cache *c = pgw_sql_cache_new(BIG_CACHE);
+
+		print_message("  %-24s new literals: from its shape %5.0f ns\n", shapes[i],
+			      time_shape(c, (int)i, rounds, iters * 10));
+		pgw_sql_cache_free(c);
 	}
 	print_message("  big-stack runner, empty call: stackcall %.1f ns, ucontext %.1f ns\n",
 		      time_runner(false, rounds, iters * 50), time_runner(true, rounds, iters));

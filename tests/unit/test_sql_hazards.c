@@ -244,7 +244,7 @@ static size_t stack_used(bool use_ucontext, const char *sql, enum pgw_sql_status
 
 	assert_int_equal(sql_stack_init(&s, sql_stack_size_for(PGW_SQL_MAX_PARSE_BYTES)), 0);
 	s.use_ucontext = use_ucontext;
-	info = sql_analyze(&s, sql, strlen(sql));
+	info = sql_analyze(&s, sql, strlen(sql), NULL);
 	*status = info->status;
 	pgw_sql_info_unref(info);
 	used = resident(&s);
