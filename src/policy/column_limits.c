@@ -261,7 +261,10 @@ static enum pgw_verdict on_message(struct pgw_policy_ctx *ctx, const struct pgw_
 		return PGW_PASS;
 	if (m->type == 'B')
 		return check_bind(ctx, m);
-	if (!pgw_policy_sql_text(ctx, m, &text, &len) || !may_touch(ctx->cfg, text, len))
+	if (!pgw_policy_sql_text(ctx, m, &text, &len))
+		return PGW_PASS;
+	/* the pre-filter only spares a parse: a classification at hand answers exactly */
+	if (!(ctx->info && ctx->info->status == PGW_SQL_OK) && !may_touch(ctx->cfg, text, len))
 		return PGW_PASS;
 	/* inspected here also so that the Parse's classification is kept for its Binds */
 	info = pgw_policy_inspect(ctx, text, len);

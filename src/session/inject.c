@@ -351,7 +351,11 @@ enum pgw_inject pgw_sess_jobs(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 		return PGW_INJ_FORWARD;
 	if (m->type == 'B')
 		return on_bind(s, ctx, m);
-	if (!pgw_policy_sql_text(ctx, m, &text, &len) || !pgw_jobs_may_match(ctx->cfg, text, len))
+	if (!pgw_policy_sql_text(ctx, m, &text, &len))
+		return PGW_INJ_FORWARD;
+	/* the pre-filter only spares a parse: a classification at hand answers exactly */
+	if (!(ctx->info && ctx->info->status == PGW_SQL_OK) &&
+	    !pgw_jobs_may_match(ctx->cfg, text, len))
 		return PGW_INJ_FORWARD;
 	/* Inspected here even when no other policy needed it: a Parse keeps it for its Binds. */
 	info = pgw_policy_inspect(ctx, text, len);
