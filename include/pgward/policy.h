@@ -193,6 +193,11 @@ enum pgw_verdict pgw_policy_parse_error(struct pgw_policy_ctx *ctx,
 void pgw_policy_ctx_release(struct pgw_policy_ctx *ctx);
 /* Hit, miss and size counters of the shared classification cache. */
 void pgw_policy_sql_stats(struct pgw_sql_cache_stats *out);
+/* The shared cache's shapes that cannot serve, most parsed first (pgw_sql_cache_uncached). */
+void pgw_policy_sql_uncached(size_t top,
+			     void (*fn)(const char *shape, size_t len, uint64_t parses,
+					const char *why, void *arg),
+			     void *arg);
 /* Logs one "stats" line: cache counters and detect-mode counts per rule (stats.c). */
 void pgw_policy_log_stats(void);
 /* At exit: frees the shared classification cache. */

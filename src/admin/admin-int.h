@@ -44,6 +44,7 @@ void pgw_admin_show_sessions(struct evbuffer *out);
 void pgw_admin_show_tenants(struct evbuffer *out);
 void pgw_admin_show_rules(struct evbuffer *out);
 void pgw_admin_show_counters(struct evbuffer *out);
+void pgw_admin_show_shapes(struct evbuffer *out);
 void pgw_admin_show_auth(struct evbuffer *out);
 void pgw_admin_show_config(struct evbuffer *out);
 

@@ -53,6 +53,7 @@ static const struct show shows[] = {
 	{"TENANTS", pgw_admin_show_tenants},
 	{"RULES", pgw_admin_show_rules},
 	{"COUNTERS", pgw_admin_show_counters},
+	{"SHAPES", pgw_admin_show_shapes},
 	{"AUTH", pgw_admin_show_auth},
 	{"CONFIG", pgw_admin_show_config},
 	/* PgBouncer's (show_pools.c, show_stats.c, control.c) */
@@ -117,7 +118,8 @@ static void unknown(struct evbuffer *out, const char *what)
 	snprintf(msg, sizeof(msg), "pgward admin: unknown command %s; try SHOW HELP", what);
 	pgw_msg_error(
 		out, "ERROR", "42601", msg,
-		"The console accepts SHOW SESSIONS, TENANTS, RULES, COUNTERS, AUTH and CONFIG, "
+		"The console accepts SHOW SESSIONS, TENANTS, RULES, COUNTERS, SHAPES, AUTH and "
+		"CONFIG, "
 		"PgBouncer's SHOW POOLS, CLIENTS, SERVERS, DATABASES, USERS, LISTS, STATS, "
 		"STATS_TOTALS, STATS_AVERAGES, TOTALS, STATE and VERSION, PAUSE, RESUME, "
 		"RECONNECT, KILL and WAIT_CLOSE [db], and RELOAD.");

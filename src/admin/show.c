@@ -211,6 +211,16 @@ void pgw_admin_show_counters(struct evbuffer *out)
 	stat_row(&rs, "sql_cache_entries", sql.entries);
 	stat_row(&rs, "sql_cache_bytes", sql.bytes);
 	stat_row(&rs, "sql_parses", sql.parses);
+	stat_row(&rs, "sql_shape_hits", sql.shape_hits);
+	stat_row(&rs, "sql_shape_misses", sql.shape_misses);
+	stat_row(&rs, "sql_shape_evictions", sql.shape_evictions);
+	stat_row(&rs, "sql_shape_entries", sql.shape_entries);
+	stat_row(&rs, "sql_shape_bytes", sql.shape_bytes);
+	/* inspections answered without a parse, in hundredths of a percent */
+	stat_row(&rs, "sql_answered_unparsed_bp",
+		 sql.hits + sql.misses
+			 ? (sql.hits + sql.shape_hits) * 10000 / (sql.hits + sql.misses)
+			 : 0);
 	pgw_tenant_stats(&tenant);
 	stat_row(&rs, "tenant_cache_hits", tenant.cache_hits);
 	stat_row(&rs, "tenant_cache_misses", tenant.cache_misses);
@@ -226,6 +236,29 @@ void pgw_admin_show_counters(struct evbuffer *out)
 		job_row(&rs, jobs[i].table, "conflicts", jobs[i].conflicts);
 		job_row(&rs, jobs[i].table, "uncovered", jobs[i].uncovered);
 	}
+	pgw_rs_end(&rs, "SHOW");
+}
+
+/* ---- SHOW SHAPES: the statement shapes parsed for every text, most parsed first ---- */
+
+#define SHAPES_SHOWN 20
+
+static void shape_row(const char *shape, size_t len, uint64_t parses, const char *why, void *arg)
+{
+	char text[400], n[32];
+	const char *row[] = {text, NUM(n, "%" PRIu64, parses), why};
+
+	pgw_sql_shape_text(shape, len, text, sizeof(text));
+	pgw_rs_row(arg, row);
+}
+
+void pgw_admin_show_shapes(struct evbuffer *out)
+{
+	static const char *const cols[] = {"shape", "parses", "reason"};
+	struct pgw_rs rs;
+
+	pgw_rs_begin(&rs, out, cols, (int)PGW_ARRAY_LEN(cols));
+	pgw_policy_sql_uncached(SHAPES_SHOWN, shape_row, &rs);
 	pgw_rs_end(&rs, "SHOW");
 }
 

@@ -145,6 +145,14 @@ static void sql_cache_families(struct pgw_mbuf *b)
 			"SQL classification cache entries evicted.", st.evictions);
 	pgw_mbuf_scalar(b, "pgward_sql_parses_total", "counter",
 			"Times libpg_query parsed a text for the guard.", st.parses);
+	pgw_mbuf_scalar(b, "pgward_sql_shape_hits_total", "counter",
+			"SQL texts not cached answered from their statement shape, unparsed.",
+			st.shape_hits);
+	pgw_mbuf_scalar(b, "pgward_sql_shape_misses_total", "counter",
+			"SQL texts with literals parsed: a new shape or one that cannot serve.",
+			st.shape_misses);
+	pgw_mbuf_scalar(b, "pgward_sql_shape_entries", "gauge",
+			"Statement shapes in the SQL classification cache.", st.shape_entries);
 	pgw_mbuf_scalar(b, "pgward_sql_cache_entries", "gauge",
 			"Entries in the SQL classification cache.", st.entries);
 	pgw_mbuf_scalar(b, "pgward_sql_cache_bytes", "gauge",

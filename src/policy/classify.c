@@ -200,6 +200,15 @@ void pgw_policy_sql_stats(struct pgw_sql_cache_stats *out)
 		pgw_sql_cache_stats(cache, out);
 }
 
+void pgw_policy_sql_uncached(size_t top,
+			     void (*fn)(const char *shape, size_t len, uint64_t parses,
+					const char *why, void *arg),
+			     void *arg)
+{
+	if (cache != NULL)
+		pgw_sql_cache_uncached(cache, top, fn, arg);
+}
+
 void pgw_policy_shutdown(void)
 {
 	pgw_sql_cache_free(cache);

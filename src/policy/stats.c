@@ -29,8 +29,11 @@ void pgw_policy_log_stats(void)
 	pgw_info(0, "stats",
 		 "sql_cache_hits=%llu sql_cache_misses=%llu sql_parses=%llu "
 		 "sql_cache_evictions=%llu sql_too_large=%llu sql_cache_entries=%zu "
-		 "sql_cache_bytes=%zu%s",
+		 "sql_cache_bytes=%zu sql_shape_hits=%llu sql_shape_misses=%llu "
+		 "sql_shape_entries=%zu%s",
 		 (unsigned long long)st.hits, (unsigned long long)st.misses,
 		 (unsigned long long)st.parses, (unsigned long long)st.evictions,
-		 (unsigned long long)st.too_large, st.entries, st.bytes, detected);
+		 (unsigned long long)st.too_large, st.entries, st.bytes,
+		 (unsigned long long)st.shape_hits, (unsigned long long)st.shape_misses,
+		 st.shape_entries, detected);
 }
