@@ -347,13 +347,28 @@ bool pgw_lex_next(struct pgw_lexer *lx, struct pgw_lex_tok *t)
 	return true;
 }
 
-/* What a byte may start, to pgw_lex_next_literal. */
-enum { L_OTHER = 0, L_WORD, L_DIGIT, L_QUOTE, L_DQUOTE, L_DOLLAR, L_DASH, L_SLASH, L_DOT };
+/*
+ * pgw_lex_next_literal looks only at the bytes that may start a constant or end a region its
+ * content is hidden in: quotes, $, digits, '.', '-', '/', '&'. The bytes between are words,
+ * spaces and operators, whose only effect is that a digit, '$' or quote glued to a word
+ * belongs to it: a byte starts a token where the byte before it is no word character (or
+ * was the end of the last token read).
+ */
+enum { L_PLAIN = 0, L_WORD = 1, L_LOOK = 2 };
 
 static const uint8_t literal_role[256] = {
-	['a' ... 'z'] = L_WORD,	 ['A' ... 'Z'] = L_WORD, ['_'] = L_WORD,   [0x80 ... 0xff] = L_WORD,
-	['0' ... '9'] = L_DIGIT, ['\''] = L_QUOTE,	 ['"'] = L_DQUOTE, ['$'] = L_DOLLAR,
-	['-'] = L_DASH,		 ['/'] = L_SLASH,	 ['.'] = L_DOT,
+	['a' ... 'z'] = L_WORD,
+	['A' ... 'Z'] = L_WORD,
+	['_'] = L_WORD,
+	[0x80 ... 0xff] = L_WORD,
+	['0' ... '9'] = L_WORD | L_LOOK,
+	['$'] = L_WORD | L_LOOK,
+	['\''] = L_LOOK,
+	['"'] = L_LOOK,
+	['.'] = L_LOOK,
+	['-'] = L_LOOK,
+	['/'] = L_LOOK,
+	['&'] = L_LOOK,
 };
 
 /* pgw_lex_next from <at>: the token there. */
@@ -363,60 +378,70 @@ static bool token_at(struct pgw_lexer *lx, size_t at, struct pgw_lex_tok *t)
 	return pgw_lex_next(lx, t);
 }
 
+/* Whether a token starts at <p>, given that the last one read ended at <from>. */
+static bool starts_token(const char *s, size_t from, size_t p)
+{
+	return p == from || !(literal_role[(unsigned char)s[p - 1]] & L_WORD);
+}
+
+/* A one-letter word at <p> - 1 before a quote: a prefix (E'', N'', B'', X'', U&). */
+static bool prefix_before(const char *s, size_t from, size_t p, const char *letters)
+{
+	return p > from && strchr(letters, s[p - 1] | 0x20) != NULL && starts_token(s, from, p - 1);
+}
+
 bool pgw_lex_next_literal(struct pgw_lexer *lx, struct pgw_lex_tok *t)
 {
 	const char *s = lx->s;
-	size_t at = lx->pos, len = lx->len;
+	size_t from = lx->pos, at = from, len = lx->len;
 
-	while (at < len) {
+	for (; at < len; at++) {
 		unsigned char c = (unsigned char)s[at];
 
-		switch (literal_role[c]) {
-		case L_WORD:
-			/* a prefix (E'', U&'', U&"") is read by word(); other words are skipped */
-			if (at + 1 < len && (s[at + 1] == '\'' || s[at + 1] == '&')) {
-				token_at(lx, at, t);
-				if (t->kind != PGW_TOK_WORD &&
-				    (t->kind != PGW_TOK_QIDENT || t->prefix == 'U'))
-					return true;
-				at = lx->pos;
-				continue;
-			}
-			do
-				at++;
-			while (at < len &&
-			       (literal_role[(unsigned char)s[at]] == L_WORD ||
-				literal_role[(unsigned char)s[at]] == L_DIGIT || s[at] == '$'));
+		if (!(literal_role[c] & L_LOOK))
 			continue;
-		case L_DOT:
-			if (!(at + 1 < len && is_digit((unsigned char)s[at + 1]))) {
-				at++;
-				continue;
-			}
-			/* .5 is a number */
-			/* fall through */
-		case L_DIGIT:
-		case L_QUOTE:
-			return token_at(lx, at, t);
-		case L_DQUOTE:
-			at = quoted_ident_end(s, len, at + 1);
+		switch (c) {
+		case '\'':
+			if (prefix_before(s, from, at, "ebxn"))
+				return token_at(lx, at - 1, t);
+			return token_at(lx, at, t); /* a word glued before is a word: 'ab'c' */
+		case '&':
+			if (at + 1 < len && (s[at + 1] == '\'' || s[at + 1] == '"') &&
+			    prefix_before(s, from, at, "u"))
+				return token_at(lx, at - 1, t);
 			continue;
-		case L_DOLLAR:
+		case '"':
+			from = at = quoted_ident_end(s, len, at + 1);
+			at--;
+			continue;
+		case '-':
+			if (at + 1 < len && s[at + 1] == '-') {
+				from = at = line_comment_end(s, len, at);
+				at--;
+			}
+			continue;
+		case '/':
+			if (at + 1 < len && s[at + 1] == '*') {
+				from = at = block_comment_end(s, len, at);
+				at--;
+			}
+			continue;
+		case '.':
+			if (at + 1 < len && is_digit((unsigned char)s[at + 1]))
+				return token_at(lx, at, t); /* .5, also after a word: x.5 */
+			continue;
+		case '$':
+			if (!starts_token(s, from, at))
+				continue; /* a$b is one word */
 			token_at(lx, at, t);
 			if (t->kind == PGW_TOK_DOLLAR)
 				return true;
-			at = lx->pos; /* $1, or a lone $ */
+			from = lx->pos; /* $1, or a lone $ */
+			at = from - 1;
 			continue;
-		case L_DASH:
-			at = at + 1 < len && s[at + 1] == '-' ? line_comment_end(s, len, at)
-							      : at + 1;
-			continue;
-		case L_SLASH:
-			at = at + 1 < len && s[at + 1] == '*' ? block_comment_end(s, len, at)
-							      : at + 1;
-			continue;
-		default:
-			at++;
+		default: /* a digit */
+			if (starts_token(s, from, at))
+				return token_at(lx, at, t);
 			continue;
 		}
 	}
