@@ -409,6 +409,13 @@ typedef void (*pgw_sql_shape_fn)(const char *shape, size_t len, uint64_t parses,
 				 void *arg);
 void pgw_sql_cache_uncached(const struct pgw_sql_cache *cache, size_t top, pgw_sql_shape_fn fn,
 			    void *arg);
+/*
+ * A hash of <sql>'s statement shape: equal for texts whose literals differ only in value (not
+ * in kind), and of the text itself where it has no shape (no literal, E'', U&, ...). Cheap (one
+ * pass that skips all but the literals); not a security decision: bytes 0x10-0x16 outside the
+ * literals may make two shapes one. For metrics, which fingerprint each shape once.
+ */
+uint64_t pgw_sql_shape_hash(const char *sql, size_t len);
 /* <shape> for people: each literal shown as "?", at most <outsz> - 1 bytes (cut with "..."). */
 void pgw_sql_shape_text(const char *shape, size_t len, char *out, size_t outsz);
 

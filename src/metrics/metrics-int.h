@@ -99,13 +99,6 @@ enum pgw_mkind pgw_mkind_of_sql(const char *sql, size_t len);
 extern const char *const pgw_mkind_names[PGW_MK__COUNT];
 extern const char *const pgw_moutcome_names[PGW_MO__COUNT];
 
-/*
- * A hash of the text with literals (quoted strings, numbers) masked and blanks and
- * comments collapsed: texts that differ only in constants share it, so the costly
- * fingerprint is computed once per shape. Never 0.
- */
-uint64_t pgw_msql_shape(const char *sql, size_t len);
-
 /* ---- label.c: the only way text a peer chose leaves src/metrics ---- */
 
 /*

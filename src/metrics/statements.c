@@ -10,6 +10,7 @@
 
 #include "pgward/log.h"
 #include "pgward/proxy.h"
+#include "pgward/sql.h"
 #include "pgward/sql_fingerprint.h"
 
 #include <cjson/cJSON.h>
@@ -115,7 +116,7 @@ uint64_t pgw_mstmt_fingerprint(const char *sql, size_t len)
 
 	if (!pgw_mstmt_active())
 		return 0;
-	key = pgw_msql_shape(sql, len);
+	key = pgw_sql_shape_hash(sql, len);
 	HASH_FIND(hh, shapes, &key, sizeof(key), s);
 	if (s != NULL) {
 		shape_hits++;

@@ -15,6 +15,9 @@
 
 #include "pgward/sql_lex.h"
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 static bool reserve(void **p, size_t *cap, size_t need, size_t elem)
 {
 	size_t n = *cap ? *cap : 16;
@@ -184,6 +187,29 @@ bool sql_shape_scan(struct sql_slots *s, const char *text, size_t len)
 		return false;
 	s->key[s->key_len] = '\0';
 	return s->n > 0;
+}
+
+uint64_t pgw_sql_shape_hash(const char *sql, size_t len)
+{
+	XXH3_state_t st;
+	struct pgw_lexer lx;
+	struct pgw_lex_tok t;
+	size_t copied = 0;
+
+	XXH3_64bits_reset(&st);
+	pgw_lex_init(&lx, sql, len, true);
+	while (pgw_lex_next_literal(&lx, &t)) {
+		int cls = token_class(sql, &t);
+		char c = (char)cls;
+
+		if (cls < 0)
+			return XXH3_64bits(sql, len);
+		XXH3_64bits_update(&st, sql + copied, t.start - copied);
+		XXH3_64bits_update(&st, &c, 1);
+		copied = t.start + t.len;
+	}
+	XXH3_64bits_update(&st, sql + copied, len - copied);
+	return XXH3_64bits_digest(&st);
 }
 
 /* The slot that starts at byte <at>, or NULL. */
