@@ -45,6 +45,7 @@ void sql_slots_free(struct sql_slots *s)
 /*
  * A '...' or N'...' token (continuations included) that the scanner closes, and whether it
  * is one piece. An unterminated one runs to the end of the text; the server refuses that.
+ * False also for a -- comment between pieces (below).
  */
 static bool string_closed(const char *s, const struct pgw_lex_tok *t, bool *one_piece)
 {
@@ -63,10 +64,13 @@ static bool string_closed(const char *s, const struct pgw_lex_tok *t, bool *one_
 		}
 		if (at == end)
 			return true;
-		/* a continuation: whitespace with a newline, then the next piece's quote */
+		/* a continuation: whitespace with a newline, then the next piece's quote. A --
+		 * comment there is whitespace to the server but a token to libpg_query, which
+		 * then reads another text: no shape (pgward inspects such texts with comments
+		 * blanked) */
 		*one_piece = false;
 		q = memchr(s + at, '\'', end - at);
-		if (!q)
+		if (!q || memchr(s + at, '-', (size_t)(q - s) - at))
 			return false;
 		at = (size_t)(q - s) + 1;
 	}
