@@ -9,7 +9,13 @@
 #   tests/bench/instructions.sh                  # both protocols, 8000 transactions each
 #   MODES=prepared TXNS=500 tests/bench/instructions.sh
 #   WORKLOAD=tpcb-like MODES=simple tests/bench/instructions.sh   # writes: UPDATEs, INSERT
+#   CONFIG=demo WORKLOAD=tpcb-like tests/bench/instructions.sh      # every policy on
 #
+# CONFIG=default runs pgward with nothing but its addresses; CONFIG=demo adds every policy of
+# docker/pgward.ini, fitted to pgbench's tables: guard rules = all, column limits on
+# pgbench_history.filler and pgbench_accounts.filler, tenant mode for role bench (static map),
+# the demo's two job tables (pgbench inserts into neither, so each INSERT is checked, none
+# serialized) and the metrics listener. PGWARD_CONF adds lines of your own.
 # Needs a PostgreSQL with pgbench tables in database "bench", user "bench", trust auth, as
 # ../shared/bench/pgcluster.sh starts it (PG_PORT, default 5500). Runs as root (the
 # proxies and pgbench as user bench). Installs valgrind if missing.
@@ -28,6 +34,9 @@ TXNS=${TXNS:-500}
 BUILD_DIR=${BUILD_DIR:-$ROOT/build-rel}
 BUILD_TYPE=${BUILD_TYPE:-Release} # RelWithDebInfo: no LTO, so callgrind_annotate can name functions
 WORK=${WORK:-/tmp/pgward-instructions}
+CONFIG=${CONFIG:-default}
+PGWARD_CONF=${PGWARD_CONF:-}
+METRICS_PORT=${METRICS_PORT:-6463}
 PGBENCH=/usr/lib/postgresql/15/bin/pgbench
 CLIENTS=16
 
@@ -54,6 +63,38 @@ server_port = $PG_PORT
 server_tls_sslmode = disable
 log_level = warning
 EOF
+case $CONFIG in
+default) ;;
+demo)
+	echo 'bench = 6f9619ff-8b86-d011-b42d-00cf4fc964ff, 1b4e28ba-2fa1-11d2-883f-0016d3cca427' \
+		>"$WORK/tenants.map"
+	cat >>"$WORK/pgward.ini" <<EOF
+[limits]
+column_limits = pgbench_history.filler: 22 bytes, pgbench_accounts.filler: 84 chars
+[guard]
+mode = enforce
+rules = all
+[tenant]
+mode = on
+identity = login_role
+source = map
+map_file = $WORK/tenants.map
+[job scrape_jobs]
+key_columns = domain, job_type
+active = status IN ('pending', 'running')
+on_conflict = error
+[job embedding_queue]
+key_columns = page_id
+active = status = 'pending'
+on_conflict = skip
+[metrics]
+listen_addr = 127.0.0.1
+listen_port = $METRICS_PORT
+EOF
+	;;
+*) die "CONFIG is default or demo, not $CONFIG" ;;
+esac
+printf '%s\n' "$PGWARD_CONF" >>"$WORK/pgward.ini"
 cat >"$WORK/pgbouncer.ini" <<EOF
 [databases]
 bench = host=127.0.0.1 port=$PG_PORT dbname=bench
