@@ -15,42 +15,70 @@
 
 enum { K_UNKNOWN = -1, K_FALSE = 0, K_TRUE = 1 };
 
-/* A constant's value as far as folding needs it: an integer or a string. */
-struct konst {
-	bool is_int;
-	long long i;
-	const char *s;
-};
+/*
+ * What a constant is to folding, from its token (const_of) before any value is read: a
+ * number (an Integer or a Float: numeric comparisons are exact), a string (of unknown type:
+ * PostgreSQL reads it as the type the other side or the context asks for) or a boolean
+ * (TRUE, FALSE).
+ */
+enum kind { C_INT, C_FLOAT, C_STRING, C_BOOL };
 
-/* Whether <wrapper> is a non-NULL integer or string constant: its kind, without reading it
- * (its value may then change without changing what is folded). */
-static const cJSON *const_of(const cJSON *wrapper, bool *is_int)
+/* The non-NULL constant at <wrapper> and its kind, without reading its value (a value may
+ * then change without changing what is folded); NULL if it is no such constant. */
+static const cJSON *const_of(const cJSON *wrapper, enum kind *kind)
 {
 	const char *type = NULL;
 	const cJSON *ac = sql_node_body(wrapper, &type);
 
 	if (!ac || strcmp(type, "A_Const") != 0 || sql_json_bool(ac, "isnull"))
 		return NULL;
-	if (sql_json_item(ac, "ival")) {
-		*is_int = true;
-		return ac;
-	}
-	if (sql_json_item(ac, "sval")) {
-		*is_int = false;
-		return ac;
-	}
-	return NULL;
+	if (sql_json_item(ac, "ival"))
+		*kind = C_INT;
+	else if (sql_json_item(ac, "fval"))
+		*kind = C_FLOAT;
+	else if (sql_json_item(ac, "sval"))
+		*kind = C_STRING;
+	else if (sql_json_item(ac, "boolval"))
+		*kind = C_BOOL;
+	else
+		return NULL;
+	return ac;
 }
 
-/* The value of a constant const_of() found: what folding decides on. */
-static void const_read(struct sql_builder *b, const cJSON *ac, bool is_int, struct konst *k)
+/* The text of a constant const_of() found (what folding decides on), or NULL if it cannot be
+ * read exactly. */
+static const char *const_read(struct sql_builder *b, const cJSON *ac)
 {
-	sql_slot_read(b, ac, SQL_SLOT_DECIDES);
-	k->is_int = is_int;
-	if (is_int)
-		k->i = sql_json_int(sql_json_item(ac, "ival"), "ival"); /* an absent ival is 0 */
-	else
-		k->s = sql_nz(sql_json_str(sql_json_item(ac, "sval"), "sval"), "");
+	bool isnull;
+
+	return sql_const_text(b, ac, &isnull); /* marks it decided on */
+}
+
+/* A constant as the given type reads it: number (<as_int>: int4) or boolean. */
+static bool const_number(struct sql_builder *b, const cJSON *ac, bool as_int, struct sql_decimal *d)
+{
+	const char *text = const_read(b, ac);
+
+	return text && sql_parse_decimal(text, as_int, d);
+}
+
+static int const_bool(struct sql_builder *b, const cJSON *ac, enum kind kind)
+{
+	const char *text;
+
+	if (kind == C_BOOL)
+		return sql_json_bool(sql_json_item(ac, "boolval"), "boolval") ? K_TRUE : K_FALSE;
+	text = const_read(b, ac);
+	if (!text)
+		return K_UNKNOWN;
+	if (kind == C_STRING)
+		return sql_bool_of_text(text);
+	if (kind == C_INT) { /* int4 to boolean: anything but 0 is true */
+		struct sql_decimal d;
+
+		return sql_parse_decimal(text, true, &d) ? d.n != 0 : K_UNKNOWN;
+	}
+	return K_UNKNOWN; /* no cast from numeric to boolean */
 }
 
 /* A type name that is boolean: bool, boolean (pg_catalog.bool after the grammar). */
@@ -73,18 +101,13 @@ static int fold(struct sql_builder *b, const cJSON *wrapper, int depth);
 static int fold_cast(struct sql_builder *b, const cJSON *tc, int depth)
 {
 	const cJSON *arg = sql_json_item(tc, "arg"), *ac;
-	struct konst k;
-	bool is_int;
+	enum kind kind;
 
 	if (!is_bool_type(sql_json_item(tc, "typeName")))
 		return K_UNKNOWN;
-	if ((ac = const_of(arg, &is_int))) {
-		const_read(b, ac, is_int, &k);
-		if (k.is_int)
-			return k.i != 0 ? K_TRUE : K_FALSE;
-		return pgw_sql_parse_bool(k.s);
-	}
-	return fold(b, arg, depth + 1); /* true::boolean */
+	if ((ac = const_of(arg, &kind)))
+		return const_bool(b, ac, kind); /* ' t'::boolean, 1::boolean, (-1)::boolean */
+	return fold(b, arg, depth + 1);		/* (1 = 1)::boolean */
 }
 
 static int compare(long long cmp, const char *op)
@@ -104,30 +127,56 @@ static int compare(long long cmp, const char *op)
 	return K_UNKNOWN;
 }
 
-/* Two constants compared: 1 = 1, 'a' = 'a', 2 > 1. Only unqualified built-in operators. */
+static bool is_equality(const char *op)
+{
+	return strcmp(op, "=") == 0 || strcmp(op, "<>") == 0 || strcmp(op, "!=") == 0;
+}
+
+/*
+ * Two constants compared: 1 = 1, -1 < 0, 1.5 > 1, '1' = 1, 'a' = 'a', true = 't'. Only
+ * unqualified built-in operators, and a string against a number read as the number's type
+ * reads it (int4 against an Integer, numeric against a Float), as the server resolves the
+ * operator. Strings are compared for equality only (order depends on the collation).
+ */
 static int fold_op(struct sql_builder *b, const cJSON *ae)
 {
 	const cJSON *name = sql_json_item(ae, "name"), *lc, *rc;
 	const char *type = NULL, *op;
-	struct konst l, r;
-	bool l_int, r_int;
+	enum kind lk, rk;
+	struct sql_decimal l, r;
 
 	if (!sql_streq(sql_json_str(ae, "kind"), "AEXPR_OP") || cJSON_GetArraySize(name) != 1)
 		return K_UNKNOWN;
 	op = sql_json_str(sql_node_body(cJSON_GetArrayItem(name, 0), &type), "sval");
-	/* both sides must be constants of one kind before either value is read: aid = 5 is
-	 * unknown whatever the 5 */
-	if (!op || !(lc = const_of(sql_json_item(ae, "lexpr"), &l_int)) ||
-	    !(rc = const_of(sql_json_item(ae, "rexpr"), &r_int)) || l_int != r_int)
+	/* both sides must be constants before either value is read: aid = 5 is unknown
+	 * whatever the 5 */
+	if (!op || !(lc = const_of(sql_json_item(ae, "lexpr"), &lk)) ||
+	    !(rc = const_of(sql_json_item(ae, "rexpr"), &rk)))
 		return K_UNKNOWN;
-	const_read(b, lc, l_int, &l);
-	const_read(b, rc, r_int, &r);
-	if (l.is_int)
-		return compare(l.i < r.i ? -1 : l.i > r.i, op);
-	/* strings: only equality is certain without knowing the collation */
-	if (strcmp(op, "=") == 0 || strcmp(op, "<>") == 0 || strcmp(op, "!=") == 0)
-		return compare(strcmp(l.s, r.s) != 0, op);
-	return K_UNKNOWN;
+	if (lk == C_BOOL || rk == C_BOOL) {
+		int a, c;
+
+		if (!is_equality(op) || lk == C_INT || lk == C_FLOAT || rk == C_INT ||
+		    rk == C_FLOAT)
+			return K_UNKNOWN;
+		a = const_bool(b, lc, lk);
+		c = const_bool(b, rc, rk);
+		return a < 0 || c < 0 ? K_UNKNOWN : compare(a != c, op);
+	}
+	if (lk == C_STRING && rk == C_STRING) {
+		const char *a, *c;
+
+		if (!is_equality(op))
+			return K_UNKNOWN;
+		a = const_read(b, lc);
+		c = const_read(b, rc);
+		return a && c ? compare(strcmp(a, c) != 0, op) : K_UNKNOWN;
+	}
+	/* numbers, or a string read as the number on the other side reads */
+	if (!const_number(b, lc, lk == C_INT || (lk == C_STRING && rk == C_INT), &l) ||
+	    !const_number(b, rc, rk == C_INT || (rk == C_STRING && lk == C_INT), &r))
+		return K_UNKNOWN;
+	return compare(sql_decimal_cmp(&l, &r), op);
 }
 
 /* AND, OR, NOT in three-valued logic: NULL and unknown both stay "not surely true". */
@@ -162,14 +211,18 @@ static int fold_bool(struct sql_builder *b, const cJSON *be, int depth)
 static int fold(struct sql_builder *b, const cJSON *wrapper, int depth)
 {
 	const char *type = NULL;
-	const cJSON *body = sql_node_body(wrapper, &type), *v;
+	const cJSON *body = sql_node_body(wrapper, &type);
 
 	if (!body || depth > FOLD_MAX_DEPTH)
 		return K_UNKNOWN;
 	if (strcmp(type, "A_Const") == 0) {
-		if ((v = sql_json_item(body, "boolval")))
-			return sql_json_bool(v, "boolval") ? K_TRUE : K_FALSE;
-		return K_UNKNOWN; /* 1 or 'x' alone is not a boolean (the server refuses it) */
+		enum kind kind;
+
+		/* TRUE, FALSE; a string of unknown type is read as a boolean ('on', ' t '); a
+		 * number alone is refused by the server */
+		if (!const_of(wrapper, &kind) || (kind != C_BOOL && kind != C_STRING))
+			return K_UNKNOWN;
+		return const_bool(b, body, kind);
 	}
 	if (strcmp(type, "TypeCast") == 0)
 		return fold_cast(b, body, depth);
@@ -179,10 +232,10 @@ static int fold(struct sql_builder *b, const cJSON *wrapper, int depth)
 		return fold_op(b, body);
 	if (strcmp(type, "NullTest") == 0) {
 		bool not_null = sql_streq(sql_json_str(body, "nulltesttype"), "IS_NOT_NULL");
-		bool is_int;
+		enum kind kind;
 
 		/* 1 IS NOT NULL, 'x' IS NOT NULL: whatever the value */
-		if (const_of(sql_json_item(body, "arg"), &is_int))
+		if (const_of(sql_json_item(body, "arg"), &kind))
 			return not_null ? K_TRUE : K_FALSE;
 		return K_UNKNOWN;
 	}

@@ -154,6 +154,26 @@ void sql_calls_indirection(struct sql_builder *b, const struct cJSON *ind);
 void sql_calls_stmt(struct sql_builder *b, const char *type, const struct cJSON *body);
 void sql_calls_named(struct sql_builder *b, const char *name);
 
+/* constants.c */
+/* A number as numeric_in reads it, exactly: 0.d1d2...dn x 10^pos, no leading or trailing zero
+ * digit (n = 0: zero). */
+struct sql_decimal {
+	bool neg;
+	int pos;
+	size_t n;
+	char d[128];
+};
+/*
+ * <s> as int4in (<int_only>: optional sign, digits, within 32 bits) or numeric_in (also a
+ * fraction and an exponent; NaN and Infinity are not read) reads it, blanks around allowed.
+ * False for anything else, or more significant digits than kept.
+ */
+bool sql_parse_decimal(const char *s, bool int_only, struct sql_decimal *out);
+/* -1, 0, 1 as a < b, a = b, a > b. */
+int sql_decimal_cmp(const struct sql_decimal *a, const struct sql_decimal *b);
+/* boolin(): the string, blanks around it dropped, as parse_bool reads it (1, 0 or -1). */
+int sql_bool_of_text(const char *s);
+
 /* casts.c: string constants that keep their value, and what could change that */
 /* The A_Const under a node, looked through casts that cannot change a string (to text or
  * varchar, no length), or NULL if it is anything else. */

@@ -307,3 +307,27 @@ def test_libpq_pipeline_mode(guarded, pg, pipeline_client):
         "SYNC",
     ], lines
     assert gt_state(pg).startswith("5,")
+
+
+# Conditions the server reads as always true, spelled with what the folding used to misread:
+# a negative number (read as 0), a string alone in boolean context (read as nothing), a string
+# compared with a number, a number with a fraction.
+ALWAYS_TRUE = ["DELETE FROM gt WHERE 'true'", "DELETE FROM gt WHERE NOT 'f'",
+               "DELETE FROM gt WHERE 0 > -1", "DELETE FROM gt WHERE '1' = 1",
+               "DELETE FROM gt WHERE 1.5 > 1", "UPDATE gt SET v = 'x' WHERE ' on ' IS TRUE"]
+
+
+def test_always_true_conditions_the_server_reads_are_refused(pg, guarded):
+    """The attacker's goal: empty or overwrite gt with a WHERE clause the guard cannot see is
+    always true. Each is refused in the session, and in a new one; nothing ran."""
+    before = gt_state(pg)
+    for c in (session(guarded), session(guarded)):
+        for sql in ALWAYS_TRUE:
+            msgs = c.simple(sql)
+            assert pgwire.types(msgs) == "EZ", (sql, pgwire.types(msgs))
+            f = msgs[0].fields()
+            assert f["C"] == "42501" and "without_where" in f["M"], (sql, f)
+        # and the same shapes with a condition that is false still run
+        assert pgwire.types(c.simple("DELETE FROM gt WHERE 0 > 1")) == "CZ"
+        assert pgwire.types(c.simple("DELETE FROM gt WHERE '2' = 1")) == "CZ"
+    assert gt_state(pg) == before
