@@ -461,7 +461,12 @@ void pgw_sql_shape_text(const char *shape, size_t len, char *out, size_t outsz)
 
 		out[n++] = c >= SQL_SLOT_INT && c <= SQL_SLOT_DOLLAR ? '?' : (char)c;
 	}
-	if (i < len && n >= 3)
-		memcpy(out + n - 3, "...", 3);
+	if (i < len && n >= 3) { /* cut: "..." over the last characters whole, not mid-UTF-8 */
+		n -= 3;
+		while (n > 0 && ((unsigned char)out[n] & 0xc0) == 0x80)
+			n--;
+		memcpy(out + n, "...", 3);
+		n += 3;
+	}
 	out[n] = '\0';
 }

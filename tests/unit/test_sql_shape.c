@@ -535,6 +535,24 @@ static void shapes_that_cannot_serve_are_listed(void **state)
 	pgw_sql_cache_free(c);
 }
 
+/* A shape shown to people is cut at a character, not inside one. */
+static void shape_text_is_cut_whole(void **state)
+{
+	char out[8];
+
+	(void)state;
+	pgw_sql_shape_text("ab\x10", 3, out, sizeof(out));
+	assert_string_equal(out, "ab?");
+	pgw_sql_shape_text("abcdefghij", 10, out, sizeof(out));
+	assert_string_equal(out, "abcd...");
+	pgw_sql_shape_text("abc\xc3\xa9"
+			   "defg",
+			   9, out, sizeof(out));
+	assert_string_equal(out, "abc...");
+	pgw_sql_shape_text("ab\xc3\xa9\xc3\xa9\xc3\xa9", 8, out, sizeof(out));
+	assert_string_equal(out, "ab\xc3\xa9...");
+}
+
 /* What the scanner judges by value never shares a shape; a literal's bytes are still checked. */
 static void literals_are_still_checked(void **state)
 {
@@ -579,6 +597,7 @@ int main(void)
 		cmocka_unit_test(shapes_spare_the_parser),
 		cmocka_unit_test(shapes_that_cannot_serve_are_listed),
 		cmocka_unit_test(literals_are_still_checked),
+		cmocka_unit_test(shape_text_is_cut_whole),
 		cmocka_unit_test(literal_tokens_on_broken_texts),
 		cmocka_unit_test(shape_answers_equal_a_parse),
 	};
