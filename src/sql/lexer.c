@@ -335,6 +335,9 @@ bool pgw_lex_next(struct pgw_lexer *lx, struct pgw_lex_tok *t)
 		dollar(lx, t);
 	} else if (ident_start(c)) {
 		word(lx, t);
+	} else if (c == '.' && at + 1 < len && s[at + 1] == '.') {
+		t->kind = PGW_TOK_OTHER; /* scan.l's dot_dot: 1..2 is 1, .., 2 */
+		lx->pos = at + 2;
 	} else if (is_digit(c) ||
 		   (c == '.' && at + 1 < len && is_digit((unsigned char)s[at + 1]))) {
 		t->kind = PGW_TOK_NUMBER;
@@ -427,7 +430,9 @@ bool pgw_lex_next_literal(struct pgw_lexer *lx, struct pgw_lex_tok *t)
 			}
 			continue;
 		case '.':
-			if (at + 1 < len && is_digit((unsigned char)s[at + 1]))
+			if (at + 1 < len && s[at + 1] == '.')
+				at++; /* .. is one token: 1..2 holds no .2 */
+			else if (at + 1 < len && is_digit((unsigned char)s[at + 1]))
 				return token_at(lx, at, t); /* .5, also after a word: x.5 */
 			continue;
 		case '$':

@@ -160,7 +160,7 @@ static const struct lex_case lex_cases[] = {
 	/* numbers */
 	{ON,
 	 "1.5e3x .5 1..2 1e+",
-	 {NUM("1.5e3"), W("x"), SP(" "), NUM(".5"), SP(" "), NUM("1"), OT("."), NUM(".2"), SP(" "),
+	 {NUM("1.5e3"), W("x"), SP(" "), NUM(".5"), SP(" "), NUM("1"), OT(".."), NUM("2"), SP(" "),
 	  NUM("1"), W("e"), OT("+")}},
 	/* texts that end inside something: the token runs to the end */
 	{OFF, "'abc", {STR("'abc", 0, 1, 0)}},
