@@ -132,7 +132,8 @@ struct job {
 	struct pgw_sql_info *out;
 };
 
-/* Runs on the big stack. Everything libpg_query and cJSON allocate is freed here. */
+/* Runs on the big stack. Everything libpg_query and cJSON allocate is freed here (cJSON's
+ * tree at once, from its arena). */
 static void parse_job(void *arg)
 {
 	struct job *j = arg;
@@ -145,10 +146,12 @@ static void parse_job(void *arg)
 		j->out = sql_info_error(PGW_SQL_PARSE_ERROR, r.error->message, r.error->cursorpos);
 		goto out;
 	}
+	sql_json_arena_begin();
 	root = cJSON_Parse(r.parse_tree);
 	if (!root) {
 		/* nesting beyond CJSON_NESTING_LIMIT (or no memory): fail closed either way */
 		j->out = (struct pgw_sql_info *)sql_info_static(PGW_SQL_TOO_COMPLEX);
+		sql_json_arena_end();
 		goto out;
 	}
 	sql_builder_init(&b, j->text, j->len);
@@ -161,7 +164,7 @@ static void parse_job(void *arg)
 		b.stmt_index++;
 	}
 	j->out = sql_builder_finish(&b);
-	cJSON_Delete(root);
+	sql_json_arena_end(); /* the whole tree: no cJSON_Delete walk over it */
 out:
 	pg_query_free_parse_result(r);
 }

@@ -221,6 +221,10 @@ void sql_stack_trim(struct sql_stack *s);
 /* Texts above this may recurse deep enough to be worth a trim afterwards. */
 #define SQL_TRIM_ABOVE (64 * 1024)
 
+/* json_arena.c: cJSON allocates from one arena between begin and end (one parse's tree) */
+void sql_json_arena_begin(void);
+void sql_json_arena_end(void);
+
 /* inspect.c: validates, parses and walks one NUL-terminated text on <stack>; with <slots>
  * (sql_shape_scan's of the same text) the walk records what it reads of each literal */
 struct pgw_sql_info *sql_analyze(struct sql_stack *stack, const char *text, size_t len,
