@@ -1,8 +1,9 @@
 /*
  * One text to one info: the encoding check the server would make, then libpg_query's
- * JSON parse, cJSON and the walk, all on the big stack. The JSON path is 2-2.5x faster
- * than protobuf-c unpacking, and cJSON refuses nesting beyond 1000 levels, which we
- * report as "too complex" (fail closed) rather than recurse without bound.
+ * JSON parse, read into cJSON nodes by json.c, and the walk, all on the big stack. The JSON
+ * path is 2-2.5x faster than protobuf-c unpacking, and nesting beyond 1000 levels is
+ * refused by the reader, which we report as "too complex" (fail closed) rather than recurse
+ * without bound.
  */
 #include "sql-int.h"
 
@@ -132,8 +133,8 @@ struct job {
 	struct pgw_sql_info *out;
 };
 
-/* Runs on the big stack. Everything libpg_query and cJSON allocate is freed here (cJSON's
- * tree at once, from its arena). */
+/* Runs on the big stack. Everything libpg_query allocates, and the JSON tree (at once, from
+ * its arena), is freed here. */
 static void parse_job(void *arg)
 {
 	struct job *j = arg;
@@ -147,7 +148,7 @@ static void parse_job(void *arg)
 		goto out;
 	}
 	sql_json_arena_begin();
-	root = cJSON_Parse(r.parse_tree);
+	root = sql_json_parse(r.parse_tree);
 	if (!root) {
 		/* nesting beyond CJSON_NESTING_LIMIT (or no memory): fail closed either way */
 		j->out = (struct pgw_sql_info *)sql_info_static(PGW_SQL_TOO_COMPLEX);

@@ -11,13 +11,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pgward/sql.h"
 #include "pgward/sql_lex.h"
+#include "sql_corpus.h"
 #include "sql_info_diff.h"
 
 /* ---- the differential run ---- */
@@ -215,89 +215,9 @@ static void check_statement(struct run *r, const char *sql, size_t len)
 	}
 }
 
-static const char *data_dir(void)
+static void check_corpus_statement(const char *sql, size_t len, void *arg)
 {
-	const char *dir = getenv("PGWARD_TEST_DATA");
-
-	return dir ? dir : "tests/data";
-}
-
-/* The statements of the classifier's tables: a name, a tab, the statement. */
-static void run_tables(struct run *r)
-{
-	static const char *const files[] = {
-		"sql/flags.tsv",   "sql/gucs.tsv",     "sql/kinds.tsv",	     "sql/inserts.tsv",
-		"sql/updates.tsv", "sql/notifies.tsv", "sql/deallocates.tsv"};
-	char path[1024], line[8192];
-
-	for (size_t f = 0; f < PGW_ARRAY_LEN(files); f++) {
-		FILE *fp;
-
-		snprintf(path, sizeof(path), "%s/%s", data_dir(), files[f]);
-		fp = fopen(path, "r");
-		if (!fp)
-			fail_msg("cannot open %s", path);
-		while (fgets(line, sizeof(line), fp)) {
-			char *sql = strchr(line, '\t');
-
-			if (line[0] == '#' || !sql)
-				continue;
-			sql++;
-			check_statement(r, sql, strcspn(sql, "\n"));
-		}
-		fclose(fp);
-	}
-}
-
-/* Each statement of a SQL file, split at the semicolons the scanner sees. */
-static void run_sql_file(struct run *r, const char *path)
-{
-	FILE *fp = fopen(path, "r");
-	struct pgw_lexer lx;
-	struct pgw_lex_tok t;
-	size_t len, from = 0;
-	char *text;
-	long size;
-
-	assert_non_null(fp);
-	assert_int_equal(fseek(fp, 0, SEEK_END), 0);
-	size = ftell(fp);
-	rewind(fp);
-	text = malloc((size_t)size + 1);
-	assert_non_null(text);
-	len = fread(text, 1, (size_t)size, fp);
-	fclose(fp);
-	text[len] = '\0';
-	pgw_lex_init(&lx, text, len, true);
-	while (pgw_lex_next(&lx, &t)) {
-		if (t.kind != PGW_TOK_OTHER || text[t.start] != ';')
-			continue;
-		check_statement(r, text + from, t.start + 1 - from);
-		from = t.start + 1;
-	}
-	free(text);
-}
-
-static void run_regress(struct run *r, size_t *files)
-{
-	char dir[1024], path[2048];
-	struct dirent *de;
-	DIR *d;
-
-	snprintf(dir, sizeof(dir), "%s/regress", data_dir());
-	d = opendir(dir);
-	if (!d)
-		fail_msg("cannot open %s", dir);
-	while ((de = readdir(d))) {
-		size_t n = strlen(de->d_name);
-
-		if (n < 5 || strcmp(de->d_name + n - 4, ".sql") != 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		run_sql_file(r, path);
-		(*files)++;
-	}
-	closedir(d);
+	check_statement(arg, sql, len);
 }
 
 /* What a rule decides on, what is merely reported, and what the grammar keeps for itself. */
@@ -402,8 +322,8 @@ static void shape_answers_equal_a_parse(void **state)
 	assert_non_null(r.fresh);
 	for (size_t i = 0; i < PGW_ARRAY_LEN(cases); i++)
 		check_statement(&r, cases[i], strlen(cases[i]));
-	run_tables(&r);
-	run_regress(&r, &files);
+	sql_corpus_tables(check_corpus_statement, &r);
+	files = sql_corpus_regress(check_corpus_statement, &r);
 	pgw_sql_cache_stats(r.shaped, &st);
 	print_message("%zu statements (%zu regression files), %zu texts: %llu answered from a "
 		      "shape, %llu parsed with a shape, %zu shapes\n",
