@@ -1,6 +1,8 @@
 /*
- * A reader for libpg_query's JSON output into cJSON's node struct, allocated from the parse's
- * arena (json_arena.c), so the walk reads it with cJSON's accessors. It reads what
+ * A reader for libpg_query's JSON output into cJSON's node struct, allocated from an arena
+ * that is emptied after each parse (the tree is built, walked and dropped whole, so its
+ * hundreds of nodes and strings need no malloc and free each), so the walk reads it with
+ * cJSON's accessors. It reads what
  * cJSON_Parse reads, to the same tree (test_sql_json and fuzz_json compare the two on every
  * parse tree they meet): nesting beyond CJSON_NESTING_LIMIT, malformed input or no memory
  * give NULL, which the caller reports as too complex. What it spares is cJSON's generic
@@ -13,6 +15,66 @@
 #include <string.h>
 #include <cJSON.h>
 
+/* ---- the arena: one parse at a time (pgward is one thread) ---- */
+
+struct arena_chunk {
+	struct arena_chunk *prev;
+	size_t size, used;
+	max_align_t data[];
+};
+
+#define ARENA_FIRST (64 * 1024)
+
+static struct arena_chunk *top;	  /* the chunk being filled; older ones behind it */
+static struct arena_chunk *first; /* kept between parses */
+
+/* Inline: a parse tree makes one allocation per node and per string. */
+static inline void *arena_alloc(size_t n)
+{
+	size_t align = _Alignof(max_align_t), need = (n + align - 1) & ~(align - 1);
+	struct arena_chunk *c = top;
+
+	if (!c || c->size - c->used < need) {
+		size_t size = PGW_MAX(need, c ? c->size * 2 : (size_t)ARENA_FIRST);
+
+		c = malloc(sizeof(*c) + size);
+		if (!c)
+			return NULL; /* the read fails: the text is reported too complex */
+		c->prev = top;
+		c->size = size;
+		c->used = 0;
+		top = c;
+	}
+	c->used += need;
+	return (char *)c->data + c->used - need;
+}
+
+void sql_json_arena_begin(void)
+{
+	if (first) {
+		first->used = 0;
+		top = first;
+	}
+}
+
+void sql_json_arena_end(void)
+{
+	/* a big text's chunks go back; the first, of ARENA_FIRST bytes, stays for the next */
+	while (top && top->prev) {
+		struct arena_chunk *prev = top->prev;
+
+		free(top);
+		top = prev;
+	}
+	if (top && top->size != ARENA_FIRST) {
+		free(top);
+		top = NULL;
+	}
+	first = top;
+}
+
+/* ---- the reader ---- */
+
 struct reader {
 	const char *p;
 	int depth;
@@ -20,7 +82,7 @@ struct reader {
 
 static cJSON *new_item(int type)
 {
-	cJSON *it = sql_json_arena_alloc(sizeof(*it));
+	cJSON *it = arena_alloc(sizeof(*it));
 
 	if (it) {
 		memset(it, 0, sizeof(*it));
@@ -100,6 +162,18 @@ static char *read_string(struct reader *r)
 	const char *start = r->p + 1, *p = start;
 	char *out, *o;
 
+	/* most strings hold no escape: one pass finds the end, one copy takes them */
+	while (*p != '"' && *p != '\\' && *p != '\0')
+		p++;
+	if (*p == '"') {
+		out = arena_alloc((size_t)(p - start) + 1);
+		if (!out)
+			return NULL;
+		memcpy(out, start, (size_t)(p - start));
+		out[p - start] = '\0';
+		r->p = p + 1;
+		return out;
+	}
 	/* where it ends; the escaped form is never shorter than what it spells */
 	while (*p != '"') {
 		if (*p == '\0')
@@ -108,7 +182,7 @@ static char *read_string(struct reader *r)
 			p++;
 		p++;
 	}
-	out = sql_json_arena_alloc((size_t)(p - start) + 1);
+	out = arena_alloc((size_t)(p - start) + 1);
 	if (!out)
 		return NULL;
 	for (o = out, p = start; *p != '"';) {
@@ -189,7 +263,7 @@ static cJSON *read_number(struct reader *r)
 			       *p == 'E' || *p == '.';
 		     p++)
 			n++;
-		buf = sql_json_arena_alloc(n + 1);
+		buf = arena_alloc(n + 1);
 		if (!buf)
 			return NULL;
 		memcpy(buf, r->p, n);

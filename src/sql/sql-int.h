@@ -221,12 +221,11 @@ void sql_stack_trim(struct sql_stack *s);
 /* Texts above this may recurse deep enough to be worth a trim afterwards. */
 #define SQL_TRIM_ABOVE (64 * 1024)
 
-/* json_arena.c: one parse's tree is allocated between begin and end, and freed at end */
+/* json.c: libpg_query's JSON as cJSON_Parse reads it, into an arena: call between
+ * sql_json_arena_begin and sql_json_arena_end, which frees the tree. NULL: malformed, nested
+ * beyond CJSON_NESTING_LIMIT, or no memory. */
 void sql_json_arena_begin(void);
 void sql_json_arena_end(void);
-void *sql_json_arena_alloc(size_t n);
-/* json.c: libpg_query's JSON as cJSON_Parse reads it, in the arena; NULL: malformed, nested
- * beyond CJSON_NESTING_LIMIT, or no memory */
 struct cJSON *sql_json_parse(const char *json);
 
 /* inspect.c: validates, parses and walks one NUL-terminated text on <stack>; with <slots>
