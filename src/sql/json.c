@@ -1,12 +1,12 @@
 /*
- * A reader for libpg_query's JSON output into cJSON's node struct, allocated from an arena
- * that is emptied after each parse (the tree is built, walked and dropped whole, so its
- * hundreds of nodes and strings need no malloc and free each), so the walk reads it with
- * cJSON's accessors. It reads what
- * cJSON_Parse reads, to the same tree (test_sql_json and fuzz_json compare the two on every
- * parse tree they meet): nesting beyond CJSON_NESTING_LIMIT, malformed input or no memory
- * give NULL, which the caller reports as too complex. What it spares is cJSON's generic
- * work per byte and a strtod per integer; libpg_query writes the same few forms every time.
+ * A reader for libpg_query's JSON output into cJSON's node struct, so the walk reads it with
+ * cJSON's accessors, allocated from an arena emptied after each parse: the tree is built,
+ * walked and dropped whole, so its hundreds of nodes and strings need no malloc and free
+ * each. It reads what cJSON_Parse reads, to the same tree (test_sql_json and fuzz_json
+ * compare the two on every parse tree they meet): nesting beyond CJSON_NESTING_LIMIT,
+ * malformed input or no memory give NULL, which the caller reports as too complex. What it
+ * spares is cJSON's generic work per byte and a strtod per integer; libpg_query writes the
+ * same few forms every time.
  */
 #include "sql-int.h"
 
