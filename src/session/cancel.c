@@ -28,6 +28,25 @@ struct cancel_link {
 
 static struct cancel_link *links; /* in flight, so that exit can free them */
 
+/*
+ * When a busy client leaves, its cancel is sent again later: PostgreSQL ignores a cancel that
+ * reaches a backend before it has read the query (it is then waiting for a command), and the
+ * closed connection does not stop a query that writes nothing. The backend's connection is
+ * closed by then, never pooled again, so a late cancel can only reach the query it was meant
+ * for (a reused pid has another secret).
+ */
+static const unsigned again_ms[] = {200, 1000, 5000};
+
+struct cancel_again {
+	struct event timer;
+	uint64_t sid;
+	uint32_t pid, secret;
+	size_t round; /* the delay of again_ms it waits for */
+	struct cancel_again *prev, *next;
+};
+
+static struct cancel_again *agains; /* waiting, so that exit can free them */
+
 void pgw_cancel_register(struct pgw_session *s)
 {
 	struct pgw_session *old = NULL;
@@ -64,10 +83,19 @@ static void free_link_cb(evutil_socket_t fd, short what, void *arg)
 	free_link(arg);
 }
 
+static void free_again(struct cancel_again *a)
+{
+	evtimer_del(&a->timer);
+	DL_DELETE(agains, a);
+	free(a);
+}
+
 void pgw_cancel_free_all(void)
 {
 	while (links != NULL)
 		free_link(links);
+	while (agains != NULL)
+		free_again(agains);
 }
 
 /* Ends a link from inside its own callbacks: close now, free on the next loop turn. */
@@ -117,26 +145,24 @@ static void timeout_cb(evutil_socket_t fd, short what, void *arg)
  * A plain connection carrying the CancelRequest: PostgreSQL reads it before any TLS or
  * pg_hba check, which is also what libpq does.
  */
-void pgw_cancel_send(struct pgw_session *s)
+static void send_key(uint64_t sid, uint32_t pid, uint32_t secret)
 {
 	struct cancel_link *l;
 	uint32_t pkt[4];
 	struct timeval tv = {CANCEL_TIMEOUT_SECONDS, 0};
 
-	if (s->srv == NULL || s->srv->pid == 0)
-		return; /* no server: nothing runs for this client */
 	pkt[0] = htonl(16);
 	pkt[1] = htonl(80877102u);
-	pkt[2] = htonl(s->srv->pid);
-	pkt[3] = htonl(s->srv->secret);
+	pkt[2] = htonl(pid);
+	pkt[3] = htonl(secret);
 	l = calloc(1, sizeof(*l));
 	if (l == NULL)
 		return;
-	l->sid = s->id;
+	l->sid = sid;
 	evtimer_assign(&l->timer, pgw.base, timeout_cb, l);
 	if (pgw_conn_connect(&l->conn, pgw.base, (const struct sockaddr *)&pgw.server_addr,
 			     pgw.server_addrlen, link_cb, l) < 0) {
-		pgw_warn(s->id, "cancel_failed", "error=\"%s\"", l->conn.err);
+		pgw_warn(sid, "cancel_failed", "error=\"%s\"", l->conn.err);
 		pgw_conn_release(&l->conn);
 		free(l);
 		return;
@@ -144,6 +170,50 @@ void pgw_cancel_send(struct pgw_session *s)
 	DL_APPEND(links, l);
 	evbuffer_add(l->conn.out, pkt, sizeof(pkt));
 	evtimer_add(&l->timer, &tv);
+}
+
+void pgw_cancel_send(struct pgw_session *s)
+{
+	if (s->srv == NULL || s->srv->pid == 0)
+		return; /* no server: nothing runs for this client */
+	send_key(s->id, s->srv->pid, s->srv->secret);
+}
+
+static void arm_again(struct cancel_again *a)
+{
+	struct timeval tv = {again_ms[a->round] / 1000, (again_ms[a->round] % 1000) * 1000};
+
+	evtimer_add(&a->timer, &tv);
+}
+
+static void again_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct cancel_again *a = arg;
+
+	pgw_debug(a->sid, "cancel_again", "pid=%u", a->pid);
+	send_key(a->sid, a->pid, a->secret);
+	if (++a->round < PGW_ARRAY_LEN(again_ms))
+		arm_again(a);
+	else
+		free_again(a);
+}
+
+void pgw_cancel_send_leaving(struct pgw_session *s)
+{
+	struct cancel_again *a;
+
+	if (s->srv == NULL || s->srv->pid == 0)
+		return;
+	send_key(s->id, s->srv->pid, s->srv->secret);
+	a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		return;
+	a->sid = s->id;
+	a->pid = s->srv->pid;
+	a->secret = s->srv->secret;
+	evtimer_assign(&a->timer, pgw.base, again_cb, a);
+	DL_APPEND(agains, a);
+	arm_again(a);
 }
 
 static bool secrets_equal(uint32_t a, uint32_t b)

@@ -247,7 +247,7 @@ static void begin_close(struct pgw_session *s)
 	/* Closing the socket does not stop a running query (pg_sleep, a lock wait): whatever
 	 * ends a busy session, its server backend is told to cancel as well. */
 	if (s->state == PGW_SS_READY && pgw_sess_busy(s) && !s->srv->gone && !s->client_terminated)
-		pgw_cancel_send(s);
+		pgw_cancel_send_leaving(s);
 	pgw_cancel_unregister(s);
 	pgw_sess_release_server(s);
 	evtimer_del(&s->timer);
