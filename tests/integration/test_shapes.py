@@ -59,10 +59,11 @@ def test_pgbench_writes_are_answered_from_their_shapes(pw, pg):
     assert re.search(r"^number of failed transactions: 0 ", out, re.M), out
     after = counters(pw)
     d = {k: after[k] - before[k] for k in after}
-    # 1000 transactions: each UPDATE's and INSERT's text is new (4000 texts missing the exact
-    # cache); all but the first of each shape are answered from it (a few shapes: pgbench
-    # writes "+ -5" and "+ 5")
-    assert d["sql_cache_misses"] >= 4000, d
+    # 1000 transactions: 4000 UPDATE and INSERT texts inspected, nearly all new (pgbench's
+    # random values may repeat one now and then); all but the first of each shape are
+    # answered from it (a few shapes: pgbench writes "+ -5" and "+ 5")
+    assert d["sql_cache_hits"] + d["sql_cache_misses"] >= 4000, d
+    assert d["sql_cache_misses"] >= 3900, d
     assert d["sql_shape_hits"] >= d["sql_cache_misses"] - 20, d
     assert d["sql_parses"] <= 20, d
     assert after["sql_answered_unparsed_bp"] >= 9900, after
