@@ -41,7 +41,7 @@ struct cancel_again {
 	struct event timer;
 	uint64_t sid;
 	uint32_t pid, secret;
-	size_t round; /* the delay of again_ms it waits for */
+	size_t round; /* which delay of again_ms (after the previous send) it waits for */
 	struct cancel_again *prev, *next;
 };
 

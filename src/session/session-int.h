@@ -307,7 +307,8 @@ void pgw_cancel_unregister(struct pgw_session *s);
 void pgw_cancel_request(uint64_t sid, uint32_t pid, uint32_t secret);
 /* Asks the server to cancel what session <s>'s backend is running. */
 void pgw_cancel_send(struct pgw_session *s);
-/* For a busy session that is closing: the cancel now, and again after 0.2, 1 and 5 s. */
+/* For a busy session that is closing: the cancel now, again 0.2 s later, then 1 s and 5 s
+ * after that. */
 void pgw_cancel_send_leaving(struct pgw_session *s);
 /* At exit: frees cancel requests still in flight. */
 void pgw_cancel_free_all(void);
