@@ -122,6 +122,12 @@ enum pgw_sql_flag {
 	PGW_SQL_CONCURRENTLY,	    /* CREATE/DROP INDEX, REINDEX or DETACH PARTITION
 				       CONCURRENTLY: the server refuses it in a transaction block
 				       or next to other statements of an extended-protocol batch */
+	PGW_SQL_SESSION_STATE,	    /* leaves something in the session past its transaction:
+				       SET or RESET (not LOCAL), set_config() not surely local,
+				       PREPARE, LISTEN, a cursor WITH HOLD, a temporary relation,
+				       LOAD, a session advisory lock, a dblink connection
+				       (session_state.c); under pool_mode = transaction it pins
+				       the client to its server */
 	PGW_SQL_NFLAGS,
 };
 

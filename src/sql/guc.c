@@ -198,18 +198,23 @@ void sql_guc_dynamic(struct sql_builder *b, const char *desc)
 	sql_flag(b, PGW_SQL_ROW_SECURITY_OFF, desc);
 }
 
-void sql_guc_funccall(struct sql_builder *b, const cJSON *fc)
+const char *sql_funccall_name(const cJSON *fc)
 {
 	const cJSON *names = cJSON_GetObjectItemCaseSensitive(fc, "funcname");
+	const char *type;
+	const cJSON *last =
+		sql_node_body(cJSON_GetArrayItem(names, cJSON_GetArraySize(names) - 1), &type);
+
+	return last != NULL && strcmp(type, "String") == 0 ? sql_json_str(last, "sval") : NULL;
+}
+
+void sql_guc_funccall(struct sql_builder *b, const cJSON *fc)
+{
 	const cJSON *args = cJSON_GetObjectItemCaseSensitive(fc, "args");
-	const cJSON *last, *ac;
-	const char *type, *fname, *raw, *name, *value = NULL;
+	const cJSON *ac;
+	const char *fname = sql_funccall_name(fc), *raw, *name, *value = NULL;
 	bool isnull = false, setting = true;
 
-	last = sql_node_body(cJSON_GetArrayItem(names, cJSON_GetArraySize(names) - 1), &type);
-	if (!last || strcmp(type, "String") != 0)
-		return;
-	fname = sql_json_str(last, "sval");
 	/* any schema: pg_catalog.set_config, or a wrapper that may call it */
 	if (!fname || strcasecmp(fname, "set_config") != 0)
 		return;

@@ -282,6 +282,7 @@ void sql_stmt_fields(struct sql_builder *b, const char *type, const cJSON *body)
 
 	sql_calls_stmt(b, type, body);
 	sql_casts_stmt(b, type, body);
+	sql_session_stmt(b, type, body);
 	sql_migration_stmt(b, type, body, &rel);
 	switch (type[0]) {
 	case 'A':
@@ -343,6 +344,7 @@ void sql_stmt_fields(struct sql_builder *b, const char *type, const cJSON *body)
 			/* a bare FuncCall */
 			sql_guc_funccall(b, sql_json_item(body, "funccall"));
 			sql_calls_funccall(b, sql_json_item(body, "funccall"));
+			sql_session_funccall(b, sql_json_item(body, "funccall"));
 		} else if (strcmp(type, "CopyStmt") == 0 && has_rel &&
 			   sql_json_bool(body, "is_from")) {
 			sql_add_rel(b, &rel, PGW_SQL_REL_COPY_FROM);

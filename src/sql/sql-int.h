@@ -140,6 +140,8 @@ static inline bool sql_streq(const char *a, const char *b)
 
 /* guc.c */
 void sql_guc_setstmt(struct sql_builder *b, const struct cJSON *vss, int route);
+/* The last part of a FuncCall's name (set_config for pg_catalog.set_config), or NULL. */
+const char *sql_funccall_name(const struct cJSON *fc);
 void sql_guc_funccall(struct sql_builder *b, const struct cJSON *fc);
 /* Something that may write any GUC with a name pgward cannot read (UPDATE pg_settings, an
  * aggregate over set_config, ...): every rule about settings applies. */
@@ -173,6 +175,10 @@ bool sql_parse_decimal(const char *s, bool int_only, struct sql_decimal *out);
 int sql_decimal_cmp(const struct sql_decimal *a, const struct sql_decimal *b);
 /* boolin(): the string, blanks around it dropped, as parse_bool reads it (1, 0 or -1). */
 int sql_bool_of_text(const char *s);
+
+/* session_state.c: PGW_SQL_SESSION_STATE, for a statement node and for a FuncCall */
+void sql_session_stmt(struct sql_builder *b, const char *type, const struct cJSON *body);
+void sql_session_funccall(struct sql_builder *b, const struct cJSON *fc);
 
 /* casts.c: string constants that keep their value, and what could change that */
 /* The A_Const under a node, looked through casts that cannot change a string (to text or

@@ -83,6 +83,7 @@ static void walk_node(struct sql_builder *b, const char *type, const cJSON *body
 	if (type[0] == 'F' && strcmp(type, "FuncCall") == 0) {
 		sql_guc_funccall(b, body);
 		sql_calls_funccall(b, body);
+		sql_session_funccall(b, body);
 	} else if (b->in_func_ref > 0 && type[0] == 'S' && strcmp(type, "String") == 0) {
 		sql_calls_named(b, sql_json_str(body, "sval"));
 	} else if (type[0] == 'A' && strcmp(type, "A_Indirection") == 0) {

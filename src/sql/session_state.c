@@ -1,0 +1,121 @@
+/*
+ * What a statement leaves in the session once its transaction is over
+ * (PGW_SQL_SESSION_STATE). Under pool_mode = transaction a client's next transaction may run
+ * on another server, where none of it would be: such a statement pins the client to its
+ * server. What is looked for, by the parse tree:
+ *   SET and RESET of the session (SET LOCAL and SET TRANSACTION end with the transaction),
+ *   set_config() whose third argument is not a constant true, PREPARE, LISTEN, DECLARE ...
+ *   WITH HOLD, a temporary table, view or sequence (TEMP, or a name in pg_temp), LOAD, the
+ *   session-level advisory locks, dblink connections.
+ * What a function body does is not seen (sql.h); set_config() there is the guard's concern.
+ */
+#include "sql-int.h"
+
+#include <string.h>
+#include <strings.h>
+#include <cJSON.h>
+
+/* PostgreSQL's CURSOR_OPT_HOLD (parsenodes.h) */
+#define CURSOR_OPT_HOLD 0x0020
+
+/* The functions that take a lock or a connection held past the transaction. */
+static const char *const session_functions[] = {
+	"pg_advisory_lock",	"pg_advisory_lock_shared",
+	"pg_try_advisory_lock", "pg_try_advisory_lock_shared",
+	"dblink_connect",	"dblink_connect_u",
+};
+
+/* A RangeVar that names a temporary relation: TEMP/TEMPORARY, or a name in pg_temp. */
+static bool temporary(const cJSON *rv)
+{
+	const char *schema = sql_json_str(rv, "schemaname");
+
+	return sql_streq(sql_json_str(rv, "relpersistence"), "t") ||
+	       (schema != NULL && strncmp(schema, "pg_temp", 7) == 0);
+}
+
+static void temp_relation(struct sql_builder *b, const cJSON *rv, const char *what)
+{
+	if (rv != NULL && temporary(rv))
+		sql_flagf(b, PGW_SQL_SESSION_STATE, "%s %s", what,
+			  sql_nz(sql_json_str(rv, "relname"), "?"));
+}
+
+void sql_session_stmt(struct sql_builder *b, const char *type, const cJSON *body)
+{
+	if (b->in_definition > 0)
+		return; /* a view, rule or function body runs later, as a whole */
+	if (strcmp(type, "VariableSetStmt") == 0) {
+		const char *kind = sql_json_str(body, "kind");
+		const char *name = sql_json_str(body, "name");
+
+		/* SET TRANSACTION ... is VAR_SET_MULTI named TRANSACTION: it ends with it */
+		if (b->guc_route >= 0 || sql_json_bool(body, "is_local") ||
+		    (sql_streq(kind, "VAR_SET_MULTI") && name != NULL &&
+		     strncmp(name, "TRANSACTION", 11) == 0))
+			return;
+		sql_flagf(b, PGW_SQL_SESSION_STATE, "%s %s",
+			  sql_streq(kind, "VAR_RESET") || sql_streq(kind, "VAR_RESET_ALL") ? "RESET"
+											   : "SET",
+			  sql_nz(name, "ALL"));
+	} else if (strcmp(type, "PrepareStmt") == 0) {
+		sql_flagf(b, PGW_SQL_SESSION_STATE, "PREPARE %s",
+			  sql_nz(sql_json_str(body, "name"), "?"));
+	} else if (strcmp(type, "ListenStmt") == 0) {
+		sql_flagf(b, PGW_SQL_SESSION_STATE, "LISTEN %s",
+			  sql_nz(sql_json_str(body, "conditionname"), "?"));
+	} else if (strcmp(type, "DeclareCursorStmt") == 0) {
+		if (sql_json_int(body, "options") & CURSOR_OPT_HOLD)
+			sql_flagf(b, PGW_SQL_SESSION_STATE, "DECLARE %s WITH HOLD",
+				  sql_nz(sql_json_str(body, "portalname"), "?"));
+	} else if (strcmp(type, "LoadStmt") == 0) {
+		sql_flag(b, PGW_SQL_SESSION_STATE, "LOAD");
+	} else if (strcmp(type, "CreateStmt") == 0) {
+		temp_relation(b, sql_json_item(body, "relation"), "CREATE TEMP TABLE");
+	} else if (strcmp(type, "CreateSeqStmt") == 0) {
+		temp_relation(b, sql_json_item(body, "sequence"), "CREATE TEMP SEQUENCE");
+	} else if (strcmp(type, "ViewStmt") == 0) {
+		temp_relation(b, sql_json_item(body, "view"), "CREATE TEMP VIEW");
+	} else if (strcmp(type, "CreateTableAsStmt") == 0) {
+		temp_relation(b, sql_json_item(sql_json_item(body, "into"), "rel"),
+			      "CREATE TEMP TABLE");
+	} else if (strcmp(type, "SelectStmt") == 0) {
+		temp_relation(b, sql_json_item(sql_json_item(body, "intoClause"), "rel"),
+			      "SELECT INTO TEMP");
+	}
+}
+
+/* The third argument of set_config() is a constant that boolin reads as true. */
+static bool surely_local(struct sql_builder *b, const cJSON *arg)
+{
+	const cJSON *ac = sql_const_under(arg), *boolval;
+	const char *text;
+	bool isnull = false;
+
+	if (ac == NULL)
+		return false;
+	if ((boolval = sql_json_item(ac, "boolval")) != NULL)
+		return sql_json_bool(boolval, "boolval");
+	text = sql_const_text(b, ac, &isnull);
+	return text != NULL && !isnull && sql_bool_of_text(text) == 1;
+}
+
+void sql_session_funccall(struct sql_builder *b, const cJSON *fc)
+{
+	const cJSON *args = cJSON_GetObjectItemCaseSensitive(fc, "args");
+	const char *fname = sql_funccall_name(fc);
+
+	if (fname == NULL || b->in_definition > 0 || b->in_func_ref > 0)
+		return;
+	if (strcasecmp(fname, "set_config") == 0) {
+		if (cJSON_GetArraySize(args) != 3 || sql_json_bool(fc, "func_variadic") ||
+		    !surely_local(b, cJSON_GetArrayItem(args, 2)))
+			sql_flag(b, PGW_SQL_SESSION_STATE, "set_config(..., false)");
+		return;
+	}
+	for (size_t i = 0; i < PGW_ARRAY_LEN(session_functions); i++)
+		if (strcasecmp(fname, session_functions[i]) == 0) {
+			sql_flagf(b, PGW_SQL_SESSION_STATE, "%s()", session_functions[i]);
+			return;
+		}
+}
