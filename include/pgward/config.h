@@ -59,10 +59,12 @@ enum pgw_auth_type {
 	PGW_AUTH_TYPE_HBA,
 };
 /* pool_mode: none, one server per client for its whole life; session, a server goes back
- * to its pool of (database, user) when its client leaves (needs pgward's own auth). */
+ * to its pool of (database, user) when its client leaves; transaction, when its client's
+ * transaction ends (both need pgward's own auth). */
 enum pgw_pool_mode {
 	PGW_POOL_NONE = 0,
 	PGW_POOL_SESSION,
+	PGW_POOL_TRANSACTION,
 };
 /* auth_query's default, PgBouncer's: pg_shadow lists only roles that may log in. */
 #define PGW_AUTH_DEFAULT_QUERY "SELECT usename, passwd FROM pg_shadow WHERE usename=$1"

@@ -42,6 +42,12 @@ void pgw_pool_unwait(struct pgw_pool_wait *w);
  */
 void pgw_pool_release(struct pgw_server *srv, bool reusable);
 /*
+ * pool_mode = transaction: the client of <srv> ended a transaction with nothing in flight.
+ * The server is idle at once, with no reset: the next client of its pool gets it as it is,
+ * and brings it to its own state (tenant_hook.c). The pool owns it from here.
+ */
+void pgw_pool_checkin(struct pgw_server *srv);
+/*
  * The server of NEW <srv> accepted the credentials <c> (its AuthenticationOk): with
  * min_pool_size, a pool that has none keeps a copy to open servers of its own, once the
  * login is complete (pgw_pool_logged_in; pool_min.c). A login refused after its

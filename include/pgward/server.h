@@ -60,6 +60,15 @@ struct pgw_server {
 	struct pgw_login_creds *login_creds;
 	/* its part in its database's counters (SHOW STATS, pool_db.h) */
 	struct pgw_server_stats stats;
+	/* What a client left in it for the next client of pool_mode = transaction to find
+	 * (tenant_hook.c); NULL once a reset cleared it, empty when unknown. The startup
+	 * settings of the client
+	 * whose welcome key (welcome.h) this is, over its login's: */
+	char *settings_of;
+	size_t settings_of_len;
+	/* ...and the tenant context set by pgward, as pgw_tenant_context_key() gives it */
+	char *context_of;
+	size_t context_of_len;
 };
 
 /* A server not yet connected (its conn is initialised by pgw_server_link_start); NULL
@@ -86,6 +95,22 @@ uint64_t pgw_server_next_checkout(struct pgw_server *srv);
  */
 void pgw_server_write_startup(struct evbuffer *out, const char *user, const char *database,
 			      const char *application_name);
+/* Records <len> bytes of <key> in *<field> (NULL: nothing); -1 out of memory, with nothing
+ * recorded. */
+int pgw_server_remember(char **field, size_t *field_len, const char *key, size_t len);
+/* Whether *<field> holds the <len> bytes of <key>. */
+bool pgw_server_holds(const char *field, size_t field_len, const char *key, size_t len);
+/* Forgets what a client left in it: a reset cleared it. */
+void pgw_server_forget_session(struct pgw_server *srv);
+/* What it holds is no client's for sure (a DISCARD ALL that may have failed): the next
+ * client's settings and context are written after a reset of its own. */
+void pgw_server_session_unknown(struct pgw_server *srv);
+/* Whether what it holds is known to be no client's (pgw_server_session_unknown). Inline:
+ * asked at every setting the server reports. */
+static inline bool pgw_server_session_is_unknown(const struct pgw_server *srv)
+{
+	return srv->settings_of != NULL && srv->settings_of_len == 0;
+}
 /* What the server last reported for <name> (ParameterStatus), or NULL. */
 const char *pgw_server_param(const struct pgw_server *srv, const char *name);
 /* ParameterStatus <name> = <value>: remembered for the next client. 0, or -1 out of memory. */

@@ -160,9 +160,10 @@ static bool pooling(const char *verb, struct evbuffer *out)
 {
 	char msg[96];
 
-	if (pgw.cfg.pool_mode == PGW_POOL_SESSION)
+	if (pgw.cfg.pool_mode != PGW_POOL_NONE)
 		return true;
-	snprintf(msg, sizeof(msg), "pgward admin: %s needs pool_mode = session", verb);
+	snprintf(msg, sizeof(msg), "pgward admin: %s needs pool_mode = session or transaction",
+		 verb);
 	pgw_msg_error(out, "ERROR", "0A000", msg,
 		      "PAUSE and KILL hold new clients in their pool's queue until RESUME; with "
 		      "pool_mode = none every client has a server of its own.");

@@ -103,7 +103,7 @@ const char *pgw_auth_type_name(enum pgw_auth_type t)
 	return auth_type_name((int)t);
 }
 
-static const char *const pool_mode_names[] = {"none", "session"};
+static const char *const pool_mode_names[] = {"none", "session", "transaction"};
 
 NAMES_ENUM(pool_mode, pool_mode_names);
 

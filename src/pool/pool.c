@@ -284,7 +284,7 @@ void pgw_pool_make_idle(struct pgw_server *srv)
 	struct pgw_pool *p = srv->pool;
 
 	/* with no client of its own waiting, its place may serve one a limit keeps waiting */
-	if (pgw.cfg.pool_mode != PGW_POOL_SESSION || too_old(srv, pgw_now()) ||
+	if (pgw.cfg.pool_mode == PGW_POOL_NONE || too_old(srv, pgw_now()) ||
 	    pgw_pool_db_held(p->database) || (p->waiters == NULL && pgw_pool_sibling_waits(p))) {
 		pgw_pool_drop(srv);
 		return;
@@ -478,7 +478,7 @@ void pgw_pool_release(struct pgw_server *srv, bool reusable)
 	const char *reset = pgw.cfg.server_reset_query;
 
 	if (!reusable || srv->gone || srv->pool == NULL || srv->state != PGW_SRV_ACTIVE ||
-	    pgw.cfg.pool_mode != PGW_POOL_SESSION || too_old(srv, pgw_now())) {
+	    pgw.cfg.pool_mode == PGW_POOL_NONE || too_old(srv, pgw_now())) {
 		pgw_pool_drop(srv);
 		return;
 	}
@@ -489,8 +489,10 @@ void pgw_pool_release(struct pgw_server *srv, bool reusable)
 	 * be rolled back, as the server would at its disconnect */
 	if (srv->tx_status != 'I')
 		send_reset(srv, "ROLLBACK");
-	if (reset != NULL)
+	if (reset != NULL) {
 		send_reset(srv, reset);
+		pgw_server_forget_session(srv);
+	}
 	send_reseed(srv);
 	set_state(srv, PGW_SRV_RESETTING);
 	DL_APPEND(srv->pool->resetting, srv);
@@ -501,6 +503,17 @@ void pgw_pool_release(struct pgw_server *srv, bool reusable)
 	/* answers that came before the client left are read now */
 	if (pgw_rbuf_len(&srv->conn.in) > 0)
 		pool_read(srv);
+}
+
+void pgw_pool_checkin(struct pgw_server *srv)
+{
+	if (srv->gone || srv->pool == NULL || srv->state != PGW_SRV_ACTIVE) {
+		pgw_pool_drop(srv);
+		return;
+	}
+	pgw_conn_set_cb(&srv->conn, pgw_pool_server_cb, srv);
+	pgw_conn_set_reading(&srv->conn, true);
+	pgw_pool_make_idle(srv);
 }
 
 void pgw_pool_tick(double now)
@@ -519,7 +532,7 @@ void pgw_pool_tick(double now)
 		DL_FOREACH_SAFE (p->idle, srv, stmp) {
 			/* server_idle_timeout spares the servers min_pool_size keeps, as
 			 * PgBouncer's */
-			if (pgw.cfg.pool_mode != PGW_POOL_SESSION || too_old(srv, now) ||
+			if (pgw.cfg.pool_mode == PGW_POOL_NONE || too_old(srv, now) ||
 			    (pgw.cfg.server_idle_timeout > 0 &&
 			     now - srv->idle_since > pgw.cfg.server_idle_timeout &&
 			     p->nservers > pgw_pool_min_size()))
@@ -637,7 +650,7 @@ void pgw_pool_foreach_server(pgw_pool_server_fn fn, void *arg)
 
 bool pgw_pool_server_stale(const struct pgw_server *srv, double now)
 {
-	return pgw.cfg.pool_mode != PGW_POOL_SESSION || too_old(srv, now);
+	return pgw.cfg.pool_mode == PGW_POOL_NONE || too_old(srv, now);
 }
 
 /* ---- the admin console's PAUSE, KILL, RECONNECT and WAIT_CLOSE (src/admin/control.c) ---- */

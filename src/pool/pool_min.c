@@ -272,7 +272,7 @@ void pgw_pool_keep_min(struct pgw_pool *p, double now)
 
 	if (p->creds == NULL)
 		return;
-	if (pgw_pool_min_size() == 0 || pgw.cfg.pool_mode != PGW_POOL_SESSION) {
+	if (pgw_pool_min_size() == 0 || pgw.cfg.pool_mode == PGW_POOL_NONE) {
 		pgw_pool_forget_creds(p);
 		return;
 	}

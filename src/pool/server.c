@@ -51,7 +51,47 @@ void pgw_server_free(struct pgw_server *srv)
 		pgw_server_auth_clear(srv->warm_login);
 		free(srv->warm_login);
 	}
+	pgw_server_forget_session(srv);
 	free(srv);
+}
+
+int pgw_server_remember(char **field, size_t *field_len, const char *key, size_t len)
+{
+	char *copy = NULL;
+
+	if (key != NULL && (copy = malloc(len + 1)) == NULL) {
+		free(*field);
+		*field = NULL;
+		*field_len = 0;
+		return -1;
+	}
+	if (copy != NULL) {
+		memcpy(copy, key, len);
+		copy[len] = '\0';
+	}
+	free(*field);
+	*field = copy;
+	*field_len = copy != NULL ? len : 0;
+	return 0;
+}
+
+bool pgw_server_holds(const char *field, size_t field_len, const char *key, size_t len)
+{
+	return field != NULL && key != NULL && field_len == len && memcmp(field, key, len) == 0;
+}
+
+void pgw_server_forget_session(struct pgw_server *srv)
+{
+	(void)pgw_server_remember(&srv->settings_of, &srv->settings_of_len, NULL, 0);
+	(void)pgw_server_remember(&srv->context_of, &srv->context_of_len, NULL, 0);
+}
+
+void pgw_server_session_unknown(struct pgw_server *srv)
+{
+	/* an empty key, which no client's is; out of memory, the server cannot be trusted */
+	if (pgw_server_remember(&srv->settings_of, &srv->settings_of_len, "", 0) < 0 ||
+	    pgw_server_remember(&srv->context_of, &srv->context_of_len, "", 0) < 0)
+		srv->gone = true;
 }
 
 bool pgw_server_busy(const struct pgw_server *srv)

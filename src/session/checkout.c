@@ -27,8 +27,21 @@ static bool poolable(const struct pgw_session *s)
 {
 	const struct pgw_startup_view *v = &s->view;
 
-	return s->own_auth && !s->admin && pgw.cfg.pool_mode == PGW_POOL_SESSION &&
+	return s->own_auth && !s->admin && pgw.cfg.pool_mode != PGW_POOL_NONE &&
 	       v->replication == PGW_REPL_NONE && v->nproto == 0 && (v->version & 0xffff) == 0;
+}
+
+/*
+ * Cancel keys of clients whose server is not theirs for good (welcomed, or pool_mode =
+ * transaction): the pid is pgward's, above any Linux pid (at most 2^22) so that it never
+ * meets a server's in the cancel registry.
+ */
+#define OWN_PID_BASE 0x40000000u
+static uint32_t own_pids;
+
+static uint32_t own_pid(void)
+{
+	return OWN_PID_BASE | (own_pids++ & (OWN_PID_BASE - 1));
 }
 
 /* BackendKeyData with <pid> and a secret of pgward's own; cancels for it are registered. */
@@ -43,7 +56,8 @@ static void give_key(struct pgw_session *s, uint32_t pid)
 
 void pgw_sess_give_key(struct pgw_session *s)
 {
-	give_key(s, s->srv->pid);
+	/* under transaction pooling the server's pid would be another client's key soon */
+	give_key(s, s->txn_pooled ? own_pid() : s->srv->pid);
 }
 
 /* AuthenticationOk and <params> to the client: to it, a login that just succeeded. */
@@ -67,7 +81,7 @@ static void take_idle(struct pgw_session *s)
 	pgw_conn_set_cb(&srv->conn, pgw_sess_server_cb, s);
 	pgw_sess_set_state(s, PGW_SS_AUTH);
 	if (s->welcomed) {
-		pgw_sess_auth_free(s); /* no server login: the client's credentials can go */
+		pgw_sess_auth_login_done(s); /* no server login: the credentials can go */
 	} else {
 		tell_logged_in(s, srv->params, srv->nparams);
 		pgw_sess_authenticated(s);
@@ -168,14 +182,6 @@ static void checkout(struct pgw_session *s)
 	pgw_debug(s->id, "pool_wait", "user=%s", s->user);
 }
 
-/*
- * Cancel keys of welcomed clients: no server pid is known when the key is given, so the
- * pid is pgward's, above any Linux pid (at most 2^22) so that it never meets a server's in
- * the cancel registry.
- */
-#define WELCOME_PID_BASE 0x40000000u
-static uint32_t welcome_pids;
-
 /* The first message of a welcomed client (or its leaving) arrived. */
 static void welcomed_client_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg)
 {
@@ -216,7 +222,7 @@ static bool welcome(struct pgw_session *s)
 	pgw_sess_set_state(s, PGW_SS_CONNECTING);
 	pgw_sess_set_state(s, PGW_SS_AUTH);
 	tell_logged_in(s, w->params, w->nparams);
-	give_key(s, WELCOME_PID_BASE | (welcome_pids++ & (WELCOME_PID_BASE - 1)));
+	give_key(s, own_pid()); /* no server pid is known yet */
 	/* what it sends before its ReadyForQuery waits (its context may be looked up) */
 	pgw_conn_set_cb(&s->client, waiting_client_cb, s);
 	pgw_sess_authenticated(s);
@@ -274,8 +280,17 @@ void pgw_sess_welcome_learn(struct pgw_session *s)
 							 srv->params[i].value);
 		}
 	}
-	if (pgw_welcome_store(s->welcome_key, s->welcome_keylen, srv->params, srv->nparams) < 0)
+	/* a client of pool_mode = transaction back for another transaction adds nothing new */
+	if (s->txn_released)
+		return;
+	if (pgw_welcome_store(s->welcome_key, s->welcome_keylen, srv->params, srv->nparams) < 0) {
 		pgw_debug(s->id, "welcome_not_recorded", "out of memory");
+		return;
+	}
+	/* what the client was told is the record now: its next server is compared with it */
+	w = pgw_welcome_find(s->welcome_key, s->welcome_keylen);
+	if (w != NULL)
+		s->welcome_version = w->version;
 }
 
 void pgw_sess_connect_server(struct pgw_session *s)
@@ -291,6 +306,7 @@ void pgw_sess_connect_server(struct pgw_session *s)
 		return;
 	}
 	s->pooled = true;
+	s->txn_pooled = pgw.cfg.pool_mode == PGW_POOL_TRANSACTION;
 	if (pgw_welcome_key(&s->view, &s->welcome_key, &s->welcome_keylen) < 0) {
 		pgw_sess_fail(s, "53200", "pgward: out of memory");
 		return;
@@ -334,4 +350,43 @@ void pgw_sess_release_server(struct pgw_session *s)
 	pgw_debug(s->id, "server_released", "server_pid=%u reusable=%s", srv->pid,
 		  reusable ? "yes" : "no");
 	pgw_pool_release(srv, reusable);
+}
+
+/*
+ * At rest: the transaction is over (ReadyForQuery 'I') and nothing is in flight either way:
+ * no answer owed, no extended-protocol batch without its Sync, no message half relayed or
+ * waiting in a buffer, no lock_timeout of pgward's to restore, no cancel on its way (it
+ * would hit the next client).
+ */
+static bool txn_at_rest(const struct pgw_session *s, const struct pgw_server *srv)
+{
+	return s->state == PGW_SS_READY && s->pinned_by[0] == '\0' && srv->tx_status == 'I' &&
+	       !pgw_server_busy(srv) && !srv->tracker.batch_open && srv->left == 0 &&
+	       s->client_left == 0 && s->discard_type == 0 && !s->lt_restore_query &&
+	       !s->lt_restore_sync && pgw_rbuf_len(&s->client.in) == 0 &&
+	       pgw_rbuf_len(&srv->conn.in) == 0 && evbuffer_get_length(srv->conn.out) == 0;
+}
+
+bool pgw_sess_txn_release(struct pgw_session *s)
+{
+	struct pgw_server *srv = s->srv;
+
+	if (!txn_at_rest(s, srv))
+		return false;
+	s->srv = NULL;
+	s->welcomed = s->txn_released = true; /* its next message fetches a server */
+	/* the unnamed statement stays with the server: a Bind of it next time finds none,
+	 * as behind any transaction pooler */
+	pgw_stmt_map_remove(&s->stmts, "");
+	pgw_debug(s->id, "server_released", "server_pid=%u reusable=%s", srv->pid,
+		  s->cancel_forwarded ? "no" : "yes");
+	if (s->cancel_forwarded || srv->terminated) {
+		s->cancel_forwarded = false;
+		pgw_pool_release(srv, false);
+	} else {
+		pgw_pool_checkin(srv);
+	}
+	pgw_conn_set_cb(&s->client, welcomed_client_cb, s);
+	pgw_conn_set_reading(&s->client, true);
+	return true;
 }

@@ -63,6 +63,16 @@ void pgw_sess_auth_free(struct pgw_session *s)
 	s->auth = NULL;
 }
 
+void pgw_sess_auth_login_done(struct pgw_session *s)
+{
+	if (!s->txn_pooled || s->auth == NULL) {
+		pgw_sess_auth_free(s);
+		return;
+	}
+	pgw_sess_auth_scram_done(s->auth);
+	pgw_server_auth_clear(&s->auth->server);
+}
+
 const char *pgw_sess_auth_dbname(const struct pgw_session *s)
 {
 	return pgw_auth_query_database(pgw.cfg.auth_dbname, s->view.database);

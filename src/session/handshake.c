@@ -211,7 +211,7 @@ void pgw_sess_authenticated(struct pgw_session *s)
 		 * needed, and the client, held while pgward logged in, may speak (welcomed
 		 * without a server, they are kept for the server's login: checkout.c) */
 		if (!s->welcomed)
-			pgw_sess_auth_free(s);
+			pgw_sess_auth_login_done(s);
 		pgw_conn_set_reading(&s->client, true);
 		if (pgw_rbuf_len(&s->client.in) > 0)
 			pgw_conn_kick_read(&s->client);

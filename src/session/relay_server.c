@@ -14,6 +14,7 @@
 #include "pgward/pool.h"
 #include "pgward/proxy.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <event2/buffer.h>
@@ -66,6 +67,16 @@ static void on_parameter_status(struct pgw_session *s, size_t run, const struct 
 	if (name == NULL || value == NULL)
 		return;
 	pgw_sess_text_param(s, name, value);
+	/* pool_mode = transaction: a change the client made where pgward saw none (a function
+	 * that sets it) stays with this server, unless the server is to be reset before the
+	 * next client anyway (a DISCARD ALL ran: pin.c) */
+	if (s->txn_pooled && s->state == PGW_SS_READY && s->pinned_by[0] == '\0' &&
+	    !pgw_server_session_is_unknown(s->srv)) {
+		char why[96];
+
+		snprintf(why, sizeof(why), "the server reported %s changed", name);
+		pgw_sess_pin(s, why);
+	}
 	/* what the next client of a pooled server is told; out of memory, it is not reused */
 	if (s->srv->pool != NULL && pgw_server_param_set(s->srv, name, value) < 0)
 		s->srv->gone = true;
@@ -139,7 +150,7 @@ static bool relay_decoded(struct pgw_session *s, const struct pgw_msg_hdr *h)
 			s->srv->logged_in = true;
 			pgw_sess_server_accepted(s);
 			if (s->welcomed) { /* the client was told long ago */
-				pgw_sess_auth_free(s);
+				pgw_sess_auth_login_done(s);
 				pgw_rbuf_drain(&s->srv->conn.in, total);
 				return true;
 			}
@@ -325,5 +336,10 @@ bool pgw_relay_server(struct pgw_session *s)
 	}
 	pgw_rbuf_trim(in);
 	pgw_relay_server_backpressure(s);
-	return pgw_sess_tenant_release(s);
+	if (!pgw_sess_tenant_release(s))
+		return false;
+	/* pool_mode = transaction: a transaction ended with nothing more to do */
+	if (s->txn_pooled && s->srv != NULL && srv->tx_status == 'I')
+		pgw_sess_txn_release(s);
+	return true;
 }

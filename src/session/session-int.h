@@ -85,8 +85,14 @@ struct pgw_session {
 	uint64_t id;
 	enum pgw_sess_state state;
 	struct pgw_conn client;
-	struct pgw_server *srv;		/* NULL before the server connect and on the console */
-	bool pooled;			/* srv comes from a pool and goes back to it (checkout.c) */
+	struct pgw_server *srv; /* NULL before the server connect and on the console */
+	bool pooled;		/* srv comes from a pool and goes back to it (checkout.c) */
+	/* pool_mode = transaction: srv goes back at the end of each transaction, and the next
+	 * message fetches one again (checkout.c); what would not follow the client to another
+	 * server pins it to the one it has (pin.c) */
+	bool txn_pooled;
+	bool txn_released;		/* ...it has given a server back at least once */
+	char pinned_by[64];		/* ...what pinned it, empty while it is not */
 	struct pgw_pool_wait pool_wait; /* queued for a server of the pool */
 	bool settings_sent;		/* the startup settings went to a pooled server */
 	/* Told it is logged in from the welcome on record (welcome.h) before it had a server:
@@ -166,6 +172,9 @@ void pgw_sess_login_failed(struct pgw_session *s, const char *sqlstate);
 void pgw_sess_auth_begin(struct pgw_session *s);
 /* Zeroes and frees what the login held. */
 void pgw_sess_auth_free(struct pgw_session *s);
+/* A server took the client's login: what it held goes, but a client of pool_mode =
+ * transaction keeps its credentials for the servers of its later transactions. */
+void pgw_sess_auth_login_done(struct pgw_session *s);
 /* The client's SCRAM exchange is over: its state is zeroed and freed. */
 void pgw_sess_auth_scram_done(struct pgw_sess_auth *a);
 /* Counts a login of <s> with <outcome>; failures also count against its address. */
@@ -184,6 +193,9 @@ void pgw_sess_connect_server(struct pgw_session *s);
 /* The client leaves: a pooled server goes back to its pool (reset) if it is at rest,
  * otherwise it is closed. */
 void pgw_sess_release_server(struct pgw_session *s);
+/* pool_mode = transaction: the client's transaction is over and nothing it sent is in
+ * flight; its server goes back to the pool (true if it did). */
+bool pgw_sess_txn_release(struct pgw_session *s);
 /* The server accepted pgward's login with the client's credentials: a pool that keeps
  * min_pool_size servers may log its own in with them. */
 void pgw_sess_server_accepted(struct pgw_session *s);
@@ -239,6 +251,13 @@ static inline void pgw_sess_text_ready(struct pgw_session *s, char status)
  * if it was inspected. Adds the forms it may leave the session in. */
 void pgw_sess_text_sent(struct pgw_session *s, const struct pgw_msg_view *m,
 			const struct pgw_sql_info *info);
+
+/* pin.c: message <m> passed the pipeline under pool_mode = transaction; if it leaves state
+ * in the session that another server would not have, the client keeps its server. */
+void pgw_sess_pin_check(struct pgw_session *s, struct pgw_policy_ctx *ctx,
+			const struct pgw_msg_view *m);
+/* Pins the client to its server for <why> (logged). */
+void pgw_sess_pin(struct pgw_session *s, const char *why);
 
 /* refuse.c: replaces a refused message of <type> (Parse: named <stmt_name>) with one the
  * server rejects, and arranges for the client to get <r> instead of the server's error.

@@ -73,58 +73,114 @@ static bool write_setting(struct pgw_server *srv, const char *name, const char *
 	       pgw_server_own(srv, &(struct pgw_own_msg){.type = 'E'}, NULL) == 0;
 }
 
+/* One statement of pgward's with no parameters, as the unnamed statement. */
+static bool write_statement(struct pgw_server *srv, const char *sql)
+{
+	return pgw_server_own(srv, &(struct pgw_own_msg){.type = 'P', .text = sql}, NULL) == 0 &&
+	       pgw_server_own(srv, &(struct pgw_own_msg){.type = 'B'}, NULL) == 0 &&
+	       pgw_server_own(srv, &(struct pgw_own_msg){.type = 'E'}, NULL) == 0;
+}
+
 /*
  * A pooled server logged in with none of the client's startup settings but
  * application_name, that of the client it was opened for (handshake.c): the client's are
  * applied as the set_config() calls check_settings (handshake.c) passed, with bound
  * parameters, and the unnamed statement is closed again. application_name only when the
  * server's differs; a client without one gets the empty string, the server's default.
- * Returns 1 if anything was written, 0 if nothing needed to be, -1 out of memory.
+ * Under pool_mode = transaction the server may hold the settings of the client before
+ * (settings_of): nothing is written when they are this client's, and DISCARD ALL goes
+ * first when they are another's (or unknown), or when <clear> says the server holds a
+ * context this client must not see. Returns 1 if anything was written, 0 if nothing needed to be,
+ * -1 out of memory.
  */
-static int write_settings(struct pgw_session *s)
+static int write_settings(struct pgw_session *s, bool clear)
 {
 	static const char sql[] = "SELECT pg_catalog.set_config($1, $2, false)";
+	struct pgw_server *srv = s->srv;
 	const struct pgw_startup_view *v = &s->view;
 	int app = pgw_startup_view_find(v, "application_name");
-	const char *app_now = pgw_server_param(s->srv, "application_name");
+	const char *app_now = pgw_server_param(srv, "application_name");
 	const char *app_wanted = app < 0 ? "" : v->settings[app].value;
 	bool app_differs = app_now == NULL || strcmp(app_now, app_wanted) != 0;
+	bool reset = clear;
 
 	s->text.login_fixed = true; /* RESET restores the server's own, not these */
-	if (v->nsettings == (app < 0 ? 0u : 1u) && !app_differs)
+	if (srv->settings_of != NULL && !reset) {
+		if (pgw_server_holds(srv->settings_of, srv->settings_of_len, s->welcome_key,
+				     s->welcome_keylen))
+			return 0;
+		reset = true;
+	}
+	if (!reset && v->nsettings == (app < 0 ? 0u : 1u) && !app_differs)
 		return 0;
-	if (pgw_server_own(s->srv, &(struct pgw_own_msg){.type = 'P', .text = sql}, NULL) < 0)
+	if (reset) {
+		/* RESET ALL would leave role and session_authorization: DISCARD ALL (the first
+		 * Execute of the batch, so not in a pipeline) resets them too; the tenant context
+		 * goes with the rest and is set again (write_context) */
+		if (!write_statement(srv, "DISCARD ALL"))
+			return -1;
+		pgw_server_forget_session(srv);
+		app_differs = true; /* back to the server's login value */
+	}
+	if (pgw_server_own(srv, &(struct pgw_own_msg){.type = 'P', .text = sql}, NULL) < 0)
 		return -1;
 	for (size_t i = 0; i < v->nsettings; i++)
-		if ((int)i != app &&
-		    !write_setting(s->srv, v->settings[i].name, v->settings[i].value))
+		if ((int)i != app && !write_setting(srv, v->settings[i].name, v->settings[i].value))
 			return -1;
-	if (app_differs && !write_setting(s->srv, "application_name", app_wanted))
+	if (app_differs && !write_setting(srv, "application_name", app_wanted))
 		return -1;
 	s->settings_sent = true;
-	return pgw_server_own(s->srv, &(struct pgw_own_msg){.type = 'C', .kind = 'S'}, NULL) == 0
-		       ? 1
-		       : -1;
+	if (s->txn_pooled && pgw_server_remember(&srv->settings_of, &srv->settings_of_len,
+						 s->welcome_key, s->welcome_keylen) < 0)
+		return -1;
+	return pgw_server_own(srv, &(struct pgw_own_msg){.type = 'C', .kind = 'S'}, NULL) == 0 ? 1
+											       : -1;
 }
 
-/* The tenant context (tenant.h) as the unnamed statement, closed again after its run. */
-static bool write_context(struct pgw_session *s)
+/* What identifies a context on a server: the identity and its organizations; 0 if it does
+ * not fit <out>. */
+static size_t context_key(const struct pgw_tenant_sess *t, char *out, size_t outsz)
+{
+	int n = snprintf(out, outsz, "%s%c%s", t->identity, '\0', t->org_ids ? t->org_ids : "");
+
+	return n > 0 && (size_t)n < outsz ? (size_t)n : 0;
+}
+
+/*
+ * The tenant context (tenant.h) as the unnamed statement, closed again after its run.
+ * Under pool_mode = transaction nothing is written when the server holds this context
+ * already (unless it is signed: a signature binds one checkout). 1 if it was written, 0 if
+ * not, -1 out of memory.
+ */
+static int write_context(struct pgw_session *s)
 {
 	struct pgw_tenant_injection inj;
 	struct pgw_own_param params[PGW_ARRAY_LEN(inj.params)];
+	struct pgw_server *srv = s->srv;
+	char key[1024];
+	size_t keylen = s->txn_pooled ? context_key(&s->tenant, key, sizeof(key)) : 0;
 
-	pgw_tenant_injection(&s->tenant, s->srv->pid, pgw_server_next_checkout(s->srv), &inj);
+	if (keylen > 0 && pgw.cfg.tenant_signing_secret == NULL &&
+	    pgw_server_holds(srv->context_of, srv->context_of_len, key, keylen))
+		return 0;
+	/* until the Sync's ReadyForQuery proves it set, the server's context is unknown */
+	pgw_server_forget_session(srv);
+	pgw_tenant_injection(&s->tenant, srv->pid, pgw_server_next_checkout(srv), &inj);
 	for (uint16_t i = 0; i < inj.nparams; i++)
 		params[i] = (struct pgw_own_param){.value = inj.params[i],
 						   .len = (int32_t)strlen(inj.params[i])};
-	return pgw_server_own(s->srv, &(struct pgw_own_msg){.type = 'P', .text = inj.sql}, NULL) ==
-		       0 &&
-	       pgw_server_own(
-		       s->srv,
-		       &(struct pgw_own_msg){.type = 'B', .params = params, .nparams = inj.nparams},
-		       NULL) == 0 &&
-	       pgw_server_own(s->srv, &(struct pgw_own_msg){.type = 'E'}, NULL) == 0 &&
-	       pgw_server_own(s->srv, &(struct pgw_own_msg){.type = 'C', .kind = 'S'}, NULL) == 0;
+	if (pgw_server_own(srv, &(struct pgw_own_msg){.type = 'P', .text = inj.sql}, NULL) < 0 ||
+	    pgw_server_own(
+		    srv,
+		    &(struct pgw_own_msg){.type = 'B', .params = params, .nparams = inj.nparams},
+		    NULL) < 0 ||
+	    pgw_server_own(srv, &(struct pgw_own_msg){.type = 'E'}, NULL) < 0 ||
+	    pgw_server_own(srv, &(struct pgw_own_msg){.type = 'C', .kind = 'S'}, NULL) < 0)
+		return -1;
+	if (keylen > 0 &&
+	    pgw_server_remember(&srv->context_of, &srv->context_of_len, key, keylen) < 0)
+		return -1;
+	return 1;
 }
 
 /*
@@ -153,27 +209,34 @@ static bool proceed(struct pgw_session *s)
 		pgw_sess_welcome_done(s);
 		return true;
 	}
-	wrote = s->pooled ? write_settings(s) : 0;
+	/* a client without a context must not find the one a client before it left */
+	wrote = s->pooled ? write_settings(s, t->status == PGW_TENANT_OFF &&
+						      s->srv->context_of != NULL)
+			  : 0;
 	if (wrote < 0)
 		goto oom;
-	if (t->status == PGW_TENANT_OFF) {
-		if (wrote == 0) {
-			/* nothing to set: the server is idle after its login or reset, and the
-			 * client's first ReadyForQuery needs no round trip to it (a welcomed
-			 * client has had it) */
-			if (!s->welcomed)
-				pgw_msg_ready(s->client.out, 'I');
-			pgw_sess_text_ready(s, 'I');
-			pgw_sess_on_ready(s, 'I');
-			return true;
-		}
-	} else {
-		if (!write_context(s))
+	if (t->status != PGW_TENANT_OFF) {
+		int context = write_context(s);
+
+		if (context < 0)
 			goto oom;
-		t->injected = true;
-		pgw_debug(s->id, "tenant_inject", "server_pid=%u", s->srv->pid);
-		if (pgw.cfg.metrics_tenant_label == PGW_MLABEL_ORGANIZATION)
+		if (context > 0) {
+			t->injected = true;
+			pgw_debug(s->id, "tenant_inject", "server_pid=%u", s->srv->pid);
+		}
+		if (pgw.cfg.metrics_tenant_label == PGW_MLABEL_ORGANIZATION && !s->txn_released)
 			label_by_organization(s);
+		wrote |= context;
+	}
+	if (wrote == 0) {
+		/* nothing to set: the server is idle after its login or reset (or holds this
+		 * client's state already), and the client's first ReadyForQuery needs no round
+		 * trip to it (a welcomed client has had it) */
+		if (!s->welcomed)
+			pgw_msg_ready(s->client.out, 'I');
+		pgw_sess_text_ready(s, 'I');
+		pgw_sess_on_ready(s, 'I');
+		return true;
 	}
 	/* a welcomed client has had its ReadyForQuery: the relay ends the setup at this one */
 	if (pgw_server_own(s->srv, &(struct pgw_own_msg){.type = 'S'},

@@ -264,6 +264,16 @@ def test_idle_timeout_and_lifetime(pg, pooled):
     assert pid_of(c) != pid_b
 
 
+def cancel_a_sleep(pw, c):
+    """<c> runs pg_sleep(30), and a CancelRequest with its key comes 0.3 s later: the
+    SQLSTATEs of the errors <c> gets."""
+    c.send(pgwire.query("SELECT pg_sleep(30)"))
+    time.sleep(0.3)
+    k = pw.raw()
+    k.send(pgwire.cancel_request(*c.backend_key))
+    return [m.sqlstate for m in c.recv_until("Z", timeout=10) if m.type == "E"]
+
+
 def test_cancel_reaches_the_pooled_server(pg, pooled):
     """A CancelRequest with the key pgward gave cancels what the client's server (taken from
     the pool at its first query) runs; before that first query the client has no server, and a
@@ -279,12 +289,7 @@ def test_cancel_reaches_the_pooled_server(pg, pooled):
     assert k.wait_closed(5)
     assert b.scalar("SELECT 'not cancelled'") == "not cancelled"
     assert pid_of(b) == pid
-    b.send(pgwire.query("SELECT pg_sleep(30)"))
-    time.sleep(0.3)
-    k = pw.raw()
-    k.send(pgwire.cancel_request(*b.backend_key))
-    msgs = b.recv_until("Z", timeout=10)
-    assert [m.sqlstate for m in msgs if m.type == "E"] == ["57014"]
+    assert cancel_a_sleep(pw, b) == ["57014"]
     assert b.scalar("SELECT 1") == "1"
     # a server a cancel went to is not reused: the cancel might still be on its way
     start = len(pw.log_text())
@@ -335,19 +340,23 @@ def pool_tenant_db(pg):
     return test_tenant
 
 
-def tenant_pool(tt, pgward_factory, tmp_path):
-    """A pool of one server for POOL_APP, whose clients name their user (ALICE, BOB) in a
-    startup option; returns pgward and tenant(user_id) -> a logged-in connection."""
+def tenant_pool(tt, pgward_factory, tmp_path, users=None, signed=True, **settings):
+    """A pool (of one server unless <settings> say otherwise) for POOL_APP, whose clients name
+    their user (ALICE, BOB, or the first of each (user, organization) of <users>) in a startup
+    option; returns pgward and tenant(user_id) -> a logged-in connection."""
     orgs = tmp_path / "orgs.map"
-    orgs.write_text("%s = %s\n%s = %s\n" % (tt.ALICE, tt.ORG_A, tt.BOB, tt.ORG_B))
+    users = users or [(tt.ALICE, tt.ORG_A), (tt.BOB, tt.ORG_B)]
+    orgs.write_text("".join("%s = %s\n" % u for u in users))
     ul = authkit.write_userlist(tmp_path / "userlist.txt", {POOL_APP: POOL_APP_PASSWORD})
-    pw = pgward_factory(auth_type="scram-sha-256", auth_file=ul, default_pool_size=1,
-                        **{"tenant.mode": "on", "tenant.source": "map", "tenant.map_file": orgs,
-                           "tenant.identity": "startup_option", "tenant.trusted_roles": POOL_APP,
-                           "tenant.signing_secret": tt.SECRET})
+    tenant_settings = {"tenant.mode": "on", "tenant.source": "map", "tenant.map_file": orgs,
+                       "tenant.identity": "startup_option", "tenant.trusted_roles": POOL_APP}
+    if signed:
+        tenant_settings["tenant.signing_secret"] = tt.SECRET
+    settings.setdefault("default_pool_size", 1)
+    pw = pgward_factory(auth_type="scram-sha-256", auth_file=ul, **tenant_settings, **settings)
 
     def tenant(user_id):
-        c = pw.raw()
+        c = pw.raw(timeout=30)
         c.startup(POOL_APP, "pool_tenant", password=POOL_APP_PASSWORD, params={"options": "-c app.user_id=" + user_id})
         return c
     return pw, tenant

@@ -1,0 +1,75 @@
+/*
+ * pool_mode = transaction: what pins a client to its server. A client's next transaction may
+ * run on another server, where nothing of its session would be found: a named prepared
+ * statement, a FunctionCall (pgward cannot tell what the function keeps), and whatever the
+ * SQL inspection calls session state (PGW_SQL_SESSION_STATE: SET, PREPARE, LISTEN, temporary
+ * tables, cursors WITH HOLD, session advisory locks, ...). Once one passes, the client keeps
+ * the server it has until it leaves, as under pool_mode = session. A text pgward cannot
+ * read through (too large, too deep, out of memory) pins too; one the parser refuses the
+ * server refuses as well. And so does a setting the server reports changed while the
+ * client runs (relay_server.c): a function may have set it, where pgward sees nothing.
+ */
+#include "session-int.h"
+
+#include "pgward/log.h"
+#include "pgward/sql.h"
+
+#include <stdio.h>
+
+void pgw_sess_pin(struct pgw_session *s, const char *why)
+{
+	char quoted[200];
+
+	snprintf(s->pinned_by, sizeof(s->pinned_by), "%s", why);
+	pgw_info(s->id, "client_pinned", "server_pid=%u reason=%s", s->srv->pid,
+		 pgw_log_quote(s->pinned_by, quoted, sizeof(quoted)));
+}
+
+void pgw_sess_pin_check(struct pgw_session *s, struct pgw_policy_ctx *ctx,
+			const struct pgw_msg_view *m)
+{
+	const struct pgw_sql_info *info;
+	const char *text;
+	size_t len;
+
+	switch (m->type) {
+	case 'P':
+		if (m->len > 0 && m->body[0] != '\0') {
+			pgw_sess_pin(s, "a named prepared statement");
+			return;
+		}
+		break;
+	case 'Q':
+		break;
+	case 'F':
+		pgw_sess_pin(s, "a FunctionCall");
+		return;
+	default:
+		return;
+	}
+	if (!pgw_policy_sql_text(ctx, m, &text, &len))
+		return; /* malformed: the server refuses it */
+	info = ctx->info != NULL ? ctx->info : pgw_policy_inspect(ctx, text, len);
+	if (info == NULL) {
+		pgw_sess_pin(s, "out of memory");
+		return;
+	}
+	switch (info->status) {
+	case PGW_SQL_OK:
+		if (info->flags & PGW_SQL_BIT(PGW_SQL_SESSION_STATE))
+			pgw_sess_pin(s, pgw_sql_info_desc(info, PGW_SQL_SESSION_STATE));
+		else if (info->flags & PGW_SQL_BIT(PGW_SQL_DISCARD_ALL))
+			/* back to the login's settings if it runs, not if a transaction block
+			 * refuses it: the next client resets the server itself */
+			pgw_server_session_unknown(s->srv);
+		return;
+	case PGW_SQL_PARSE_ERROR:
+	case PGW_SQL_BAD_ENCODING:
+		return;
+	case PGW_SQL_TOO_LARGE:
+	case PGW_SQL_TOO_COMPLEX:
+	case PGW_SQL_NO_MEMORY:
+		pgw_sess_pin(s, pgw_sql_status_name(info->status));
+		return;
+	}
+}
