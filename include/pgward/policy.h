@@ -45,8 +45,10 @@ struct pgw_policy_ctx {
 	uint64_t sid;			  /* the session, for log lines */
 	const struct pgw_stmt_map *stmts; /* the session's prepared statements; may be NULL */
 	bool tenant_context;		  /* the session runs with a tenant context ([tenant]) */
-	const struct pgw_sql_info *info;  /* this message's classification, once inspected */
-	struct pgw_refusal refusal;	  /* filled by the policy that refuses */
+	bool pinnable; /* pooled per transaction, not pinned yet: the text's one pass also asks
+			  PGW_SQL_MAY_PIN (src/session/pin.c) */
+	const struct pgw_sql_info *info; /* this message's classification, once inspected */
+	struct pgw_refusal refusal;	 /* filled by the policy that refuses */
 	/* for the relay, from ddl_lock.c: a Query or Bind that runs DDL, and whether the
 	 * client writes lock_timeout itself (then pgward leaves it alone) */
 	bool runs_ddl;
@@ -78,6 +80,7 @@ static inline void pgw_policy_ctx_init(struct pgw_policy_ctx *ctx, const struct 
 	ctx->sid = sid;
 	ctx->stmts = stmts;
 	ctx->tenant_context = false; /* the relay sets it from the session */
+	ctx->pinnable = false;
 	ctx->info = NULL;
 	ctx->refusal.rule = NULL;
 	ctx->refusal.sqlstate = NULL;

@@ -40,6 +40,7 @@ struct pgw_server {
 	double idle_since;
 	struct pgw_server_param *params;
 	size_t nparams;
+	uint64_t params_hash; /* of params, in any order: equal hashes, the same settings */
 	unsigned resets;    /* RESETTING: ReadyForQuery still to come for pgward's reset */
 	double reset_since; /* ...since when */
 	struct pgw_conn conn;

@@ -307,7 +307,7 @@ bool pgw_sql_may_break_rules(const char *sql, size_t len);
 bool pgw_sql_may_run_ddl(const char *sql, size_t len);
 
 /* The above, for the questions in <want> (PGW_SQL_MAY_BREAK_RULES, PGW_SQL_MAY_RUN_DDL,
- * PGW_SQL_MAY_CHANGE_SESSION): the bits of <want> whose answer is true. */
+ * PGW_SQL_MAY_CHANGE_SESSION, PGW_SQL_MAY_PIN): the bits of <want> whose answer is true. */
 #define PGW_SQL_MAY_BREAK_RULES 1u
 #define PGW_SQL_MAY_RUN_DDL	2u
 /*
@@ -318,7 +318,13 @@ bool pgw_sql_may_run_ddl(const char *sql, size_t len);
  * anywhere; U&. For a role with no guard rule, outside tenant mode.
  */
 #define PGW_SQL_MAY_CHANGE_SESSION 4u
-#define PGW_SQL_MAY_ALL		   7u
+/*
+ * What pool_mode = transaction needs (PGW_SQL_SESSION_STATE, and DISCARD ALL): the answer to
+ * PGW_SQL_MAY_CHANGE_SESSION, and PREPARE, LISTEN, DECLARE, LOAD, TEMP, TEMPORARY, pg_temp,
+ * the session advisory lock functions and dblink_connect anywhere.
+ */
+#define PGW_SQL_MAY_PIN 32u
+#define PGW_SQL_MAY_ALL (7u | PGW_SQL_MAY_PIN)
 unsigned pgw_sql_prefilter(const char *sql, size_t len, unsigned want);
 
 /* What one pass over a text tells: pgw_sql_utf8_valid, whether a comment may start in it,

@@ -91,14 +91,17 @@ void pgw_policy_read_text(struct pgw_policy_ctx *ctx, const struct pgw_msg_view 
 		return;
 	}
 	/* Every simple-protocol Query comes here. In the usual session one pass over the bytes
-	 * checks them as the server will and answers the question every role asks, and the
-	 * guard's when the role has rules (it would ask next, in a pass of its own). */
+	 * checks them as the server will and answers the question every role asks, the guard's
+	 * when the role has rules, and transaction pooling's (each would ask next, in a pass of
+	 * its own). */
 	if (plain_utf8(ctx->forms)) {
 		unsigned want = PGW_SQL_MAY_CHANGE_SESSION;
 
 		if (pgw_config_guard_rules(ctx->cfg, ctx->user) != 0 ||
 		    ctx->cfg->on_parse_error == PGW_PARSE_ERROR_REFUSE)
 			want |= PGW_SQL_MAY_BREAK_RULES;
+		if (ctx->pinnable)
+			want |= PGW_SQL_MAY_PIN;
 		pgw_sql_scan(raw, raw_len, want, &scan);
 		if (scan.valid == raw_len && !scan.comment) {
 			ctx->text_status = PGW_ENC_SAME;

@@ -206,11 +206,22 @@ bool pgw_pool_db_known(const char *database)
 	return find(database) != NULL;
 }
 
+/* Databases paused by name: none, as a rule, and then no lookup is needed (asked at every
+ * checkout and checkin). */
+static unsigned npaused;
+
 bool pgw_pool_db_held(const char *database)
 {
 	const struct db *d;
 
-	return all_paused || ((d = find(database)) != NULL && d->paused);
+	return all_paused || (npaused > 0 && (d = find(database)) != NULL && d->paused);
+}
+
+static void set_paused(struct db *d, bool paused)
+{
+	if (d->paused != paused)
+		npaused = paused ? npaused + 1 : npaused - 1;
+	d->paused = paused;
 }
 
 int pgw_pool_db_pause(const char *database, bool paused)
@@ -220,11 +231,11 @@ int pgw_pool_db_pause(const char *database, bool paused)
 	if (database != NULL) {
 		if ((d = find(database)) == NULL)
 			return -1;
-		d->paused = paused;
+		set_paused(d, paused);
 		return 0;
 	}
 	HASH_ITER (hh, dbs, d, tmp)
-		d->paused = paused;
+		set_paused(d, paused);
 	return 0;
 }
 
@@ -254,6 +265,7 @@ void pgw_pool_db_free_all(void)
 		free(d->name);
 		free(d);
 	}
+	npaused = 0;
 	if (period_on)
 		event_del(&period_ev);
 	period_on = false;

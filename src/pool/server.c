@@ -107,6 +107,21 @@ const char *pgw_server_param(const struct pgw_server *srv, const char *name)
 	return NULL;
 }
 
+/* FNV-1a over <name>, NUL, <value>: one setting's part in params_hash. */
+static uint64_t param_hash(const char *name, const char *value)
+{
+	uint64_t h = 0xcbf29ce484222325u;
+
+	for (const char *c = name;; c++) {
+		h = (h ^ (unsigned char)*c) * 0x100000001b3u;
+		if (*c == '\0')
+			break;
+	}
+	for (const char *c = value; *c != '\0'; c++)
+		h = (h ^ (unsigned char)*c) * 0x100000001b3u;
+	return h;
+}
+
 int pgw_server_param_set(struct pgw_server *srv, const char *name, const char *value)
 {
 	struct pgw_server_param *p, *grown;
@@ -116,8 +131,11 @@ int pgw_server_param_set(struct pgw_server *srv, const char *name, const char *v
 		p = &srv->params[i];
 		if (strcmp(p->name, name) != 0)
 			continue;
+		if (strcmp(p->value, value) == 0)
+			return 0;
 		if ((copy = strdup(value)) == NULL)
 			return -1;
+		srv->params_hash += param_hash(name, copy) - param_hash(name, p->value);
 		free(p->value);
 		p->value = copy;
 		return 0;
@@ -135,6 +153,7 @@ int pgw_server_param_set(struct pgw_server *srv, const char *name, const char *v
 		return -1;
 	}
 	srv->nparams++;
+	srv->params_hash += param_hash(name, value);
 	return 0;
 }
 

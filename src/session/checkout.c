@@ -104,8 +104,10 @@ static void take(struct pgw_session *s, struct pgw_server *srv)
 {
 	s->srv = srv;
 	srv->id = s->id;
-	/* a welcomed client's server is set up within the login's time, as its login was */
-	if (s->welcomed && pgw.cfg.client_login_timeout > 0)
+	/* a welcomed client's server is set up within the login's time, as its login was (a
+	 * client back for another transaction: a new server's login only) */
+	if (s->welcomed && pgw.cfg.client_login_timeout > 0 &&
+	    (!s->txn_released || srv->state == PGW_SRV_NEW))
 		pgw_sess_arm_timer(s, pgw.cfg.client_login_timeout);
 	if (srv->state == PGW_SRV_NEW) {
 		pgw_conn_set_reading(&s->client, false); /* until the server is logged in */
@@ -161,7 +163,6 @@ static void checkout(struct pgw_session *s)
 	struct pgw_server *srv;
 
 	pgw_sess_set_state(s, PGW_SS_CONNECTING);
-	pgw_conn_set_reading(&s->client, false);
 	s->pool_wait.ready = pool_ready;
 	s->pool_wait.arg = s;
 	srv = pgw_pool_checkout(s->view.database, s->user, s->id, &s->pool_wait);
@@ -261,6 +262,10 @@ void pgw_sess_welcome_learn(struct pgw_session *s)
 
 	if (s->welcome_key == NULL)
 		return;
+	/* back for another transaction, on a server that reports what it was told: nothing new */
+	if (s->txn_released && srv->params_hash == s->told_params_hash)
+		return;
+	s->told_params_hash = srv->params_hash;
 	w = pgw_welcome_find(s->welcome_key, s->welcome_keylen);
 	if (s->welcomed) {
 		/* what the server says and the client was not told, it is told now */

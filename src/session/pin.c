@@ -49,6 +49,8 @@ void pgw_sess_pin_check(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 	}
 	if (!pgw_policy_sql_text(ctx, m, &text, &len))
 		return; /* malformed: the server refuses it */
+	if (ctx->info == NULL && !pgw_policy_prefilter(ctx, text, len, PGW_SQL_MAY_PIN))
+		return; /* no word any of it needs: nothing to parse */
 	info = ctx->info != NULL ? ctx->info : pgw_policy_inspect(ctx, text, len);
 	if (info == NULL) {
 		pgw_sess_pin(s, "out of memory");

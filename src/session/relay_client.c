@@ -41,6 +41,7 @@ static void init_ctx(struct pgw_session *s, struct pgw_policy_ctx *ctx)
 {
 	pgw_policy_ctx_init(ctx, &pgw.cfg, s->user, s->id, &s->stmts);
 	ctx->tenant_context = s->tenant.status != PGW_TENANT_OFF;
+	ctx->pinnable = s->txn_pooled && s->pinned_by[0] == '\0';
 	ctx->forms = &s->text.maybe;
 }
 

@@ -101,6 +101,7 @@ struct pgw_session {
 	char *welcome_key; /* pooled: its database, user and settings (welcome.h) */
 	size_t welcome_keylen;
 	uint64_t welcome_version;     /* of the record it was told */
+	uint64_t told_params_hash;    /* params_hash (server.h) of the settings it was told */
 	struct pgw_startup startup;   /* the client's packet, as parsed */
 	struct pgw_startup_view view; /* what every decision reads; the server gets it rebuilt */
 	const char *user;	      /* the login role: view.user */

@@ -98,11 +98,9 @@ static int write_settings(struct pgw_session *s, bool clear)
 	static const char sql[] = "SELECT pg_catalog.set_config($1, $2, false)";
 	struct pgw_server *srv = s->srv;
 	const struct pgw_startup_view *v = &s->view;
-	int app = pgw_startup_view_find(v, "application_name");
-	const char *app_now = pgw_server_param(srv, "application_name");
-	const char *app_wanted = app < 0 ? "" : v->settings[app].value;
-	bool app_differs = app_now == NULL || strcmp(app_now, app_wanted) != 0;
-	bool reset = clear;
+	int app;
+	const char *app_now, *app_wanted;
+	bool app_differs, reset = clear;
 
 	s->text.login_fixed = true; /* RESET restores the server's own, not these */
 	if (srv->settings_of != NULL && !reset) {
@@ -111,8 +109,17 @@ static int write_settings(struct pgw_session *s, bool clear)
 			return 0;
 		reset = true;
 	}
-	if (!reset && v->nsettings == (app < 0 ? 0u : 1u) && !app_differs)
+	app = pgw_startup_view_find(v, "application_name");
+	app_now = pgw_server_param(srv, "application_name");
+	app_wanted = app < 0 ? "" : v->settings[app].value;
+	app_differs = app_now == NULL || strcmp(app_now, app_wanted) != 0;
+	if (!reset && v->nsettings == (app < 0 ? 0u : 1u) && !app_differs) {
+		/* the login's settings are the client's: the next of its kind asks no more */
+		if (s->txn_pooled && pgw_server_remember(&srv->settings_of, &srv->settings_of_len,
+							 s->welcome_key, s->welcome_keylen) < 0)
+			return -1;
 		return 0;
+	}
 	if (reset) {
 		/* RESET ALL would leave role and session_authorization: DISCARD ALL (the first
 		 * Execute of the batch, so not in a pipeline) resets them too; the tenant context

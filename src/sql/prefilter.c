@@ -27,6 +27,7 @@
 #define RULES	     PGW_SQL_MAY_BREAK_RULES
 #define DDL	     PGW_SQL_MAY_RUN_DDL
 #define SESSION	     PGW_SQL_MAY_CHANGE_SESSION
+#define PIN	     PGW_SQL_MAY_PIN
 #define ALL	     PGW_SQL_MAY_ALL
 
 /* A keyword, its length (most words are ruled out without a string compare: this scan runs
@@ -49,7 +50,9 @@ struct trigger {
  * shadows text, forget settings or prepared statements, or run a DO block, all begin with
  * one of the STMT_SESSION words; set_config, pg_settings and the built-ins that run SQL may
  * stand anywhere. Each of those has a '_' within its first six bytes or begins with "cr" or
- * "co": that is how the scan for SESSION alone finds them (scan_session).
+ * "co": that is how the scan for SESSION alone finds them (scan_session). PIN: what
+ * session_state.c looks for beyond SESSION's answer, anywhere (not only first: SELECT ...
+ * INTO TEMP, SELECT pg_advisory_lock(...)).
  */
 /* clang-format off */
 static const struct trigger triggers[] = {
@@ -59,7 +62,7 @@ static const struct trigger triggers[] = {
 	T("grant", RULES | DDL), T("revoke", RULES | DDL), T("do", RULES | STMT_SESSION),
 	T("merge", RULES), T("set_config", ALL), T("discard", RULES | STMT_SESSION),
 	T("copy", RULES), T("call", RULES), T("security", RULES | DDL), T("role", RULES),
-	T("system", RULES), T("explain", RULES), T("prepare", RULES), T("notify", RULES),
+	T("system", RULES), T("explain", RULES), T("prepare", RULES | PIN), T("notify", RULES),
 	T("pg_notify", RULES), T("vacuum", RULES), T("cluster", RULES), T("reindex", RULES),
 	T("lock", RULES), T("query_to_xml", RULES | SESSION), T("query_to_xmlschema", RULES | SESSION),
 	T("query_to_xml_and_xmlschema", RULES | SESSION), T("ts_stat", RULES | SESSION), T("ts_rewrite", RULES | SESSION),
@@ -67,6 +70,10 @@ static const struct trigger triggers[] = {
 	T("crosstab4", RULES | SESSION), T("connectby", RULES | SESSION), T("xpath_table", RULES | SESSION),
 	T("comment", DDL), T("import", DDL), T("reassign", DDL), T("lock_timeout", DDL),
 	T("deallocate", STMT_SESSION), T("pg_settings", SESSION), T("u", U_AMP),
+	T("listen", PIN), T("declare", PIN), T("load", PIN), T("temp", PIN), T("temporary", PIN),
+	T("pg_temp", PIN), T("pg_advisory_lock", PIN), T("pg_advisory_lock_shared", PIN),
+	T("pg_try_advisory_lock", PIN), T("pg_try_advisory_lock_shared", PIN),
+	T("dblink_connect", PIN), T("dblink_connect_u", PIN),
 };
 /* clang-format on */
 #undef T
@@ -593,13 +600,15 @@ void pgw_sql_scan(const char *sql, size_t len, unsigned want, struct pgw_sql_sca
 
 	if (!tables_ready)
 		tables_build();
-	if ((want & (RULES | DDL)) || !scan_session(&st)) {
+	if ((want & (RULES | DDL | PIN)) || !scan_session(&st)) {
 		st = (struct scan_state){.s = st.s, .len = len, .at_start = true};
 		scan_words(&st);
 	}
 	if (st.stmt_word && !(st.may & SESSION) &&
 	    (st.comment ? sql_statement_changes_session(sql, len) : st.stmt_first))
 		st.may |= SESSION;
+	if (st.may & SESSION)
+		st.may |= PIN; /* a SET, a set_config, a CREATE (TEMP) ... */
 	/* the exact place of a byte that is not UTF-8 comes from the full check */
 	out->valid = st.check_utf8 || st.nul ? sql_utf8_check(sql, len) : len;
 	out->comment = st.comment;

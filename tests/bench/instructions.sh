@@ -10,12 +10,17 @@
 #   MODES=prepared TXNS=500 tests/bench/instructions.sh
 #   WORKLOAD=tpcb-like MODES=simple tests/bench/instructions.sh   # writes: UPDATEs, INSERT
 #   CONFIG=demo WORKLOAD=tpcb-like tests/bench/instructions.sh      # every policy on
+#   POOL_MODE=transaction POOL_SIZE=4 tests/bench/instructions.sh     # both pool per transaction
 #
 # CONFIG=default runs pgward with nothing but its addresses; CONFIG=demo adds every policy of
 # docker/pgward.ini, fitted to pgbench's tables: guard rules = all, column limits on
 # pgbench_history.filler and pgbench_accounts.filler, tenant mode for role bench (static map),
 # the demo's two job tables (pgbench inserts into neither, so each INSERT is checked, none
-# serialized) and the metrics listener. PGWARD_CONF adds lines of your own.
+# serialized) and the metrics listener. PGWARD_CONF adds lines of your own. POOL_MODE (session
+# or transaction) makes both proxies pool in that mode with POOL_SIZE servers (default 200:
+# every client has one), pgward authenticating the clients itself (trust, as PgBouncer);
+# unset, pgward runs its default (passthrough, a server per client) and PgBouncer session
+# pooling.
 # Needs a PostgreSQL with pgbench tables in database "bench", user "bench", trust auth, as
 # ../shared/bench/pgcluster.sh starts it (PG_PORT, default 5500). Runs as root (the
 # proxies and pgbench as user bench). Installs valgrind if missing.
@@ -39,6 +44,8 @@ PGWARD_CONF=${PGWARD_CONF:-}
 METRICS_PORT=${METRICS_PORT:-6463}
 PGBENCH=/usr/lib/postgresql/15/bin/pgbench
 CLIENTS=16
+POOL_MODE=${POOL_MODE:-}
+POOL_SIZE=${POOL_SIZE:-200}
 
 log() { printf 'instructions.sh: %s\n' "$*" >&2; }
 die() {
@@ -63,6 +70,13 @@ server_port = $PG_PORT
 server_tls_sslmode = disable
 log_level = warning
 EOF
+if [ -n "$POOL_MODE" ]; then
+	cat >>"$WORK/pgward.ini" <<EOF
+auth_type = trust
+pool_mode = $POOL_MODE
+default_pool_size = $POOL_SIZE
+EOF
+fi
 case $CONFIG in
 default) ;;
 demo)
@@ -104,8 +118,8 @@ listen_port = $PGB_PORT
 unix_socket_dir = $WORK
 auth_type = trust
 auth_file = $WORK/userlist.txt
-pool_mode = session
-default_pool_size = 200
+pool_mode = ${POOL_MODE:-session}
+default_pool_size = $POOL_SIZE
 server_reset_query = DISCARD ALL
 logfile = $WORK/pgbouncer.log
 EOF

@@ -313,6 +313,43 @@ static void test_session_words_cover_the_tables(void **state)
 	assert_true(checked > 400 && c.mattered > 30);
 }
 
+/* What transaction pooling reads (session state, DISCARD ALL) is only ever found in a text
+ * PGW_SQL_MAY_PIN sends to the parser. */
+static void check_pin_cover(char *sql, size_t len, void *arg)
+{
+	const uint64_t matter =
+		PGW_SQL_BIT(PGW_SQL_SESSION_STATE) | PGW_SQL_BIT(PGW_SQL_DISCARD_ALL);
+	struct cover *c = arg;
+	const struct pgw_sql_info *info = pgw_sql_inspect(c->cache, sql, len);
+	bool matters = info->status == PGW_SQL_OK && (info->flags & matter) != 0;
+
+	if (matters && !pgw_sql_prefilter(sql, len, PGW_SQL_MAY_PIN))
+		fail_msg("not sent to the parser, but its session state matters: %s", sql);
+	c->mattered += matters;
+	pgw_sql_info_unref(info);
+}
+
+static void test_pin_words_cover_the_tables(void **state)
+{
+	static const char *const files[] = {"flags.tsv",       "gucs.tsv",	   "kinds.tsv",
+					    "inserts.tsv",     "updates.tsv",	   "notifies.tsv",
+					    "deallocates.tsv", "session_state.tsv"};
+	struct cover c = {.cache = pgw_sql_cache_new(0, 0)};
+	int checked;
+
+	(void)state;
+	assert_non_null(c.cache);
+	checked = each_table_statement(files, PGW_ARRAY_LEN(files), check_pin_cover, &c);
+	pgw_sql_cache_free(c.cache);
+	assert_true(checked > 450 && c.mattered > 60);
+	/* and the plain statements of a transaction need no parse for it */
+	assert_int_equal(pgw_sql_prefilter("SELECT abalance FROM pgbench_accounts WHERE aid = 7",
+					   51, PGW_SQL_MAY_PIN),
+			 0);
+	assert_int_equal(
+		pgw_sql_prefilter("UPDATE t SET a = 1 WHERE b = 'temp_x'", 37, PGW_SQL_MAY_PIN), 0);
+}
+
 /* Each keyword of both filters is found in any case, as a whole word anywhere in the text;
  * near misses (a letter more or less, a keyword inside a longer name) are not. */
 static void test_every_keyword_any_case(void **state)
@@ -380,6 +417,21 @@ static const char *const ddl_words[] = {
 	"revoke", "reassign", "security", "lock_timeout", "set_config",
 };
 static const char *const session_words[] = {"set_config", "pg_settings"};
+static const char *const pin_words[] = {
+	"prepare",
+	"listen",
+	"declare",
+	"load",
+	"temp",
+	"temporary",
+	"pg_temp",
+	"pg_advisory_lock",
+	"pg_advisory_lock_shared",
+	"pg_try_advisory_lock",
+	"pg_try_advisory_lock_shared",
+	"dblink_connect",
+	"dblink_connect_u",
+};
 
 /* One of calls.c's built-ins that run SQL given as text: a word of RULES and SESSION. */
 static bool from_string_name(const char *w, size_t n)
@@ -430,10 +482,14 @@ static unsigned defined_answers(const char *sql, size_t len)
 			may |= PGW_SQL_MAY_RUN_DDL;
 		if (listed(sql + i, j - i, session_words, PGW_ARRAY_LEN(session_words)))
 			may |= PGW_SQL_MAY_CHANGE_SESSION;
+		if (listed(sql + i, j - i, pin_words, PGW_ARRAY_LEN(pin_words)))
+			may |= PGW_SQL_MAY_PIN;
 		i = j;
 	}
 	if (sql_statement_changes_session(sql, len))
 		may |= PGW_SQL_MAY_CHANGE_SESSION;
+	if (may & PGW_SQL_MAY_CHANGE_SESSION)
+		may |= PGW_SQL_MAY_PIN;
 	return may;
 }
 
@@ -465,11 +521,16 @@ static void check_scan(const char *sql, size_t len)
 	struct pgw_sql_scan sc, session;
 	unsigned want = defined_answers(sql, len);
 
+	const unsigned wide = PGW_SQL_MAY_CHANGE_SESSION | PGW_SQL_MAY_PIN;
+
 	pgw_sql_scan(sql, len, PGW_SQL_MAY_ALL, &sc);
-	if ((sc.may & ~PGW_SQL_MAY_CHANGE_SESSION) != (want & ~PGW_SQL_MAY_CHANGE_SESSION) ||
-	    ((want & PGW_SQL_MAY_CHANGE_SESSION) && !(sc.may & PGW_SQL_MAY_CHANGE_SESSION)))
+	/* PIN follows SESSION, which may be the wider answer */
+	if ((sc.may & ~wide) != (want & ~wide) ||
+	    ((want & PGW_SQL_MAY_CHANGE_SESSION) && !(sc.may & PGW_SQL_MAY_CHANGE_SESSION)) ||
+	    ((sc.may & PGW_SQL_MAY_PIN) != 0) !=
+		    ((want & PGW_SQL_MAY_PIN) != 0 || (sc.may & PGW_SQL_MAY_CHANGE_SESSION) != 0))
 		fail_msg("scan answers %u, the definition %u: [%.*s]", sc.may, want, (int)len, sql);
-	if (sc.may != want) {
+	if ((sc.may & ~PGW_SQL_MAY_PIN) != (want & ~PGW_SQL_MAY_PIN)) {
 		if (!set_after_punctuation(sql, len) || pgw_sql_has_comment_start(sql, len))
 			fail_msg("SESSION without cause: [%.*s]", (int)len, sql);
 		session_wider++;
@@ -521,6 +582,10 @@ static const char *const pieces[] = {
 	"\\",
 	"1",
 	"deallocate",
+	"temp",
+	"LISTEN",
+	"pg_advisory_lock",
+	"temporary_x",
 	"alter",
 	"update t set a = 1",
 	"select ",
@@ -586,9 +651,9 @@ static void check_with_mutations(char *sql, size_t len, void *arg)
 
 static void test_scan_matches_the_definitions(void **state)
 {
-	static const char *const files[] = {"flags.tsv",      "gucs.tsv",    "kinds.tsv",
-					    "inserts.tsv",    "updates.tsv", "notifies.tsv",
-					    "deallocates.tsv"};
+	static const char *const files[] = {"flags.tsv",       "gucs.tsv",	   "kinds.tsv",
+					    "inserts.tsv",     "updates.tsv",	   "notifies.tsv",
+					    "deallocates.tsv", "session_state.tsv"};
 	int lines;
 
 	(void)state;
@@ -717,6 +782,7 @@ int main(void)
 		cmocka_unit_test(test_ddl_and_lock_timeout_words),
 		cmocka_unit_test(test_session_words),
 		cmocka_unit_test(test_session_words_cover_the_tables),
+		cmocka_unit_test(test_pin_words_cover_the_tables),
 		cmocka_unit_test(test_every_keyword_any_case),
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_scan_matches_the_definitions),
