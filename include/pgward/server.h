@@ -41,8 +41,8 @@ struct pgw_server {
 	struct pgw_server_param *params;
 	size_t nparams;
 	uint64_t params_hash; /* of params, in any order: equal hashes, the same settings */
-	unsigned resets;    /* RESETTING: ReadyForQuery still to come for pgward's reset */
-	double reset_since; /* ...since when */
+	unsigned resets;      /* RESETTING: ReadyForQuery still to come for pgward's reset */
+	double reset_since;   /* ...since when */
 	struct pgw_conn conn;
 	struct pgw_server_link link;
 	bool gone;		    /* the server closed its side or failed */
@@ -50,6 +50,7 @@ struct pgw_server {
 	bool terminated;	    /* it was sent a client's Terminate: never reused */
 	uint32_t pid;		    /* BackendKeyData */
 	uint32_t secret;	    /* ...what a CancelRequest for it must carry */
+	bool unnamed_stmt;	    /* a client's Parse made the unnamed statement (handover.c) */
 	uint32_t left;		    /* bytes of a server message still to stream through */
 	bool discarding;	    /* ...to be dropped, not relayed */
 	char tx_status;		    /* from the last ReadyForQuery: 'I', 'T' or 'E' */
@@ -106,12 +107,6 @@ void pgw_server_forget_session(struct pgw_server *srv);
 /* What it holds is no client's for sure (a DISCARD ALL that may have failed): the next
  * client's settings and context are written after a reset of its own. */
 void pgw_server_session_unknown(struct pgw_server *srv);
-/* Whether what it holds is known to be no client's (pgw_server_session_unknown). Inline:
- * asked at every setting the server reports. */
-static inline bool pgw_server_session_is_unknown(const struct pgw_server *srv)
-{
-	return srv->settings_of != NULL && srv->settings_of_len == 0;
-}
 /* What the server last reported for <name> (ParameterStatus), or NULL. */
 const char *pgw_server_param(const struct pgw_server *srv, const char *name);
 /* ParameterStatus <name> = <value>: remembered for the next client. 0, or -1 out of memory. */

@@ -125,9 +125,9 @@ enum pgw_sql_flag {
 	PGW_SQL_SESSION_STATE,	    /* leaves something in the session past its transaction:
 				       SET or RESET (not LOCAL), set_config() not surely local,
 				       PREPARE, LISTEN, a cursor WITH HOLD, a temporary relation,
-				       LOAD, a session advisory lock, a dblink connection
-				       (session_state.c); under pool_mode = transaction it pins
-				       the client to its server */
+				       LOAD, a session advisory lock, a dblink connection,
+				       setseed() (session_state.c); under pool_mode = transaction
+				       it pins the client to its server */
 	PGW_SQL_NFLAGS,
 };
 
@@ -319,9 +319,10 @@ bool pgw_sql_may_run_ddl(const char *sql, size_t len);
  */
 #define PGW_SQL_MAY_CHANGE_SESSION 4u
 /*
- * What pool_mode = transaction needs (PGW_SQL_SESSION_STATE, and DISCARD ALL): the answer to
- * PGW_SQL_MAY_CHANGE_SESSION, and PREPARE, LISTEN, DECLARE, LOAD, TEMP, TEMPORARY, pg_temp,
- * the session advisory lock functions and dblink_connect anywhere.
+ * What pool_mode = transaction needs (PGW_SQL_SESSION_STATE, DDL, DISCARD ALL and what
+ * writes settings unseen): the answers to PGW_SQL_MAY_CHANGE_SESSION and PGW_SQL_MAY_RUN_DDL,
+ * and PREPARE, LISTEN, DECLARE, LOAD, TEMP, TEMPORARY, pg_temp, the session advisory lock
+ * functions, dblink_connect and setseed anywhere.
  */
 #define PGW_SQL_MAY_PIN 32u
 #define PGW_SQL_MAY_ALL (7u | PGW_SQL_MAY_PIN)

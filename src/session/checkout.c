@@ -189,13 +189,21 @@ static void welcomed_client_cb(struct pgw_conn *c, enum pgw_conn_event ev, void 
 	struct pgw_session *s = arg;
 	const uint8_t *in = pgw_rbuf_data(&c->in);
 
+	struct pgw_msg_hdr h;
+	size_t have = pgw_rbuf_len(&c->in);
+
 	switch (ev) {
 	case PGW_CONN_READ:
 		/* a client that leaves without a word (a health check) needs no server */
-		if (pgw_rbuf_len(&c->in) == 5 && in[0] == 'X' && in[4] == 4) {
+		if (have == 5 && in[0] == 'X' && in[4] == 4) {
 			pgw_sess_end(s, "client sent Terminate");
 			return;
 		}
+		/* a server for a whole first message only (or half a block of one, too long to
+		 * wait for): a client that sends a byte at a time holds none meanwhile */
+		if (have < PGW_RBUF_BLOCK / 2 &&
+		    pgw_frame_whole(&c->in, pgw.cfg.max_packet_size, &h) == PGW_FRAME_NEED_MORE)
+			return;
 		s->tenant.held = s->tenant.released = s->tenant.injected = false;
 		s->settings_sent = false;
 		checkout(s);

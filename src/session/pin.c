@@ -6,8 +6,7 @@
  * tables, cursors WITH HOLD, session advisory locks, ...). Once one passes, the client keeps
  * the server it has until it leaves, as under pool_mode = session. A text pgward cannot
  * read through (too large, too deep, out of memory) pins too; one the parser refuses the
- * server refuses as well. And so does a setting the server reports changed while the
- * client runs (relay_server.c): a function may have set it, where pgward sees nothing.
+ * server refuses as well.
  */
 #include "session-int.h"
 
@@ -15,6 +14,17 @@
 #include "pgward/sql.h"
 
 #include <stdio.h>
+
+/*
+ * What pins: session state, and what may create it where pgward cannot see: DDL (a CREATE
+ * under a search_path that puts pg_temp first makes a temporary object, and an object
+ * created in pg_temp by its name shadows a table or type of the next client's), a DO block,
+ * SQL given as text, a setting written by a name pgward cannot read.
+ */
+static const enum pgw_sql_flag pinning[] = {
+	PGW_SQL_SESSION_STATE,	    PGW_SQL_DDL, PGW_SQL_DO_BLOCK, PGW_SQL_SQL_FROM_STRING,
+	PGW_SQL_SET_CONFIG_DYNAMIC,
+};
 
 void pgw_sess_pin(struct pgw_session *s, const char *why)
 {
@@ -58,9 +68,12 @@ void pgw_sess_pin_check(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 	}
 	switch (info->status) {
 	case PGW_SQL_OK:
-		if (info->flags & PGW_SQL_BIT(PGW_SQL_SESSION_STATE))
-			pgw_sess_pin(s, pgw_sql_info_desc(info, PGW_SQL_SESSION_STATE));
-		else if (info->flags & PGW_SQL_BIT(PGW_SQL_DISCARD_ALL))
+		for (size_t i = 0; i < PGW_ARRAY_LEN(pinning); i++)
+			if (info->flags & PGW_SQL_BIT(pinning[i])) {
+				pgw_sess_pin(s, pgw_sql_info_desc(info, pinning[i]));
+				return;
+			}
+		if (info->flags & PGW_SQL_BIT(PGW_SQL_DISCARD_ALL))
 			/* back to the login's settings if it runs, not if a transaction block
 			 * refuses it: the next client resets the server itself */
 			pgw_server_session_unknown(s->srv);

@@ -55,12 +55,18 @@ static bool track_statements(struct pgw_session *s, const struct pgw_msg_view *m
 {
 	const char *name = (const char *)m->body;
 
-	if (m->type == 'P')
+	if (m->type == 'P') {
+		if (m->len > 0 && m->body[0] == '\0')
+			s->srv->unnamed_stmt = true;
 		return pgw_stmt_map_put_parse(&s->stmts, m->body, m->len, info, tag) == 0;
+	}
 	if (m->type == 'C' && m->len >= 2 && m->body[0] == 'S' &&
 	    memchr(m->body + 1, '\0', m->len - 1) != NULL) {
 		pgw_stmt_map_remove(&s->stmts, name + 1);
-	} else if (m->type == 'Q' && info != NULL) {
+	} else if (m->type == 'Q') {
+		s->srv->unnamed_stmt = false; /* a Query drops it first */
+	}
+	if (m->type == 'Q' && info != NULL) {
 		if (info->flags & PGW_SQL_BIT(PGW_SQL_DISCARD_ALL))
 			pgw_stmt_map_clear(&s->stmts);
 		for (size_t i = 0; i < info->ndeallocates; i++) {
@@ -348,5 +354,9 @@ bool pgw_relay_client(struct pgw_session *s)
 	pgw_relay_client_backpressure(s);
 	if (blocked)
 		pgw_conn_set_reading(&s->client, false); /* until the tenant context is set */
+	/* pool_mode = transaction: what the client sent needs no answer (a Flush, COPY
+	 * messages outside COPY): the server is at rest, and goes back */
+	else if (s->txn_pooled && srv->tx_status == 'I' && !pgw_server_busy(srv))
+		pgw_sess_txn_release(s);
 	return true;
 }

@@ -67,16 +67,11 @@ static void on_parameter_status(struct pgw_session *s, size_t run, const struct 
 	if (name == NULL || value == NULL)
 		return;
 	pgw_sess_text_param(s, name, value);
-	/* pool_mode = transaction: a change the client made where pgward saw none (a function
-	 * that sets it) stays with this server, unless the server is to be reset before the
-	 * next client anyway (a DISCARD ALL ran: pin.c) */
-	if (s->txn_pooled && s->state == PGW_SS_READY && s->pinned_by[0] == '\0' &&
-	    !pgw_server_session_is_unknown(s->srv)) {
-		char why[96];
-
-		snprintf(why, sizeof(why), "the server reported %s changed", name);
-		pgw_sess_pin(s, why);
-	}
+	/* pool_mode = transaction: a change pgward did not write (a function the client ran
+	 * set it, or the server's configuration was reloaded) makes the server nobody's for
+	 * sure: the next client resets it (handover.c) */
+	if (s->txn_pooled && s->state == PGW_SS_READY && s->pinned_by[0] == '\0')
+		pgw_server_session_unknown(s->srv);
 	/* what the next client of a pooled server is told; out of memory, it is not reused */
 	if (s->srv->pool != NULL && pgw_server_param_set(s->srv, name, value) < 0)
 		s->srv->gone = true;

@@ -253,6 +253,15 @@ static inline void pgw_sess_text_ready(struct pgw_session *s, char status)
 void pgw_sess_text_sent(struct pgw_session *s, const struct pgw_msg_view *m,
 			const struct pgw_sql_info *info);
 
+/*
+ * handover.c: before the client's first message on a server, the server is brought to the
+ * client's state (its startup settings, its tenant context) with pgward's own statements.
+ * 1 if any were written (a Sync is to follow, and the client waits for its ReadyForQuery),
+ * 0 if the server holds that state already, -1 out of memory. *<context_written> says
+ * whether the context was among them.
+ */
+int pgw_sess_bring_server(struct pgw_session *s, bool *context_written);
+
 /* pin.c: message <m> passed the pipeline under pool_mode = transaction; if it leaves state
  * in the session that another server would not have, the client keeps its server. */
 void pgw_sess_pin_check(struct pgw_session *s, struct pgw_policy_ctx *ctx,

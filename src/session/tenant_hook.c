@@ -1,10 +1,11 @@
 /*
  * Where a session meets the tenant context. The server's first ReadyForQuery is held back;
- * once the organization ids are known, pgward's Parse/Bind/Execute/Close/Sync sets the context,
- * its answers are swallowed (tracker.h) and the Sync's ReadyForQuery becomes the client's
- * first. Until then nothing the client sends after authentication reaches the server, so
- * no statement of the client ever runs without its context. A failed lookup or a failed
- * injection ends the session: it never runs with a missing or stale context.
+ * once the organization ids are known, pgward's Parse/Bind/Execute/Close/Sync sets the context
+ * (and a pooled server's settings: handover.c), its answers are swallowed (tracker.h) and
+ * the Sync's ReadyForQuery becomes the client's first. Until then nothing the client sends
+ * after authentication reaches the server, so no statement of the client ever runs without
+ * its context. A failed lookup or a failed injection ends the session: it never runs with
+ * a missing or stale context.
  */
 #include "session-int.h"
 
@@ -59,141 +60,10 @@ static void label_by_organization(struct pgw_session *s)
 	pgw_metrics_relabel(&s->metrics, first);
 }
 
-/* One set_config(<name>, <value>) of write_settings: a Bind and an Execute. */
-static bool write_setting(struct pgw_server *srv, const char *name, const char *value)
-{
-	const struct pgw_own_param params[] = {
-		{.value = name, .len = (int32_t)strlen(name)},
-		{.value = value, .len = (int32_t)strlen(value)},
-	};
-
-	return pgw_server_own(srv,
-			      &(struct pgw_own_msg){.type = 'B', .params = params, .nparams = 2},
-			      NULL) == 0 &&
-	       pgw_server_own(srv, &(struct pgw_own_msg){.type = 'E'}, NULL) == 0;
-}
-
-/* One statement of pgward's with no parameters, as the unnamed statement. */
-static bool write_statement(struct pgw_server *srv, const char *sql)
-{
-	return pgw_server_own(srv, &(struct pgw_own_msg){.type = 'P', .text = sql}, NULL) == 0 &&
-	       pgw_server_own(srv, &(struct pgw_own_msg){.type = 'B'}, NULL) == 0 &&
-	       pgw_server_own(srv, &(struct pgw_own_msg){.type = 'E'}, NULL) == 0;
-}
-
 /*
- * A pooled server logged in with none of the client's startup settings but
- * application_name, that of the client it was opened for (handshake.c): the client's are
- * applied as the set_config() calls check_settings (handshake.c) passed, with bound
- * parameters, and the unnamed statement is closed again. application_name only when the
- * server's differs; a client without one gets the empty string, the server's default.
- * Under pool_mode = transaction the server may hold the settings of the client before
- * (settings_of): nothing is written when they are this client's, and DISCARD ALL goes
- * first when they are another's (or unknown), or when <clear> says the server holds a
- * context this client must not see. Returns 1 if anything was written, 0 if nothing needed to be,
- * -1 out of memory.
- */
-static int write_settings(struct pgw_session *s, bool clear)
-{
-	static const char sql[] = "SELECT pg_catalog.set_config($1, $2, false)";
-	struct pgw_server *srv = s->srv;
-	const struct pgw_startup_view *v = &s->view;
-	int app;
-	const char *app_now, *app_wanted;
-	bool app_differs, reset = clear;
-
-	s->text.login_fixed = true; /* RESET restores the server's own, not these */
-	if (srv->settings_of != NULL && !reset) {
-		if (pgw_server_holds(srv->settings_of, srv->settings_of_len, s->welcome_key,
-				     s->welcome_keylen))
-			return 0;
-		reset = true;
-	}
-	app = pgw_startup_view_find(v, "application_name");
-	app_now = pgw_server_param(srv, "application_name");
-	app_wanted = app < 0 ? "" : v->settings[app].value;
-	app_differs = app_now == NULL || strcmp(app_now, app_wanted) != 0;
-	if (!reset && v->nsettings == (app < 0 ? 0u : 1u) && !app_differs) {
-		/* the login's settings are the client's: the next of its kind asks no more */
-		if (s->txn_pooled && pgw_server_remember(&srv->settings_of, &srv->settings_of_len,
-							 s->welcome_key, s->welcome_keylen) < 0)
-			return -1;
-		return 0;
-	}
-	if (reset) {
-		/* RESET ALL would leave role and session_authorization: DISCARD ALL (the first
-		 * Execute of the batch, so not in a pipeline) resets them too; the tenant context
-		 * goes with the rest and is set again (write_context) */
-		if (!write_statement(srv, "DISCARD ALL"))
-			return -1;
-		pgw_server_forget_session(srv);
-		app_differs = true; /* back to the server's login value */
-	}
-	if (pgw_server_own(srv, &(struct pgw_own_msg){.type = 'P', .text = sql}, NULL) < 0)
-		return -1;
-	for (size_t i = 0; i < v->nsettings; i++)
-		if ((int)i != app && !write_setting(srv, v->settings[i].name, v->settings[i].value))
-			return -1;
-	if (app_differs && !write_setting(srv, "application_name", app_wanted))
-		return -1;
-	s->settings_sent = true;
-	if (s->txn_pooled && pgw_server_remember(&srv->settings_of, &srv->settings_of_len,
-						 s->welcome_key, s->welcome_keylen) < 0)
-		return -1;
-	return pgw_server_own(srv, &(struct pgw_own_msg){.type = 'C', .kind = 'S'}, NULL) == 0 ? 1
-											       : -1;
-}
-
-/* What identifies a context on a server: the identity and its organizations; 0 if it does
- * not fit <out>. */
-static size_t context_key(const struct pgw_tenant_sess *t, char *out, size_t outsz)
-{
-	int n = snprintf(out, outsz, "%s%c%s", t->identity, '\0', t->org_ids ? t->org_ids : "");
-
-	return n > 0 && (size_t)n < outsz ? (size_t)n : 0;
-}
-
-/*
- * The tenant context (tenant.h) as the unnamed statement, closed again after its run.
- * Under pool_mode = transaction nothing is written when the server holds this context
- * already (unless it is signed: a signature binds one checkout). 1 if it was written, 0 if
- * not, -1 out of memory.
- */
-static int write_context(struct pgw_session *s)
-{
-	struct pgw_tenant_injection inj;
-	struct pgw_own_param params[PGW_ARRAY_LEN(inj.params)];
-	struct pgw_server *srv = s->srv;
-	char key[1024];
-	size_t keylen = s->txn_pooled ? context_key(&s->tenant, key, sizeof(key)) : 0;
-
-	if (keylen > 0 && pgw.cfg.tenant_signing_secret == NULL &&
-	    pgw_server_holds(srv->context_of, srv->context_of_len, key, keylen))
-		return 0;
-	/* until the Sync's ReadyForQuery proves it set, the server's context is unknown */
-	pgw_server_forget_session(srv);
-	pgw_tenant_injection(&s->tenant, srv->pid, pgw_server_next_checkout(srv), &inj);
-	for (uint16_t i = 0; i < inj.nparams; i++)
-		params[i] = (struct pgw_own_param){.value = inj.params[i],
-						   .len = (int32_t)strlen(inj.params[i])};
-	if (pgw_server_own(srv, &(struct pgw_own_msg){.type = 'P', .text = inj.sql}, NULL) < 0 ||
-	    pgw_server_own(
-		    srv,
-		    &(struct pgw_own_msg){.type = 'B', .params = params, .nparams = inj.nparams},
-		    NULL) < 0 ||
-	    pgw_server_own(srv, &(struct pgw_own_msg){.type = 'E'}, NULL) < 0 ||
-	    pgw_server_own(srv, &(struct pgw_own_msg){.type = 'C', .kind = 'S'}, NULL) < 0)
-		return -1;
-	if (keylen > 0 &&
-	    pgw_server_remember(&srv->context_of, &srv->context_of_len, key, keylen) < 0)
-		return -1;
-	return 1;
-}
-
-/*
- * The server is logged in and the ids are known (or the lookup failed): apply the client's
- * settings (pooled) and set the context, or refuse the session. The Sync's ReadyForQuery
- * is the client's first; with nothing to write, pgward's own is.
+ * The server is logged in and the ids are known (or the lookup failed): bring the server
+ * to the client's state (handover.c), or refuse the session. The Sync's ReadyForQuery is
+ * the client's first; with nothing to write, pgward's own is.
  */
 static bool proceed(struct pgw_session *s)
 {
@@ -216,25 +86,14 @@ static bool proceed(struct pgw_session *s)
 		pgw_sess_welcome_done(s);
 		return true;
 	}
-	/* a client without a context must not find the one a client before it left */
-	wrote = s->pooled ? write_settings(s, t->status == PGW_TENANT_OFF &&
-						      s->srv->context_of != NULL)
-			  : 0;
+	wrote = pgw_sess_bring_server(s, &t->injected);
 	if (wrote < 0)
 		goto oom;
-	if (t->status != PGW_TENANT_OFF) {
-		int context = write_context(s);
-
-		if (context < 0)
-			goto oom;
-		if (context > 0) {
-			t->injected = true;
-			pgw_debug(s->id, "tenant_inject", "server_pid=%u", s->srv->pid);
-		}
-		if (pgw.cfg.metrics_tenant_label == PGW_MLABEL_ORGANIZATION && !s->txn_released)
-			label_by_organization(s);
-		wrote |= context;
-	}
+	if (t->injected)
+		pgw_debug(s->id, "tenant_inject", "server_pid=%u", s->srv->pid);
+	if (t->status != PGW_TENANT_OFF &&
+	    pgw.cfg.metrics_tenant_label == PGW_MLABEL_ORGANIZATION && !s->txn_released)
+		label_by_organization(s);
 	if (wrote == 0) {
 		/* nothing to set: the server is idle after its login or reset (or holds this
 		 * client's state already), and the client's first ReadyForQuery needs no round

@@ -51,8 +51,8 @@ struct trigger {
  * one of the STMT_SESSION words; set_config, pg_settings and the built-ins that run SQL may
  * stand anywhere. Each of those has a '_' within its first six bytes or begins with "cr" or
  * "co": that is how the scan for SESSION alone finds them (scan_session). PIN: what
- * session_state.c looks for beyond SESSION's answer, anywhere (not only first: SELECT ...
- * INTO TEMP, SELECT pg_advisory_lock(...)).
+ * session_state.c looks for beyond the answers of SESSION and DDL, anywhere (not only
+ * first: SELECT ... INTO TEMP, SELECT pg_advisory_lock(...)).
  */
 /* clang-format off */
 static const struct trigger triggers[] = {
@@ -73,7 +73,7 @@ static const struct trigger triggers[] = {
 	T("listen", PIN), T("declare", PIN), T("load", PIN), T("temp", PIN), T("temporary", PIN),
 	T("pg_temp", PIN), T("pg_advisory_lock", PIN), T("pg_advisory_lock_shared", PIN),
 	T("pg_try_advisory_lock", PIN), T("pg_try_advisory_lock_shared", PIN),
-	T("dblink_connect", PIN), T("dblink_connect_u", PIN),
+	T("dblink_connect", PIN), T("dblink_connect_u", PIN), T("setseed", PIN),
 };
 /* clang-format on */
 #undef T
@@ -607,8 +607,8 @@ void pgw_sql_scan(const char *sql, size_t len, unsigned want, struct pgw_sql_sca
 	if (st.stmt_word && !(st.may & SESSION) &&
 	    (st.comment ? sql_statement_changes_session(sql, len) : st.stmt_first))
 		st.may |= SESSION;
-	if (st.may & SESSION)
-		st.may |= PIN; /* a SET, a set_config, a CREATE (TEMP) ... */
+	if (st.may & (SESSION | DDL))
+		st.may |= PIN; /* a SET, a set_config, a CREATE ..., a DO block */
 	/* the exact place of a byte that is not UTF-8 comes from the full check */
 	out->valid = st.check_utf8 || st.nul ? sql_utf8_check(sql, len) : len;
 	out->comment = st.comment;

@@ -6,7 +6,7 @@
  *   SET and RESET of the session (SET LOCAL and SET TRANSACTION end with the transaction),
  *   set_config() whose third argument is not a constant true, PREPARE, LISTEN, DECLARE ...
  *   WITH HOLD, a temporary table, view or sequence (TEMP, or a name in pg_temp), LOAD, the
- *   session-level advisory locks, dblink connections.
+ *   session-level advisory locks, dblink connections, setseed().
  * What a function body does is not seen (sql.h); set_config() there is the guard's concern.
  */
 #include "sql-int.h"
@@ -20,9 +20,13 @@
 
 /* The functions that take a lock or a connection held past the transaction. */
 static const char *const session_functions[] = {
-	"pg_advisory_lock",	"pg_advisory_lock_shared",
-	"pg_try_advisory_lock", "pg_try_advisory_lock_shared",
-	"dblink_connect",	"dblink_connect_u",
+	"pg_advisory_lock",
+	"pg_advisory_lock_shared",
+	"pg_try_advisory_lock",
+	"pg_try_advisory_lock_shared",
+	"dblink_connect",
+	"dblink_connect_u",
+	"setseed", /* the random() sequence of the session */
 };
 
 /* A RangeVar that names a temporary relation: TEMP/TEMPORARY, or a name in pg_temp. */

@@ -14,7 +14,7 @@ import pytest
 import pgwire
 from authkit import login
 from conftest import SCRAM_PASSWORD, SCRAM_USER
-from test_pool import (APP_SETTINGS, POOL_APP, backends, cancel_a_sleep, leave, pid_of, pool_tenant_db, pooled,  # noqa: F401
+from test_pool import (APP_SETTINGS, POOL_APP, POOL_APP_PASSWORD, backends, cancel_a_sleep, leave, pid_of, pool_tenant_db, pooled,  # noqa: F401
                        roles, tenant_pool)
 
 
@@ -339,21 +339,215 @@ def test_a_role_set_at_login_never_reaches_the_next_client(pg, txn_pool):
     assert pid_of(a) == pid_of(b)
 
 
-def test_a_setting_changed_where_pgward_cannot_see_pins(pg, txn_pool):
+def test_a_setting_changed_where_pgward_cannot_see_is_reset(pg, txn_pool):
     """Goal of a client: change a setting inside a function, unseen by pgward, and leave it for
-    the next client. The server reports the change: the client is pinned, and another client
-    never gets that server while it stays."""
+    the next client. The server reports the change: that server is then nobody's for sure,
+    and the next client to get it, the same client included, finds it reset to its own
+    settings (the change does not follow the client, as behind any transaction pooler)."""
     pg.execute("CREATE OR REPLACE FUNCTION public.txn_set_tz() RETURNS text LANGUAGE sql "
                "AS $$ SELECT set_config('TimeZone', 'Asia/Tokyo', false) $$")
-    pw = txn_pool(default_pool_size=2)
+    pw = txn_pool(default_pool_size=1)
     a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
     b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
     plain = b.scalar("SHOW TimeZone")
-    start = len(pw.log_text())
+    assert a.scalar("SELECT public.txn_set_tz()") == "Asia/Tokyo"
+    assert b.scalar("SHOW TimeZone") == plain
     a.rows("SELECT public.txn_set_tz()")
-    pw.wait_log(r'event=client_pinned .*reason="the server reported TimeZone changed"', start=start)
-    pid = pid_of(a)
-    for _ in range(3):
-        assert a.scalar("SHOW TimeZone") == "Asia/Tokyo"
-        assert b.scalar("SHOW TimeZone") == plain
-        assert pid_of(b) != pid
+    assert a.scalar("SHOW TimeZone") == plain
+    assert pid_of(a) == pid_of(b)
+    assert "client_pinned" not in pw.log_text()
+
+
+# ---------------------------------------------------------------- what one client could leave for the next
+
+
+def tenant_with(pw, user_id, options=""):
+    """A tenant's client of POOL_APP with extra startup options."""
+    c = pw.raw(timeout=30)
+    c.startup(POOL_APP, "pool_tenant", password=POOL_APP_PASSWORD,
+              params={"options": ("-c app.user_id=%s %s" % (user_id, options)).strip()})
+    return c
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "signed"])
+def test_a_tenants_startup_settings_never_reach_another_tenant(pg, pool_tenant_db, pgward_factory, tmp_path,
+                                                              signed):
+    """Goal of a tenant: make another tenant's statements run under its own startup settings
+    (search_path, statement_timeout, ...). write_context() forgets settings_of when it writes a
+    new context, so the next tenant's write_settings() finds no record, skips DISCARD ALL and
+    the server keeps the attacker's settings. The victim must see the server's defaults."""
+    tt = pool_tenant_db
+    pw, tenant = tenant_pool(tt, pgward_factory, tmp_path, signed=signed, pool_mode="transaction")
+    evil = tenant_with(pw, tt.ALICE, "-c search_path=pg_temp,public -c statement_timeout=4321")
+    assert evil.scalar("SHOW statement_timeout") == "4321ms"
+    bob = tenant(tt.BOB)
+    for _ in range(2):
+        assert evil.scalar("SHOW search_path") == "pg_temp,public"
+        assert bob.scalar("SELECT current_setting('app.user_org_ids')") == "{%s}" % tt.ORG_B
+        assert pid_of(bob) == pid_of(evil)
+        assert bob.scalar("SHOW statement_timeout") == "0", "bob runs with alice's statement_timeout"
+        assert bob.scalar("SHOW search_path") == '"$user", public', "bob runs with alice's search_path"
+
+
+def test_a_temp_table_made_through_search_path_does_not_reach_another_tenant(pg, pool_tenant_db, pgward_factory,
+                                                                            tmp_path):
+    """Goal of a tenant: plant a table in pg_temp that shadows a tenant table for the next
+    tenant on the server, read what the victim writes into it, and feed it forged rows.
+    `SET LOCAL search_path = pg_temp` does not pin, and a CREATE TABLE with no TEMP and no
+    schema then creates a temporary table (RangeVarAdjustRelationPersistence), which
+    session_state.c does not flag. pg_temp is searched first for relations: the victim's
+    unqualified names reach the attacker's table. The victim must see its own rows only."""
+    tt = pool_tenant_db
+    pw, tenant = tenant_pool(tt, pgward_factory, tmp_path, signed=False, pool_mode="transaction",
+                             default_pool_size=2)
+    alice = tenant(tt.ALICE)
+    bob = tenant(tt.BOB)
+    alice.rows("BEGIN; SET LOCAL search_path = pg_temp; "
+               "CREATE TABLE messages AS SELECT * FROM public.messages WITH NO DATA; "
+               "COMMIT")
+    pid = pid_of(alice)
+    # public.messages refuses the row (RLS: no conversation of bob's); alice's table would not
+    bob.simple("INSERT INTO messages (conversation_id, role, content) "
+               "VALUES (gen_random_uuid(), 'user', 'bob''s secret')")
+    stolen = alice.rows("SELECT content FROM pg_temp.messages") if pid_of(alice) == pid else []
+    assert stolen == [], "alice reads what bob wrote: %r" % stolen
+
+
+def test_a_pg_temp_view_does_not_read_another_tenants_rows(pg, pool_tenant_db, pgward_factory, tmp_path):
+    """Goal of a tenant: read another tenant's rows. Under `SET LOCAL search_path = pg_temp` a
+    plain CREATE VIEW makes a temporary view (no pin) named like a tenant table; the victim's
+    unqualified SELECT reads it, under the victim's own context, and the view's qual sends
+    every row the victim can see to the attacker's listener with pg_notify()."""
+    tt = pool_tenant_db
+    pw, tenant = tenant_pool(tt, pgward_factory, tmp_path, signed=True, pool_mode="transaction",
+                             default_pool_size=3)
+    ear = tenant(tt.ALICE)
+    ear.rows("LISTEN leak")
+    alice = tenant(tt.ALICE)
+    bob = tenant(tt.BOB)
+    alice.rows("BEGIN; SET LOCAL search_path = pg_temp; CREATE VIEW domains AS SELECT * FROM public.domains "
+               "WHERE pg_catalog.pg_notify('leak', pg_catalog.row_to_json(domains)::pg_catalog.text) IS NOT NULL; "
+               "COMMIT")
+    assert bob.scalar("SELECT count(*) FROM domains") == "1"
+    time.sleep(1)
+    ear.send(pgwire.query("SELECT 1"))
+    heard = [bytes(m.body) for m in ear.recv_until("Z") if m.type == "A"]
+    assert heard == [], "alice got bob's rows: %r" % heard
+
+
+def test_setseed_does_not_reach_the_next_client(pg, txn_pool):
+    """Goal of a client: choose the random() sequence of the next client on its server
+    (tokens made with random()). setseed() does not pin and the checkin of a transaction pool
+    does not reseed (pgw_pool_checkin, unlike pgw_pool_release's send_reseed)."""
+    pw = txn_pool(default_pool_size=2)
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    a.rows("SELECT setseed(0.5)")
+    predicted = a.scalar("SELECT random()")
+    a.rows("SELECT setseed(0.5)")
+    assert b.scalar("SELECT random()") != predicted, "b's random() is the value a chose"
+    assert pid_of(a) != pid_of(b)
+
+
+def test_a_pg_temp_type_does_not_reach_another_tenant(pg, pool_tenant_db, pgward_factory, tmp_path):
+    """Goal of a tenant: read another tenant's values. A domain created in pg_temp does not pin
+    (session_state.c looks at relations only) and pg_temp is searched first for type names,
+    so the victim's '...'::uuid becomes the attacker's domain, whose CHECK sends the value
+    with pg_notify() to a channel the attacker listens on from another connection."""
+    tt = pool_tenant_db
+    pw, tenant = tenant_pool(tt, pgward_factory, tmp_path, signed=True, pool_mode="transaction",
+                             default_pool_size=3)
+    ear = tenant(tt.ALICE)
+    ear.rows("LISTEN leak")  # pins one server to the attacker's listener
+    alice = tenant(tt.ALICE)
+    bob = tenant(tt.BOB)
+    alice.rows("CREATE DOMAIN pg_temp.uuid AS pg_catalog.uuid "
+               "CHECK (pg_catalog.pg_notify('leak', VALUE::pg_catalog.text) IS NOT NULL)")
+    assert bob.scalar("SELECT count(*) FROM domains WHERE organization_id = '%s'::uuid" % tt.ORG_B) == "1"
+    time.sleep(1)  # the notification reaches the idle listener on its own
+    ear.send(pgwire.query("SELECT 1"))
+    heard = [m for m in ear.recv_until("Z") if m.type == "A"]
+    assert heard == [], "alice heard bob's value: %r" % [bytes(m.body) for m in heard]
+
+
+@pytest.mark.parametrize("stmt", [
+    "UPDATE pg_settings SET setting = 'pg_temp, public' WHERE name = 'search_path'",
+    "DO $$ BEGIN PERFORM pg_catalog.set_config('search_path', 'pg_temp, public', false); END $$",
+    "SELECT query_to_xml('SELECT pg_catalog.set_config(''search_path'', ''pg_temp, public'', false)', "
+    "true, false, '')",
+], ids=["update_pg_settings", "do_block", "query_to_xml"])
+def test_unseen_session_settings_do_not_reach_the_next_client(pg, txn_pool, stmt):
+    """Goal of a client (no tenant context, default guard rules): leave a session setting for
+    the next client of its server. These statements write a session setting through a route
+    session_state.c does not flag (pg_settings' update rule, a DO body, SQL given as text),
+    and search_path is not reported by the server: nothing pins."""
+    pw = txn_pool(default_pool_size=2)
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    plain = b.scalar("SHOW search_path")
+    a.rows(stmt)
+    for _ in range(2):
+        assert b.scalar("SHOW search_path") == plain, "b runs with a's search_path"
+        assert a.scalar("SHOW search_path") == "pg_temp, public"
+
+
+def test_a_message_without_an_answer_does_not_hold_a_server(pg, txn_pool):
+    """Goal of a client: keep a server of a transaction pool without any transaction, so that
+    the other clients starve. A Flush (or a CopyDone outside COPY) after a transaction fetches
+    a server; PostgreSQL answers nothing, so no ReadyForQuery ever comes to give it back
+    (pgw_sess_txn_release runs only from the server's side), while the client is idle and
+    the server 'idle' (no idle_in_transaction_session_timeout applies)."""
+    pw = txn_pool(default_pool_size=1, query_wait_timeout=2)
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    a.rows("SELECT 1")
+    a.send(pgwire.flush())
+    time.sleep(0.3)
+    b.send(pgwire.query("SELECT 'b ran'"))
+    msgs = b.recv_until("ZE", timeout=10)
+    assert [m.fields().get("C") for m in msgs if m.type == "E"] == [], "b starved: a holds the only server"
+
+
+def test_lastval_does_not_reach_another_tenant(pg, pool_tenant_db, pgward_factory, tmp_path):
+    """Goal of a tenant: learn the sequence values another tenant drew (ids, volumes). The
+    backend's last nextval() stays with it at the handover: lastval() of the next tenant on
+    that server returns it."""
+    tt = pool_tenant_db
+    pw, tenant = tenant_pool(tt, pgward_factory, tmp_path, signed=False, pool_mode="transaction")
+    alice = tenant(tt.ALICE)
+    bob = tenant(tt.BOB)
+    drawn = alice.scalar("SELECT nextval('scrape_jobs_id_seq')")
+    assert pid_of(alice) == pid_of(bob)
+    got = bob.simple("SELECT lastval()")
+    assert [m for m in got if m.type == "D"] == [], "bob sees alice's nextval() %s" % drawn
+
+
+def test_the_unnamed_statement_does_not_reach_the_next_client(pg, txn_pool):
+    """Goal of a client: run the statement another client left as the unnamed statement
+    (with the literals written in it). pgw_sess_txn_release forgets it on pgward's side only;
+    when nothing needs writing at the next handover the server keeps it, and a Bind of ""
+    as the next client's first message runs it."""
+    pw = txn_pool(default_pool_size=1)
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    pid_of(b)
+    a.send(pgwire.parse("", "SELECT 'a''s secret'::text"), pgwire.bind("", ""), pgwire.execute(), pgwire.sync())
+    a.recv_until("Z")
+    b.send(pgwire.bind("", ""), pgwire.execute(), pgwire.sync())
+    rows = [m.data_row() for m in b.recv_until("Z") if m.type == "D"]
+    assert rows == [], "b ran a's statement: %r" % rows
+
+
+def test_a_message_sent_a_byte_at_a_time_does_not_hold_a_server(pg, txn_pool):
+    """Goal of a client: keep a pool's only server by sending its next message a byte at a
+    time. No server is taken before the message is whole: another client runs meanwhile."""
+    pw = txn_pool(default_pool_size=1, query_wait_timeout=5)
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    a.rows("SELECT 1")
+    msg = pgwire.query("SELECT 'a at last'")
+    a.send(msg[:3])
+    time.sleep(0.3)
+    assert b.scalar("SELECT 'b ran'") == "b ran"
+    a.send(msg[3:])
+    assert a.recv_until("Z")[1].data_row() == [b"a at last"]
