@@ -59,8 +59,9 @@ integration() {
 }
 
 # What clients see through session pooling (PGWARD_TEST_POOLED=1: every pgward a test starts
-# without an auth_type of its own authenticates as the server would and pools its servers):
-# psql, pgbench, psycopg2, node-postgres, pgJDBC, COPY, NOTIFY, cancel, TLS and the policies.
+# without an auth_type of its own authenticates as the server would and pools its servers),
+# then through transaction pooling (PGWARD_TEST_POOL_MODE=transaction): psql, pgbench,
+# psycopg2, node-postgres, pgJDBC, COPY, NOTIFY, cancel, TLS and the policies.
 POOLED_SUITE="tests/integration/test_basic.py tests/integration/test_protocol.py
 	tests/integration/test_copy.py tests/integration/test_notify.py tests/integration/test_cancel.py
 	tests/integration/test_pgbench.py tests/integration/test_text_form.py
@@ -82,6 +83,9 @@ if [[ " ${passed[*]} " == *" build Release "* ]]; then
 	step "integration (Release)" integration build/pgward
 	PGWARD_TEST_POOLED=1 PGWARD_SKIP_DIRECT=1 PGWARD_IT_PATHS=$POOLED_SUITE \
 		step "integration pooled (Release)" integration build/pgward
+	PGWARD_TEST_POOLED=1 PGWARD_TEST_POOL_MODE=transaction PGWARD_SKIP_DIRECT=1 \
+		PGWARD_IT_PATHS=$POOLED_SUITE \
+		step "integration transaction-pooled (Release)" integration build/pgward
 fi
 if [[ " ${passed[*]} " == *" build Asan "* ]]; then
 	step "unit tests (Asan)" unit_tests build-asan

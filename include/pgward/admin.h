@@ -47,7 +47,8 @@ struct pgw_session_view {
 	uint32_t server_pid;
 	double connected_at; /* pgw_now() clock */
 	double last_activity;
-	uint64_t refused; /* messages refused by a policy */
+	uint64_t refused;      /* messages refused by a policy */
+	const char *pinned_by; /* pool_mode = transaction: what pinned it to its server, or NULL */
 	/* what PgBouncer's SHOW CLIENTS / SERVERS / POOLS need (show_pools.c) */
 	bool logged_in;	   /* AuthenticationOk: the server's, or a pool's server taken */
 	bool waiting;	   /* queued for a server of its pool */

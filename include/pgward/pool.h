@@ -77,6 +77,7 @@ struct pgw_pool_view {
 	const char *database, *user;
 	unsigned active, idle, resetting, connecting, waiting;
 	unsigned unchecked; /* of the idle ones, those server_check_query must run on first */
+	unsigned pinned;    /* of the active ones, those a client keeps past its transactions */
 	double max_wait;    /* seconds the oldest waiting client has waited */
 };
 typedef void (*pgw_pool_view_fn)(const struct pgw_pool_view *v, void *arg);

@@ -45,15 +45,16 @@ struct pgw_server {
 	double reset_since;   /* ...since when */
 	struct pgw_conn conn;
 	struct pgw_server_link link;
-	bool gone;		    /* the server closed its side or failed */
-	bool logged_in;		    /* it said AuthenticationOk */
-	bool terminated;	    /* it was sent a client's Terminate: never reused */
-	uint32_t pid;		    /* BackendKeyData */
-	uint32_t secret;	    /* ...what a CancelRequest for it must carry */
-	bool unnamed_stmt;	    /* a client's Parse made the unnamed statement (handover.c) */
-	uint32_t left;		    /* bytes of a server message still to stream through */
-	bool discarding;	    /* ...to be dropped, not relayed */
-	char tx_status;		    /* from the last ReadyForQuery: 'I', 'T' or 'E' */
+	bool gone;	   /* the server closed its side or failed */
+	bool logged_in;	   /* it said AuthenticationOk */
+	bool terminated;   /* it was sent a client's Terminate: never reused */
+	uint32_t pid;	   /* BackendKeyData */
+	uint32_t secret;   /* ...what a CancelRequest for it must carry */
+	bool unnamed_stmt; /* a client's Parse made the unnamed statement (handover.c) */
+	bool pinned;	 /* its client (pool_mode = transaction) keeps it until it leaves (pin.c) */
+	uint32_t left;	 /* bytes of a server message still to stream through */
+	bool discarding; /* ...to be dropped, not relayed */
+	char tx_status;	 /* from the last ReadyForQuery: 'I', 'T' or 'E' */
 	struct pgw_tracker tracker; /* what the server still owes, and what to do with it */
 	/* NEW, opened by its pool with no client (min_pool_size): the pool's login exchange */
 	struct pgw_server_auth *warm_login;

@@ -37,6 +37,7 @@ static void session_row(const struct pgw_session_view *v, void *arg)
 		NUM(age, "%.1f", now - v->connected_at),
 		NUM(idle, "%.1f", now - v->last_activity),
 		NUM(refused, "%" PRIu64, v->refused),
+		v->pinned_by,
 	};
 
 	pgw_rs_row(rs, row);
@@ -45,8 +46,8 @@ static void session_row(const struct pgw_session_view *v, void *arg)
 void pgw_admin_show_sessions(struct evbuffer *out)
 {
 	static const char *const cols[] = {
-		"id",  "user",	     "database",    "tenant",	       "peer",	 "state",
-		"tls", "server_pid", "connected_s", "last_activity_s", "refused"};
+		"id",  "user",	     "database",    "tenant",	       "peer",	  "state",
+		"tls", "server_pid", "connected_s", "last_activity_s", "refused", "pinned"};
 	struct pgw_rs rs;
 
 	pgw_rs_begin(&rs, out, cols, (int)PGW_ARRAY_LEN(cols));

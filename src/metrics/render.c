@@ -176,15 +176,26 @@ static void pool_samples(const struct pgw_pool_view *v, void *arg)
 	}
 }
 
-static void pool_wait_samples(const struct pgw_pool_view *v, void *arg)
+/* A gauge of one pool labelled with its database and user. */
+static void pool_sample(struct pgw_mbuf *b, const char *name, const struct pgw_pool_view *v,
+			unsigned value)
 {
-	struct pgw_mbuf *b = arg;
 	char db[160], user[160], labels[400];
 
 	pgw_mlabel_escape(v->database, db, sizeof(db));
 	pgw_mlabel_escape(v->user, user, sizeof(user));
 	snprintf(labels, sizeof(labels), "database=\"%s\",user=\"%s\"", db, user);
-	pgw_mbuf_sample(b, "pgward_pool_clients_waiting", labels, v->waiting);
+	pgw_mbuf_sample(b, name, labels, value);
+}
+
+static void pool_wait_samples(const struct pgw_pool_view *v, void *arg)
+{
+	pool_sample(arg, "pgward_pool_clients_waiting", v, v->waiting);
+}
+
+static void pool_pinned_samples(const struct pgw_pool_view *v, void *arg)
+{
+	pool_sample(arg, "pgward_pool_clients_pinned", v, v->pinned);
 }
 
 /* Server pools (src/pool/): PgBouncer's SHOW POOLS as gauges. */
@@ -196,6 +207,10 @@ static void pool_families(struct pgw_mbuf *b)
 	pgw_mbuf_family(b, "pgward_pool_clients_waiting", "gauge",
 			"Clients waiting for a server of each (database, user) pool.");
 	pgw_pool_foreach(pool_wait_samples, b);
+	pgw_mbuf_family(b, "pgward_pool_clients_pinned", "gauge",
+			"Clients of each (database, user) pool that keep their server past their "
+			"transactions (pool_mode = transaction).");
+	pgw_pool_foreach(pool_pinned_samples, b);
 }
 
 static void login_families(struct pgw_mbuf *b)

@@ -477,6 +477,7 @@ void pgw_pool_release(struct pgw_server *srv, bool reusable)
 {
 	const char *reset = pgw.cfg.server_reset_query;
 
+	srv->pinned = false;
 	if (!reusable || srv->gone || srv->pool == NULL || srv->state != PGW_SRV_ACTIVE ||
 	    pgw.cfg.pool_mode == PGW_POOL_NONE || too_old(srv, pgw_now())) {
 		pgw_pool_drop(srv);
@@ -632,6 +633,8 @@ void pgw_pool_foreach(pgw_pool_view_fn fn, void *arg)
 		DL_COUNT(p->waiters, w, v.waiting);
 		DL_FOREACH (p->idle, srv)
 			v.unchecked += needs_check(srv, now);
+		for (srv = p->all; srv != NULL; srv = srv->pool_next)
+			v.pinned += srv->pinned;
 		if (p->waiters != NULL)
 			v.max_wait = now - p->waiters->since;
 		fn(&v, arg);

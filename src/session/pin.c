@@ -31,6 +31,7 @@ void pgw_sess_pin(struct pgw_session *s, const char *why)
 	char quoted[200];
 
 	snprintf(s->pinned_by, sizeof(s->pinned_by), "%s", why);
+	s->srv->pinned = true;
 	pgw_info(s->id, "client_pinned", "server_pid=%u reason=%s", s->srv->pid,
 		 pgw_log_quote(s->pinned_by, quoted, sizeof(quoted)));
 }

@@ -421,6 +421,7 @@ void pgw_session_foreach(pgw_session_view_fn fn, void *arg)
 			.connected_at = s->connected_at,
 			.last_activity = s->last_client_activity,
 			.refused = s->refused,
+			.pinned_by = s->pinned_by[0] != '\0' ? s->pinned_by : NULL,
 			.logged_in = s->authenticated,
 			.waiting = s->pool_wait.pool != NULL,
 			.wait_since = s->pool_wait.since,

@@ -33,6 +33,12 @@ PG_OS_USER = os.environ.get("PGWARD_PG_USER", "pgward")
 # Every pgward a test starts without an auth_type of its own authenticates the clients itself
 # and pools its servers (pool_mode = session): the suite's transparency run in pooled mode.
 POOLED = os.environ.get("PGWARD_TEST_POOLED") == "1"
+# ...in this pool_mode (PGWARD_TEST_POOL_MODE=transaction: the suite through transaction pooling)
+POOL_MODE = os.environ.get("PGWARD_TEST_POOL_MODE", "session")
+# A test of what a client's own backend does while the client is idle (a FATAL it sends, a
+# backend stopped between two queries): under transaction pooling an idle client has none.
+needs_own_backend = pytest.mark.skipif(POOLED and POOL_MODE == "transaction",
+                                       reason="an idle client holds no server under transaction pooling")
 IS_ROOT = os.geteuid() == 0
 
 SUPERUSER = "postgres"
@@ -515,7 +521,7 @@ def pgward_factory(pg, tmp_path):
             hba.write_text(MAIN_HBA)
             # a pool as large as the tests' concurrency (32 racing clients): a smaller one
             # makes clients wait, which is pooling, not a difference in what they see
-            s.update(auth_type="hba", auth_hba_file=hba, auth_user=SUPERUSER, pool_mode="session",
+            s.update(auth_type="hba", auth_hba_file=hba, auth_user=SUPERUSER, pool_mode=POOL_MODE,
                      default_pool_size=100)
         s.update(settings)
         pw = Pgward(tmp_path / ("pgward%d" % len(started)), s)

@@ -29,8 +29,7 @@ def _wait_sleeping(pg, pids, timeout=10):
     pids = set(pids)
 
     def ready():
-        rows = pg.execute("SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'SELECT pg_sleep%'")
-        return pids <= {r[0] for r in rows}
+        return pids <= _sleeping_pids(pg)
 
     wait_for(ready, timeout, what="sessions %s to be running pg_sleep" % sorted(pids))
 
@@ -67,12 +66,18 @@ def test_pg_cancel_backend_from_other_session(pg, target):
     assert res["error"].pgcode == "57014"
 
 
+def _sleeping_pids(pg):
+    return {r[0] for r in pg.execute("SELECT pid FROM pg_stat_activity WHERE state = 'active' "
+                                      "AND query LIKE 'SELECT pg_sleep%'")}
+
+
 def test_cancel_exactly_one_of_twenty(pg, target):
+    """Twenty clients sleep, each on a backend of its own (under transaction pooling, the one
+    it holds for its sleep); a cancel with one client's key ends that sleep only."""
     conns = [target.connect() for _ in range(20)]
-    pids = [_server_pid(c) for c in conns]
-    assert len(set(pids)) == 20
     threads = [run_in_thread(_sleep_query, c, 20) for c in conns]
-    _wait_sleeping(pg, pids)
+    wait_for(lambda: len(_sleeping_pids(pg)) == 20, 10, what="twenty sleeping backends")
+    pids = _sleeping_pids(pg)
     victim = 7
     conns[victim].cancel()
     t, res = threads[victim]
@@ -82,8 +87,7 @@ def test_cancel_exactly_one_of_twenty(pg, target):
     still = [i for i, (t, r) in enumerate(threads) if t.is_alive()]
     assert still == [i for i in range(20) if i != victim], "cancel hit other sessions: %s" % [
         (i, r) for i, (t, r) in enumerate(threads) if not t.is_alive()]
-    rows = pg.execute("SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'SELECT pg_sleep%'")
-    assert {r[0] for r in rows} >= set(pids) - {pids[victim]}
+    assert len(_sleeping_pids(pg)) == 19 and _sleeping_pids(pg) < pids
     # clean up: cancel the rest through the same path
     for i, c in enumerate(conns):
         if i != victim:

@@ -8,7 +8,7 @@ import psycopg2
 import pytest
 
 import pgwire
-from conftest import SUPERUSER, libpq_idle_notices, wait_for
+from conftest import SUPERUSER, libpq_idle_notices, needs_own_backend, wait_for
 
 
 def test_server_unreachable_then_back(pg2, pgward_factory):
@@ -68,6 +68,7 @@ def test_server_connect_timeout(pgward_factory):
         hog.close()
 
 
+@needs_own_backend
 def test_terminated_backend_error_reaches_client(pg, pgward):
     victim = pgward.raw_session()
     other = pgward.connect()
@@ -85,6 +86,7 @@ def test_terminated_backend_error_reaches_client(pg, pgward):
     assert pgward.raw_session().scalar("SELECT 1") == "1"
 
 
+@needs_own_backend
 def test_terminated_backend_psycopg(pg, target):
     """What a libpq application sees: the FATAL arrives while the connection is idle (libpq hands
     it to the notice processor), and the next query fails."""

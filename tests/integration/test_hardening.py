@@ -15,7 +15,7 @@ import time
 import pytest
 
 import pgwire
-from conftest import SUPERUSER, wait_for
+from conftest import SUPERUSER, needs_own_backend, wait_for
 
 
 def open_fds(pid):
@@ -320,6 +320,7 @@ def test_server_restart_under_pgbench(pg2, pgward_factory, mode):
     assert c.scalar("SELECT 'back'") == "back"
 
 
+@needs_own_backend
 def test_stopped_backend_cancel_and_query_timeout(pg, pgward_factory):
     """The backend stops answering mid-result (SIGSTOP): the client's cancel is forwarded
     (it lands once the backend runs again), and query_timeout ends a session whose server

@@ -551,3 +551,26 @@ def test_a_message_sent_a_byte_at_a_time_does_not_hold_a_server(pg, txn_pool):
     assert b.scalar("SELECT 'b ran'") == "b ran"
     a.send(msg[3:])
     assert a.recv_until("Z")[1].data_row() == [b"a at last"]
+
+
+def test_pinned_clients_are_shown(pg, txn_pool):
+    """A pinned client is shown with what pinned it in SHOW SESSIONS, and counted in /metrics
+    until it leaves."""
+    import test_metrics
+    from conftest import free_port
+    from test_admin_control import show
+    port = free_port()
+    pw = txn_pool(default_pool_size=2, **{"admin.users": SCRAM_USER, "metrics.listen_port": port})
+    pw.metrics_port = port
+    pool = dict(database="postgres", user=SCRAM_USER)
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    b.rows("SELECT 1")
+    a.rows("SET search_path = public")
+    rows = {r["id"]: r["pinned"] for r in show(pw, "SESSIONS")[0] if r["state"] != "admin"}
+    assert sorted(rows.values(), key=str) == [None, "SET search_path"], rows
+    samples = test_metrics.parse_metrics(test_metrics.scrape(pw))
+    assert test_metrics.value(samples, "pgward_pool_clients_pinned", **pool) == 1
+    leave(a)
+    samples = test_metrics.parse_metrics(test_metrics.scrape(pw))
+    assert test_metrics.value(samples, "pgward_pool_clients_pinned", **pool) == 0

@@ -383,6 +383,8 @@ def test_sql_pgward_cannot_see_cannot_switch_organizations(tenant_db, pgward_fac
                " AS $$ SELECT set_config('app.user_org_ids', ids, false) $$", dbname="tenant")
     pw = pgward_factory(**map_settings(map_file))
     alice = connect(pw, T_ALICE)
+    # in one transaction: under transaction pooling the next one gets pgward's context again
+    alice.cursor().execute("BEGIN")
     one(alice, "SELECT switch_org(%s)", ("{%s}" % ORG_B,))
     assert context(alice) == "{%s}" % ORG_B
     assert counts(alice) == [0] * len(TABLES)
@@ -390,6 +392,7 @@ def test_sql_pgward_cannot_see_cannot_switch_organizations(tenant_db, pgward_fac
     assert counts(alice) == [0] * len(TABLES)
     one(alice, "SELECT switch_org(%s)", ("{%s}" % ORG_A,))
     assert counts(alice) == SEEN_A
+    alice.cursor().execute("COMMIT")
 
 
 def test_without_signing_the_schema_shows_no_rows(tenant_db, pgward_factory, map_file):
