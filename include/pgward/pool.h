@@ -18,8 +18,12 @@
  * with NULL when query_wait_timeout passed.
  */
 typedef void (*pgw_pool_ready_fn)(void *arg, struct pgw_server *srv);
+/* Whether idle <srv> holds what the client would otherwise have to write (NULL: any will
+ * do). */
+typedef bool (*pgw_pool_fits_fn)(const struct pgw_server *srv, void *arg);
 struct pgw_pool_wait {
 	pgw_pool_ready_fn ready;
+	pgw_pool_fits_fn fits;
 	void *arg;
 	struct pgw_pool *pool; /* NULL: not waiting */
 	double since;
@@ -27,7 +31,8 @@ struct pgw_pool_wait {
 };
 
 /*
- * A server for <user> on <database>: an idle one of the pool (state IDLE), or a NEW one
+ * A server for <user> on <database>: an idle one of the pool (state IDLE: the most recently
+ * used, or one of the few used before it that <w>'s fits() prefers), or a NEW one
  * counted in the pool, for the caller to connect and log in. NULL when the pool is full
  * (the caller waits: <w> is queued) or out of memory (<w> not queued).
  */

@@ -418,6 +418,25 @@ static void send_reseed(struct pgw_server *srv)
 	send_reset(srv, sql);
 }
 
+/* Idle servers looked at for one the client prefers, most recently used first: a handful,
+ * so that a checkout stays cheap in a pool of many. */
+#define FITTING_LOOKS 8
+
+/* The idle server <w> prefers, if one of the first few is, goes to the front. */
+static void prefer_fitting(struct pgw_pool *p, struct pgw_pool_wait *w)
+{
+	struct pgw_server *srv = p->idle;
+
+	for (int n = 0; srv != NULL && n < FITTING_LOOKS; n++, srv = srv->next)
+		if (w->fits(srv, w->arg)) {
+			if (srv != p->idle) {
+				DL_DELETE(p->idle, srv);
+				DL_PREPEND(p->idle, srv);
+			}
+			return;
+		}
+}
+
 struct pgw_server *pgw_pool_checkout(const char *database, const char *user, uint64_t id,
 				     struct pgw_pool_wait *w)
 {
@@ -430,6 +449,8 @@ struct pgw_server *pgw_pool_checkout(const char *database, const char *user, uin
 	w->pool = NULL;
 	if (p == NULL)
 		return NULL;
+	if (w->fits != NULL)
+		prefer_fitting(p, w);
 	DL_COUNT(p->waiters, w_at, waiting);
 	while (!pgw_pool_db_held(p->database) && (srv = p->idle) != NULL) {
 		if (too_old(srv, now)) {

@@ -164,6 +164,7 @@ static void checkout(struct pgw_session *s)
 
 	pgw_sess_set_state(s, PGW_SS_CONNECTING);
 	s->pool_wait.ready = pool_ready;
+	s->pool_wait.fits = s->txn_pooled ? pgw_sess_server_fits : NULL;
 	s->pool_wait.arg = s;
 	srv = pgw_pool_checkout(s->view.database, s->user, s->id, &s->pool_wait);
 	if (srv != NULL) {

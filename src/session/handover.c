@@ -140,6 +140,28 @@ static int remember(struct pgw_session *s, const char *key, size_t keylen)
 		       : -1;
 }
 
+/* Whether <srv> holds the startup settings of <s>'s kind and its context, keyed <key>. */
+static bool holds_state(const struct pgw_session *s, const struct pgw_server *srv, const char *key,
+			size_t keylen)
+{
+	return pgw_server_holds(srv->settings_of, srv->settings_of_len, s->welcome_key,
+				s->welcome_keylen) &&
+	       (s->tenant.status != PGW_TENANT_OFF
+			? keylen > 0 && pgw_server_holds(srv->context_of, srv->context_of_len, key,
+							 keylen)
+			: srv->context_of == NULL);
+}
+
+bool pgw_sess_server_fits(const struct pgw_server *srv, void *arg)
+{
+	const struct pgw_session *s = arg;
+	char key[1024];
+	size_t keylen =
+		s->tenant.status != PGW_TENANT_OFF ? context_key(&s->tenant, key, sizeof(key)) : 0;
+
+	return holds_state(s, srv, key, keylen);
+}
+
 int pgw_sess_bring_server(struct pgw_session *s, bool *context_written)
 {
 	struct pgw_server *srv = s->srv;
@@ -147,12 +169,7 @@ int pgw_sess_bring_server(struct pgw_session *s, bool *context_written)
 	char key[1024];
 	size_t keylen = context_on ? context_key(&s->tenant, key, sizeof(key)) : 0;
 	bool fresh = srv->settings_of == NULL && srv->context_of == NULL;
-	bool same = !fresh && s->txn_pooled &&
-		    pgw_server_holds(srv->settings_of, srv->settings_of_len, s->welcome_key,
-				     s->welcome_keylen) &&
-		    (context_on ? keylen > 0 && pgw_server_holds(srv->context_of,
-								 srv->context_of_len, key, keylen)
-				: srv->context_of == NULL);
+	bool same = !fresh && s->txn_pooled && holds_state(s, srv, key, keylen);
 	int wrote = 0;
 
 	*context_written = false;

@@ -261,6 +261,8 @@ void pgw_sess_text_sent(struct pgw_session *s, const struct pgw_msg_view *m,
  * whether the context was among them.
  */
 int pgw_sess_bring_server(struct pgw_session *s, bool *context_written);
+/* Whether <srv> holds the state of session <arg> already (pgw_pool_fits_fn). */
+bool pgw_sess_server_fits(const struct pgw_server *srv, void *arg);
 
 /* pin.c: message <m> passed the pipeline under pool_mode = transaction; if it leaves state
  * in the session that another server would not have, the client keeps its server. */

@@ -574,3 +574,22 @@ def test_pinned_clients_are_shown(pg, txn_pool):
     leave(a)
     samples = test_metrics.parse_metrics(test_metrics.scrape(pw))
     assert test_metrics.value(samples, "pgward_pool_clients_pinned", **pool) == 0
+
+
+def test_a_client_gets_an_idle_server_that_holds_its_state(pg, pool_tenant_db, pgward_factory, tmp_path):
+    """Two tenants alternate on a pool of two: each finds the idle server that holds its own
+    context (not the most recently used one, which holds the other's), so after the first
+    round no handover writes anything."""
+    tt = pool_tenant_db
+    pw, tenant = tenant_pool(tt, pgward_factory, tmp_path, signed=False, pool_mode="transaction",
+                             default_pool_size=2)
+    alice, bob = tenant(tt.ALICE), tenant(tt.BOB)
+    alice.rows("BEGIN")
+    a_pid = pid_of(alice)
+    b_pid = pid_of(bob)  # the second server, while alice holds the first
+    alice.rows("COMMIT")
+    assert a_pid != b_pid
+    for _ in range(4):
+        assert pid_of(alice) == a_pid
+        assert pid_of(bob) == b_pid
+    assert bob.scalar("SELECT current_setting('app.user_org_ids')") == "{%s}" % tt.ORG_B
