@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <uthash.h>
@@ -513,7 +514,12 @@ void pgw_pool_release(struct pgw_server *srv, bool reusable)
 		send_reset(srv, "ROLLBACK");
 	if (reset != NULL) {
 		send_reset(srv, reset);
-		pgw_server_forget_session(srv);
+		/* only DISCARD ALL leaves nothing of its client's: after a weaker reset, the next
+		 * client's handover resets the server itself (handover.c) */
+		if (strcasecmp(reset, "DISCARD ALL") == 0)
+			pgw_server_forget_session(srv);
+		else
+			pgw_server_session_unknown(srv);
 	}
 	send_reseed(srv);
 	set_state(srv, PGW_SRV_RESETTING);

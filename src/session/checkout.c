@@ -184,26 +184,43 @@ static void checkout(struct pgw_session *s)
 	pgw_debug(s->id, "pool_wait", "user=%s", s->user);
 }
 
+/*
+ * Whether <in> holds what a server is taken for: a whole message, or at least half a block
+ * of one too long for pgward to hold whole (it streams through). Less than that waits for
+ * the rest without a server, so a client that stops in the middle of a message holds none.
+ */
+static bool whole_message_waits(const struct pgw_rbuf *in)
+{
+	struct pgw_msg_hdr h;
+	size_t have = pgw_rbuf_len(in);
+
+	if (have == 0)
+		return false;
+	switch (pgw_frame_peek(pgw_rbuf_data(in), have, pgw.cfg.max_packet_size, &h)) {
+	case PGW_FRAME_NEED_MORE:
+		return false;
+	case PGW_FRAME_OK:
+		return have >= (size_t)h.len + 1 ||
+		       ((size_t)h.len + 1 > PGW_RBUF_BLOCK && have >= PGW_RBUF_BLOCK / 2);
+	default:
+		return true; /* the relay refuses it */
+	}
+}
+
 /* The first message of a welcomed client (or its leaving) arrived. */
 static void welcomed_client_cb(struct pgw_conn *c, enum pgw_conn_event ev, void *arg)
 {
 	struct pgw_session *s = arg;
 	const uint8_t *in = pgw_rbuf_data(&c->in);
 
-	struct pgw_msg_hdr h;
-	size_t have = pgw_rbuf_len(&c->in);
-
 	switch (ev) {
 	case PGW_CONN_READ:
 		/* a client that leaves without a word (a health check) needs no server */
-		if (have == 5 && in[0] == 'X' && in[4] == 4) {
+		if (pgw_rbuf_len(&c->in) == 5 && in[0] == 'X' && in[4] == 4) {
 			pgw_sess_end(s, "client sent Terminate");
 			return;
 		}
-		/* a server for a whole first message only (or half a block of one, too long to
-		 * wait for): a client that sends a byte at a time holds none meanwhile */
-		if (have < PGW_RBUF_BLOCK / 2 &&
-		    pgw_frame_whole(&c->in, pgw.cfg.max_packet_size, &h) == PGW_FRAME_NEED_MORE)
+		if (!whole_message_waits(&c->in))
 			return;
 		s->tenant.held = s->tenant.released = s->tenant.injected = false;
 		s->settings_sent = false;
@@ -377,7 +394,7 @@ static bool txn_at_rest(const struct pgw_session *s, const struct pgw_server *sr
 	return s->state == PGW_SS_READY && s->pinned_by[0] == '\0' && srv->tx_status == 'I' &&
 	       !pgw_server_busy(srv) && !srv->tracker.batch_open && srv->left == 0 &&
 	       s->client_left == 0 && s->discard_type == 0 && !s->lt_restore_query &&
-	       !s->lt_restore_sync && pgw_rbuf_len(&s->client.in) == 0 &&
+	       !s->lt_restore_sync && !whole_message_waits(&s->client.in) &&
 	       pgw_rbuf_len(&srv->conn.in) == 0 && evbuffer_get_length(srv->conn.out) == 0;
 }
 

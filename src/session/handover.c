@@ -194,10 +194,15 @@ int pgw_sess_bring_server(struct pgw_session *s, bool *context_written)
 		wrote = 1;
 	}
 	/* pgward's own statements replaced it; otherwise it is closed in front of the client's
-	 * first message, its answer swallowed, with no Sync to wait for */
-	if (wrote == 0 && srv->unnamed_stmt &&
-	    pgw_server_own(srv, &(struct pgw_own_msg){.type = 'C', .kind = 'S'}, NULL) < 0)
-		return -1;
+	 * first message, its answer swallowed, with no Sync to wait for. That Close opens no
+	 * batch: it cannot fail, so the server never skips to a Sync for it. */
+	if (wrote == 0 && srv->unnamed_stmt) {
+		bool open = srv->tracker.batch_open;
+
+		if (pgw_server_own(srv, &(struct pgw_own_msg){.type = 'C', .kind = 'S'}, NULL) < 0)
+			return -1;
+		srv->tracker.batch_open = open;
+	}
 	srv->unnamed_stmt = false;
 	if (s->txn_pooled && remember(s, key, keylen) < 0)
 		return -1;

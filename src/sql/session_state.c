@@ -6,7 +6,8 @@
  *   SET and RESET of the session (SET LOCAL and SET TRANSACTION end with the transaction),
  *   set_config() whose third argument is not a constant true, PREPARE, LISTEN, DECLARE ...
  *   WITH HOLD, a temporary table, view or sequence (TEMP, or a name in pg_temp), LOAD, the
- *   session-level advisory locks, dblink connections, setseed().
+ *   session-level advisory locks, dblink connections, setseed() and any write of seed
+ *   (its assign hook reseeds; the random state outlives a LOCAL write).
  * What a function body does is not seen (sql.h); set_config() there is the guard's concern.
  */
 #include "sql-int.h"
@@ -53,7 +54,12 @@ void sql_session_stmt(struct sql_builder *b, const char *type, const cJSON *body
 		const char *kind = sql_json_str(body, "kind");
 		const char *name = sql_json_str(body, "name");
 
-		/* SET TRANSACTION ... is VAR_SET_MULTI named TRANSACTION: it ends with it */
+		/* SET TRANSACTION ... is VAR_SET_MULTI named TRANSACTION: it ends with it; the
+		 * random state a seed sets does not, LOCAL or not */
+		if (b->guc_route < 0 && name != NULL && strcasecmp(name, "seed") == 0) {
+			sql_flag(b, PGW_SQL_SESSION_STATE, "SET seed");
+			return;
+		}
 		if (b->guc_route >= 0 || sql_json_bool(body, "is_local") ||
 		    (sql_streq(kind, "VAR_SET_MULTI") && name != NULL &&
 		     strncmp(name, "TRANSACTION", 11) == 0))
@@ -112,8 +118,14 @@ void sql_session_funccall(struct sql_builder *b, const cJSON *fc)
 	if (fname == NULL || b->in_definition > 0 || b->in_func_ref > 0)
 		return;
 	if (strcasecmp(fname, "set_config") == 0) {
-		if (cJSON_GetArraySize(args) != 3 || sql_json_bool(fc, "func_variadic") ||
-		    !surely_local(b, cJSON_GetArrayItem(args, 2)))
+		const cJSON *ac = sql_const_under(cJSON_GetArrayItem(args, 0));
+		bool isnull = false;
+		const char *name = ac != NULL ? sql_const_text(b, ac, &isnull) : NULL;
+
+		if (name != NULL && !isnull && strcasecmp(name, "seed") == 0)
+			sql_flag(b, PGW_SQL_SESSION_STATE, "set_config('seed', ...)");
+		else if (cJSON_GetArraySize(args) != 3 || sql_json_bool(fc, "func_variadic") ||
+			 !surely_local(b, cJSON_GetArrayItem(args, 2)))
 			sql_flag(b, PGW_SQL_SESSION_STATE, "set_config(..., false)");
 		return;
 	}

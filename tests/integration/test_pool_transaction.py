@@ -593,3 +593,90 @@ def test_a_client_gets_an_idle_server_that_holds_its_state(pg, pool_tenant_db, p
         assert pid_of(alice) == a_pid
         assert pid_of(bob) == b_pid
     assert bob.scalar("SELECT current_setting('app.user_org_ids')") == "{%s}" % tt.ORG_B
+
+
+def starved(b, timeout=10):
+    """b's query: the SQLSTATE it failed with (query_wait_timeout), or None if it ran."""
+    b.send(pgwire.query("SELECT 'b ran'"))
+    try:
+        msgs = b.recv_until("ZE", timeout=timeout)
+    except Exception:  # the FATAL closes the connection
+        return "closed"
+    errs = [m.fields().get("C") for m in msgs if m.type == "E"]
+    return errs[0] if errs else None
+
+
+def test_an_unnamed_statement_closed_at_a_handover_holds_no_server(pg, txn_pool):
+    """An extended-protocol client leaves the unnamed statement; the next client of its kind,
+    on the simple protocol, gets the server with pgward's Close of it in front of its Query.
+    That Close (no Sync after it) must not count as an open batch: the server goes back after
+    the Query, and a third client gets it."""
+    pw = txn_pool(default_pool_size=1, query_wait_timeout=2)
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    c = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    a.send(pgwire.parse("", "SELECT $1::int"), pgwire.bind("", "", ["1"]), pgwire.execute(), pgwire.sync())
+    a.recv_until("Z")
+    assert b.scalar("SELECT 'b, simple protocol only'") == "b, simple protocol only"
+    assert starved(c) is None, "c starved: b's one simple Query keeps the only server"
+
+
+@pytest.mark.parametrize("how", ["whole_query_then_3_bytes", "first_33kB_of_a_40kB_query"])
+def test_a_partial_message_holds_no_server(pg, txn_pool, how):
+    """Goal of a client: keep a pool's only server without a transaction by leaving part of a
+    message unsent: after a whole one, or a large one cut short. Another client runs."""
+    pw = txn_pool(default_pool_size=1, query_wait_timeout=2)
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    a.rows("SELECT 1")
+    if how == "whole_query_then_3_bytes":
+        a.send(pgwire.query("SELECT 1") + pgwire.query("SELECT 'never finished'")[:3])
+        a.recv_until("Z")
+    else:
+        a.send(pgwire.query("SELECT '%s'" % ("x" * 40000))[:33 * 1024])
+    time.sleep(0.3)
+    assert starved(b) is None, "b starved: a holds the only server with part of a message"
+
+
+def test_a_weaker_server_reset_query_still_keeps_tenants_apart(pg, pool_tenant_db, pgward_factory, tmp_path):
+    """Goal of a tenant: read another tenant's rows through a temporary view planted for it,
+    with server_reset_query weaker than DISCARD ALL (RESET ALL keeps temporary objects). The
+    server a pinned tenant left is reset by the next tenant's handover all the same."""
+    tt = pool_tenant_db
+    pw, tenant = tenant_pool(tt, pgward_factory, tmp_path, signed=True, pool_mode="transaction",
+                             default_pool_size=2, server_reset_query="RESET ALL")
+    ear = tenant(tt.ALICE)
+    ear.rows("LISTEN leak")  # pins one server
+    alice = tenant(tt.ALICE)
+    alice.rows("CREATE TEMP VIEW domains AS SELECT * FROM public.domains "
+               "WHERE pg_catalog.pg_notify('leak', pg_catalog.row_to_json(domains)::pg_catalog.text) IS NOT NULL")
+    pid = pid_of(alice)
+    alice.send(pgwire.terminate())
+    assert alice.wait_closed(5)
+    pw.wait_log(r"event=server_idle .*server_pid=%d" % pid)
+    bob = tenant(tt.BOB)
+    assert pid_of(bob) == pid
+    bob.scalar("SELECT count(*) FROM domains")
+    time.sleep(1)
+    ear.send(pgwire.query("SELECT 1"))
+    heard = [bytes(m.body) for m in ear.recv_until("Z") if m.type == "A"]
+    assert heard == [], "alice got bob's rows: %r" % heard
+
+
+def test_a_local_seed_pins(pg, txn_pool):
+    """Goal of a client: choose the next client's random() with SET LOCAL seed (its assign hook
+    reseeds, and the state stays after COMMIT). Any write of seed pins: the other client's
+    random() is not the one chosen."""
+    direct = pgwire.Conn("127.0.0.1", pg.port)
+    direct.startup(SCRAM_USER, password=SCRAM_PASSWORD)
+    direct.rows("SELECT setseed(0.5)")
+    predicted = direct.scalar("SELECT random()")
+    direct.close()
+    pw = txn_pool(default_pool_size=3)
+    b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    for stmt in ("BEGIN; SET LOCAL seed = 0.5; COMMIT",
+                 "BEGIN; SELECT set_config('seed', '0.5', true); COMMIT"):
+        a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+        a.rows(stmt)
+        assert b.scalar("SELECT random()") != predicted, stmt
+        assert pid_of(a) != pid_of(b)
