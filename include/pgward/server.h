@@ -51,10 +51,12 @@ struct pgw_server {
 	uint32_t pid;	   /* BackendKeyData */
 	uint32_t secret;   /* ...what a CancelRequest for it must carry */
 	bool unnamed_stmt; /* a client's Parse made the unnamed statement (handover.c) */
-	bool pinned;	 /* its client (pool_mode = transaction) keeps it until it leaves (pin.c) */
-	uint32_t left;	 /* bytes of a server message still to stream through */
-	bool discarding; /* ...to be dropped, not relayed */
-	char tx_status;	 /* from the last ReadyForQuery: 'I', 'T' or 'E' */
+	bool pinned; /* its client (pool_mode = transaction) keeps it until it leaves (pin.c) */
+	bool unresettable; /* ...for what no DISCARD ALL clears (LOAD, a dblink connection): it
+			      is closed, never reused */
+	uint32_t left;	   /* bytes of a server message still to stream through */
+	bool discarding;   /* ...to be dropped, not relayed */
+	char tx_status;	   /* from the last ReadyForQuery: 'I', 'T' or 'E' */
 	struct pgw_tracker tracker; /* what the server still owes, and what to do with it */
 	/* NEW, opened by its pool with no client (min_pool_size): the pool's login exchange */
 	struct pgw_server_auth *warm_login;

@@ -374,10 +374,10 @@ void pgw_sess_release_server(struct pgw_session *s)
 	 * Sync, no message half sent either way, no lock_timeout of pgward's to restore, and no
 	 * cancel on its way (it would hit the next client). An open transaction is rolled back
 	 * (pool.c). */
-	reusable = s->state == PGW_SS_READY && !pgw_server_busy(srv) && !srv->tracker.batch_open &&
-		   !s->cancel_forwarded && !srv->terminated && srv->left == 0 &&
-		   s->client_left == 0 && !s->lt_restore_query && !s->lt_restore_sync &&
-		   evbuffer_get_length(srv->conn.out) == 0;
+	reusable = s->state == PGW_SS_READY && !srv->unresettable && !pgw_server_busy(srv) &&
+		   !srv->tracker.batch_open && !s->cancel_forwarded && !srv->terminated &&
+		   srv->left == 0 && s->client_left == 0 && !s->lt_restore_query &&
+		   !s->lt_restore_sync && evbuffer_get_length(srv->conn.out) == 0;
 	pgw_debug(s->id, "server_released", "server_pid=%u reusable=%s", srv->pid,
 		  reusable ? "yes" : "no");
 	pgw_pool_release(srv, reusable);

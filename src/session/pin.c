@@ -14,6 +14,7 @@
 #include "pgward/sql.h"
 
 #include <stdio.h>
+#include <string.h>
 
 /*
  * What pins: session state, and what may create it where pgward cannot see: DDL (a CREATE
@@ -32,8 +33,31 @@ void pgw_sess_pin(struct pgw_session *s, const char *why)
 
 	snprintf(s->pinned_by, sizeof(s->pinned_by), "%s", why);
 	s->srv->pinned = true;
+	/* a library loaded into the backend and a dblink connection outlive DISCARD ALL */
+	if (strncmp(why, "LOAD", 4) == 0 || strncmp(why, "dblink_connect", 14) == 0)
+		s->srv->unresettable = true;
 	pgw_info(s->id, "client_pinned", "server_pid=%u reason=%s", s->srv->pid,
 		 pgw_log_quote(s->pinned_by, quoted, sizeof(quoted)));
+}
+
+void pgw_sess_unpin_check(struct pgw_session *s, const struct pgw_policy_ctx *ctx,
+			  const struct pgw_msg_view *m)
+{
+	const struct pgw_sql_info *info = ctx->info;
+	char quoted[200];
+
+	/* DISCARD ALL alone, outside a transaction and with nothing before it in flight: it
+	 * runs (a transaction block or a pipeline would refuse it) and clears what pinned */
+	if (s->srv->unresettable || m->type != 'Q' || info == NULL || info->status != PGW_SQL_OK ||
+	    info->nstmts != 1 || !(info->flags & PGW_SQL_BIT(PGW_SQL_DISCARD_ALL)) ||
+	    s->srv->tx_status != 'I' || pgw_server_busy(s->srv) || s->srv->tracker.batch_open)
+		return;
+	pgw_info(s->id, "client_unpinned", "server_pid=%u pinned_by=%s", s->srv->pid,
+		 pgw_log_quote(s->pinned_by, quoted, sizeof(quoted)));
+	s->pinned_by[0] = '\0';
+	s->srv->pinned = false;
+	/* if it fails all the same, the next handover resets the server itself */
+	pgw_server_session_unknown(s->srv);
 }
 
 void pgw_sess_pin_check(struct pgw_session *s, struct pgw_policy_ctx *ctx,

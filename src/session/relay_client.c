@@ -145,6 +145,8 @@ static ssize_t inspect_whole(struct pgw_session *s, const struct pgw_msg_hdr *h)
 		ok = inj != PGW_INJ_FAILED && track_statements(s, &m, ctx.info, &tag);
 		if (ok && s->txn_pooled && s->pinned_by[0] == '\0')
 			pgw_sess_pin_check(s, &ctx, &m);
+		else if (ok && s->txn_pooled)
+			pgw_sess_unpin_check(s, &ctx, &m);
 		pgw_policy_ctx_release(&ctx);
 		if (!ok) {
 			pgw_sess_fail(s, "53200", "pgward: out of memory");

@@ -270,6 +270,9 @@ void pgw_sess_pin_check(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 			const struct pgw_msg_view *m);
 /* Pins the client to its server for <why> (logged). */
 void pgw_sess_pin(struct pgw_session *s, const char *why);
+/* A pinned client's message <m> passed: a DISCARD ALL that will run unpins it. */
+void pgw_sess_unpin_check(struct pgw_session *s, const struct pgw_policy_ctx *ctx,
+			  const struct pgw_msg_view *m);
 
 /* refuse.c: replaces a refused message of <type> (Parse: named <stmt_name>) with one the
  * server rejects, and arranges for the client to get <r> instead of the server's error.

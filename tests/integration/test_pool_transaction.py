@@ -680,3 +680,44 @@ def test_a_local_seed_pins(pg, txn_pool):
         a.rows(stmt)
         assert b.scalar("SELECT random()") != predicted, stmt
         assert pid_of(a) != pid_of(b)
+
+
+def test_discard_all_unpins(pg, txn_pool):
+    """A pinned client's DISCARD ALL, alone and outside a transaction, unpins it: the only
+    server serves another client again, which finds nothing of the first one's. Inside a
+    transaction block (which refuses it) it unpins nothing."""
+    pw = txn_pool(default_pool_size=1, query_wait_timeout=2)
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    plain = b.scalar("SHOW search_path")
+    a.rows("SET search_path = pinned_schema")
+    a.rows("BEGIN")
+    assert [m.sqlstate for m in a.simple("DISCARD ALL") if m.type == "E"] == ["25001"]
+    a.rows("ROLLBACK")
+    assert starved(b) is not None  # still pinned: b waits and gives up
+    b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    start = len(pw.log_text())
+    a.rows("DISCARD ALL")
+    pw.wait_log(r"event=client_unpinned .*pinned_by=\"SET search_path\"", start=start)
+    assert b.scalar("SHOW search_path") == plain
+    assert a.scalar("SHOW search_path") == plain
+
+
+def test_a_dblink_connection_never_reaches_another_client(pg, txn_pool):
+    """Goal of a client: leave an open dblink connection (which DISCARD ALL does not close) for
+    the next client of its server, to run SQL there as itself. dblink_connect pins, DISCARD
+    ALL does not unpin, and the server is closed when the client leaves, never reused."""
+    pg.execute("CREATE EXTENSION IF NOT EXISTS dblink")
+    pw = txn_pool(default_pool_size=1)
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    a.rows("SELECT dblink_connect('kept', 'host=127.0.0.1 port=%d dbname=postgres user=%s password=%s')"
+           % (pg.port, SCRAM_USER, SCRAM_PASSWORD))
+    pid = pid_of(a)
+    a.rows("DISCARD ALL")
+    assert "client_unpinned" not in pw.log_text()
+    start = len(pw.log_text())
+    leave(a)
+    pw.wait_log(r"event=server_released .*server_pid=%d reusable=no" % pid, start=start)
+    b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    assert pid_of(b) != pid
+    assert b.scalar("SELECT dblink_get_connections()") is None
