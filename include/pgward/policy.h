@@ -45,8 +45,8 @@ struct pgw_policy_ctx {
 	uint64_t sid;			  /* the session, for log lines */
 	const struct pgw_stmt_map *stmts; /* the session's prepared statements; may be NULL */
 	bool tenant_context;		  /* the session runs with a tenant context ([tenant]) */
-	bool pinnable; /* pooled per transaction, not pinned yet: the text's one pass also asks
-			  PGW_SQL_MAY_PIN (src/session/pin.c) */
+	bool pinnable; /* pooled per transaction: the text's one pass also asks PGW_SQL_MAY_PIN
+			  (src/session/pin.c) */
 	const struct pgw_sql_info *info; /* this message's classification, once inspected */
 	struct pgw_refusal refusal;	 /* filled by the policy that refuses */
 	/* for the relay, from ddl_lock.c: a Query or Bind that runs DDL, and whether the

@@ -52,8 +52,8 @@ struct pgw_server {
 	uint32_t secret;   /* ...what a CancelRequest for it must carry */
 	bool unnamed_stmt; /* a client's Parse made the unnamed statement (handover.c) */
 	bool pinned; /* its client (pool_mode = transaction) keeps it until it leaves (pin.c) */
-	bool unresettable; /* ...for what no DISCARD ALL clears (LOAD, a dblink connection): it
-			      is closed, never reused */
+	bool unresettable; /* holds what no DISCARD ALL clears (LOAD, a dblink connection): closed
+			      when its client leaves, never reused */
 	uint32_t left;	   /* bytes of a server message still to stream through */
 	bool discarding;   /* ...to be dropped, not relayed */
 	char tx_status;	   /* from the last ReadyForQuery: 'I', 'T' or 'E' */

@@ -128,6 +128,8 @@ enum pgw_sql_flag {
 				       LOAD, a session advisory lock, a dblink connection,
 				       setseed() (session_state.c); under pool_mode = transaction
 				       it pins the client to its server */
+	PGW_SQL_OUTLIVES_RESET,	    /* what DISCARD ALL leaves in a backend: LOAD, a dblink
+				       connection (session_state.c) */
 	PGW_SQL_NFLAGS,
 };
 

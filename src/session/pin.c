@@ -4,7 +4,9 @@
  * statement, a FunctionCall (pgward cannot tell what the function keeps), and whatever the
  * SQL inspection calls session state (PGW_SQL_SESSION_STATE: SET, PREPARE, LISTEN, temporary
  * tables, cursors WITH HOLD, session advisory locks, ...). Once one passes, the client keeps
- * the server it has until it leaves, as under pool_mode = session. A text pgward cannot
+ * the server it has until it leaves, as under pool_mode = session, or until a DISCARD ALL
+ * of its own runs; what even DISCARD ALL leaves (LOAD, a dblink connection) closes the
+ * server with its client. A text pgward cannot
  * read through (too large, too deep, out of memory) pins too; one the parser refuses the
  * server refuses as well.
  */
@@ -33,43 +35,43 @@ void pgw_sess_pin(struct pgw_session *s, const char *why)
 
 	snprintf(s->pinned_by, sizeof(s->pinned_by), "%s", why);
 	s->srv->pinned = true;
-	/* a library loaded into the backend and a dblink connection outlive DISCARD ALL */
-	if (strncmp(why, "LOAD", 4) == 0 || strncmp(why, "dblink_connect", 14) == 0)
-		s->srv->unresettable = true;
 	pgw_info(s->id, "client_pinned", "server_pid=%u reason=%s", s->srv->pid,
 		 pgw_log_quote(s->pinned_by, quoted, sizeof(quoted)));
 }
 
-void pgw_sess_unpin_check(struct pgw_session *s, const struct pgw_policy_ctx *ctx,
-			  const struct pgw_msg_view *m)
+/*
+ * A pinned client's DISCARD ALL, alone, outside a transaction and with nothing before it in
+ * flight (a transaction block or a pipeline would refuse it): it clears what pinned, unless
+ * something that outlives it is there. If it fails all the same, the server's next handover
+ * resets it itself.
+ */
+static void unpin(struct pgw_session *s, const struct pgw_msg_view *m,
+		  const struct pgw_sql_info *info)
 {
-	const struct pgw_sql_info *info = ctx->info;
 	char quoted[200];
 
-	/* DISCARD ALL alone, outside a transaction and with nothing before it in flight: it
-	 * runs (a transaction block or a pipeline would refuse it) and clears what pinned */
-	if (s->srv->unresettable || m->type != 'Q' || info == NULL || info->status != PGW_SQL_OK ||
-	    info->nstmts != 1 || !(info->flags & PGW_SQL_BIT(PGW_SQL_DISCARD_ALL)) ||
-	    s->srv->tx_status != 'I' || pgw_server_busy(s->srv) || s->srv->tracker.batch_open)
+	if (s->srv->unresettable || m->type != 'Q' || info->nstmts != 1 ||
+	    !(info->flags & PGW_SQL_BIT(PGW_SQL_DISCARD_ALL)) || s->srv->tx_status != 'I' ||
+	    pgw_server_busy(s->srv) || s->srv->tracker.batch_open)
 		return;
 	pgw_info(s->id, "client_unpinned", "server_pid=%u pinned_by=%s", s->srv->pid,
 		 pgw_log_quote(s->pinned_by, quoted, sizeof(quoted)));
 	s->pinned_by[0] = '\0';
 	s->srv->pinned = false;
-	/* if it fails all the same, the next handover resets the server itself */
 	pgw_server_session_unknown(s->srv);
 }
 
 void pgw_sess_pin_check(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 			const struct pgw_msg_view *m)
 {
+	bool pinned = s->pinned_by[0] != '\0';
 	const struct pgw_sql_info *info;
 	const char *text;
 	size_t len;
 
 	switch (m->type) {
 	case 'P':
-		if (m->len > 0 && m->body[0] != '\0') {
+		if (!pinned && m->len > 0 && m->body[0] != '\0') {
 			pgw_sess_pin(s, "a named prepared statement");
 			return;
 		}
@@ -77,7 +79,8 @@ void pgw_sess_pin_check(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 	case 'Q':
 		break;
 	case 'F':
-		pgw_sess_pin(s, "a FunctionCall");
+		if (!pinned)
+			pgw_sess_pin(s, "a FunctionCall");
 		return;
 	default:
 		return;
@@ -88,11 +91,20 @@ void pgw_sess_pin_check(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 		return; /* no word any of it needs: nothing to parse */
 	info = ctx->info != NULL ? ctx->info : pgw_policy_inspect(ctx, text, len);
 	if (info == NULL) {
-		pgw_sess_pin(s, "out of memory");
+		if (!pinned)
+			pgw_sess_pin(s, "out of memory");
 		return;
 	}
 	switch (info->status) {
 	case PGW_SQL_OK:
+		/* a library loaded, a dblink connection: no reset clears them, the server goes
+		 * with its client */
+		if (info->flags & PGW_SQL_BIT(PGW_SQL_OUTLIVES_RESET))
+			s->srv->unresettable = true;
+		if (pinned) {
+			unpin(s, m, info);
+			return;
+		}
 		for (size_t i = 0; i < PGW_ARRAY_LEN(pinning); i++)
 			if (info->flags & PGW_SQL_BIT(pinning[i])) {
 				pgw_sess_pin(s, pgw_sql_info_desc(info, pinning[i]));
@@ -109,7 +121,8 @@ void pgw_sess_pin_check(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 	case PGW_SQL_TOO_LARGE:
 	case PGW_SQL_TOO_COMPLEX:
 	case PGW_SQL_NO_MEMORY:
-		pgw_sess_pin(s, pgw_sql_status_name(info->status));
+		if (!pinned)
+			pgw_sess_pin(s, pgw_sql_status_name(info->status));
 		return;
 	}
 }

@@ -41,7 +41,7 @@ static void init_ctx(struct pgw_session *s, struct pgw_policy_ctx *ctx)
 {
 	pgw_policy_ctx_init(ctx, &pgw.cfg, s->user, s->id, &s->stmts);
 	ctx->tenant_context = s->tenant.status != PGW_TENANT_OFF;
-	ctx->pinnable = s->txn_pooled && s->pinned_by[0] == '\0';
+	ctx->pinnable = s->txn_pooled;
 	ctx->forms = &s->text.maybe;
 }
 
@@ -143,10 +143,8 @@ static ssize_t inspect_whole(struct pgw_session *s, const struct pgw_msg_hdr *h)
 		pgw_sess_text_sent(s, &m, ctx.info);
 		inj = pgw_sess_jobs(s, &ctx, &m);
 		ok = inj != PGW_INJ_FAILED && track_statements(s, &m, ctx.info, &tag);
-		if (ok && s->txn_pooled && s->pinned_by[0] == '\0')
+		if (ok && s->txn_pooled)
 			pgw_sess_pin_check(s, &ctx, &m);
-		else if (ok && s->txn_pooled)
-			pgw_sess_unpin_check(s, &ctx, &m);
 		pgw_policy_ctx_release(&ctx);
 		if (!ok) {
 			pgw_sess_fail(s, "53200", "pgward: out of memory");

@@ -265,14 +265,12 @@ int pgw_sess_bring_server(struct pgw_session *s, bool *context_written);
 bool pgw_sess_server_fits(const struct pgw_server *srv, void *arg);
 
 /* pin.c: message <m> passed the pipeline under pool_mode = transaction; if it leaves state
- * in the session that another server would not have, the client keeps its server. */
+ * in the session that another server would not have, the client keeps its server (a
+ * DISCARD ALL of a pinned client's that will run unpins it). */
 void pgw_sess_pin_check(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 			const struct pgw_msg_view *m);
 /* Pins the client to its server for <why> (logged). */
 void pgw_sess_pin(struct pgw_session *s, const char *why);
-/* A pinned client's message <m> passed: a DISCARD ALL that will run unpins it. */
-void pgw_sess_unpin_check(struct pgw_session *s, const struct pgw_policy_ctx *ctx,
-			  const struct pgw_msg_view *m);
 
 /* refuse.c: replaces a refused message of <type> (Parse: named <stmt_name>) with one the
  * server rejects, and arranges for the client to get <r> instead of the server's error.

@@ -80,6 +80,7 @@ void sql_session_stmt(struct sql_builder *b, const char *type, const cJSON *body
 				  sql_nz(sql_json_str(body, "portalname"), "?"));
 	} else if (strcmp(type, "LoadStmt") == 0) {
 		sql_flag(b, PGW_SQL_SESSION_STATE, "LOAD");
+		sql_flag(b, PGW_SQL_OUTLIVES_RESET, "LOAD");
 	} else if (strcmp(type, "CreateStmt") == 0) {
 		temp_relation(b, sql_json_item(body, "relation"), "CREATE TEMP TABLE");
 	} else if (strcmp(type, "CreateSeqStmt") == 0) {
@@ -132,6 +133,9 @@ void sql_session_funccall(struct sql_builder *b, const cJSON *fc)
 	for (size_t i = 0; i < PGW_ARRAY_LEN(session_functions); i++)
 		if (strcasecmp(fname, session_functions[i]) == 0) {
 			sql_flagf(b, PGW_SQL_SESSION_STATE, "%s()", session_functions[i]);
+			/* DISCARD ALL closes no dblink connection */
+			if (strncasecmp(fname, "dblink_connect", 14) == 0)
+				sql_flagf(b, PGW_SQL_OUTLIVES_RESET, "%s()", session_functions[i]);
 			return;
 		}
 }

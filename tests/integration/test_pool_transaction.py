@@ -705,11 +705,13 @@ def test_discard_all_unpins(pg, txn_pool):
 
 def test_a_dblink_connection_never_reaches_another_client(pg, txn_pool):
     """Goal of a client: leave an open dblink connection (which DISCARD ALL does not close) for
-    the next client of its server, to run SQL there as itself. dblink_connect pins, DISCARD
-    ALL does not unpin, and the server is closed when the client leaves, never reused."""
+    the next client of its server, to run SQL there as itself. A client pinned already opens
+    one: DISCARD ALL does not unpin it, and the server is closed when it leaves, never
+    reused."""
     pg.execute("CREATE EXTENSION IF NOT EXISTS dblink")
     pw = txn_pool(default_pool_size=1)
     a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    a.rows("SET search_path = public")  # pinned already: the connection is seen all the same
     a.rows("SELECT dblink_connect('kept', 'host=127.0.0.1 port=%d dbname=postgres user=%s password=%s')"
            % (pg.port, SCRAM_USER, SCRAM_PASSWORD))
     pid = pid_of(a)

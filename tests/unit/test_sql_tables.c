@@ -223,19 +223,21 @@ static bool flags_of(struct pgw_sql_cache *c, const char *expect, const char *sq
 	return ok;
 }
 
-/* flags.tsv: every detection but session_state, which session_state.tsv covers alone */
+/* What transaction pooling reads: session_state.tsv covers it, flags.tsv the rest. */
+#define SESSION_FLAGS (PGW_SQL_BIT(PGW_SQL_SESSION_STATE) | PGW_SQL_BIT(PGW_SQL_OUTLIVES_RESET))
+
 static bool flags_case(struct pgw_sql_cache *c, const char *expect, const char *sql,
 		       const char *sql2, struct str *got)
 {
 	(void)sql2;
-	return flags_of(c, expect, sql, ~PGW_SQL_BIT(PGW_SQL_SESSION_STATE), got);
+	return flags_of(c, expect, sql, ~SESSION_FLAGS, got);
 }
 
 static bool session_state_case(struct pgw_sql_cache *c, const char *expect, const char *sql,
 			       const char *sql2, struct str *got)
 {
 	(void)sql2;
-	return flags_of(c, expect, sql, PGW_SQL_BIT(PGW_SQL_SESSION_STATE), got);
+	return flags_of(c, expect, sql, SESSION_FLAGS, got);
 }
 
 static bool render_case(struct pgw_sql_cache *c, const char *expect, const char *sql,
