@@ -14,7 +14,6 @@
 #include "pgward/pool.h"
 #include "pgward/proxy.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <event2/buffer.h>
