@@ -111,6 +111,8 @@ struct pgw_config {
 	enum pgw_pool_mode pool_mode;
 	int default_pool_size; /* servers per (database, user) at most */
 	int min_pool_size;     /* servers a pool that has served a client keeps open (pool_min.c) */
+	int max_prepared_statements; /* per server, pool_mode = transaction; 0: a named Parse
+					pins its client (src/session/renamed.c) */
 	char *server_reset_query;    /* run when a client leaves its server; NULL: none */
 	double server_idle_timeout;  /* an idle pooled server older than this closes */
 	double server_lifetime;	     /* a server this old closes when it is next idle */

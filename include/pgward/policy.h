@@ -37,7 +37,9 @@ struct pgw_sql_cache_stats;
 /* A session's prepared statements (statements.c); zero-initialised is empty. */
 struct pgw_stmt_map {
 	struct pgw_stmt *head;
+	uint64_t last_gen; /* the number of the last Parse recorded */
 };
+struct pgw_prepared;
 
 struct pgw_policy_ctx {
 	const struct pgw_config *cfg;
@@ -228,6 +230,19 @@ uint32_t pgw_stmt_map_param_type(const struct pgw_stmt_map *m, const char *name,
 /* The classification recorded for <name>; NULL if unknown or never inspected. */
 const struct pgw_sql_info *pgw_stmt_map_get(const struct pgw_stmt_map *m, const char *name);
 void pgw_stmt_map_remove(struct pgw_stmt_map *m, const char *name);
+bool pgw_stmt_map_has(const struct pgw_stmt_map *m, const char *name);
+/*
+ * pool_mode = transaction (src/session/renamed.c): <name>'s statement as servers know it
+ * (taken, also when <name> is unknown). Returns the number the map recorded its Parse
+ * under, for pgw_stmt_map_forget_gen; 0 if <name> is unknown.
+ */
+uint64_t pgw_stmt_map_prepare_take(struct pgw_stmt_map *m, const char *name,
+				   struct pgw_prepared *prep);
+/* ...and what pgw_stmt_map_prepare_take gave it, or NULL. Borrowed. */
+struct pgw_prepared *pgw_stmt_map_prepared(const struct pgw_stmt_map *m, const char *name);
+/* Forgets the statement whose Parse was recorded under <gen>, if it is still there: the
+ * server refused that Parse. */
+void pgw_stmt_map_forget_gen(struct pgw_stmt_map *m, uint64_t gen);
 void pgw_stmt_map_clear(struct pgw_stmt_map *m);
 size_t pgw_stmt_map_count(const struct pgw_stmt_map *m);
 /* Detect mode: how many statements rule <rule> (enum pgw_sql_flag) let through. */

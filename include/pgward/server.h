@@ -9,6 +9,7 @@
 #include "pgward/common.h"
 #include "pgward/conn.h"
 #include "pgward/pool_db.h"
+#include "pgward/prepared.h"
 #include "pgward/server_auth.h"
 #include "pgward/server_link.h"
 #include "pgward/tracker.h"
@@ -51,7 +52,10 @@ struct pgw_server {
 	uint32_t pid;	   /* BackendKeyData */
 	uint32_t secret;   /* ...what a CancelRequest for it must carry */
 	bool unnamed_stmt; /* a client's Parse made the unnamed statement (handover.c) */
-	bool pinned; /* its client (pool_mode = transaction) keeps it until it leaves (pin.c) */
+	/* pool_mode = transaction: the statements of pgward's it holds (renamed.c) */
+	struct pgw_held_stmts held;
+	bool held_doubt; /* ...may lose them before its next ReadyForQuery: forgotten then */
+	bool pinned;	 /* its client (pool_mode = transaction) keeps it until it leaves (pin.c) */
 	bool unresettable; /* holds what no DISCARD ALL clears (LOAD, a dblink connection): closed
 			      when its client leaves, never reused */
 	uint32_t left;	   /* bytes of a server message still to stream through */
@@ -105,10 +109,11 @@ void pgw_server_write_startup(struct evbuffer *out, const char *user, const char
 int pgw_server_remember(char **field, size_t *field_len, const char *key, size_t len);
 /* Whether *<field> holds the <len> bytes of <key>. */
 bool pgw_server_holds(const char *field, size_t field_len, const char *key, size_t len);
-/* Forgets what a client left in it: a reset cleared it. */
+/* Forgets what a client left in it, its prepared statements too: a reset cleared it. */
 void pgw_server_forget_session(struct pgw_server *srv);
 /* What it holds is no client's for sure (a DISCARD ALL that may have failed): the next
- * client's settings and context are written after a reset of its own. */
+ * client's settings and context are written after a reset of its own, and its prepared
+ * statements are prepared again. */
 void pgw_server_session_unknown(struct pgw_server *srv);
 /* What the server last reported for <name> (ParameterStatus), or NULL. */
 const char *pgw_server_param(const struct pgw_server *srv, const char *name);

@@ -42,7 +42,14 @@ struct pgw_expect {
 	uint8_t *error; /* REPLACE: the ErrorResponse to send instead (owned, malloc'd) */
 	struct pgw_swap *swap; /* HIDE, or Query with hide: owned; may be NULL */
 	double sent_at;	       /* when a <note> was pushed */
+	/* a Parse under a name of pgward's (prepared.h): what to undo should the server not
+	 * run it (an error, or skipped to Sync); 0: nothing */
+	uint64_t undo_server; /* the statement's id, in the server's set */
+	uint64_t undo_client; /* the client's statement, by its map's number */
 };
+
+/* Told of a request whose <undo_*> the server did not run (pgw_tracker_set_undo). */
+typedef void (*pgw_tracker_undo_fn)(void *arg, uint64_t undo_server, uint64_t undo_client);
 
 struct pgw_tracker {
 	struct pgw_expect *ring;
@@ -52,6 +59,8 @@ struct pgw_tracker {
 	/* extended-protocol messages went since the last Sync: the server is inside a batch
 	 * (and after an error skips to its Sync), whatever is still owed */
 	bool batch_open;
+	pgw_tracker_undo_fn undo; /* NULL: nobody to tell */
+	void *undo_arg;
 };
 
 struct pgw_resp_verdict {
@@ -90,12 +99,24 @@ PGW_MUSTCHECK static inline int pgw_tracker_push(struct pgw_tracker *t, char typ
 	e->error = error;
 	e->swap = NULL;
 	e->sent_at = 0;
+	e->undo_server = e->undo_client = 0;
 	t->count++;
 	if (type == 'S')
 		t->batch_open = false;
 	else if (type != 'Q' && type != 'F')
 		t->batch_open = true;
 	return 0;
+}
+
+/* What the newest request changed in pgward's records, undone through <t>'s undo if the
+ * server does not run it. */
+static inline void pgw_tracker_set_undo(struct pgw_tracker *t, uint64_t undo_server,
+					uint64_t undo_client)
+{
+	struct pgw_expect *e = &t->ring[(t->head + t->count - 1) & (t->cap - 1)];
+
+	e->undo_server = undo_server;
+	e->undo_client = undo_client;
 }
 
 /*

@@ -141,6 +141,7 @@ static const struct config_key pgward_keys[] = {
 	ENUM_KEY(pool_mode, enum pgw_pool_mode, pool_mode_enum, "session", RELOAD),
 	INT_KEY(default_pool_size, "20", 1, 100000, RELOAD),
 	INT_KEY(min_pool_size, "0", 0, 100000, RELOAD),
+	INT_KEY(max_prepared_statements, "200", 0, 100000, RELOAD),
 	STRING_KEY(server_reset_query, "DISCARD ALL", 0, RELOAD),
 	DURATION_KEY(server_idle_timeout, "600", RELOAD),
 	DURATION_KEY(server_lifetime, "3600", RELOAD),

@@ -8,6 +8,7 @@
  */
 #include "pgward/codec.h"
 #include "pgward/policy.h"
+#include "pgward/prepared.h"
 #include "pgward/sql.h"
 
 #include <stdlib.h>
@@ -20,6 +21,10 @@ struct pgw_stmt {
 	uint32_t *types; /* parameter type OIDs the Parse declared (0: unspecified) */
 	uint16_t ntypes;
 	struct pgw_stmt_tag tag;
+	/* pool_mode = transaction: what servers know it as (NULL: not renamed), and the
+	 * number its Parse was recorded under */
+	struct pgw_prepared *prep;
+	uint64_t gen;
 	UT_hash_handle hh;
 };
 
@@ -30,6 +35,7 @@ static void stmt_free(struct pgw_stmt *st)
 {
 	free(st->types);
 	pgw_sql_info_unref(st->info);
+	pgw_prepared_unref(st->prep);
 	free(st->name);
 	free(st);
 }
@@ -55,6 +61,9 @@ int pgw_stmt_map_put(struct pgw_stmt_map *m, const char *name, const struct pgw_
 		st->types = NULL;
 		st->ntypes = 0;
 		st->tag = UNTAGGED;
+		pgw_prepared_unref(st->prep);
+		st->prep = NULL;
+		st->gen = ++m->last_gen;
 		return 0;
 	}
 	st = calloc(1, sizeof(*st));
@@ -64,6 +73,7 @@ int pgw_stmt_map_put(struct pgw_stmt_map *m, const char *name, const struct pgw_
 	}
 	st->info = info != NULL ? pgw_sql_info_ref(info) : NULL;
 	st->tag = UNTAGGED;
+	st->gen = ++m->last_gen;
 	HASH_ADD_KEYPTR(hh, m->head, st->name, strlen(st->name), st);
 	return 0;
 }
@@ -117,6 +127,45 @@ uint32_t pgw_stmt_map_param_type(const struct pgw_stmt_map *m, const char *name,
 	struct pgw_stmt *st = find(m, name);
 
 	return st != NULL && param >= 1 && param <= st->ntypes ? st->types[param - 1] : 0;
+}
+
+bool pgw_stmt_map_has(const struct pgw_stmt_map *m, const char *name)
+{
+	return find(m, name) != NULL;
+}
+
+uint64_t pgw_stmt_map_prepare_take(struct pgw_stmt_map *m, const char *name,
+				   struct pgw_prepared *prep)
+{
+	struct pgw_stmt *st = find(m, name);
+
+	if (st == NULL) {
+		pgw_prepared_unref(prep);
+		return 0;
+	}
+	pgw_prepared_unref(st->prep);
+	st->prep = prep;
+	return st->gen;
+}
+
+struct pgw_prepared *pgw_stmt_map_prepared(const struct pgw_stmt_map *m, const char *name)
+{
+	struct pgw_stmt *st = find(m, name);
+
+	return st != NULL ? st->prep : NULL;
+}
+
+void pgw_stmt_map_forget_gen(struct pgw_stmt_map *m, uint64_t gen)
+{
+	struct pgw_stmt *st, *tmp;
+
+	HASH_ITER (hh, m->head, st, tmp) {
+		if (st->gen == gen) {
+			HASH_DEL(m->head, st);
+			stmt_free(st);
+			return;
+		}
+	}
 }
 
 void pgw_stmt_map_remove(struct pgw_stmt_map *m, const char *name)

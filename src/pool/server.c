@@ -84,10 +84,12 @@ void pgw_server_forget_session(struct pgw_server *srv)
 {
 	(void)pgw_server_remember(&srv->settings_of, &srv->settings_of_len, NULL, 0);
 	(void)pgw_server_remember(&srv->context_of, &srv->context_of_len, NULL, 0);
+	pgw_held_clear(&srv->held);
 }
 
 void pgw_server_session_unknown(struct pgw_server *srv)
 {
+	pgw_held_clear(&srv->held);
 	/* an empty key, which no client's is; out of memory, the server cannot be trusted */
 	if (pgw_server_remember(&srv->settings_of, &srv->settings_of_len, "", 0) < 0 ||
 	    pgw_server_remember(&srv->context_of, &srv->context_of_len, "", 0) < 0)

@@ -112,13 +112,23 @@ static void pop(struct pgw_tracker *t)
 	t->count--;
 }
 
+/* The request at the head ends without the server running it: what it recorded is undone. */
+static void drop(struct pgw_tracker *t)
+{
+	struct pgw_expect *e = &t->ring[t->head];
+
+	if ((e->undo_server != 0 || e->undo_client != 0) && t->undo != NULL)
+		t->undo(t->undo_arg, e->undo_server, e->undo_client);
+	pop(t);
+}
+
 /* After an error in the extended protocol the server ignores everything up to Sync. */
 static void skip_to_sync(struct pgw_tracker *t)
 {
 	struct pgw_expect *e;
 
 	while ((e = head(t)) != NULL && e->type != 'S')
-		pop(t);
+		drop(t);
 }
 
 static bool completes(char head_type, char msg)
@@ -211,7 +221,7 @@ static struct pgw_resp_verdict on_answer(struct pgw_tracker *t, char type, const
 			swap_error(e, sqlstate, &v);
 		}
 		if (!ends_at_z) {
-			pop(t);
+			drop(t);
 			v.completes = true;
 			skip_to_sync(t);
 		}
@@ -221,7 +231,7 @@ static struct pgw_resp_verdict on_answer(struct pgw_tracker *t, char type, const
 		/* Out of step with the server (should not happen): resynchronise on its Z. */
 		while ((e = head(t)) != NULL &&
 		       !(e->type == 'Q' || e->type == 'F' || e->type == 'S'))
-			pop(t);
+			drop(t);
 		if (e == NULL)
 			return (struct pgw_resp_verdict){PGW_RESP_PASS, false, NULL, 0, 0, 0, 0};
 		v.action = e->action;

@@ -338,6 +338,7 @@ void pgw_sess_connect_server(struct pgw_session *s)
 	}
 	s->pooled = true;
 	s->txn_pooled = pgw.cfg.pool_mode == PGW_POOL_TRANSACTION;
+	s->renames = s->txn_pooled && pgw.cfg.max_prepared_statements > 0;
 	if (pgw_welcome_key(&s->view, &s->welcome_key, &s->welcome_keylen) < 0) {
 		pgw_sess_fail(s, "53200", "pgward: out of memory");
 		return;
@@ -370,6 +371,7 @@ void pgw_sess_release_server(struct pgw_session *s)
 		return;
 	}
 	s->srv = NULL;
+	srv->tracker.undo = NULL; /* what it still owes is no longer this client's */
 	/* Only a server at rest goes back: nothing owed, no extended-protocol batch without its
 	 * Sync, no message half sent either way, no lock_timeout of pgward's to restore, and no
 	 * cancel on its way (it would hit the next client). An open transaction is rolled back

@@ -327,6 +327,20 @@ static enum pgw_inject on_parse(struct pgw_session *s, const struct pgw_job_plan
 	rewritten = pgw_jobs_rewrite(plan, text, len, &rlen);
 	if (rewritten == NULL)
 		return PGW_INJ_UNCOVERED;
+	if (s->renames && name[0] != '\0') {
+		/* sent under pgward's name once the session's map has it (renamed.c) */
+		uint8_t *body = malloc(rlen + 1 + rest_len);
+
+		if (body != NULL) {
+			memcpy(body, rewritten, rlen);
+			body[rlen] = '\0';
+			memcpy(body + rlen + 1, rest, rest_len);
+			s->renamed_body = body;
+			s->renamed_body_len = rlen + 1 + rest_len;
+		}
+		free(rewritten);
+		return body != NULL ? PGW_INJ_REPLACED : PGW_INJ_FAILED;
+	}
 	pgw_msg_header(s->srv->conn.out, 'P', (uint32_t)(strlen(name) + 1 + rlen + 1 + rest_len));
 	pgw_put_cstr(s->srv->conn.out, name);
 	evbuffer_add(s->srv->conn.out, rewritten, rlen);

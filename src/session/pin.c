@@ -1,7 +1,8 @@
 /*
  * pool_mode = transaction: what pins a client to its server. A client's next transaction may
  * run on another server, where nothing of its session would be found: a named prepared
- * statement, a FunctionCall (pgward cannot tell what the function keeps), and whatever the
+ * statement when max_prepared_statements = 0 (renamed.c makes them follow it otherwise), a
+ * FunctionCall (pgward cannot tell what the function keeps), and whatever the
  * SQL inspection calls session state (PGW_SQL_SESSION_STATE: SET, PREPARE, LISTEN, temporary
  * tables, cursors WITH HOLD, session advisory locks, ...). Once one passes, the client keeps
  * the server it has until it leaves, as under pool_mode = session, or until a DISCARD ALL
@@ -71,7 +72,7 @@ void pgw_sess_pin_check(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 
 	switch (m->type) {
 	case 'P':
-		if (!pinned && m->len > 0 && m->body[0] != '\0') {
+		if (!pinned && !s->renames && m->len > 0 && m->body[0] != '\0') {
 			pgw_sess_pin(s, "a named prepared statement");
 			return;
 		}

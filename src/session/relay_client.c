@@ -11,9 +11,11 @@
 
 #include "pgward/codec.h"
 #include "pgward/log.h"
+#include "pgward/prepared.h"
 #include "pgward/proxy.h"
 #include "pgward/sql.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Checks one header; false (session closed) if the stream cannot be trusted. */
@@ -65,6 +67,14 @@ static bool track_statements(struct pgw_session *s, const struct pgw_msg_view *m
 		pgw_stmt_map_remove(&s->stmts, name + 1);
 	} else if (m->type == 'Q') {
 		s->srv->unnamed_stmt = false; /* a Query drops it first */
+	}
+	if (info != NULL && s->renames &&
+	    ((info->flags & PGW_SQL_BIT(PGW_SQL_DISCARD_ALL)) || info->ndeallocates > 0)) {
+		/* pgward's statements on the server may go with it: prepared again when needed
+		 * (forgetting one the server keeps is harmless). A Parse's runs later, at an
+		 * Execute: they are forgotten again at the server's next ReadyForQuery. */
+		pgw_held_clear(&s->srv->held);
+		s->srv->held_doubt |= m->type == 'P';
 	}
 	if (m->type == 'Q' && info != NULL) {
 		if (info->flags & PGW_SQL_BIT(PGW_SQL_DISCARD_ALL))
@@ -134,6 +144,13 @@ static ssize_t inspect_whole(struct pgw_session *s, const struct pgw_msg_hdr *h)
 	bool ok;
 
 	init_ctx(s, &ctx);
+	if (pgw_sess_rename_duplicate(s, &m, &ctx.refusal)) {
+		/* a name no client has: the server's failing Parse touches no statement */
+		if (!pgw_sess_refuse(s, h->type, PGW_PREPARED_PREFIX ".refused", &ctx.refusal))
+			return -1;
+		pgw_rbuf_drain(&s->client.in, total);
+		return 0;
+	}
 	v = pgw_pipeline_message(&ctx, &m);
 	pgw_metrics_client_msg(&s->metrics, h->type, m.body, m.len, v != PGW_PASS, &s->stmts, &tag);
 	if (v == PGW_PASS) {
@@ -143,6 +160,12 @@ static ssize_t inspect_whole(struct pgw_session *s, const struct pgw_msg_hdr *h)
 		pgw_sess_text_sent(s, &m, ctx.info);
 		inj = pgw_sess_jobs(s, &ctx, &m);
 		ok = inj != PGW_INJ_FAILED && track_statements(s, &m, ctx.info, &tag);
+		if (s->renamed_body != NULL) {
+			ok = ok && pgw_sess_rename_parse(s, parse_name(&m), s->renamed_body,
+							 s->renamed_body_len);
+			free(s->renamed_body);
+			s->renamed_body = NULL;
+		}
 		if (ok && s->txn_pooled)
 			pgw_sess_pin_check(s, &ctx, &m);
 		pgw_policy_ctx_release(&ctx);
@@ -234,7 +257,7 @@ static bool on_message(struct pgw_session *s, const struct pgw_msg_hdr *h, size_
 		*avail = pgw_rbuf_len(&s->client.in);
 		return alive;
 	}
-	if (pgw_policy_needs_body(h->type)) {
+	if (pgw_policy_needs_body(h->type) || pgw_sess_renames(s, h->type)) {
 		ssize_t n;
 
 		if (*avail - *run < total) {
@@ -242,7 +265,7 @@ static bool on_message(struct pgw_session *s, const struct pgw_msg_hdr *h, size_
 			return true;
 		}
 		forward(s, run, avail);
-		n = inspect_whole(s, h);
+		n = pgw_policy_needs_body(h->type) ? inspect_whole(s, h) : (ssize_t)total;
 		if (n < 0)
 			return false;
 		*avail = pgw_rbuf_len(&s->client.in);
@@ -256,6 +279,21 @@ static bool on_message(struct pgw_session *s, const struct pgw_msg_hdr *h, size_
 		return false;
 	if (h->type == 'E')
 		pgw_sess_text_sent(s, &hv, NULL); /* a portal bound earlier may change the form */
+	if (pgw_sess_renames(s, h->type)) {
+		switch (pgw_sess_rename(s, h)) {
+		case PGW_RENAME_FORWARD:
+			break;
+		case PGW_RENAME_SENT:
+			pgw_metrics_sent(&s->metrics, h->type);
+			*avail = pgw_rbuf_len(&s->client.in);
+			return true;
+		case PGW_RENAME_FAILED:
+			pgw_sess_fail(s, "53200", "pgward: out of memory");
+			return false;
+		case PGW_RENAME_CLOSED:
+			return false;
+		}
+	}
 	if (pgw_tracker_expects_answer(h->type)) {
 		if (pgw_tracker_push(&s->srv->tracker, h->type, PGW_RESP_PASS, NULL, 0) < 0) {
 			pgw_sess_fail(s, "53200", "pgward: out of memory");

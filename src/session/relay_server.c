@@ -283,6 +283,10 @@ bool pgw_relay_server(struct pgw_session *s)
 			pgw_jobs_count(v.swap_note - 1u, 0, 1, 0);
 		if (h.type == 'Z') { /* whole: its status byte follows the header */
 			srv->tx_status = (char)pgw_rbuf_data(in)[run + PGW_HDR_LEN];
+			if (srv->held_doubt) {
+				pgw_held_clear(&srv->held);
+				srv->held_doubt = false;
+			}
 			pgw_sess_text_ready(s, srv->tx_status); /* pgward's own ones too */
 		}
 		if (v.action == PGW_RESP_SWALLOW || v.error != NULL) {

@@ -91,6 +91,10 @@ struct pgw_session {
 	 * message fetches one again (checkout.c); what would not follow the client to another
 	 * server pins it to the one it has (pin.c) */
 	bool txn_pooled;
+	bool renames; /* ...with its named statements renamed on servers (renamed.c) */
+	/* ...the body of a named Parse the job serializer rewrote, for renamed.c */
+	uint8_t *renamed_body;
+	size_t renamed_body_len;
 	bool txn_released;		/* ...it has given a server back at least once */
 	char pinned_by[64];		/* ...what pinned it, empty while it is not */
 	struct pgw_pool_wait pool_wait; /* queued for a server of the pool */
@@ -283,6 +287,30 @@ bool pgw_sess_refuse(struct pgw_session *s, char type, const char *stmt_name,
 bool pgw_sess_admin_startup(struct pgw_session *s);
 /* The console login succeeded: drop the server connection and answer locally. */
 void pgw_sess_admin_begin(struct pgw_session *s);
+/* renamed.c: pool_mode = transaction, the client's named statements under pgward's names. */
+struct pgw_msg_hdr;
+enum pgw_rename {
+	PGW_RENAME_FORWARD = 0, /* not renamed: forward the client's message as it is */
+	PGW_RENAME_SENT,	/* what stands for it went to the server; it is drained */
+	PGW_RENAME_FAILED,	/* out of memory: the caller ends the session */
+	PGW_RENAME_CLOSED,	/* the session was closed */
+};
+/* The passed message at the head of the client's input, whole (Parse, Bind, Describe,
+ * Close), once everything before it is in the server's output. */
+enum pgw_rename pgw_sess_rename(struct pgw_session *s, const struct pgw_msg_hdr *h);
+/* A Parse of statement <name> whose body after the name is the <len> bytes at <rest>
+ * (recorded in the session's map already). False out of memory. */
+bool pgw_sess_rename_parse(struct pgw_session *s, const char *name, const uint8_t *rest,
+			   size_t len);
+/* Whether <m> is a Parse of a name the client has, refused then with <r> as PostgreSQL
+ * would. */
+bool pgw_sess_rename_duplicate(struct pgw_session *s, const struct pgw_msg_view *m,
+			       struct pgw_refusal *r);
+static inline bool pgw_sess_renames(const struct pgw_session *s, char type)
+{
+	return s->renames && (type == 'P' || type == 'B' || type == 'D' || type == 'C');
+}
+
 /* inject.c: the job serializer's statements ahead of a job INSERT (jobs.h). */
 enum pgw_inject {
 	PGW_INJ_FORWARD = 0, /* forward the client's message (pgward's own may precede it) */

@@ -207,17 +207,24 @@ def test_node_postgres(pool, tls, node_pg, leg):
 # ---------------------------------------------------------------- pgJDBC
 
 
-@pytest.fixture(scope="module")
-def jdbc(tmp_path_factory):
+def compile_jdbc_client(tmp_path_factory, source):
+    """tests/integration/clients/<source> compiled against pgJDBC: the directory of its
+    classes (skips when java is missing)."""
     if shutil.which("java") is None or shutil.which("javac") is None:
         pytest.skip("java or javac is not installed: pgJDBC cannot run")
     if not JDBC_JAR.exists():
         pytest.fail("pgJDBC is missing at %s: install libpostgresql-jdbc-java (scripts/lib.sh install_deps)"
                     % JDBC_JAR)
     out = tmp_path_factory.mktemp("jdbc")
-    subprocess.run(["javac", "-d", str(out), "-cp", str(JDBC_JAR), str(CLIENTS / "JdbcLogin.java")], check=True,
-                   capture_output=True, timeout=180)
+    r = subprocess.run(["javac", "-d", str(out), "-cp", str(JDBC_JAR), str(CLIENTS / source)],
+                       capture_output=True, timeout=180)
+    assert r.returncode == 0, r.stderr.decode()
     return out
+
+
+@pytest.fixture(scope="module")
+def jdbc(tmp_path_factory):
+    return compile_jdbc_client(tmp_path_factory, "JdbcLogin.java")
 
 
 def run_jdbc(classes, lines):

@@ -1,11 +1,11 @@
 """pool_mode = transaction through a real PostgreSQL 15: a client holds a server only for its
 transactions and gets one again at its next message, with its own startup settings and tenant
 context on it before that message runs; what it leaves in the session (SET, PREPARE, LISTEN,
-temporary tables, cursors WITH HOLD, session advisory locks, named prepared statements) pins
-it to its server until it leaves, and nothing of it reaches another client."""
+temporary tables, cursors WITH HOLD, session advisory locks) pins it to its server until it
+leaves, and nothing of it reaches another client. Named prepared statements follow their
+client instead: test_pool_prepared.py."""
 
 import random
-import subprocess
 import threading
 import time
 
@@ -129,59 +129,6 @@ def test_transaction_scoped_state_does_not_pin(pg, txn_pool):
     assert b.scalar("SELECT current_setting('app.note', true)") in (None, "")
     assert pid_of(a) == pid_of(b)
     assert "client_pinned" not in pw.log_text()[start:]
-
-
-def test_named_prepared_statements_pin_and_work(pg, txn_pool):
-    """The extended protocol with a named statement: the client is pinned, and its statement
-    is there in its later transactions; the unnamed statement pins nothing."""
-    pw = txn_pool(default_pool_size=2)
-    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
-    a.send(pgwire.parse("", "SELECT $1::int + 1"), pgwire.bind("", "", ["1"]), pgwire.execute(),
-           pgwire.sync())
-    assert [m.data_row() for m in a.recv_until("Z") if m.type == "D"] == [[b"2"]]
-    assert "client_pinned" not in pw.log_text()
-    start = len(pw.log_text())
-    a.send(pgwire.parse("s1", "SELECT pg_backend_pid()"), pgwire.sync())
-    assert [m.type for m in a.recv_until("Z")] == ["1", "Z"]
-    pw.wait_log(r'event=client_pinned .*reason="a named prepared statement"', start=start)
-    pids = set()
-    for _ in range(3):
-        a.send(pgwire.bind("", "s1"), pgwire.execute(), pgwire.sync())
-        pids.update(int(m.data_row()[0]) for m in a.recv_until("Z") if m.type == "D")
-    assert len(pids) == 1
-
-
-def test_pgbench_simple_and_prepared(pg, txn_pool, tmp_path):
-    """pgbench -S with more clients than servers runs through a pool of 2 without an error
-    and never opens more than 2 backends; with -M prepared each client pins a server, so as
-    many clients as servers run."""
-    pw = txn_pool(default_pool_size=2, query_wait_timeout=30)
-    env = {"PGPASSWORD": SCRAM_PASSWORD, "PATH": "/usr/lib/postgresql/15/bin:/usr/bin:/bin"}
-    pg.execute("DROP DATABASE IF EXISTS txnbench")
-    pg.execute("CREATE DATABASE txnbench OWNER %s" % SCRAM_USER)
-    subprocess.run(["pgbench", "-i", "-s", "1", "-q", "-h", "127.0.0.1", "-p", str(pg.port), "-U", SCRAM_USER,
-                    "txnbench"], env=env, check=True, capture_output=True, timeout=120)
-    seen = []
-    stop = threading.Event()
-
-    def watch():
-        while not stop.is_set():
-            seen.append(backends(pg))
-            time.sleep(0.05)
-    t = threading.Thread(target=watch)
-    t.start()
-    try:
-        for mode, clients in (("simple", 8), ("prepared", 2)):
-            r = subprocess.run(["pgbench", "-n", "-S", "-M", mode, "-c", str(clients), "-t", "200", "-h",
-                                "127.0.0.1", "-p", str(pw.port), "-U", SCRAM_USER, "txnbench"],
-                               env=env, capture_output=True, text=True, timeout=120)
-            assert r.returncode == 0, r.stderr
-            assert "number of transactions actually processed: %d/%d" % (200 * clients, 200 * clients) in r.stdout
-            assert "number of failed transactions: 0" in r.stdout
-    finally:
-        stop.set()
-        t.join()
-    assert max(seen) <= 2, max(seen)
 
 
 def test_cancel_reaches_only_the_clients_own_query(pg, txn_pool):

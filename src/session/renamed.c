@@ -1,0 +1,230 @@
+/*
+ * pool_mode = transaction: a client's named prepared statements follow it from server to
+ * server. A named Parse is recorded in the client's map and sent under pgward's name for its
+ * statement (prepared.h); a Bind or Describe of it is sent under that name, after pgward's
+ * own Parse on a server that does not hold it yet. So twenty clients may each have their
+ * "S_1" on one server, and a client's statement is there on every server it gets.
+ *
+ * What the client sees stays what PostgreSQL would show it: a Parse of a statement the
+ * server holds already is sent under a name of pgward's that is closed at once, so it fails
+ * exactly when the client's would (in an aborted transaction, after an earlier error of the
+ * batch, a table dropped since); a Parse of a name the client has is refused with 42P05; a
+ * Parse the server refuses or skips is forgotten (the tracker's undo). Names the client does
+ * not have go to the server as they are (a statement PREPAREd in SQL by a pinned client),
+ * except pgward's own, which no client reaches: "does not exist" for Bind and Describe,
+ * nothing to close for Close.
+ * Never sends a client's name that starts with pgward's prefix.
+ */
+#include "session-int.h"
+
+#include "pgward/codec.h"
+#include "pgward/log.h"
+#include "pgward/prepared.h"
+#include "pgward/proxy.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <event2/buffer.h>
+
+/* The name of pgward's stand-in for a client's Parse of a statement the server holds. */
+static const char skip_name[] = PGW_PREPARED_PREFIX ".parsed";
+
+static bool reserved(const char *name)
+{
+	return strncmp(name, PGW_PREPARED_PREFIX, sizeof(PGW_PREPARED_PREFIX) - 1) == 0;
+}
+
+/* The tracker's undo: the server did not run a Parse under pgward's name. */
+static void undo(void *arg, uint64_t server_id, uint64_t client_gen)
+{
+	struct pgw_session *s = arg;
+
+	if (server_id != 0 && s->srv != NULL)
+		pgw_held_forget(&s->srv->held, server_id);
+	if (client_gen != 0)
+		pgw_stmt_map_forget_gen(&s->stmts, client_gen);
+}
+
+static bool own(struct pgw_session *s, const struct pgw_own_msg *m, const struct pgw_own_answer *a)
+{
+	return pgw_server_own(s->srv, m, a) == 0;
+}
+
+static void write_parse(struct pgw_server *srv, const char *name, const struct pgw_prepared *p)
+{
+	pgw_msg_header(srv->conn.out, 'P', (uint32_t)(strlen(name) + 1 + p->len));
+	pgw_put_cstr(srv->conn.out, name);
+	evbuffer_add(srv->conn.out, p->body, p->len);
+}
+
+/*
+ * Prepares <p> on the server: what is least recently used goes first when the server holds
+ * max_prepared_statements, and the name is closed before (pgward may have forgotten a
+ * statement the server still holds). The Parse's answer is the client's (<client_gen>, its
+ * Parse) or, hidden, pgward's (its error the client's). False out of memory.
+ */
+static bool prepare(struct pgw_session *s, struct pgw_prepared *p, uint64_t client_gen)
+{
+	struct pgw_server *srv = s->srv;
+	struct pgw_prepared *old;
+	/* a reload to 0 leaves clients that rename: they keep one statement per server */
+	size_t max = (size_t)PGW_MAX(pgw.cfg.max_prepared_statements, 1);
+
+	while ((old = pgw_held_evict(&srv->held, max - 1)) != NULL) {
+		bool ok = own(s, &(struct pgw_own_msg){.type = 'C', .kind = 'S', .name = old->name},
+			      NULL);
+
+		pgw_prepared_unref(old);
+		if (!ok)
+			return false;
+	}
+	if (!own(s, &(struct pgw_own_msg){.type = 'C', .kind = 'S', .name = p->name}, NULL))
+		return false;
+	write_parse(srv, p->name, p);
+	if ((client_gen != 0 ? pgw_tracker_push(&srv->tracker, 'P', PGW_RESP_PASS, NULL, 0)
+			     : pgw_tracker_push_own(&srv->tracker, 'P', 0, NULL, 0, 0)) < 0)
+		return false;
+	pgw_tracker_set_undo(&srv->tracker, p->id, client_gen);
+	srv->tracker.undo = undo;
+	srv->tracker.undo_arg = s;
+	return pgw_held_add(&srv->held, p) == 0;
+}
+
+/*
+ * The client's Parse of a statement the server holds: the same Parse under a name of
+ * pgward's, closed at once, answers as the client's would have (an aborted transaction
+ * refuses it unless it ends the transaction; a table dropped since fails it).
+ */
+static bool parse_stand_in(struct pgw_session *s, struct pgw_prepared *p, uint64_t client_gen)
+{
+	struct pgw_server *srv = s->srv;
+
+	write_parse(srv, skip_name, p);
+	if (pgw_tracker_push(&srv->tracker, 'P', PGW_RESP_PASS, NULL, 0) < 0)
+		return false;
+	pgw_tracker_set_undo(&srv->tracker, 0, client_gen);
+	srv->tracker.undo = undo;
+	srv->tracker.undo_arg = s;
+	return own(s, &(struct pgw_own_msg){.type = 'C', .kind = 'S', .name = skip_name}, NULL);
+}
+
+bool pgw_sess_rename_parse(struct pgw_session *s, const char *name, const uint8_t *rest, size_t len)
+{
+	struct pgw_prepared *p = pgw_prepared_intern(rest, len);
+	uint64_t gen;
+	bool ok;
+
+	if (p == NULL)
+		return false;
+	gen = pgw_stmt_map_prepare_take(&s->stmts, name, pgw_prepared_ref(p));
+	if (gen == 0) { /* not recorded: nothing to name */
+		pgw_prepared_unref(p);
+		return false;
+	}
+	ok = pgw_held_use(&s->srv->held, p) ? parse_stand_in(s, p, gen) : prepare(s, p, gen);
+	pgw_prepared_unref(p);
+	return ok;
+}
+
+bool pgw_sess_rename_duplicate(struct pgw_session *s, const struct pgw_msg_view *m,
+			       struct pgw_refusal *r)
+{
+	const char *name = (const char *)m->body;
+
+	if (!s->renames || m->type != 'P' || m->len == 0 || name[0] == '\0' ||
+	    memchr(m->body, '\0', m->len) == NULL || !pgw_stmt_map_has(&s->stmts, name))
+		return false;
+	*r = (struct pgw_refusal){.rule = "prepared_statement", .sqlstate = "42P05"};
+	snprintf(r->message, sizeof(r->message), "prepared statement \"%s\" already exists", name);
+	return true;
+}
+
+/* A Bind or Describe naming statement <stmt>, <at> bytes into the message: under pgward's
+ * name, prepared first where the server lacks it. */
+static enum pgw_rename send_renamed(struct pgw_session *s, const uint8_t *msg, size_t total,
+				    const char *stmt, size_t at)
+{
+	struct pgw_prepared *p = pgw_stmt_map_prepared(&s->stmts, stmt);
+	struct pgw_server *srv = s->srv;
+	size_t after = at + strlen(stmt) + 1, name_len;
+
+	if (p == NULL) {
+		struct pgw_refusal r = {.rule = "prepared_statement", .sqlstate = "26000"};
+
+		if (!reserved(stmt))
+			return PGW_RENAME_FORWARD;
+		snprintf(r.message, sizeof(r.message), "prepared statement \"%s\" does not exist",
+			 stmt);
+		return pgw_sess_refuse(s, (char)msg[0], NULL, &r) ? PGW_RENAME_SENT
+								  : PGW_RENAME_CLOSED;
+	}
+	if (!pgw_held_use(&srv->held, p) && !prepare(s, p, 0))
+		return PGW_RENAME_FAILED;
+	name_len = strlen(p->name);
+	pgw_msg_header(srv->conn.out, (char)msg[0],
+		       (uint32_t)(at - PGW_HDR_LEN + name_len + 1 + (total - after)));
+	evbuffer_add(srv->conn.out, msg + PGW_HDR_LEN, at - PGW_HDR_LEN);
+	evbuffer_add(srv->conn.out, p->name, name_len + 1);
+	evbuffer_add(srv->conn.out, msg + after, total - after);
+	if (pgw_tracker_push(&srv->tracker, (char)msg[0], PGW_RESP_PASS, NULL, 0) < 0)
+		return PGW_RENAME_FAILED;
+	return PGW_RENAME_SENT;
+}
+
+/* A string of the message at <at>, or NULL when it does not end inside it. */
+static const char *cstr_at(const uint8_t *msg, size_t total, size_t at)
+{
+	return at < total && memchr(msg + at, '\0', total - at) != NULL ? (const char *)msg + at
+									: NULL;
+}
+
+enum pgw_rename pgw_sess_rename(struct pgw_session *s, const struct pgw_msg_hdr *h)
+{
+	const uint8_t *msg = pgw_rbuf_data(&s->client.in);
+	size_t total = (size_t)h->len + 1, at = PGW_HDR_LEN;
+	const char *name;
+	enum pgw_rename r;
+
+	switch (h->type) {
+	case 'P':
+		name = cstr_at(msg, total, at);
+		if (name == NULL || name[0] == '\0')
+			return PGW_RENAME_FORWARD;
+		at += strlen(name) + 1;
+		if (!pgw_sess_rename_parse(s, name, msg + at, total - at))
+			return PGW_RENAME_FAILED;
+		r = PGW_RENAME_SENT;
+		break;
+	case 'B': /* portal, then statement */
+		name = cstr_at(msg, total, at);
+		if (name == NULL)
+			return PGW_RENAME_FORWARD;
+		at += strlen(name) + 1;
+		/* fall through */
+	case 'D':
+	case 'C':
+		if (h->type != 'B' && (total <= at || msg[at++] != 'S'))
+			return PGW_RENAME_FORWARD; /* a portal's */
+		name = cstr_at(msg, total, at);
+		if (name == NULL || name[0] == '\0')
+			return PGW_RENAME_FORWARD;
+		if (h->type == 'C') {
+			/* A name of pgward's is nothing the client has to close. */
+			if (!reserved(name))
+				return PGW_RENAME_FORWARD;
+			if (!own(s,
+				 &(struct pgw_own_msg){.type = 'C', .kind = 'S', .name = skip_name},
+				 &(struct pgw_own_answer){.action = PGW_RESP_PASS}))
+				return PGW_RENAME_FAILED;
+			r = PGW_RENAME_SENT;
+			break;
+		}
+		r = send_renamed(s, msg, total, name, at);
+		break;
+	default:
+		return PGW_RENAME_FORWARD;
+	}
+	if (r == PGW_RENAME_SENT)
+		pgw_rbuf_drain(&s->client.in, total);
+	return r;
+}
