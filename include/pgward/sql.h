@@ -130,6 +130,10 @@ enum pgw_sql_flag {
 				       it pins the client to its server */
 	PGW_SQL_OUTLIVES_RESET,	    /* what DISCARD ALL leaves in a backend: LOAD, a dblink
 				       connection (session_state.c) */
+	PGW_SQL_SESSION_SET,	    /* SET or RESET of the session that pgward can write again on
+				       another backend (its gucs entry is replayable): under
+				       pool_mode = transaction it follows the client instead of
+				       pinning it (src/session/sets.c) */
 	PGW_SQL_NFLAGS,
 };
 
@@ -170,6 +174,10 @@ struct pgw_sql_guc {
 	enum pgw_sql_guc_route route;
 	bool reset;	   /* RESET, SET ... TO DEFAULT, set_config(name, NULL, ...) */
 	const char *value; /* the value set, when one constant; NULL otherwise */
+	/* SET/RESET of the session only: what set_config(name, replay, false) needs to write
+	 * the same on another backend (NULL with reset: a RESET), valid when <replayable> */
+	bool replayable;
+	const char *replay;
 };
 
 /* One VALUES item of an INSERT. A cast around a literal, NULL or $n is looked through. */

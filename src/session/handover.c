@@ -23,12 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One set_config(<name>, <value>) of write_settings: a Bind and an Execute. */
+/* One set_config(<name>, <value>) of write_settings: a Bind and an Execute (<value> NULL:
+ * back to the default, as RESET). */
 static bool write_setting(struct pgw_server *srv, const char *name, const char *value)
 {
 	const struct pgw_own_param params[] = {
 		{.value = name, .len = (int32_t)strlen(name)},
-		{.value = value, .len = (int32_t)strlen(value)},
+		{.value = value, .len = value != NULL ? (int32_t)strlen(value) : -1},
 	};
 
 	return pgw_server_own(srv,
@@ -87,7 +88,7 @@ static int write_settings(struct pgw_session *s, bool after_reset)
 	const char *app_wanted = app < 0 ? "" : v->settings[app].value;
 	bool app_differs = after_reset || app_now == NULL || strcmp(app_now, app_wanted) != 0;
 
-	if (v->nsettings == (app < 0 ? 0u : 1u) && !app_differs)
+	if (v->nsettings == (app < 0 ? 0u : 1u) && !app_differs && s->sets.n == 0)
 		return 0;
 	if (pgw_server_own(srv, &(struct pgw_own_msg){.type = 'P', .text = sql}, NULL) < 0)
 		return -1;
@@ -96,6 +97,10 @@ static int write_settings(struct pgw_session *s, bool after_reset)
 			return -1;
 	if (app_differs && !write_setting(srv, "application_name", app_wanted))
 		return -1;
+	/* then what the client SET since (sets.c), in order: a RESET is a NULL value */
+	for (size_t i = 0; i < s->sets.n; i++)
+		if (!write_setting(srv, s->sets.v[i].name, s->sets.v[i].value))
+			return -1;
 	s->settings_sent = true;
 	return pgw_server_own(srv, &(struct pgw_own_msg){.type = 'C', .kind = 'S'}, NULL) == 0 ? 1
 											       : -1;
@@ -132,8 +137,10 @@ static int remember(struct pgw_session *s, const char *key, size_t keylen)
 	struct pgw_server *srv = s->srv;
 	bool context_on = s->tenant.status != PGW_TENANT_OFF;
 
-	return pgw_server_remember(&srv->settings_of, &srv->settings_of_len, s->welcome_key,
-				   s->welcome_keylen) == 0 &&
+	size_t kind_len;
+	const char *kind = pgw_sess_kind_key(s, &kind_len);
+
+	return pgw_server_remember(&srv->settings_of, &srv->settings_of_len, kind, kind_len) == 0 &&
 			       pgw_server_remember(&srv->context_of, &srv->context_of_len,
 						   context_on ? key : NULL, keylen) == 0
 		       ? 0
@@ -144,8 +151,10 @@ static int remember(struct pgw_session *s, const char *key, size_t keylen)
 static bool holds_state(const struct pgw_session *s, const struct pgw_server *srv, const char *key,
 			size_t keylen)
 {
-	return pgw_server_holds(srv->settings_of, srv->settings_of_len, s->welcome_key,
-				s->welcome_keylen) &&
+	size_t kind_len;
+	const char *kind = pgw_sess_kind_key(s, &kind_len);
+
+	return pgw_server_holds(srv->settings_of, srv->settings_of_len, kind, kind_len) &&
 	       (s->tenant.status != PGW_TENANT_OFF
 			? keylen > 0 && pgw_server_holds(srv->context_of, srv->context_of_len, key,
 							 keylen)

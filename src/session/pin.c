@@ -60,6 +60,7 @@ static void unpin(struct pgw_session *s, const struct pgw_msg_view *m,
 	s->pinned_by[0] = '\0';
 	s->srv->pinned = false;
 	pgw_server_session_unknown(s->srv);
+	pgw_sess_sets_clear(s);
 }
 
 void pgw_sess_pin_check(struct pgw_session *s, struct pgw_policy_ctx *ctx,
@@ -111,10 +112,18 @@ void pgw_sess_pin_check(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 				pgw_sess_pin(s, pgw_sql_info_desc(info, pinning[i]));
 				return;
 			}
-		if (info->flags & PGW_SQL_BIT(PGW_SQL_DISCARD_ALL))
+		/* a SET pgward carries to the client's next servers (sets.c), or a pin */
+		if ((info->flags & PGW_SQL_BIT(PGW_SQL_SESSION_SET)) &&
+		    !pgw_sess_sets_note(s, m, info)) {
+			pgw_sess_pin(s, pgw_sql_info_desc(info, PGW_SQL_SESSION_SET));
+			return;
+		}
+		if (info->flags & PGW_SQL_BIT(PGW_SQL_DISCARD_ALL)) {
 			/* back to the login's settings if it runs, not if a transaction block
 			 * refuses it: the next client resets the server itself */
 			pgw_server_session_unknown(s->srv);
+			pgw_sess_sets_clear(s);
+		}
 		return;
 	case PGW_SQL_PARSE_ERROR:
 	case PGW_SQL_BAD_ENCODING:

@@ -277,8 +277,10 @@ static bool on_message(struct pgw_session *s, const struct pgw_msg_hdr *h, size_
 	}
 	if (!pgw_lt_before(s, h->type))
 		return false;
-	if (h->type == 'E')
+	if (h->type == 'E') {
 		pgw_sess_text_sent(s, &hv, NULL); /* a portal bound earlier may change the form */
+		s->sets.unexecuted = false;
+	}
 	if (pgw_sess_renames(s, h->type)) {
 		switch (pgw_sess_rename(s, h)) {
 		case PGW_RENAME_FORWARD:

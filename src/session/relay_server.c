@@ -69,7 +69,8 @@ static void on_parameter_status(struct pgw_session *s, size_t run, const struct 
 	/* pool_mode = transaction: a change pgward did not write (a function the client ran
 	 * set it, or the server's configuration was reloaded) makes the server nobody's for
 	 * sure: the next client resets it (handover.c) */
-	if (s->txn_pooled && s->state == PGW_SS_READY && s->pinned_by[0] == '\0')
+	if (s->txn_pooled && s->state == PGW_SS_READY && s->pinned_by[0] == '\0' &&
+	    !pgw_sess_sets_explain(s, name))
 		pgw_server_session_unknown(s->srv);
 	/* what the next client of a pooled server is told; out of memory, it is not reused */
 	if (s->srv->pool != NULL && pgw_server_param_set(s->srv, name, value) < 0)
@@ -168,6 +169,7 @@ static void note_result(struct pgw_session *s, const struct pgw_msg_hdr *h, size
 	size_t n = (size_t)h->len - 4;
 
 	if (h->type == 'E') {
+		pgw_sess_sets_error(s);
 		pgw_metrics_server_error(&s->metrics);
 		return;
 	}
@@ -293,6 +295,7 @@ bool pgw_relay_server(struct pgw_session *s)
 			pgw_conn_queue(&s->client, in, run);
 			run = 0;
 			if (v.error != NULL) {
+				pgw_sess_sets_error(s);
 				evbuffer_add(s->client.out, v.error, v.error_len);
 				free(v.error);
 			}
@@ -306,6 +309,11 @@ bool pgw_relay_server(struct pgw_session *s)
 		if (h.type == 'E' || h.type == 'C')
 			note_result(s, &h, run, avail);
 		if (h.type == 'Z') {
+			if (s->sets.npending > 0 && !pgw_sess_sets_settle(s, srv->tx_status)) {
+				pgw_conn_queue(&s->client, in, run);
+				pgw_sess_fail(s, "53200", "pgward: out of memory");
+				return false;
+			}
 			pgw_sess_on_ready(s, srv->tx_status);
 		} else if (needs_decode(s, h.type)) {
 			pgw_conn_queue(&s->client, in, run);

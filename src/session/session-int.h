@@ -53,6 +53,22 @@ enum pgw_sess_state {
 	PGW_SS__COUNT
 };
 
+/* pool_mode = transaction: the client's session settings, as sets.c keeps them. */
+struct pgw_sess_set {
+	char *name;  /* lower-cased */
+	char *value; /* NULL: RESET */
+};
+struct pgw_sess_sets {
+	struct pgw_sess_set *v; /* kept, in the order they were last set */
+	size_t n;
+	struct pgw_sess_set *pending; /* of the Query in flight, kept if it commits */
+	size_t npending;
+	bool failed;	 /* ...an error came for it */
+	bool unexecuted; /* ...a Parse whose batch has run no Execute yet */
+	char *kind_key;	 /* the welcome key and the kept settings; NULL while there are none */
+	size_t kind_keylen;
+};
+
 /*
  * pgward's own login, both legs (auth_type other than passthrough): the client's exchange
  * (client_auth.c), then pgward's with the server as that client (server_login.c). Lives for
@@ -91,7 +107,8 @@ struct pgw_session {
 	 * message fetches one again (checkout.c); what would not follow the client to another
 	 * server pins it to the one it has (pin.c) */
 	bool txn_pooled;
-	bool renames; /* ...with its named statements renamed on servers (renamed.c) */
+	bool renames;		   /* ...with its named statements renamed on servers (renamed.c) */
+	struct pgw_sess_sets sets; /* ...and its SETs carried to every server it gets (sets.c) */
 	/* ...the body of a named Parse the job serializer rewrote, for renamed.c */
 	uint8_t *renamed_body;
 	size_t renamed_body_len;
@@ -287,6 +304,27 @@ bool pgw_sess_refuse(struct pgw_session *s, char type, const char *stmt_name,
 bool pgw_sess_admin_startup(struct pgw_session *s);
 /* The console login succeeded: drop the server connection and answer locally. */
 void pgw_sess_admin_begin(struct pgw_session *s);
+/* sets.c: pool_mode = transaction, the client's session SETs on every server it gets. */
+/* A Query with PGW_SQL_SESSION_SET passed: true if its settings are noted (kept once it
+ * commits), false if the client must be pinned instead. */
+bool pgw_sess_sets_note(struct pgw_session *s, const struct pgw_msg_view *m,
+			const struct pgw_sql_info *info);
+/* Whether a ParameterStatus for <name> is the noted Query's own doing. */
+bool pgw_sess_sets_explain(const struct pgw_session *s, const char *name);
+/* An error reached the client: the noted settings are not kept. */
+static inline void pgw_sess_sets_error(struct pgw_session *s)
+{
+	s->sets.failed = true;
+}
+/* The ReadyForQuery after the noted Query: kept if it committed. False out of memory. */
+bool pgw_sess_sets_settle(struct pgw_session *s, char tx_status);
+/* DISCARD ALL: none left. */
+void pgw_sess_sets_clear(struct pgw_session *s);
+void pgw_sess_sets_free(struct pgw_sess_sets *t);
+/* What a server holding this client's kind records (server.h settings_of): the welcome
+ * key, and the kept settings. */
+const char *pgw_sess_kind_key(const struct pgw_session *s, size_t *len);
+
 /* renamed.c: pool_mode = transaction, the client's named statements under pgward's names. */
 struct pgw_msg_hdr;
 enum pgw_rename {

@@ -126,13 +126,13 @@ static const char *guc_name(struct sql_builder *b, const char *name)
 	return copy;
 }
 
-static void add_guc(struct sql_builder *b, const char *name, enum pgw_sql_guc_route route,
-		    bool reset, const char *value)
+static struct pgw_sql_guc *add_guc(struct sql_builder *b, const char *name,
+				   enum pgw_sql_guc_route route, bool reset, const char *value)
 {
 	struct pgw_sql_guc *g;
 
 	if (b->suppress > 0 || !name)
-		return;
+		return NULL;
 	g = sql_vec_push(b, &b->gucs, sizeof(*g));
 	if (g) {
 		g->name = name;
@@ -140,7 +140,103 @@ static void add_guc(struct sql_builder *b, const char *name, enum pgw_sql_guc_ro
 		g->reset = reset;
 		/* the text lives in the parse tree, which goes once the walk is done */
 		g->value = value ? sql_strdup(b, value, strlen(value)) : NULL;
+		g->replayable = false;
+		g->replay = NULL;
 	}
+	return g;
+}
+
+/* The settings whose list elements the server reads as identifiers (GUC_LIST_QUOTE). */
+static const char *const list_quoted[] = {
+	"search_path",
+	"temp_tablespaces",
+	"session_preload_libraries",
+	"local_preload_libraries",
+	"shared_preload_libraries",
+};
+
+/* Settings a SET writes that pgward does not carry to another backend: who the session is,
+ * its transaction's characteristics, the random state. */
+static bool not_replayed(const char *name)
+{
+	return strcmp(name, "role") == 0 || strcmp(name, "session_authorization") == 0 ||
+	       strcmp(name, "seed") == 0 || strncmp(name, "transaction_", 12) == 0;
+}
+
+/* A value flattened into a bounded buffer; one that does not fit is not replayed. */
+struct flat {
+	char buf[2048];
+	size_t len;
+	bool full;
+};
+
+static void put(struct flat *f, char c)
+{
+	if (f->len + 1 < sizeof(f->buf))
+		f->buf[f->len++] = c;
+	else
+		f->full = true;
+}
+
+static void puts_(struct flat *f, const char *s)
+{
+	while (*s)
+		put(f, *s++);
+}
+
+/* PostgreSQL's quote_identifier for a list element, but for keywords (whose quotes the
+ * server's list reader drops again): lower-case letters, digits and _ stay bare. */
+static void put_identifier(struct flat *f, const char *s)
+{
+	bool bare = *s != '\0' && !(*s >= '0' && *s <= '9');
+
+	for (const char *p = s; *p && bare; p++)
+		bare = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_';
+	if (bare) {
+		puts_(f, s);
+		return;
+	}
+	put(f, '"');
+	for (const char *p = s; *p; p++) {
+		if (*p == '"')
+			put(f, '"');
+		put(f, *p);
+	}
+	put(f, '"');
+}
+
+/*
+ * The value SET <name> TO <args> gives the setting, as the server's
+ * flatten_set_variable_args makes it: each constant in its text form (list elements of an
+ * identifier list quoted), joined with ", ". NULL when an argument is not a plain constant
+ * (a cast: SET TIME ZONE INTERVAL ...) or the value is long.
+ */
+static const char *flatten(struct sql_builder *b, const char *name, const cJSON *args)
+{
+	struct flat f = {.len = 0};
+	bool quoted = false;
+	const cJSON *arg;
+
+	for (size_t i = 0; i < PGW_ARRAY_LEN(list_quoted); i++)
+		quoted |= strcmp(name, list_quoted[i]) == 0;
+	cJSON_ArrayForEach(arg, args)
+	{
+		const cJSON *ac = sql_json_item(arg, "A_Const");
+		bool isnull = false;
+		const char *text = ac != NULL ? sql_const_text(b, ac, &isnull) : NULL;
+
+		if (text == NULL || isnull)
+			return NULL;
+		if (f.len > 0)
+			puts_(&f, ", ");
+		if (quoted && sql_json_item(ac, "sval") != NULL)
+			put_identifier(&f, text);
+		else
+			puts_(&f, text);
+	}
+	if (f.full || f.len == 0)
+		return NULL;
+	return sql_strdup(b, f.buf, f.len);
 }
 
 void sql_guc_setstmt(struct sql_builder *b, const cJSON *vss, int route_in)
@@ -150,8 +246,10 @@ void sql_guc_setstmt(struct sql_builder *b, const cJSON *vss, int route_in)
 	const cJSON *args = cJSON_GetObjectItemCaseSensitive(vss, "args");
 	enum pgw_sql_guc_route route;
 	const char *name, *value = NULL;
+	struct pgw_sql_guc *g;
 	bool reset, setting;
 
+	b->set_replayable = false;
 	if (!kind)
 		return;
 	if (route_in >= 0)
@@ -182,8 +280,14 @@ void sql_guc_setstmt(struct sql_builder *b, const cJSON *vss, int route_in)
 		if (ac)
 			value = sql_const_text(b, ac, &isnull);
 	}
-	add_guc(b, name, route, reset, value);
+	g = add_guc(b, name, route, reset, value);
 	effects(b, name, route, reset, setting, value);
+	if (g != NULL && route == PGW_SQL_GUC_SESSION && b->in_definition == 0 &&
+	    !not_replayed(name) && (reset || setting)) {
+		g->replay = setting ? flatten(b, name, args) : NULL;
+		g->replayable = reset || g->replay != NULL;
+		b->set_replayable = g->replayable;
+	}
 }
 
 /* A set_config() whose name we cannot read may write any GUC: every rule applies. */

@@ -59,6 +59,7 @@ static const char *const flag_names[PGW_SQL_NFLAGS] = {
 	[PGW_SQL_NOTIFY_DYNAMIC] = "notify_dynamic",
 	[PGW_SQL_CONCURRENTLY] = "concurrently",
 	[PGW_SQL_SESSION_STATE] = "session_state",
+	[PGW_SQL_SESSION_SET] = "session_set",
 	[PGW_SQL_OUTLIVES_RESET] = "outlives_reset",
 };
 

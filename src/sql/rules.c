@@ -428,9 +428,10 @@ void sql_stmt_fields(struct sql_builder *b, const char *type, const cJSON *body)
 		}
 		break;
 	case 'V':
-		if (strcmp(type, "VariableSetStmt") == 0)
+		if (strcmp(type, "VariableSetStmt") == 0) {
 			sql_guc_setstmt(b, body, b->guc_route);
-		else if (strcmp(type, "ViewStmt") == 0)
+			sql_session_setstmt(b, body); /* reads what sql_guc_setstmt learnt */
+		} else if (strcmp(type, "ViewStmt") == 0)
 			b->in_definition++;
 		break;
 	}

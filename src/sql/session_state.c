@@ -3,7 +3,9 @@
  * (PGW_SQL_SESSION_STATE). Under pool_mode = transaction a client's next transaction may run
  * on another server, where none of it would be: such a statement pins the client to its
  * server. What is looked for, by the parse tree:
- *   SET and RESET of the session (SET LOCAL and SET TRANSACTION end with the transaction),
+ *   SET and RESET of the session (SET LOCAL and SET TRANSACTION end with the transaction;
+ *   one pgward can write again elsewhere is PGW_SQL_SESSION_SET instead, and follows the
+ *   client),
  *   set_config() whose third argument is not a constant true, PREPARE, LISTEN, DECLARE ...
  *   WITH HOLD, a temporary table, view or sequence (TEMP, or a name in pg_temp), LOAD, the
  *   session-level advisory locks, dblink connections, setseed() and any write of seed
@@ -50,25 +52,7 @@ void sql_session_stmt(struct sql_builder *b, const char *type, const cJSON *body
 {
 	if (b->in_definition > 0)
 		return; /* a view, rule or function body runs later, as a whole */
-	if (strcmp(type, "VariableSetStmt") == 0) {
-		const char *kind = sql_json_str(body, "kind");
-		const char *name = sql_json_str(body, "name");
-
-		/* SET TRANSACTION ... is VAR_SET_MULTI named TRANSACTION: it ends with it; the
-		 * random state a seed sets does not, LOCAL or not */
-		if (b->guc_route < 0 && name != NULL && strcasecmp(name, "seed") == 0) {
-			sql_flag(b, PGW_SQL_SESSION_STATE, "SET seed");
-			return;
-		}
-		if (b->guc_route >= 0 || sql_json_bool(body, "is_local") ||
-		    (sql_streq(kind, "VAR_SET_MULTI") && name != NULL &&
-		     strncmp(name, "TRANSACTION", 11) == 0))
-			return;
-		sql_flagf(b, PGW_SQL_SESSION_STATE, "%s %s",
-			  sql_streq(kind, "VAR_RESET") || sql_streq(kind, "VAR_RESET_ALL") ? "RESET"
-											   : "SET",
-			  sql_nz(name, "ALL"));
-	} else if (strcmp(type, "PrepareStmt") == 0) {
+	if (strcmp(type, "PrepareStmt") == 0) {
 		sql_flagf(b, PGW_SQL_SESSION_STATE, "PREPARE %s",
 			  sql_nz(sql_json_str(body, "name"), "?"));
 	} else if (strcmp(type, "ListenStmt") == 0) {
@@ -94,6 +78,30 @@ void sql_session_stmt(struct sql_builder *b, const char *type, const cJSON *body
 		temp_relation(b, sql_json_item(sql_json_item(body, "intoClause"), "rel"),
 			      "SELECT INTO TEMP");
 	}
+}
+
+void sql_session_setstmt(struct sql_builder *b, const cJSON *body)
+{
+	const char *kind = sql_json_str(body, "kind");
+	const char *name = sql_json_str(body, "name");
+
+	if (b->in_definition > 0)
+		return; /* a function's SET clause runs with each call */
+	/* SET TRANSACTION ... is VAR_SET_MULTI named TRANSACTION: it ends with it; the random
+	 * state a seed sets does not, LOCAL or not */
+	if (b->guc_route < 0 && name != NULL && strcasecmp(name, "seed") == 0) {
+		sql_flag(b, PGW_SQL_SESSION_STATE, "SET seed");
+		return;
+	}
+	if (b->guc_route >= 0 || sql_json_bool(body, "is_local") ||
+	    (sql_streq(kind, "VAR_SET_MULTI") && name != NULL &&
+	     strncmp(name, "TRANSACTION", 11) == 0))
+		return;
+	/* one pgward can write again on another backend follows the client (guc.c) */
+	sql_flagf(b, b->set_replayable ? PGW_SQL_SESSION_SET : PGW_SQL_SESSION_STATE, "%s %s",
+		  sql_streq(kind, "VAR_RESET") || sql_streq(kind, "VAR_RESET_ALL") ? "RESET"
+										   : "SET",
+		  sql_nz(name, "ALL"));
 }
 
 /* The third argument of set_config() is a constant that boolin reads as true. */

@@ -52,6 +52,8 @@ struct sql_builder {
 	const char *func_ref_what; /* that definition, e.g. "CREATE AGGREGATE" (static) */
 	struct sql_slots *slots;   /* the text's literals, to learn what the walk reads of
 				      them (shape.c); NULL when nobody asks */
+	bool set_replayable;	   /* the last VariableSetStmt walked is a session SET pgward can
+				      write again elsewhere (guc.c: its gucs entry's replay) */
 	bool oom;
 	bool too_complex;
 };
@@ -177,6 +179,8 @@ int sql_decimal_cmp(const struct sql_decimal *a, const struct sql_decimal *b);
 int sql_bool_of_text(const char *s);
 
 /* session_state.c: PGW_SQL_SESSION_STATE, for a statement node and for a FuncCall */
+/* session_state.c: a VariableSetStmt, after guc.c's sql_guc_setstmt walked it. */
+void sql_session_setstmt(struct sql_builder *b, const struct cJSON *body);
 void sql_session_stmt(struct sql_builder *b, const char *type, const struct cJSON *body);
 void sql_session_funccall(struct sql_builder *b, const struct cJSON *fc);
 

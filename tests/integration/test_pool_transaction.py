@@ -78,7 +78,7 @@ def test_each_transaction_finds_the_clients_own_settings(pg, txn_pool):
 
 
 @pytest.mark.parametrize("stmt, check, left", [
-    ("SET statement_timeout = '3s'", "SHOW statement_timeout", "3s"),
+    ("BEGIN; SET statement_timeout = '3s'; COMMIT", "SHOW statement_timeout", "3s"),
     ("SELECT set_config('app.note', 'kept', false)", "SELECT current_setting('app.note', true)", "kept"),
     ("CREATE TEMP TABLE pinned_t (a int)", "SELECT count(*) FROM pg_class WHERE relname = 'pinned_t' AND "
                                            "relnamespace = pg_my_temp_schema()", "1"),
@@ -513,7 +513,7 @@ def test_pinned_clients_are_shown(pg, txn_pool):
     a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
     b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
     b.rows("SELECT 1")
-    a.rows("SET search_path = public")
+    a.simple("BEGIN; SET search_path = public; COMMIT")
     rows = {r["id"]: r["pinned"] for r in show(pw, "SESSIONS")[0] if r["state"] != "admin"}
     assert sorted(rows.values(), key=str) == [None, "SET search_path"], rows
     samples = test_metrics.parse_metrics(test_metrics.scrape(pw))
@@ -637,7 +637,7 @@ def test_discard_all_unpins(pg, txn_pool):
     a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
     b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
     plain = b.scalar("SHOW search_path")
-    a.rows("SET search_path = pinned_schema")
+    a.simple("BEGIN; SET search_path = pinned_schema; COMMIT")
     a.rows("BEGIN")
     assert [m.sqlstate for m in a.simple("DISCARD ALL") if m.type == "E"] == ["25001"]
     a.rows("ROLLBACK")
@@ -658,7 +658,7 @@ def test_a_dblink_connection_never_reaches_another_client(pg, txn_pool):
     pg.execute("CREATE EXTENSION IF NOT EXISTS dblink")
     pw = txn_pool(default_pool_size=1)
     a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
-    a.rows("SET search_path = public")  # pinned already: the connection is seen all the same
+    a.simple("BEGIN; SET search_path = public; COMMIT")  # pinned already: the connection is seen all the same
     a.rows("SELECT dblink_connect('kept', 'host=127.0.0.1 port=%d dbname=postgres user=%s password=%s')"
            % (pg.port, SCRAM_USER, SCRAM_PASSWORD))
     pid = pid_of(a)

@@ -33,6 +33,28 @@ static void render_gucs(const struct pgw_sql_info *info, struct str *s)
 		put(s, "-");
 }
 
+/* Session SETs as transaction pooling replays them: name=value, name:reset, or name:no. */
+static void render_replays(const struct pgw_sql_info *info, struct str *s)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < info->ngucs; i++) {
+		const struct pgw_sql_guc *g = &info->gucs[i];
+
+		if (g->route != PGW_SQL_GUC_SESSION)
+			continue;
+		put(s, "%s", n++ ? " " : "");
+		if (!g->replayable)
+			put(s, "%s:no", g->name);
+		else if (g->replay == NULL)
+			put(s, "%s:reset", g->name);
+		else
+			put(s, "%s=%s", g->name, g->replay);
+	}
+	if (n == 0)
+		put(s, "-");
+}
+
 static void render_value(const struct pgw_sql_value *v, struct str *s)
 {
 	switch (v->type) {
@@ -224,7 +246,9 @@ static bool flags_of(struct pgw_sql_cache *c, const char *expect, const char *sq
 }
 
 /* What transaction pooling reads: session_state.tsv covers it, flags.tsv the rest. */
-#define SESSION_FLAGS (PGW_SQL_BIT(PGW_SQL_SESSION_STATE) | PGW_SQL_BIT(PGW_SQL_OUTLIVES_RESET))
+#define SESSION_FLAGS                                                                              \
+	(PGW_SQL_BIT(PGW_SQL_SESSION_STATE) | PGW_SQL_BIT(PGW_SQL_OUTLIVES_RESET) |                \
+	 PGW_SQL_BIT(PGW_SQL_SESSION_SET))
 
 static bool flags_case(struct pgw_sql_cache *c, const char *expect, const char *sql,
 		       const char *sql2, struct str *got)
@@ -259,6 +283,13 @@ static bool gucs_case(struct pgw_sql_cache *c, const char *expect, const char *s
 {
 	(void)sql2;
 	return render_case(c, expect, sql, render_gucs, got);
+}
+
+static bool replays_case(struct pgw_sql_cache *c, const char *expect, const char *sql,
+			 const char *sql2, struct str *got)
+{
+	(void)sql2;
+	return render_case(c, expect, sql, render_replays, got);
 }
 
 static bool inserts_case(struct pgw_sql_cache *c, const char *expect, const char *sql,
@@ -327,6 +358,12 @@ static void gucs_table(void **state)
 {
 	(void)state;
 	run_tsv("gucs.tsv", false, gucs_case);
+}
+
+static void replays_table(void **state)
+{
+	(void)state;
+	run_tsv("replays.tsv", false, replays_case);
 }
 
 static void inserts_table(void **state)
@@ -497,17 +534,12 @@ static void statements_and_offsets(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(flags_table),
-		cmocka_unit_test(session_state_table),
-		cmocka_unit_test(gucs_table),
-		cmocka_unit_test(inserts_table),
-		cmocka_unit_test(updates_table),
-		cmocka_unit_test(notifies_table),
-		cmocka_unit_test(deallocates_table),
-		cmocka_unit_test(kinds_table),
-		cmocka_unit_test(fingerprint_table),
-		cmocka_unit_test(descriptions),
-		cmocka_unit_test(statements_and_offsets),
+		cmocka_unit_test(flags_table),	  cmocka_unit_test(session_state_table),
+		cmocka_unit_test(gucs_table),	  cmocka_unit_test(replays_table),
+		cmocka_unit_test(inserts_table),  cmocka_unit_test(updates_table),
+		cmocka_unit_test(notifies_table), cmocka_unit_test(deallocates_table),
+		cmocka_unit_test(kinds_table),	  cmocka_unit_test(fingerprint_table),
+		cmocka_unit_test(descriptions),	  cmocka_unit_test(statements_and_offsets),
 	};
 
 	return cmocka_run_group_tests_name("sql_tables", tests, NULL, NULL);
