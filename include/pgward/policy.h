@@ -37,7 +37,9 @@ struct pgw_sql_cache_stats;
 /* A session's prepared statements (statements.c); zero-initialised is empty. */
 struct pgw_stmt_map {
 	struct pgw_stmt *head;
-	uint64_t last_gen; /* the number of the last Parse recorded */
+	struct pgw_stmt *by_gen; /* the same, by the number of their Parse */
+	uint64_t last_gen;	 /* the number of the last Parse recorded */
+	size_t prepared_bytes;	 /* of the statements servers know them as (prepared.h) */
 };
 struct pgw_prepared;
 
@@ -231,6 +233,9 @@ uint32_t pgw_stmt_map_param_type(const struct pgw_stmt_map *m, const char *name,
 const struct pgw_sql_info *pgw_stmt_map_get(const struct pgw_stmt_map *m, const char *name);
 void pgw_stmt_map_remove(struct pgw_stmt_map *m, const char *name);
 bool pgw_stmt_map_has(const struct pgw_stmt_map *m, const char *name);
+/* Gives <name> the classification <info> (referenced) when it was recorded without one. */
+void pgw_stmt_map_set_info(struct pgw_stmt_map *m, const char *name,
+			   const struct pgw_sql_info *info);
 /*
  * pool_mode = transaction (src/session/renamed.c): <name>'s statement as servers know it
  * (taken, also when <name> is unknown). Returns the number the map recorded its Parse

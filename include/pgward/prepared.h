@@ -21,13 +21,22 @@ struct pgw_prepared {
 	uint64_t id;			  /* its name on every server: pgward_<id> */
 	char name[PGW_PREPARED_NAME_MAX]; /* ...that name, made once */
 	uint32_t refs;
-	uint32_t len; /* of body */
+	uint32_t len;	     /* of body */
+	const uint8_t *body; /* a Parse's body after the statement name: text, NUL, types */
+	uint32_t keylen;
 	UT_hash_handle hh;
-	uint8_t body[]; /* a Parse's body after the statement name: text, NUL, parameter types */
+	uint8_t key[]; /* the scope's length (4 bytes), the scope, then the body */
 };
 
-/* The statement whose Parse body is the <len> bytes at <body>, referenced; NULL out of memory. */
-struct pgw_prepared *pgw_prepared_intern(const uint8_t *body, size_t len);
+/*
+ * The statement whose Parse body is the <len> bytes at <body>, among those of <scope> (the
+ * <scope_len> bytes of a tenant context: two tenants never share one, nor learn whether the
+ * other prepared a text), referenced; NULL out of memory.
+ */
+struct pgw_prepared *pgw_prepared_intern(const char *scope, size_t scope_len, const uint8_t *body,
+					 size_t len);
+/* The name on servers of the statement numbered <id>. */
+void pgw_prepared_format_name(uint64_t id, char buf[PGW_PREPARED_NAME_MAX]);
 struct pgw_prepared *pgw_prepared_ref(struct pgw_prepared *p);
 /* Drops a reference; the last one frees it. NULL is fine. */
 void pgw_prepared_unref(struct pgw_prepared *p);
@@ -46,14 +55,22 @@ struct pgw_held_stmts {
 	struct pgw_held_stmt *by_id;
 	struct pgw_held_stmt *lru;
 	size_t count;
+	size_t bytes; /* of their bodies: what keeps them alive in pgward's memory */
+	/* closed by pgward, but the server skipped the Close (an error earlier in its batch):
+	 * closed again with the next Parse of pgward's */
+	uint64_t lost[16];
+	uint8_t nlost;
 };
+/* A server keeps no more than this many bytes of statements, whatever their number. */
+#define PGW_HELD_BYTES_MAX (4u << 20)
 
 /* Whether the server holds <p>; if so it becomes the most recently used. */
 bool pgw_held_use(struct pgw_held_stmts *h, const struct pgw_prepared *p);
 /* Records that the server was sent <p>'s Parse. 0, or -1 out of memory (nothing recorded). */
 int pgw_held_add(struct pgw_held_stmts *h, struct pgw_prepared *p) PGW_MUSTCHECK;
 /* The least recently used one, which the caller closes on the server, when more than <max>
- * are held; forgotten here, and the caller's reference. NULL: none to close. */
+ * are held or they weigh more than PGW_HELD_BYTES_MAX; forgotten here, and the caller's
+ * reference. NULL: none to close. */
 struct pgw_prepared *pgw_held_evict(struct pgw_held_stmts *h, size_t max);
 /* Forgets the statement with <id> (the server did not prepare it after all). */
 void pgw_held_forget(struct pgw_held_stmts *h, uint64_t id);

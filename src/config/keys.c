@@ -166,8 +166,10 @@ static const struct config_key pgward_keys[] = {
 /*
  * Payload limits (report finding 3.3.2). Query, Parse, Bind and FunctionCall messages are
  * read whole before they are forwarded, so max_message_size also bounds what one session
- * may hold in memory. The defaults are PostgreSQL's own (a message under 1 GB, 65535
- * parameters): without [limits], pgward refuses nothing the server accepts.
+ * holds of a message (under pool_mode = transaction its named statements' texts are kept
+ * besides, up to 16 MB: src/session/renamed.c). The defaults are PostgreSQL's own (a
+ * message under 1 GB, 65535 parameters): without [limits], pgward refuses nothing the
+ * server accepts.
  */
 static const struct config_key limits_keys[] = {
 	SIZE_KEY(max_message_size, "1073741823", 1024, 1073741823, RELOAD),

@@ -26,16 +26,26 @@ struct pgw_stmt {
 	struct pgw_prepared *prep;
 	uint64_t gen;
 	UT_hash_handle hh;
+	UT_hash_handle hh_gen; /* by gen: a refused Parse is forgotten in constant time */
 };
 
 /* A statement recorded without a tag: a kind no metrics label has (counted as "other"). */
 static const struct pgw_stmt_tag UNTAGGED = {.fp = 0, .kind = UINT8_MAX};
 
-static void stmt_free(struct pgw_stmt *st)
+/* Lets go of what servers know <st> as. */
+static void drop_prep(struct pgw_stmt_map *m, struct pgw_stmt *st)
 {
+	if (st->prep != NULL)
+		m->prepared_bytes -= st->prep->len;
+	pgw_prepared_unref(st->prep);
+	st->prep = NULL;
+}
+
+static void stmt_free(struct pgw_stmt_map *m, struct pgw_stmt *st)
+{
+	drop_prep(m, st);
 	free(st->types);
 	pgw_sql_info_unref(st->info);
-	pgw_prepared_unref(st->prep);
 	free(st->name);
 	free(st);
 }
@@ -61,9 +71,10 @@ int pgw_stmt_map_put(struct pgw_stmt_map *m, const char *name, const struct pgw_
 		st->types = NULL;
 		st->ntypes = 0;
 		st->tag = UNTAGGED;
-		pgw_prepared_unref(st->prep);
-		st->prep = NULL;
+		drop_prep(m, st);
+		HASH_DELETE(hh_gen, m->by_gen, st);
 		st->gen = ++m->last_gen;
+		HASH_ADD(hh_gen, m->by_gen, gen, sizeof(st->gen), st);
 		return 0;
 	}
 	st = calloc(1, sizeof(*st));
@@ -75,6 +86,7 @@ int pgw_stmt_map_put(struct pgw_stmt_map *m, const char *name, const struct pgw_
 	st->tag = UNTAGGED;
 	st->gen = ++m->last_gen;
 	HASH_ADD_KEYPTR(hh, m->head, st->name, strlen(st->name), st);
+	HASH_ADD(hh_gen, m->by_gen, gen, sizeof(st->gen), st);
 	return 0;
 }
 
@@ -129,6 +141,15 @@ uint32_t pgw_stmt_map_param_type(const struct pgw_stmt_map *m, const char *name,
 	return st != NULL && param >= 1 && param <= st->ntypes ? st->types[param - 1] : 0;
 }
 
+void pgw_stmt_map_set_info(struct pgw_stmt_map *m, const char *name,
+			   const struct pgw_sql_info *info)
+{
+	struct pgw_stmt *st = find(m, name);
+
+	if (st != NULL && st->info == NULL && info != NULL)
+		st->info = pgw_sql_info_ref(info);
+}
+
 bool pgw_stmt_map_has(const struct pgw_stmt_map *m, const char *name)
 {
 	return find(m, name) != NULL;
@@ -143,8 +164,9 @@ uint64_t pgw_stmt_map_prepare_take(struct pgw_stmt_map *m, const char *name,
 		pgw_prepared_unref(prep);
 		return 0;
 	}
-	pgw_prepared_unref(st->prep);
+	drop_prep(m, st);
 	st->prep = prep;
+	m->prepared_bytes += prep->len;
 	return st->gen;
 }
 
@@ -157,14 +179,13 @@ struct pgw_prepared *pgw_stmt_map_prepared(const struct pgw_stmt_map *m, const c
 
 void pgw_stmt_map_forget_gen(struct pgw_stmt_map *m, uint64_t gen)
 {
-	struct pgw_stmt *st, *tmp;
+	struct pgw_stmt *st = NULL;
 
-	HASH_ITER (hh, m->head, st, tmp) {
-		if (st->gen == gen) {
-			HASH_DEL(m->head, st);
-			stmt_free(st);
-			return;
-		}
+	HASH_FIND(hh_gen, m->by_gen, &gen, sizeof(gen), st);
+	if (st != NULL) {
+		HASH_DEL(m->head, st);
+		HASH_DELETE(hh_gen, m->by_gen, st);
+		stmt_free(m, st);
 	}
 }
 
@@ -174,7 +195,8 @@ void pgw_stmt_map_remove(struct pgw_stmt_map *m, const char *name)
 
 	if (st != NULL) {
 		HASH_DEL(m->head, st);
-		stmt_free(st);
+		HASH_DELETE(hh_gen, m->by_gen, st);
+		stmt_free(m, st);
 	}
 }
 
@@ -184,7 +206,8 @@ void pgw_stmt_map_clear(struct pgw_stmt_map *m)
 
 	HASH_ITER (hh, m->head, st, tmp) {
 		HASH_DEL(m->head, st);
-		stmt_free(st);
+		HASH_DELETE(hh_gen, m->by_gen, st);
+		stmt_free(m, st);
 	}
 }
 

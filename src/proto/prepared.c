@@ -1,9 +1,12 @@
 /*
- * Interned statements and the set each server holds (prepared.h). Two clients whose Parses
- * carry the same bytes share one statement and one name on servers; bytes that differ in
- * anything (text, a parameter type) are different statements, whatever their hashes.
+ * Interned statements and the set each server holds (prepared.h). Two clients of one scope
+ * (tenant) whose Parses carry the same bytes share one statement and one name on servers;
+ * bytes that differ in anything (text, a parameter type, the scope) are different
+ * statements, whatever their hashes.
  */
 #include "pgward/prepared.h"
+
+#include "pgward/random.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,26 +16,74 @@
 
 static struct pgw_prepared *interned;
 static uint64_t last_id;
+/* The ids are a counter through a keyed permutation: unique, and telling nothing of how
+ * many statements others prepared in between. */
+static uint64_t round_keys[4];
+static bool keyed;
 
-struct pgw_prepared *pgw_prepared_intern(const uint8_t *body, size_t len)
+static uint32_t round_fn(uint32_t half, uint64_t key)
 {
-	struct pgw_prepared *p = NULL;
+	uint64_t z = half ^ key;
 
-	if (len > UINT32_MAX)
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return (uint32_t)(z ^ (z >> 31));
+}
+
+/* A Feistel network: a permutation of the 64-bit numbers whatever its round function. */
+static uint64_t next_id(void)
+{
+	uint64_t n = ++last_id;
+	uint32_t l = (uint32_t)(n >> 32), r = (uint32_t)n;
+
+	if (!keyed) {
+		if (pgw_random_bytes(round_keys, sizeof(round_keys)) < 0)
+			for (size_t i = 0; i < PGW_ARRAY_LEN(round_keys); i++)
+				round_keys[i] = (uint64_t)random() << 32 ^ (uint64_t)random();
+		keyed = true;
+	}
+	for (size_t i = 0; i < PGW_ARRAY_LEN(round_keys); i++) {
+		uint32_t t = l ^ round_fn(r, round_keys[i]);
+
+		l = r;
+		r = t;
+	}
+	return (uint64_t)l << 32 | r;
+}
+
+struct pgw_prepared *pgw_prepared_intern(const char *scope, size_t scope_len, const uint8_t *body,
+					 size_t len)
+{
+	struct pgw_prepared *p, *found = NULL;
+	size_t keylen = 4 + scope_len + len;
+	uint32_t sl = (uint32_t)scope_len;
+
+	if (len > UINT32_MAX || scope_len > UINT16_MAX || keylen > UINT32_MAX)
 		return NULL;
-	HASH_FIND(hh, interned, body, len, p);
-	if (p != NULL)
-		return pgw_prepared_ref(p);
-	p = malloc(sizeof(*p) + len);
-	if (p == NULL)
+	if ((p = malloc(sizeof(*p) + keylen)) == NULL)
 		return NULL;
-	p->id = ++last_id;
-	snprintf(p->name, sizeof(p->name), PGW_PREPARED_PREFIX "_%" PRIu64, p->id);
+	memcpy(p->key, &sl, 4);
+	if (scope_len > 0)
+		memcpy(p->key + 4, scope, scope_len);
+	memcpy(p->key + 4 + scope_len, body, len);
+	HASH_FIND(hh, interned, p->key, keylen, found);
+	if (found != NULL) {
+		free(p);
+		return pgw_prepared_ref(found);
+	}
+	p->id = next_id();
+	pgw_prepared_format_name(p->id, p->name);
 	p->refs = 1;
 	p->len = (uint32_t)len;
-	memcpy(p->body, body, len);
-	HASH_ADD_KEYPTR(hh, interned, p->body, p->len, p);
+	p->body = p->key + 4 + scope_len;
+	p->keylen = (uint32_t)keylen;
+	HASH_ADD_KEYPTR(hh, interned, p->key, p->keylen, p);
 	return p;
+}
+
+void pgw_prepared_format_name(uint64_t id, char buf[PGW_PREPARED_NAME_MAX])
+{
+	snprintf(buf, PGW_PREPARED_NAME_MAX, PGW_PREPARED_PREFIX "_%" PRIu64, id);
 }
 
 struct pgw_prepared *pgw_prepared_ref(struct pgw_prepared *p)
@@ -87,6 +138,7 @@ int pgw_held_add(struct pgw_held_stmts *h, struct pgw_prepared *p)
 	HASH_ADD(hh, h->by_id, stmt->id, sizeof(e->stmt->id), e);
 	DL_PREPEND(h->lru, e);
 	h->count++;
+	h->bytes += p->len;
 	return 0;
 }
 
@@ -98,13 +150,14 @@ static struct pgw_prepared *take(struct pgw_held_stmts *h, struct pgw_held_stmt 
 	HASH_DEL(h->by_id, e);
 	DL_DELETE(h->lru, e);
 	h->count--;
+	h->bytes -= p->len;
 	free(e);
 	return p;
 }
 
 struct pgw_prepared *pgw_held_evict(struct pgw_held_stmts *h, size_t max)
 {
-	if (h->count <= max || h->lru == NULL)
+	if ((h->count <= max && h->bytes <= PGW_HELD_BYTES_MAX) || h->lru == NULL)
 		return NULL;
 	return take(h, h->lru->prev); /* the list's head keeps its tail in prev */
 }

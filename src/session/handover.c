@@ -115,6 +115,11 @@ static size_t context_key(const struct pgw_tenant_sess *t, char *out, size_t out
 	return n > 0 && (size_t)n < outsz ? (size_t)n : 0;
 }
 
+size_t pgw_sess_context_key(const struct pgw_session *s, char *out, size_t outsz)
+{
+	return s->tenant.status != PGW_TENANT_OFF ? context_key(&s->tenant, out, outsz) : 0;
+}
+
 /* The tenant context (tenant.h) as the unnamed statement, closed again after its run. */
 static bool write_context(struct pgw_session *s)
 {

@@ -63,6 +63,61 @@ static void unpin(struct pgw_session *s, const struct pgw_msg_view *m,
 	pgw_sess_sets_clear(s);
 }
 
+static bool discards(const struct pgw_sql_info *info)
+{
+	return (info->flags & PGW_SQL_BIT(PGW_SQL_DISCARD_ALL)) || info->ndeallocates > 0;
+}
+
+/*
+ * A text that runs DISCARD ALL or DEALLOCATE: pgward's statements on the server may go with
+ * it, and are prepared again where needed (forgetting one the server keeps is harmless). A
+ * Parse's runs later, at an Execute, maybe on another server: its statement is marked so
+ * that each Bind of it does the same (bound_discard), and the server's statements are
+ * forgotten again at its next ReadyForQuery.
+ */
+static void parsed_discard(struct pgw_session *s, const struct pgw_msg_view *m,
+			   const struct pgw_sql_info *info)
+{
+	pgw_held_clear(&s->srv->held);
+	if (m->type == 'Q')
+		pgw_sess_stmts_forget(s, info); /* again if the pipeline had the text parsed */
+	if (m->type != 'P')
+		return;
+	s->srv->held_doubt = true;
+	s->stmts_discard = true;
+	pgw_stmt_map_set_info(&s->stmts, (const char *)m->body, info);
+}
+
+/*
+ * A Bind of a statement that runs DISCARD ALL or DEALLOCATE, maybe on another server than
+ * the one it was parsed on: that server's statements of pgward's are forgotten, after a
+ * DISCARD ALL so is whose settings it holds (its next client resets it), and the client's
+ * statements it drops are gone from its map, as directly (when its Execute follows).
+ */
+static void bound_discard(struct pgw_session *s, const struct pgw_msg_view *m)
+{
+	const char *portal = (const char *)m->body, *end = (const char *)m->body + m->len, *stmt;
+	const struct pgw_sql_info *info;
+
+	if (memchr(m->body, '\0', m->len) == NULL)
+		return;
+	stmt = portal + strlen(portal) + 1;
+	if (stmt >= end || memchr(stmt, '\0', (size_t)(end - stmt)) == NULL)
+		return;
+	info = pgw_stmt_map_get(&s->stmts, stmt);
+	if (info == NULL || !discards(info))
+		return;
+	pgw_held_clear(&s->srv->held);
+	s->srv->held_doubt = true;
+	if (info->flags & PGW_SQL_BIT(PGW_SQL_DISCARD_ALL)) {
+		pgw_server_session_unknown(s->srv);
+		pgw_sess_sets_clear(s);
+	}
+	/* once the Bind has gone under its statement's name */
+	pgw_sql_info_unref(s->forget_after_bind);
+	s->forget_after_bind = pgw_sql_info_ref(info);
+}
+
 void pgw_sess_pin_check(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 			const struct pgw_msg_view *m)
 {
@@ -72,6 +127,10 @@ void pgw_sess_pin_check(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 	size_t len;
 
 	switch (m->type) {
+	case 'B':
+		if (s->stmts_discard)
+			bound_discard(s, m);
+		return;
 	case 'P':
 		if (!pinned && !s->renames && m->len > 0 && m->body[0] != '\0') {
 			pgw_sess_pin(s, "a named prepared statement");
@@ -99,6 +158,8 @@ void pgw_sess_pin_check(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 	}
 	switch (info->status) {
 	case PGW_SQL_OK:
+		if (s->renames && discards(info))
+			parsed_discard(s, m, info);
 		/* a library loaded, a dblink connection: no reset clears them, the server goes
 		 * with its client */
 		if (info->flags & PGW_SQL_BIT(PGW_SQL_OUTLIVES_RESET))

@@ -68,25 +68,21 @@ static bool track_statements(struct pgw_session *s, const struct pgw_msg_view *m
 	} else if (m->type == 'Q') {
 		s->srv->unnamed_stmt = false; /* a Query drops it first */
 	}
-	if (info != NULL && s->renames &&
-	    ((info->flags & PGW_SQL_BIT(PGW_SQL_DISCARD_ALL)) || info->ndeallocates > 0)) {
-		/* pgward's statements on the server may go with it: prepared again when needed
-		 * (forgetting one the server keeps is harmless). A Parse's runs later, at an
-		 * Execute: they are forgotten again at the server's next ReadyForQuery. */
-		pgw_held_clear(&s->srv->held);
-		s->srv->held_doubt |= m->type == 'P';
-	}
-	if (m->type == 'Q' && info != NULL) {
-		if (info->flags & PGW_SQL_BIT(PGW_SQL_DISCARD_ALL))
-			pgw_stmt_map_clear(&s->stmts);
-		for (size_t i = 0; i < info->ndeallocates; i++) {
-			if (info->deallocates[i] == NULL)
-				pgw_stmt_map_clear(&s->stmts);
-			else
-				pgw_stmt_map_remove(&s->stmts, info->deallocates[i]);
-		}
-	}
+	if (m->type == 'Q' && info != NULL)
+		pgw_sess_stmts_forget(s, info);
 	return true;
+}
+
+void pgw_sess_stmts_forget(struct pgw_session *s, const struct pgw_sql_info *info)
+{
+	if (info->flags & PGW_SQL_BIT(PGW_SQL_DISCARD_ALL))
+		pgw_stmt_map_clear(&s->stmts);
+	for (size_t i = 0; i < info->ndeallocates; i++) {
+		if (info->deallocates[i] == NULL)
+			pgw_stmt_map_clear(&s->stmts);
+		else
+			pgw_stmt_map_remove(&s->stmts, info->deallocates[i]);
+	}
 }
 
 /* Queues <run> bytes of passed messages for the server, so what follows can be looked at
@@ -144,7 +140,7 @@ static ssize_t inspect_whole(struct pgw_session *s, const struct pgw_msg_hdr *h)
 	bool ok;
 
 	init_ctx(s, &ctx);
-	if (pgw_sess_rename_duplicate(s, &m, &ctx.refusal)) {
+	if (pgw_sess_rename_refusal(s, &m, &ctx.refusal)) {
 		/* a name no client has: the server's failing Parse touches no statement */
 		if (!pgw_sess_refuse(s, h->type, PGW_PREPARED_PREFIX ".refused", &ctx.refusal))
 			return -1;
@@ -288,6 +284,7 @@ static bool on_message(struct pgw_session *s, const struct pgw_msg_hdr *h, size_
 		case PGW_RENAME_SENT:
 			pgw_metrics_sent(&s->metrics, h->type);
 			*avail = pgw_rbuf_len(&s->client.in);
+			pgw_sess_forget_after_bind(s);
 			return true;
 		case PGW_RENAME_FAILED:
 			pgw_sess_fail(s, "53200", "pgward: out of memory");
@@ -303,6 +300,7 @@ static bool on_message(struct pgw_session *s, const struct pgw_msg_hdr *h, size_
 		}
 		pgw_metrics_sent(&s->metrics, h->type);
 	}
+	pgw_sess_forget_after_bind(s);
 	take = PGW_MIN(total, *avail - *run);
 	*run += take;
 	s->client_left = (uint32_t)(total - take);

@@ -5,12 +5,13 @@
  * own Parse on a server that does not hold it yet. So twenty clients may each have their
  * "S_1" on one server, and a client's statement is there on every server it gets.
  *
- * What the client sees stays what PostgreSQL would show it: a Parse of a statement the
- * server holds already is sent under a name of pgward's that is closed at once, so it fails
- * exactly when the client's would (in an aborted transaction, after an earlier error of the
- * batch, a table dropped since); a Parse of a name the client has is refused with 42P05; a
- * Parse the server refuses or skips is forgotten (the tracker's undo). Names the client does
- * not have go to the server as they are (a statement PREPAREd in SQL by a pinned client),
+ * What the client sees stays what PostgreSQL would show it: a client's Parse is always sent
+ * (the name closed first), so it fails exactly when the client's would and makes a fresh
+ * plan; a Parse of a name the client has is refused with 42P05; a Parse the server refuses
+ * or skips is forgotten (the tracker's undo), and so is a statement whose Bind or Describe
+ * fails (a plan a table change made stale is prepared again). Statements are shared within
+ * one tenant only (prepared.h), and one client's weigh at most RENAMED_BYTES_MAX. Names the client
+ * does not have go to the server as they are (a statement PREPAREd in SQL by a pinned client),
  * except pgward's own, which no client reaches: "does not exist" for Bind and Describe,
  * nothing to close for Close.
  * Never sends a client's name that starts with pgward's prefix.
@@ -22,12 +23,16 @@
 #include "pgward/prepared.h"
 #include "pgward/proxy.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <event2/buffer.h>
 
-/* The name of pgward's stand-in for a client's Parse of a statement the server holds. */
-static const char skip_name[] = PGW_PREPARED_PREFIX ".parsed";
+/* A name of pgward's no statement has: what a client's Close of a name of pgward's closes. */
+static const char none_name[] = PGW_PREPARED_PREFIX ".none";
+
+/* What one client's named statements may weigh in pgward (their texts and types). */
+#define RENAMED_BYTES_MAX (16u << 20)
 
 static bool reserved(const char *name)
 {
@@ -35,12 +40,30 @@ static bool reserved(const char *name)
 }
 
 /* The tracker's undo: the server did not run a Parse under pgward's name. */
+/* Not a Parse's undo: the server still holds the statement, which is closed later (a Close
+ * of pgward's it skipped, a Bind or Describe that failed: a plan a table change made stale). */
+#define UNDO_CLOSE UINT64_MAX
+
 static void undo(void *arg, uint64_t server_id, uint64_t client_gen)
 {
 	struct pgw_session *s = arg;
+	struct pgw_held_stmts *h = s->srv != NULL ? &s->srv->held : NULL;
 
-	if (server_id != 0 && s->srv != NULL)
-		pgw_held_forget(&s->srv->held, server_id);
+	if (client_gen == UNDO_CLOSE) {
+		if (h == NULL)
+			return;
+		pgw_held_forget(h, server_id);
+		for (uint8_t i = 0; i < h->nlost; i++)
+			if (h->lost[i] == server_id)
+				return;
+		if (h->nlost < PGW_ARRAY_LEN(h->lost))
+			h->lost[h->nlost++] = server_id;
+		else
+			s->srv->gone = true; /* closed when its client lets go, never reused */
+		return;
+	}
+	if (server_id != 0 && h != NULL)
+		pgw_held_forget(h, server_id);
 	if (client_gen != 0)
 		pgw_stmt_map_forget_gen(&s->stmts, client_gen);
 }
@@ -48,6 +71,20 @@ static void undo(void *arg, uint64_t server_id, uint64_t client_gen)
 static bool own(struct pgw_session *s, const struct pgw_own_msg *m, const struct pgw_own_answer *a)
 {
 	return pgw_server_own(s->srv, m, a) == 0;
+}
+
+/* Closes statement <id> of pgward's on the server; should the server skip it, it is closed
+ * again later (UNDO_CLOSE). */
+static bool close_stmt(struct pgw_session *s, uint64_t id, const char *name)
+{
+	struct pgw_server *srv = s->srv;
+
+	if (!own(s, &(struct pgw_own_msg){.type = 'C', .kind = 'S', .name = name}, NULL))
+		return false;
+	pgw_tracker_set_undo(&srv->tracker, id, UNDO_CLOSE);
+	srv->tracker.undo = undo;
+	srv->tracker.undo_arg = s;
+	return true;
 }
 
 static void write_parse(struct pgw_server *srv, const char *name, const struct pgw_prepared *p)
@@ -70,9 +107,16 @@ static bool prepare(struct pgw_session *s, struct pgw_prepared *p, uint64_t clie
 	/* a reload to 0 leaves clients that rename: they keep one statement per server */
 	size_t max = (size_t)PGW_MAX(pgw.cfg.max_prepared_statements, 1);
 
+	while (srv->held.nlost > 0) {
+		uint64_t id = srv->held.lost[--srv->held.nlost];
+		char lost[PGW_PREPARED_NAME_MAX];
+
+		pgw_prepared_format_name(id, lost);
+		if (!close_stmt(s, id, lost))
+			return false;
+	}
 	while ((old = pgw_held_evict(&srv->held, max - 1)) != NULL) {
-		bool ok = own(s, &(struct pgw_own_msg){.type = 'C', .kind = 'S', .name = old->name},
-			      NULL);
+		bool ok = close_stmt(s, old->id, old->name);
 
 		pgw_prepared_unref(old);
 		if (!ok)
@@ -90,27 +134,16 @@ static bool prepare(struct pgw_session *s, struct pgw_prepared *p, uint64_t clie
 	return pgw_held_add(&srv->held, p) == 0;
 }
 
-/*
- * The client's Parse of a statement the server holds: the same Parse under a name of
- * pgward's, closed at once, answers as the client's would have (an aborted transaction
- * refuses it unless it ends the transaction; a table dropped since fails it).
- */
-static bool parse_stand_in(struct pgw_session *s, struct pgw_prepared *p, uint64_t client_gen)
-{
-	struct pgw_server *srv = s->srv;
-
-	write_parse(srv, skip_name, p);
-	if (pgw_tracker_push(&srv->tracker, 'P', PGW_RESP_PASS, NULL, 0) < 0)
-		return false;
-	pgw_tracker_set_undo(&srv->tracker, 0, client_gen);
-	srv->tracker.undo = undo;
-	srv->tracker.undo_arg = s;
-	return own(s, &(struct pgw_own_msg){.type = 'C', .kind = 'S', .name = skip_name}, NULL);
-}
-
 bool pgw_sess_rename_parse(struct pgw_session *s, const char *name, const uint8_t *rest, size_t len)
 {
-	struct pgw_prepared *p = pgw_prepared_intern(rest, len);
+	char scope[1024];
+	size_t scope_len = pgw_sess_context_key(s, scope, sizeof(scope));
+	struct pgw_prepared *p;
+
+	/* a context too long to key shares with no one */
+	if (scope_len == 0 && s->tenant.status != PGW_TENANT_OFF)
+		scope_len = (size_t)snprintf(scope, sizeof(scope), "session %" PRIu64, s->id);
+	p = pgw_prepared_intern(scope, scope_len, rest, len);
 	uint64_t gen;
 	bool ok;
 
@@ -121,22 +154,41 @@ bool pgw_sess_rename_parse(struct pgw_session *s, const char *name, const uint8_
 		pgw_prepared_unref(p);
 		return false;
 	}
-	ok = pgw_held_use(&s->srv->held, p) ? parse_stand_in(s, p, gen) : prepare(s, p, gen);
+	/* prepared again even where the server holds it: the client's Parse is parsed, as
+	 * directly, so it fails where the client's would, and a plan a table change made stale
+	 * is made anew */
+	ok = prepare(s, p, gen);
 	pgw_prepared_unref(p);
 	return ok;
 }
 
-bool pgw_sess_rename_duplicate(struct pgw_session *s, const struct pgw_msg_view *m,
-			       struct pgw_refusal *r)
+bool pgw_sess_rename_refusal(struct pgw_session *s, const struct pgw_msg_view *m,
+			     struct pgw_refusal *r)
 {
 	const char *name = (const char *)m->body;
 
 	if (!s->renames || m->type != 'P' || m->len == 0 || name[0] == '\0' ||
-	    memchr(m->body, '\0', m->len) == NULL || !pgw_stmt_map_has(&s->stmts, name))
+	    memchr(m->body, '\0', m->len) == NULL)
 		return false;
-	*r = (struct pgw_refusal){.rule = "prepared_statement", .sqlstate = "42P05"};
-	snprintf(r->message, sizeof(r->message), "prepared statement \"%s\" already exists", name);
-	return true;
+	if (pgw_stmt_map_has(&s->stmts, name)) {
+		*r = (struct pgw_refusal){.rule = "prepared_statement", .sqlstate = "42P05"};
+		snprintf(r->message, sizeof(r->message), "prepared statement \"%s\" already exists",
+			 name);
+		return true;
+	}
+	if (s->stmts.prepared_bytes + m->len > RENAMED_BYTES_MAX) {
+		*r = (struct pgw_refusal){.rule = "prepared_statements_size", .sqlstate = "54000"};
+		snprintf(r->message, sizeof(r->message),
+			 "pgward: the session's named prepared statements would exceed %u bytes "
+			 "(rule prepared_statements_size)",
+			 RENAMED_BYTES_MAX);
+		snprintf(r->hint, sizeof(r->hint),
+			 "Close the statements the session no longer uses, or use unnamed ones; "
+			 "with max_prepared_statements = 0 a named statement pins the client "
+			 "instead.");
+		return true;
+	}
+	return false;
 }
 
 /* A Bind or Describe naming statement <stmt>, <at> bytes into the message: under pgward's
@@ -168,6 +220,10 @@ static enum pgw_rename send_renamed(struct pgw_session *s, const uint8_t *msg, s
 	evbuffer_add(srv->conn.out, msg + after, total - after);
 	if (pgw_tracker_push(&srv->tracker, (char)msg[0], PGW_RESP_PASS, NULL, 0) < 0)
 		return PGW_RENAME_FAILED;
+	/* should it fail (a plan a table change made stale), prepared again next time */
+	pgw_tracker_set_undo(&srv->tracker, p->id, UNDO_CLOSE);
+	srv->tracker.undo = undo;
+	srv->tracker.undo_arg = s;
 	return PGW_RENAME_SENT;
 }
 
@@ -213,7 +269,7 @@ enum pgw_rename pgw_sess_rename(struct pgw_session *s, const struct pgw_msg_hdr 
 			if (!reserved(name))
 				return PGW_RENAME_FORWARD;
 			if (!own(s,
-				 &(struct pgw_own_msg){.type = 'C', .kind = 'S', .name = skip_name},
+				 &(struct pgw_own_msg){.type = 'C', .kind = 'S', .name = none_name},
 				 &(struct pgw_own_answer){.action = PGW_RESP_PASS}))
 				return PGW_RENAME_FAILED;
 			r = PGW_RENAME_SENT;

@@ -16,6 +16,7 @@
 #include "pgward/server_auth.h"
 #include "pgward/server_own.h"
 #include "pgward/session.h"
+#include "pgward/sql.h"
 #include "pgward/startup.h"
 #include "pgward/startup_view.h"
 #include "pgward/tenant.h"
@@ -109,6 +110,11 @@ struct pgw_session {
 	bool txn_pooled;
 	bool renames;		   /* ...with its named statements renamed on servers (renamed.c) */
 	struct pgw_sess_sets sets; /* ...and its SETs carried to every server it gets (sets.c) */
+	/* ...it prepared a DISCARD ALL or DEALLOCATE: its Binds are looked at (pin.c) */
+	bool stmts_discard;
+	/* ...the classification of such a statement being bound: what it drops is dropped from
+	 * the map once the Bind is sent (pgw_sess_forget_after_bind) */
+	const struct pgw_sql_info *forget_after_bind;
 	/* ...the body of a named Parse the job serializer rewrote, for renamed.c */
 	uint8_t *renamed_body;
 	size_t renamed_body_len;
@@ -304,6 +310,22 @@ bool pgw_sess_refuse(struct pgw_session *s, char type, const char *stmt_name,
 bool pgw_sess_admin_startup(struct pgw_session *s);
 /* The console login succeeded: drop the server connection and answer locally. */
 void pgw_sess_admin_begin(struct pgw_session *s);
+/* relay_client.c: what a Query's DISCARD ALL or DEALLOCATE drops of the session's
+ * prepared statements, dropped from its map. */
+void pgw_sess_stmts_forget(struct pgw_session *s, const struct pgw_sql_info *info);
+static inline void pgw_sess_forget_after_bind(struct pgw_session *s)
+{
+	if (s->forget_after_bind != NULL) {
+		pgw_sess_stmts_forget(s, s->forget_after_bind);
+		pgw_sql_info_unref(s->forget_after_bind);
+		s->forget_after_bind = NULL;
+	}
+}
+
+/* handover.c: what identifies the client's tenant context (identity, organizations) into
+ * <out>; 0 without a context or when it does not fit. */
+size_t pgw_sess_context_key(const struct pgw_session *s, char *out, size_t outsz);
+
 /* sets.c: pool_mode = transaction, the client's session SETs on every server it gets. */
 /* A Query with PGW_SQL_SESSION_SET passed: true if its settings are noted (kept once it
  * commits), false if the client must be pinned instead. */
@@ -340,10 +362,10 @@ enum pgw_rename pgw_sess_rename(struct pgw_session *s, const struct pgw_msg_hdr 
  * (recorded in the session's map already). False out of memory. */
 bool pgw_sess_rename_parse(struct pgw_session *s, const char *name, const uint8_t *rest,
 			   size_t len);
-/* Whether <m> is a Parse of a name the client has, refused then with <r> as PostgreSQL
- * would. */
-bool pgw_sess_rename_duplicate(struct pgw_session *s, const struct pgw_msg_view *m,
-			       struct pgw_refusal *r);
+/* Whether <m> is a Parse to refuse with <r>: of a name the client has (42P05, as PostgreSQL
+ * refuses it), or beyond what a client's statements may weigh (54000). */
+bool pgw_sess_rename_refusal(struct pgw_session *s, const struct pgw_msg_view *m,
+			     struct pgw_refusal *r);
 static inline bool pgw_sess_renames(const struct pgw_session *s, char type)
 {
 	return s->renames && (type == 'P' || type == 'B' || type == 'D' || type == 'C');

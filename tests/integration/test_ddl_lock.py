@@ -121,12 +121,15 @@ def transcript(endpoint):
 
 
 def normalized(msgs):
-    """Messages with what differs between runs (backend pids, OIDs in errors) left out."""
+    """Messages with what differs between runs (backend pids, OIDs in errors, pgward's names
+    for prepared statements under transaction pooling) left out."""
     out = []
     for m in msgs:
         if m.type == "E":
             f = m.fields()
             out.append(("E", f["C"], re.sub(r"\d+", "N", f["M"])))
+        elif m.type == "D":
+            out.append(("D", tuple(re.sub(rb"pgward_\d+", b"pgward_N", v) if v else v for v in m.data_row())))
         else:
             out.append((m.type, m.body))
     return out
@@ -144,12 +147,13 @@ def test_client_sees_exactly_its_own_answers(pg, pgward_factory):
     assert "CREATE INDEX" in tags and tags.count("ALTER TABLE") == 3, tags
     rows = [m.data_row() for m in injected if m.type == "D"]
     assert [b"0"] in rows and [b"42"] in rows, rows
-    names = [r[0] for r in rows[-3:-1]]  # pg_prepared_statements, before the last SHOW
     if POOLED and POOL_MODE == "transaction":
-        # the client's statements, under pgward's names on the server (README, Transaction pooling)
-        assert len(names) == 2 and all(n.startswith(b"pgward_") for n in names), rows
+        # the client's statements, under pgward's names on whichever server the listing ran
+        # (README, Transaction pooling)
+        assert [b"ddl"] not in rows and [b"d2"] not in rows, rows
+        assert any(r[0].startswith(b"pgward_") for r in rows if r and r[0]), rows
     else:
-        assert names == [b"d2", b"ddl"], rows
+        assert [r[0] for r in rows[-3:-1]] == [b"d2", b"ddl"], rows  # before the last SHOW
     assert [b"pgward.lock_timeout"] not in rows
 
 

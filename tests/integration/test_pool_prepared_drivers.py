@@ -43,8 +43,8 @@ POOL_SIZE = 2
 PGWARD_NAME = re.compile(r"pgward_[0-9]+")
 
 # pgJDBC without assumeMinServerVersion sends SET extra_float_digits and SET application_name
-# after its login, and a SET pins a client under transaction pooling: with it, they are
-# startup parameters instead (what any transaction pooler asks of pgJDBC's users).
+# after its login (as one-shot statements, which follow the client: test_pool_sets.py); with
+# it, they are startup parameters. Both are run below.
 JDBC_PROPS = {"user": SCRAM_USER, "password": SCRAM_PASSWORD, "prepareThreshold": "1",
               "assumeMinServerVersion": "9.0", "autosave": "never", "gssEncMode": "disable",
               "sslmode": "disable", "connectTimeout": "10"}
@@ -119,7 +119,7 @@ def spawn(cmd, stdin, env):
 
 
 def start_jdbc(classes, port, connections, rounds, **props):
-    spec = dict(JDBC_PROPS, **props)
+    spec = {k: v for k, v in dict(JDBC_PROPS, **props).items() if v is not None}  # None: left out
     spec.update({"test.url": "jdbc:postgresql://127.0.0.1:%d/postgres" % port, "test.connections": connections,
                  "test.rounds": rounds, "test.table": TABLE})
     return spawn(["java", "-cp", "%s:%s" % (classes, JDBC_JAR), "JdbcPrepared"],
@@ -219,18 +219,20 @@ def test_pgjdbc_names_every_connections_statements_alike(pg, jdbc, batch_table):
         assert held["S_3"] == "SELECT pg_backend_pid()", held
 
 
-@pytest.mark.parametrize("cache", [None, "0"], ids=["statement-cache", "no-cache"])
-def test_pgjdbc_statements_follow_six_connections_on_two_servers(pg, txn_pool, jdbc, batch_table, cache):
+@pytest.mark.parametrize("props", [{}, {"preparedStatementCacheQueries": "0"}, {"assumeMinServerVersion": None}],
+                         ids=["statement-cache", "no-cache", "driver-sets"])
+def test_pgjdbc_statements_follow_six_connections_on_two_servers(pg, txn_pool, jdbc, batch_table, props):
     """Goal of a pgJDBC client: run its S_1 on a server where another client's S_1 is another
     statement, or lose its statements when it gets another server. Six connections on a pool
     of two, round after round one of them inside a transaction (every fourth one fails, runs
     two statements the aborted transaction refuses and rolls back: pgJDBC's ROLLBACK is a
     named statement too, parsed by each connection once): every result is the client's own,
     statements follow clients to the other backend, nobody is pinned. Without pgJDBC's
-    statement cache every round also closes a statement (Close) and prepares a new name."""
+    statement cache every round also closes a statement (Close) and prepares a new name;
+    without assumeMinServerVersion pgJDBC SETs its settings after the login, which follow
+    each connection too."""
     pw = txn_pool(default_pool_size=POOL_SIZE, query_wait_timeout=30)
     n, rounds = 6, 12
-    props = {} if cache is None else {"preparedStatementCacheQueries": cache}
     with Backends(pg) as seen:
         lines = finish_jdbc(start_jdbc(jdbc, pw.port, n, rounds, **props), pw)
     pids = check_jdbc(lines, n, rounds, pg)

@@ -15,7 +15,7 @@
 
 static struct pgw_prepared *intern(const char *text)
 {
-	return pgw_prepared_intern((const uint8_t *)text, strlen(text) + 1);
+	return pgw_prepared_intern("", 0, (const uint8_t *)text, strlen(text) + 1);
 }
 
 static void test_same_bytes_same_statement(void **state)
@@ -24,9 +24,18 @@ static void test_same_bytes_same_statement(void **state)
 	(void)state;
 	assert_ptr_equal(a, b);
 	assert_int_equal(a->refs, 2);
-	c = pgw_prepared_intern((const uint8_t *)"SELECT 1\0\0\1", 11); /* one parameter type */
+	c = pgw_prepared_intern("", 0, (const uint8_t *)"SELECT 1\0\0\1", 11); /* a type */
 	assert_ptr_not_equal(a, c);
 	assert_true(c->id != a->id);
+	assert_memory_equal(c->body, "SELECT 1\0\0\1", 11);
+	{
+		/* the same bytes of another tenant: another statement */
+		struct pgw_prepared *t = pgw_prepared_intern("alice", 5, a->body, a->len);
+
+		assert_ptr_not_equal(t, a);
+		assert_int_equal(t->len, a->len);
+		pgw_prepared_unref(t);
+	}
 	assert_int_equal(strncmp(a->name, "pgward_", 7), 0);
 	assert_string_not_equal(a->name, c->name);
 	assert_int_equal(pgw_prepared_count(), 2);
@@ -63,8 +72,10 @@ static void test_least_recently_used_goes_first(void **state)
 	pgw_held_forget(&h, p[2]->id);
 	assert_false(pgw_held_use(&h, p[2]));
 	assert_int_equal(h.count, 2);
+	assert_int_equal(h.bytes, p[0]->len + p[3]->len);
 	pgw_held_clear(&h);
 	assert_int_equal(h.count, 0);
+	assert_int_equal(h.bytes, 0);
 	assert_null(h.lru);
 	for (int i = 0; i < 4; i++) {
 		assert_int_equal(p[i]->refs, 1); /* the set let go of every reference */
