@@ -139,14 +139,13 @@ bool pgw_sess_rename_parse(struct pgw_session *s, const char *name, const uint8_
 	char scope[1024];
 	size_t scope_len = pgw_sess_context_key(s, scope, sizeof(scope));
 	struct pgw_prepared *p;
+	uint64_t gen;
+	bool ok;
 
 	/* a context too long to key shares with no one */
 	if (scope_len == 0 && s->tenant.status != PGW_TENANT_OFF)
 		scope_len = (size_t)snprintf(scope, sizeof(scope), "session %" PRIu64, s->id);
 	p = pgw_prepared_intern(scope, scope_len, rest, len);
-	uint64_t gen;
-	bool ok;
-
 	if (p == NULL)
 		return false;
 	gen = pgw_stmt_map_prepare_take(&s->stmts, name, pgw_prepared_ref(p));
