@@ -150,6 +150,9 @@ static inline uint32_t pgw_tracker_pending(const struct pgw_tracker *t)
 	return t->count;
 }
 
+/* True when every request in flight is one of pgward's whose answer is swallowed. */
+bool pgw_tracker_only_swallowed(const struct pgw_tracker *t);
+
 void pgw_tracker_free(struct pgw_tracker *t);
 
 #endif

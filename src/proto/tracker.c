@@ -259,6 +259,14 @@ struct pgw_resp_verdict pgw_tracker_on_error(struct pgw_tracker *t, const char *
 	return on_answer(t, 'E', sqlstate);
 }
 
+bool pgw_tracker_only_swallowed(const struct pgw_tracker *t)
+{
+	for (uint32_t i = 0; i < t->count; i++)
+		if (t->ring[(t->head + i) & (t->cap - 1)].action != PGW_RESP_SWALLOW)
+			return false;
+	return true;
+}
+
 void pgw_tracker_free(struct pgw_tracker *t)
 {
 	while (t->count)

@@ -13,6 +13,7 @@
  */
 #include "session-int.h"
 
+#include "pgward/codec.h"
 #include "pgward/log.h"
 #include "pgward/sql.h"
 
@@ -96,14 +97,14 @@ static void parsed_discard(struct pgw_session *s, const struct pgw_msg_view *m,
  */
 static void bound_discard(struct pgw_session *s, const struct pgw_msg_view *m)
 {
-	const char *portal = (const char *)m->body, *end = (const char *)m->body + m->len, *stmt;
 	const struct pgw_sql_info *info;
+	struct pgw_reader r;
+	const char *stmt;
 
-	if (memchr(m->body, '\0', m->len) == NULL)
-		return;
-	stmt = portal + strlen(portal) + 1;
-	if (stmt >= end || memchr(stmt, '\0', (size_t)(end - stmt)) == NULL)
-		return;
+	pgw_reader_init(&r, m->body, m->len);
+	pgw_read_cstr(&r); /* the portal */
+	if ((stmt = pgw_read_cstr(&r)) == NULL)
+		return; /* malformed: the server refuses it */
 	info = pgw_stmt_map_get(&s->stmts, stmt);
 	if (info == NULL || !discards(info))
 		return;

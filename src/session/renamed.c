@@ -73,17 +73,21 @@ static bool own(struct pgw_session *s, const struct pgw_own_msg *m, const struct
 	return pgw_server_own(s->srv, m, a) == 0;
 }
 
+/* The newest request's undo (tracker.h), told to this session. */
+static void on_undo(struct pgw_session *s, uint64_t server_id, uint64_t client_gen)
+{
+	pgw_tracker_set_undo(&s->srv->tracker, server_id, client_gen);
+	s->srv->tracker.undo = undo;
+	s->srv->tracker.undo_arg = s;
+}
+
 /* Closes statement <id> of pgward's on the server; should the server skip it, it is closed
  * again later (UNDO_CLOSE). */
 static bool close_stmt(struct pgw_session *s, uint64_t id, const char *name)
 {
-	struct pgw_server *srv = s->srv;
-
 	if (!own(s, &(struct pgw_own_msg){.type = 'C', .kind = 'S', .name = name}, NULL))
 		return false;
-	pgw_tracker_set_undo(&srv->tracker, id, UNDO_CLOSE);
-	srv->tracker.undo = undo;
-	srv->tracker.undo_arg = s;
+	on_undo(s, id, UNDO_CLOSE);
 	return true;
 }
 
@@ -128,9 +132,7 @@ static bool prepare(struct pgw_session *s, struct pgw_prepared *p, uint64_t clie
 	if ((client_gen != 0 ? pgw_tracker_push(&srv->tracker, 'P', PGW_RESP_PASS, NULL, 0)
 			     : pgw_tracker_push_own(&srv->tracker, 'P', 0, NULL, 0, 0)) < 0)
 		return false;
-	pgw_tracker_set_undo(&srv->tracker, p->id, client_gen);
-	srv->tracker.undo = undo;
-	srv->tracker.undo_arg = s;
+	on_undo(s, p->id, client_gen);
 	return pgw_held_add(&srv->held, p) == 0;
 }
 
@@ -220,47 +222,34 @@ static enum pgw_rename send_renamed(struct pgw_session *s, const uint8_t *msg, s
 	if (pgw_tracker_push(&srv->tracker, (char)msg[0], PGW_RESP_PASS, NULL, 0) < 0)
 		return PGW_RENAME_FAILED;
 	/* should it fail (a plan a table change made stale), prepared again next time */
-	pgw_tracker_set_undo(&srv->tracker, p->id, UNDO_CLOSE);
-	srv->tracker.undo = undo;
-	srv->tracker.undo_arg = s;
+	on_undo(s, p->id, UNDO_CLOSE);
 	return PGW_RENAME_SENT;
-}
-
-/* A string of the message at <at>, or NULL when it does not end inside it. */
-static const char *cstr_at(const uint8_t *msg, size_t total, size_t at)
-{
-	return at < total && memchr(msg + at, '\0', total - at) != NULL ? (const char *)msg + at
-									: NULL;
 }
 
 enum pgw_rename pgw_sess_rename(struct pgw_session *s, const struct pgw_msg_hdr *h)
 {
 	const uint8_t *msg = pgw_rbuf_data(&s->client.in);
-	size_t total = (size_t)h->len + 1, at = PGW_HDR_LEN;
+	size_t total = (size_t)h->len + 1;
+	struct pgw_reader r;
 	const char *name;
-	enum pgw_rename r;
+	enum pgw_rename sent;
 
+	pgw_reader_init(&r, msg + PGW_HDR_LEN, total - PGW_HDR_LEN);
 	switch (h->type) {
 	case 'P':
-		name = cstr_at(msg, total, at);
+		name = pgw_read_cstr(&r);
 		if (name == NULL || name[0] == '\0')
 			return PGW_RENAME_FORWARD;
-		at += strlen(name) + 1;
-		if (!pgw_sess_rename_parse(s, name, msg + at, total - at))
+		if (!pgw_sess_rename_parse(s, name, r.p, r.left))
 			return PGW_RENAME_FAILED;
-		r = PGW_RENAME_SENT;
+		sent = PGW_RENAME_SENT;
 		break;
 	case 'B': /* portal, then statement */
-		name = cstr_at(msg, total, at);
-		if (name == NULL)
-			return PGW_RENAME_FORWARD;
-		at += strlen(name) + 1;
-		/* fall through */
-	case 'D':
+	case 'D': /* 'S' or 'P', then statement or portal */
 	case 'C':
-		if (h->type != 'B' && (total <= at || msg[at++] != 'S'))
-			return PGW_RENAME_FORWARD; /* a portal's */
-		name = cstr_at(msg, total, at);
+		if (h->type == 'B' ? pgw_read_cstr(&r) == NULL : pgw_read_u8(&r) != 'S')
+			return PGW_RENAME_FORWARD; /* malformed, or a portal's */
+		name = pgw_read_cstr(&r);
 		if (name == NULL || name[0] == '\0')
 			return PGW_RENAME_FORWARD;
 		if (h->type == 'C') {
@@ -271,15 +260,15 @@ enum pgw_rename pgw_sess_rename(struct pgw_session *s, const struct pgw_msg_hdr 
 				 &(struct pgw_own_msg){.type = 'C', .kind = 'S', .name = none_name},
 				 &(struct pgw_own_answer){.action = PGW_RESP_PASS}))
 				return PGW_RENAME_FAILED;
-			r = PGW_RENAME_SENT;
+			sent = PGW_RENAME_SENT;
 			break;
 		}
-		r = send_renamed(s, msg, total, name, at);
+		sent = send_renamed(s, msg, total, name, (size_t)((const uint8_t *)name - msg));
 		break;
 	default:
 		return PGW_RENAME_FORWARD;
 	}
-	if (r == PGW_RENAME_SENT)
+	if (sent == PGW_RENAME_SENT)
 		pgw_rbuf_drain(&s->client.in, total);
-	return r;
+	return sent;
 }

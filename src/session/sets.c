@@ -68,18 +68,6 @@ static bool ensure(struct pgw_sess_set **v)
 	return *v != NULL;
 }
 
-/* Nothing of the client's is in flight: only pgward's own messages, whose answers it
- * swallows (the Close of an unnamed statement a handover put in front). */
-static bool nothing_in_flight(const struct pgw_server *srv)
-{
-	const struct pgw_tracker *t = &srv->tracker;
-
-	for (uint32_t i = 0; i < t->count; i++)
-		if (t->ring[(t->head + i) & (t->cap - 1)].action != PGW_RESP_SWALLOW)
-			return false;
-	return true;
-}
-
 /* No statement of the text opens or ends a transaction block. */
 static bool no_transaction_control(const struct pgw_sql_info *info)
 {
@@ -96,12 +84,14 @@ bool pgw_sess_sets_note(struct pgw_session *s, const struct pgw_msg_view *m,
 	struct pgw_server *srv = s->srv;
 
 	/* a Query, or the unnamed statement's Parse opening a batch (a driver's one-shot SET:
-	 * Parse, Bind, Execute, Sync); a named one could run again later, unseen */
+	 * Parse, Bind, Execute, Sync); a named one could run again later, unseen. Nothing of the
+	 * client's in flight: only pgward's own messages, such as the Close of an unnamed
+	 * statement a handover put in front. */
 	bool parse = m->type == 'P' && m->len > 0 && m->body[0] == '\0';
 
 	if ((m->type != 'Q' && !parse) || t->npending > 0 || srv->tx_status != 'I' ||
-	    !nothing_in_flight(srv) || srv->tracker.batch_open || !no_transaction_control(info) ||
-	    !ensure(&t->pending))
+	    !pgw_tracker_only_swallowed(&srv->tracker) || srv->tracker.batch_open ||
+	    !no_transaction_control(info) || !ensure(&t->pending))
 		return false;
 	for (size_t i = 0; i < info->ngucs; i++) {
 		const struct pgw_sql_guc *g = &info->gucs[i];
