@@ -124,16 +124,21 @@ enum pgw_sql_flag {
 				       or next to other statements of an extended-protocol batch */
 	PGW_SQL_SESSION_STATE,	    /* leaves something in the session past its transaction:
 				       SET or RESET (not LOCAL), set_config() not surely local,
-				       PREPARE, LISTEN, a cursor WITH HOLD, a temporary relation,
-				       LOAD, a session advisory lock, a dblink connection,
-				       setseed() (session_state.c); under pool_mode = transaction
-				       it pins the client to its server */
+				       PREPARE, LOAD, a dblink connection, setseed()
+				       (session_state.c); under pool_mode = transaction it pins
+				       the client to its server */
 	PGW_SQL_OUTLIVES_RESET,	    /* what DISCARD ALL leaves in a backend: LOAD, a dblink
 				       connection (session_state.c) */
 	PGW_SQL_SESSION_SET,	    /* SET or RESET of the session that pgward can write again on
 				       another backend (its gucs entry is replayable): under
 				       pool_mode = transaction it follows the client instead of
 				       pinning it (src/session/sets.c) */
+	PGW_SQL_SESSION_HOLD,	    /* leaves in the session what a later statement can take
+				       back (info->holds): LISTEN, a cursor WITH HOLD, a temporary
+				       relation, a session advisory lock; it pins like
+				       SESSION_STATE, until UNLISTEN, CLOSE, DISCARD TEMP or
+				       pg_advisory_unlock_all() takes all of it back
+				       (src/session/pin.c) */
 	PGW_SQL_NFLAGS,
 };
 
@@ -243,6 +248,21 @@ struct pgw_sql_notify {
 	bool function; /* pg_notify(); false: NOTIFY */
 };
 
+/* What a statement leaves in the session, or takes back, that pinning keeps count of. */
+enum pgw_sql_hold_kind {
+	PGW_SQL_HOLD_LISTEN = 0, /* LISTEN channel; UNLISTEN channel or * */
+	PGW_SQL_HOLD_CURSOR,	 /* DECLARE name ... WITH HOLD; CLOSE name or ALL */
+	PGW_SQL_HOLD_TEMP,	 /* a temporary relation; DISCARD TEMP */
+	PGW_SQL_HOLD_ADVISORY,	 /* a session advisory lock; pg_advisory_unlock_all() */
+	PGW_SQL_HOLD_NKINDS,
+};
+
+struct pgw_sql_hold {
+	enum pgw_sql_hold_kind kind;
+	bool take;	  /* true: left in the session; false: taken back */
+	const char *name; /* the channel or cursor; NULL: every one (or a kind without names) */
+};
+
 struct pgw_sql_stmt {
 	enum pgw_sql_kind kind;
 	const char *tag; /* static: "SELECT", "DROP TABLE", "CREATE INDEX", ... */
@@ -282,6 +302,8 @@ struct pgw_sql_info {
 	const struct pgw_sql_notify *notifies;
 	size_t ndeallocates; /* every DEALLOCATE, in order: its name, NULL for DEALLOCATE ALL */
 	const char *const *deallocates;
+	size_t nholds; /* what pinning counts (enum pgw_sql_hold_kind), in text order */
+	const struct pgw_sql_hold *holds;
 	/* private to src/sql */
 	size_t nhits;
 	const struct pgw_sql_hit *hits;

@@ -5,9 +5,12 @@
  * FunctionCall (pgward cannot tell what the function keeps), and whatever the
  * SQL inspection calls session state (PGW_SQL_SESSION_STATE: SET, PREPARE, LISTEN, temporary
  * tables, cursors WITH HOLD, session advisory locks, ...). Once one passes, the client keeps
- * the server it has until it leaves, as under pool_mode = session, or until a DISCARD ALL
- * of its own runs; what even DISCARD ALL leaves (LOAD, a dblink connection) closes the
- * server with its client. A text pgward cannot
+ * the server it has, as under pool_mode = session, until it leaves, until a DISCARD ALL of
+ * its own runs, or, when only what holds.c counts pinned it (LISTEN, cursors WITH HOLD,
+ * temporary relations, advisory locks), until it has taken all of that back. What even
+ * DISCARD ALL leaves (LOAD, a dblink connection) closes the server with its client. While
+ * pinned, its SETs are noted as before (sets.c), so that the server it leaves holds what
+ * its kind says. A text pgward cannot
  * read through (too large, too deep, out of memory) pins too; one the parser refuses the
  * server refuses as well.
  */
@@ -31,14 +34,25 @@ static const enum pgw_sql_flag pinning[] = {
 	PGW_SQL_SET_CONFIG_DYNAMIC,
 };
 
-void pgw_sess_pin(struct pgw_session *s, const char *why)
+void pgw_sess_pinned(struct pgw_session *s)
 {
 	char quoted[200];
 
-	snprintf(s->pinned_by, sizeof(s->pinned_by), "%s", why);
 	s->srv->pinned = true;
 	pgw_info(s->id, "client_pinned", "server_pid=%u reason=%s", s->srv->pid,
 		 pgw_log_quote(s->pinned_by, quoted, sizeof(quoted)));
+}
+
+void pgw_sess_pin(struct pgw_session *s, const char *why)
+{
+	bool was = s->pinned_by[0] != '\0';
+
+	if (s->holds.other)
+		return;
+	s->holds.other = true;
+	snprintf(s->pinned_by, sizeof(s->pinned_by), "%s", why);
+	if (!was)
+		pgw_sess_pinned(s);
 }
 
 /*
@@ -47,7 +61,7 @@ void pgw_sess_pin(struct pgw_session *s, const char *why)
  * something that outlives it is there. If it fails all the same, the server's next handover
  * resets it itself.
  */
-static void unpin(struct pgw_session *s, const struct pgw_msg_view *m,
+static bool unpin(struct pgw_session *s, const struct pgw_msg_view *m,
 		  const struct pgw_sql_info *info)
 {
 	char quoted[200];
@@ -55,13 +69,26 @@ static void unpin(struct pgw_session *s, const struct pgw_msg_view *m,
 	if (s->srv->unresettable || m->type != 'Q' || info->nstmts != 1 ||
 	    !(info->flags & PGW_SQL_BIT(PGW_SQL_DISCARD_ALL)) || s->srv->tx_status != 'I' ||
 	    pgw_server_busy(s->srv) || s->srv->tracker.batch_open)
-		return;
+		return false;
 	pgw_info(s->id, "client_unpinned", "server_pid=%u pinned_by=%s", s->srv->pid,
 		 pgw_log_quote(s->pinned_by, quoted, sizeof(quoted)));
 	s->pinned_by[0] = '\0';
 	s->srv->pinned = false;
 	pgw_server_session_unknown(s->srv);
 	pgw_sess_sets_clear(s);
+	pgw_sess_holds_clear(s);
+	return true;
+}
+
+/* DDL that pins: a statement of kind DDL other than one that makes a temporary relation
+ * (which holds.c counts, and DISCARD TEMP takes back). */
+static bool pinning_ddl(const struct pgw_sql_info *info)
+{
+	for (size_t i = 0; i < info->nstmts; i++)
+		if ((info->stmts[i].flags & PGW_SQL_BIT(PGW_SQL_DDL)) &&
+		    !(info->stmts[i].flags & PGW_SQL_BIT(PGW_SQL_SESSION_HOLD)))
+			return true;
+	return false;
 }
 
 static bool discards(const struct pgw_sql_info *info)
@@ -73,7 +100,7 @@ static bool discards(const struct pgw_sql_info *info)
  * A text that runs DISCARD ALL or DEALLOCATE: pgward's statements on the server may go with
  * it, and are prepared again where needed (forgetting one the server keeps is harmless). A
  * Parse's runs later, at an Execute, maybe on another server: its statement is marked so
- * that each Bind of it does the same (bound_discard), and the server's statements are
+ * that each Bind of it does the same (bound_statement), and the server's statements are
  * forgotten again at its next ReadyForQuery.
  */
 static void parsed_discard(struct pgw_session *s, const struct pgw_msg_view *m,
@@ -90,12 +117,29 @@ static void parsed_discard(struct pgw_session *s, const struct pgw_msg_view *m,
 }
 
 /*
- * A Bind of a statement that runs DISCARD ALL or DEALLOCATE, maybe on another server than
- * the one it was parsed on: that server's statements of pgward's are forgotten, after a
- * DISCARD ALL so is whose settings it holds (its next client resets it), and the client's
- * statements it drops are gone from its map, as directly (when its Execute follows).
+ * A named Parse that leaves a hold (holds.c: LISTEN, a cursor WITH HOLD, ...): it pins now,
+ * and each Bind of it again (bound_statement), since it may run after its client was
+ * unpinned, on any server.
  */
-static void bound_discard(struct pgw_session *s, const struct pgw_msg_view *m)
+static void parsed_hold(struct pgw_session *s, const struct pgw_msg_view *m,
+			const struct pgw_sql_info *info)
+{
+	for (size_t i = 0; i < info->nholds; i++)
+		if (info->holds[i].take && m->type == 'P' && m->body[0] != '\0') {
+			s->stmts_hold = true;
+			pgw_stmt_map_set_info(&s->stmts, (const char *)m->body, info);
+			return;
+		}
+}
+
+/*
+ * A Bind of a statement that leaves a hold: pinned again. A Bind of one that runs DISCARD
+ * ALL or DEALLOCATE, maybe on another server than the one it was parsed on: that server's
+ * statements of pgward's are forgotten, after a DISCARD ALL so is whose settings it holds
+ * (its next client resets it), and the client's statements it drops are gone from its map,
+ * as directly (when its Execute follows).
+ */
+static void bound_statement(struct pgw_session *s, const struct pgw_msg_view *m)
 {
 	const struct pgw_sql_info *info;
 	struct pgw_reader r;
@@ -106,6 +150,8 @@ static void bound_discard(struct pgw_session *s, const struct pgw_msg_view *m)
 	if ((stmt = pgw_read_cstr(&r)) == NULL)
 		return; /* malformed: the server refuses it */
 	info = pgw_stmt_map_get(&s->stmts, stmt);
+	if (info != NULL && info->nholds > 0)
+		pgw_sess_holds_note(s, m, info);
 	if (info == NULL || !discards(info))
 		return;
 	pgw_held_clear(&s->srv->held);
@@ -122,18 +168,17 @@ static void bound_discard(struct pgw_session *s, const struct pgw_msg_view *m)
 void pgw_sess_pin_check(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 			const struct pgw_msg_view *m)
 {
-	bool pinned = s->pinned_by[0] != '\0';
 	const struct pgw_sql_info *info;
 	const char *text;
 	size_t len;
 
 	switch (m->type) {
 	case 'B':
-		if (s->stmts_discard)
-			bound_discard(s, m);
+		if (s->stmts_discard || s->stmts_hold)
+			bound_statement(s, m);
 		return;
 	case 'P':
-		if (!pinned && !s->renames && m->len > 0 && m->body[0] != '\0') {
+		if (!s->renames && m->len > 0 && m->body[0] != '\0') {
 			pgw_sess_pin(s, "a named prepared statement");
 			return;
 		}
@@ -141,8 +186,7 @@ void pgw_sess_pin_check(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 	case 'Q':
 		break;
 	case 'F':
-		if (!pinned)
-			pgw_sess_pin(s, "a FunctionCall");
+		pgw_sess_pin(s, "a FunctionCall");
 		return;
 	default:
 		return;
@@ -153,8 +197,7 @@ void pgw_sess_pin_check(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 		return; /* no word any of it needs: nothing to parse */
 	info = ctx->info != NULL ? ctx->info : pgw_policy_inspect(ctx, text, len);
 	if (info == NULL) {
-		if (!pinned)
-			pgw_sess_pin(s, "out of memory");
+		pgw_sess_pin(s, "out of memory");
 		return;
 	}
 	switch (info->status) {
@@ -165,12 +208,15 @@ void pgw_sess_pin_check(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 		 * with its client */
 		if (info->flags & PGW_SQL_BIT(PGW_SQL_OUTLIVES_RESET))
 			s->srv->unresettable = true;
-		if (pinned) {
-			unpin(s, m, info);
+		if (s->pinned_by[0] != '\0' && unpin(s, m, info))
 			return;
+		if (info->nholds > 0) {
+			pgw_sess_holds_note(s, m, info);
+			parsed_hold(s, m, info);
 		}
 		for (size_t i = 0; i < PGW_ARRAY_LEN(pinning); i++)
-			if (info->flags & PGW_SQL_BIT(pinning[i])) {
+			if ((info->flags & PGW_SQL_BIT(pinning[i])) &&
+			    (pinning[i] != PGW_SQL_DDL || pinning_ddl(info))) {
 				pgw_sess_pin(s, pgw_sql_info_desc(info, pinning[i]));
 				return;
 			}
@@ -193,8 +239,7 @@ void pgw_sess_pin_check(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 	case PGW_SQL_TOO_LARGE:
 	case PGW_SQL_TOO_COMPLEX:
 	case PGW_SQL_NO_MEMORY:
-		if (!pinned)
-			pgw_sess_pin(s, pgw_sql_status_name(info->status));
+		pgw_sess_pin(s, pgw_sql_status_name(info->status));
 		return;
 	}
 }

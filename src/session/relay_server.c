@@ -69,8 +69,7 @@ static void on_parameter_status(struct pgw_session *s, size_t run, const struct 
 	/* pool_mode = transaction: a change pgward did not write (a function the client ran
 	 * set it, or the server's configuration was reloaded) makes the server nobody's for
 	 * sure: the next client resets it (handover.c) */
-	if (s->txn_pooled && s->state == PGW_SS_READY && s->pinned_by[0] == '\0' &&
-	    !pgw_sess_sets_explain(s, name))
+	if (s->txn_pooled && s->state == PGW_SS_READY && !pgw_sess_sets_explain(s, name))
 		pgw_server_session_unknown(s->srv);
 	/* what the next client of a pooled server is told; out of memory, it is not reused */
 	if (s->srv->pool != NULL && pgw_server_param_set(s->srv, name, value) < 0)
@@ -314,6 +313,8 @@ bool pgw_relay_server(struct pgw_session *s)
 				pgw_sess_fail(s, "53200", "pgward: out of memory");
 				return false;
 			}
+			if (s->holds.pending != NULL)
+				pgw_sess_holds_settle(s, srv->tx_status);
 			pgw_sess_on_ready(s, srv->tx_status);
 		} else if (needs_decode(s, h.type)) {
 			pgw_conn_queue(&s->client, in, run);

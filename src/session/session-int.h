@@ -70,6 +70,21 @@ struct pgw_sess_sets {
 	size_t kind_keylen;
 };
 
+/* pool_mode = transaction: what a pinned client holds that it can take back (holds.c). */
+struct pgw_sess_names {
+	char **v;
+	size_t n;
+};
+struct pgw_sess_holds {
+	struct pgw_sess_names listens; /* channels */
+	struct pgw_sess_names cursors; /* cursors WITH HOLD */
+	bool temp, advisory;	       /* temporary relations, session advisory locks */
+	bool other;		       /* pinned by what only DISCARD ALL takes back */
+	/* the Query in flight that takes holds back: counted if it commits */
+	const struct pgw_sql_info *pending;
+	bool failed; /* ...an error came for it */
+};
+
 /*
  * pgward's own login, both legs (auth_type other than passthrough): the client's exchange
  * (client_auth.c), then pgward's with the server as that client (server_login.c). Lives for
@@ -112,6 +127,8 @@ struct pgw_session {
 	struct pgw_sess_sets sets; /* ...and its SETs carried to every server it gets (sets.c) */
 	/* ...it prepared a DISCARD ALL or DEALLOCATE: its Binds are looked at (pin.c) */
 	bool stmts_discard;
+	/* ...or one that leaves a hold (LISTEN, ...): its Binds pin again (pin.c) */
+	bool stmts_hold;
 	/* ...the classification of such a statement being bound: what it drops is dropped from
 	 * the map once the Bind is sent (pgw_sess_forget_after_bind) */
 	const struct pgw_sql_info *forget_after_bind;
@@ -120,6 +137,7 @@ struct pgw_session {
 	size_t renamed_body_len;
 	bool txn_released;		/* ...it has given a server back at least once */
 	char pinned_by[64];		/* ...what pinned it, empty while it is not */
+	struct pgw_sess_holds holds;	/* ...and what of that it can take back (holds.c) */
 	struct pgw_pool_wait pool_wait; /* queued for a server of the pool */
 	bool settings_sent;		/* the startup settings went to a pooled server */
 	/* Told it is logged in from the welcome on record (welcome.h) before it had a server:
@@ -298,6 +316,19 @@ void pgw_sess_pin_check(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 			const struct pgw_msg_view *m);
 /* Pins the client to its server for <why> (logged). */
 void pgw_sess_pin(struct pgw_session *s, const char *why);
+/* The client has just been pinned (pinned_by says by what): the server stays with it. */
+void pgw_sess_pinned(struct pgw_session *s);
+
+/* holds.c: what a pinned client can take back (LISTEN, cursors WITH HOLD, temporary
+ * relations, session advisory locks). A text with info->holds passed: what it leaves pins
+ * now; what it takes back counts at its ReadyForQuery (pgw_sess_holds_settle). */
+void pgw_sess_holds_note(struct pgw_session *s, const struct pgw_msg_view *m,
+			 const struct pgw_sql_info *info);
+/* The ReadyForQuery after such a text (holds.pending): unpins if nothing is held. */
+void pgw_sess_holds_settle(struct pgw_session *s, char tx_status);
+/* DISCARD ALL: nothing held. */
+void pgw_sess_holds_clear(struct pgw_session *s);
+void pgw_sess_holds_free(struct pgw_sess_holds *h);
 
 /* refuse.c: replaces a refused message of <type> (Parse: named <stmt_name>) with one the
  * server rejects, and arranges for the client to get <r> instead of the server's error.
@@ -327,16 +358,22 @@ static inline void pgw_sess_forget_after_bind(struct pgw_session *s)
 size_t pgw_sess_context_key(const struct pgw_session *s, char *out, size_t outsz);
 
 /* sets.c: pool_mode = transaction, the client's session SETs on every server it gets. */
+/* Whether a text sent now commits on its own, its fate known at its ReadyForQuery: nothing of
+ * the client's in flight, outside a transaction block, no statement of it opening or ending
+ * one. */
+bool pgw_sess_commits_alone(const struct pgw_session *s, const struct pgw_sql_info *info);
 /* A Query with PGW_SQL_SESSION_SET passed: true if its settings are noted (kept once it
  * commits), false if the client must be pinned instead. */
 bool pgw_sess_sets_note(struct pgw_session *s, const struct pgw_msg_view *m,
 			const struct pgw_sql_info *info);
 /* Whether a ParameterStatus for <name> is the noted Query's own doing. */
 bool pgw_sess_sets_explain(const struct pgw_session *s, const char *name);
-/* An error reached the client: the noted settings are not kept. */
+/* An error reached the client: the noted settings are not kept, nor what the Query took
+ * back (holds.c). */
 static inline void pgw_sess_sets_error(struct pgw_session *s)
 {
 	s->sets.failed = true;
+	s->holds.failed = true;
 }
 /* The ReadyForQuery after the noted Query: kept if it committed. False out of memory. */
 bool pgw_sess_sets_settle(struct pgw_session *s, char tx_status);

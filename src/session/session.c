@@ -187,6 +187,7 @@ static void free_session(struct pgw_session *s)
 	pgw_stmt_map_clear(&s->stmts);
 	free(s->welcome_key);
 	pgw_sess_sets_free(&s->sets);
+	pgw_sess_holds_free(&s->holds);
 	pgw_sql_info_unref(s->forget_after_bind);
 	pgw_metrics_session_end(&s->metrics);
 	pgw_tenant_end(&s->tenant);

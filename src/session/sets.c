@@ -68,9 +68,13 @@ static bool ensure(struct pgw_sess_set **v)
 	return *v != NULL;
 }
 
-/* No statement of the text opens or ends a transaction block. */
-static bool no_transaction_control(const struct pgw_sql_info *info)
+bool pgw_sess_commits_alone(const struct pgw_session *s, const struct pgw_sql_info *info)
 {
+	const struct pgw_server *srv = s->srv;
+
+	if (srv->tx_status != 'I' || !pgw_tracker_only_swallowed(&srv->tracker) ||
+	    srv->tracker.batch_open)
+		return false;
 	for (size_t i = 0; i < info->nstmts; i++)
 		if (info->stmts[i].kind == PGW_SQL_KIND_TRANSACTION)
 			return false;
@@ -81,7 +85,6 @@ bool pgw_sess_sets_note(struct pgw_session *s, const struct pgw_msg_view *m,
 			const struct pgw_sql_info *info)
 {
 	struct pgw_sess_sets *t = &s->sets;
-	struct pgw_server *srv = s->srv;
 
 	/* a Query, or the unnamed statement's Parse opening a batch (a driver's one-shot SET:
 	 * Parse, Bind, Execute, Sync); a named one could run again later, unseen. Nothing of the
@@ -89,9 +92,8 @@ bool pgw_sess_sets_note(struct pgw_session *s, const struct pgw_msg_view *m,
 	 * statement a handover put in front. */
 	bool parse = m->type == 'P' && m->len > 0 && m->body[0] == '\0';
 
-	if ((m->type != 'Q' && !parse) || t->npending > 0 || srv->tx_status != 'I' ||
-	    !pgw_tracker_only_swallowed(&srv->tracker) || srv->tracker.batch_open ||
-	    !no_transaction_control(info) || !ensure(&t->pending))
+	if ((m->type != 'Q' && !parse) || t->npending > 0 || !pgw_sess_commits_alone(s, info) ||
+	    !ensure(&t->pending))
 		return false;
 	for (size_t i = 0; i < info->ngucs; i++) {
 		const struct pgw_sql_guc *g = &info->gucs[i];

@@ -1,19 +1,23 @@
 /*
  * What a statement leaves in the session once its transaction is over
- * (PGW_SQL_SESSION_STATE). Under pool_mode = transaction a client's next transaction may run
- * on another server, where none of it would be: such a statement pins the client to its
- * server. What is looked for, by the parse tree:
+ * (PGW_SQL_SESSION_STATE, PGW_SQL_SESSION_HOLD). Under pool_mode = transaction a client's
+ * next transaction may run on another server, where none of it would be: such a statement
+ * pins the client to its server. What is looked for, by the parse tree:
  *   SET and RESET of the session (SET LOCAL and SET TRANSACTION end with the transaction;
  *   one pgward can write again elsewhere is PGW_SQL_SESSION_SET instead, and follows the
  *   client),
- *   set_config() whose third argument is not a constant true, PREPARE, LISTEN, DECLARE ...
- *   WITH HOLD, a temporary table, view or sequence (TEMP, or a name in pg_temp), LOAD, the
- *   session-level advisory locks, dblink connections, setseed() and any write of seed
- *   (its assign hook reseeds; the random state outlives a LOCAL write).
+ *   set_config() whose third argument is not a constant true, PREPARE, LOAD, dblink
+ *   connections, setseed() and any write of seed (its assign hook reseeds; the random
+ *   state outlives a LOCAL write);
+ *   and what a later statement can take back (SESSION_HOLD, counted in info->holds): LISTEN
+ *   (UNLISTEN), DECLARE ... WITH HOLD (CLOSE), a temporary table, view or sequence (TEMP,
+ *   or a name in pg_temp; DISCARD TEMP), the session-level advisory locks
+ *   (pg_advisory_unlock_all()).
  * What a function body does is not seen (sql.h); set_config() there is the guard's concern.
  */
 #include "sql-int.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <cJSON.h>
@@ -21,16 +25,34 @@
 /* PostgreSQL's CURSOR_OPT_HOLD (parsenodes.h) */
 #define CURSOR_OPT_HOLD 0x0020
 
-/* The functions that take a lock or a connection held past the transaction. */
-static const char *const session_functions[] = {
+/* The functions that take a lock held past the transaction. */
+static const char *const advisory_locks[] = {
 	"pg_advisory_lock",
 	"pg_advisory_lock_shared",
 	"pg_try_advisory_lock",
 	"pg_try_advisory_lock_shared",
-	"dblink_connect",
-	"dblink_connect_u",
-	"setseed", /* the random() sequence of the session */
 };
+
+/* The functions that leave what only the end of the session takes back. */
+static const char *const session_functions[] = {
+	"dblink_connect", "dblink_connect_u", "setseed", /* the random() sequence of the session */
+};
+
+/* A hold of <kind> left (<take>) or taken back, on <name> (NULL: all of them); a hold left
+ * raises SESSION_HOLD, described by <why>. */
+static void hold(struct sql_builder *b, enum pgw_sql_hold_kind kind, bool take, const char *name,
+		 const char *why)
+{
+	struct pgw_sql_hold *h = sql_vec_push(b, &b->holds, sizeof(*h));
+
+	if (h == NULL)
+		return;
+	*h = (struct pgw_sql_hold){.kind = kind, .take = take};
+	if (name != NULL && (h->name = sql_strdup(b, name, strlen(name))) == NULL)
+		b->oom = true;
+	if (take)
+		sql_flag(b, PGW_SQL_SESSION_HOLD, why);
+}
 
 /* A RangeVar that names a temporary relation: TEMP/TEMPORARY, or a name in pg_temp. */
 static bool temporary(const cJSON *rv)
@@ -43,25 +65,41 @@ static bool temporary(const cJSON *rv)
 
 static void temp_relation(struct sql_builder *b, const cJSON *rv, const char *what)
 {
-	if (rv != NULL && temporary(rv))
-		sql_flagf(b, PGW_SQL_SESSION_STATE, "%s %s", what,
-			  sql_nz(sql_json_str(rv, "relname"), "?"));
+	char why[SQL_MAX_DESC];
+
+	if (rv == NULL || !temporary(rv))
+		return;
+	snprintf(why, sizeof(why), "%s %s", what, sql_nz(sql_json_str(rv, "relname"), "?"));
+	hold(b, PGW_SQL_HOLD_TEMP, true, NULL, why);
 }
 
 void sql_session_stmt(struct sql_builder *b, const char *type, const cJSON *body)
 {
+	char why[SQL_MAX_DESC];
+
 	if (b->in_definition > 0)
 		return; /* a view, rule or function body runs later, as a whole */
 	if (strcmp(type, "PrepareStmt") == 0) {
 		sql_flagf(b, PGW_SQL_SESSION_STATE, "PREPARE %s",
 			  sql_nz(sql_json_str(body, "name"), "?"));
 	} else if (strcmp(type, "ListenStmt") == 0) {
-		sql_flagf(b, PGW_SQL_SESSION_STATE, "LISTEN %s",
-			  sql_nz(sql_json_str(body, "conditionname"), "?"));
+		const char *channel = sql_nz(sql_json_str(body, "conditionname"), "");
+
+		snprintf(why, sizeof(why), "LISTEN %s", channel);
+		hold(b, PGW_SQL_HOLD_LISTEN, true, channel, why);
+	} else if (strcmp(type, "UnlistenStmt") == 0) {
+		hold(b, PGW_SQL_HOLD_LISTEN, false, sql_json_str(body, "conditionname"), NULL);
 	} else if (strcmp(type, "DeclareCursorStmt") == 0) {
+		const char *cursor = sql_nz(sql_json_str(body, "portalname"), "");
+
+		snprintf(why, sizeof(why), "DECLARE %s WITH HOLD", cursor);
 		if (sql_json_int(body, "options") & CURSOR_OPT_HOLD)
-			sql_flagf(b, PGW_SQL_SESSION_STATE, "DECLARE %s WITH HOLD",
-				  sql_nz(sql_json_str(body, "portalname"), "?"));
+			hold(b, PGW_SQL_HOLD_CURSOR, true, cursor, why);
+	} else if (strcmp(type, "ClosePortalStmt") == 0) {
+		hold(b, PGW_SQL_HOLD_CURSOR, false, sql_json_str(body, "portalname"), NULL);
+	} else if (strcmp(type, "DiscardStmt") == 0) {
+		if (sql_streq(sql_json_str(body, "target"), "DISCARD_TEMP"))
+			hold(b, PGW_SQL_HOLD_TEMP, false, NULL, NULL);
 	} else if (strcmp(type, "LoadStmt") == 0) {
 		sql_flag(b, PGW_SQL_SESSION_STATE, "LOAD");
 		sql_flag(b, PGW_SQL_OUTLIVES_RESET, "LOAD");
@@ -138,6 +176,18 @@ void sql_session_funccall(struct sql_builder *b, const cJSON *fc)
 			sql_flag(b, PGW_SQL_SESSION_STATE, "set_config(..., false)");
 		return;
 	}
+	if (strcasecmp(fname, "pg_advisory_unlock_all") == 0) {
+		hold(b, PGW_SQL_HOLD_ADVISORY, false, NULL, NULL);
+		return;
+	}
+	for (size_t i = 0; i < PGW_ARRAY_LEN(advisory_locks); i++)
+		if (strcasecmp(fname, advisory_locks[i]) == 0) {
+			char why[SQL_MAX_DESC];
+
+			snprintf(why, sizeof(why), "%s()", advisory_locks[i]);
+			hold(b, PGW_SQL_HOLD_ADVISORY, true, NULL, why);
+			return;
+		}
 	for (size_t i = 0; i < PGW_ARRAY_LEN(session_functions); i++)
 		if (strcasecmp(fname, session_functions[i]) == 0) {
 			sql_flagf(b, PGW_SQL_SESSION_STATE, "%s()", session_functions[i]);

@@ -37,7 +37,7 @@ struct sql_builder {
 	size_t len;
 	struct pgw_sql_info *info; /* owns the chunks strings are put in */
 	struct sql_vec stmts, rels, gucs, inserts, values, cols, hits, updates, notifies,
-		deallocates;
+		deallocates, holds;
 	struct sql_vec created; /* "schema.name" of tables created so far, for CREATE INDEX */
 	uint64_t flags;		/* all statements */
 	uint64_t stmt_flags;	/* the current top-level statement */

@@ -144,6 +144,21 @@ static void render_deallocates(const struct pgw_sql_info *info, struct str *s)
 		put(s, "-");
 }
 
+static void render_holds(const struct pgw_sql_info *info, struct str *s)
+{
+	static const char *const kinds[] = {"listen", "cursor", "temp", "advisory"};
+
+	for (size_t i = 0; i < info->nholds; i++) {
+		const struct pgw_sql_hold *h = &info->holds[i];
+
+		put(s, "%s%s%s", i ? " " : "", h->take ? "+" : "-", kinds[h->kind]);
+		if (h->name != NULL)
+			put(s, ":%s", h->name);
+	}
+	if (info->nholds == 0)
+		put(s, "-");
+}
+
 static void render_kinds(const struct pgw_sql_info *info, struct str *s)
 {
 	static const char *const actions[] = {"insert",	  "update", "delete", "merge",
@@ -248,7 +263,7 @@ static bool flags_of(struct pgw_sql_cache *c, const char *expect, const char *sq
 /* What transaction pooling reads: session_state.tsv covers it, flags.tsv the rest. */
 #define SESSION_FLAGS                                                                              \
 	(PGW_SQL_BIT(PGW_SQL_SESSION_STATE) | PGW_SQL_BIT(PGW_SQL_OUTLIVES_RESET) |                \
-	 PGW_SQL_BIT(PGW_SQL_SESSION_SET))
+	 PGW_SQL_BIT(PGW_SQL_SESSION_SET) | PGW_SQL_BIT(PGW_SQL_SESSION_HOLD))
 
 static bool flags_case(struct pgw_sql_cache *c, const char *expect, const char *sql,
 		       const char *sql2, struct str *got)
@@ -382,6 +397,19 @@ static void notifies_table(void **state)
 {
 	(void)state;
 	run_tsv("notifies.tsv", false, notifies_case);
+}
+
+static bool holds_case(struct pgw_sql_cache *c, const char *expect, const char *sql,
+		       const char *sql2, struct str *got)
+{
+	(void)sql2;
+	return render_case(c, expect, sql, render_holds, got);
+}
+
+static void holds_table(void **state)
+{
+	(void)state;
+	run_tsv("holds.tsv", false, holds_case);
 }
 
 static void deallocates_table(void **state)
@@ -534,12 +562,19 @@ static void statements_and_offsets(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(flags_table),	  cmocka_unit_test(session_state_table),
-		cmocka_unit_test(gucs_table),	  cmocka_unit_test(replays_table),
-		cmocka_unit_test(inserts_table),  cmocka_unit_test(updates_table),
-		cmocka_unit_test(notifies_table), cmocka_unit_test(deallocates_table),
-		cmocka_unit_test(kinds_table),	  cmocka_unit_test(fingerprint_table),
-		cmocka_unit_test(descriptions),	  cmocka_unit_test(statements_and_offsets),
+		cmocka_unit_test(flags_table),
+		cmocka_unit_test(session_state_table),
+		cmocka_unit_test(gucs_table),
+		cmocka_unit_test(replays_table),
+		cmocka_unit_test(inserts_table),
+		cmocka_unit_test(updates_table),
+		cmocka_unit_test(notifies_table),
+		cmocka_unit_test(deallocates_table),
+		cmocka_unit_test(holds_table),
+		cmocka_unit_test(kinds_table),
+		cmocka_unit_test(fingerprint_table),
+		cmocka_unit_test(descriptions),
+		cmocka_unit_test(statements_and_offsets),
 	};
 
 	return cmocka_run_group_tests_name("sql_tables", tests, NULL, NULL);
