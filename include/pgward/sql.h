@@ -124,7 +124,7 @@ enum pgw_sql_flag {
 				       or next to other statements of an extended-protocol batch */
 	PGW_SQL_SESSION_STATE,	    /* leaves something in the session past its transaction:
 				       SET or RESET (not LOCAL), set_config() not surely local,
-				       PREPARE, LOAD, a dblink connection, setseed()
+				       LOAD, a dblink connection, setseed()
 				       (session_state.c); under pool_mode = transaction it pins
 				       the client to its server */
 	PGW_SQL_OUTLIVES_RESET,	    /* what DISCARD ALL leaves in a backend: LOAD, a dblink
@@ -139,6 +139,9 @@ enum pgw_sql_flag {
 				       SESSION_STATE, until UNLISTEN, CLOSE, DISCARD TEMP or
 				       pg_advisory_unlock_all() takes all of it back
 				       (src/session/pin.c) */
+	PGW_SQL_PREPARE,	    /* PREPARE (info->stmt_refs): under pool_mode = transaction
+				       it follows the client, renamed on servers, where
+				       src/session/sql_prepared.c can, and pins otherwise */
 	PGW_SQL_NFLAGS,
 };
 
@@ -263,12 +266,25 @@ struct pgw_sql_hold {
 	const char *name; /* the channel or cursor; NULL: every one (or a kind without names) */
 };
 
+/* A prepared statement a text names in SQL. */
+enum pgw_sql_stmt_op {
+	PGW_SQL_STMT_PREPARE = 0,
+	PGW_SQL_STMT_EXECUTE, /* EXECUTE, also under EXPLAIN or CREATE TABLE AS */
+	PGW_SQL_STMT_DEALLOCATE,
+};
+
+struct pgw_sql_stmt_ref {
+	enum pgw_sql_stmt_op op;
+	const char *name; /* folded by the parser unless quoted; NULL: DEALLOCATE ALL */
+};
+
 struct pgw_sql_stmt {
 	enum pgw_sql_kind kind;
 	const char *tag; /* static: "SELECT", "DROP TABLE", "CREATE INDEX", ... */
 	uint64_t flags;	 /* detections inside this statement */
 	uint32_t offset; /* byte range in the text, leading whitespace included, ';' not */
 	uint32_t len;
+	bool makes_temp; /* the statement itself makes a temporary relation (a hold) */
 };
 
 struct pgw_sql_hit; /* private: the description of a flag's first occurrence */
@@ -304,6 +320,8 @@ struct pgw_sql_info {
 	const char *const *deallocates;
 	size_t nholds; /* what pinning counts (enum pgw_sql_hold_kind), in text order */
 	const struct pgw_sql_hold *holds;
+	size_t nstmt_refs; /* every PREPARE, EXECUTE and DEALLOCATE, in text order */
+	const struct pgw_sql_stmt_ref *stmt_refs;
 	/* private to src/sql */
 	size_t nhits;
 	const struct pgw_sql_hit *hits;

@@ -3,12 +3,12 @@
  * itself (PGW_SQL_SESSION_HOLD, info->holds): the channels it listens on, its cursors WITH
  * HOLD, temporary relations, session advisory locks. A statement that leaves one pins the
  * client at once, whether it runs or not. UNLISTEN, CLOSE, DISCARD TEMP and
- * pg_advisory_unlock_all() take them back once the Query that runs them has committed: a
- * Query alone in flight, outside a transaction block, with no error before its
- * ReadyForQuery 'I' (a take-back anywhere else is not counted, and the client stays
- * pinned). When nothing is held any more and nothing else pinned the client (holds->other:
- * what no statement takes back but DISCARD ALL), the client is unpinned there, and its
- * server goes back to the pool at that ReadyForQuery like any other.
+ * SELECT pg_catalog.pg_advisory_unlock_all() take them back once the Query that runs them has
+ * committed: a Query alone in flight, outside a transaction block, with no error before its
+ * ReadyForQuery 'I', and nothing that holds sent behind it meanwhile (a take-back anywhere
+ * else is not counted, and the client stays pinned). When nothing is held any more and nothing else
+ * pinned the client (holds->other: what no statement takes back but DISCARD ALL), the client is
+ * unpinned there, and its server goes back to the pool at that ReadyForQuery like any other.
  */
 #include "session-int.h"
 
@@ -136,6 +136,12 @@ void pgw_sess_holds_note(struct pgw_session *s, const struct pgw_msg_view *m,
 
 	for (size_t i = 0; i < info->nholds; i++) {
 		takes_back |= !info->holds[i].take;
+		/* a hold sent behind a take-back not yet settled: the take-back no longer counts,
+		 * it would take this one back too */
+		if (info->holds[i].take && h->pending != NULL) {
+			pgw_sql_info_unref(h->pending);
+			h->pending = NULL;
+		}
 		if (!apply(h, &info->holds[i], true)) {
 			pgw_sess_pin(s, "too many LISTEN or WITH HOLD cursors");
 			return;

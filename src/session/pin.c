@@ -30,8 +30,8 @@
  * SQL given as text, a setting written by a name pgward cannot read.
  */
 static const enum pgw_sql_flag pinning[] = {
-	PGW_SQL_SESSION_STATE,	    PGW_SQL_DDL, PGW_SQL_DO_BLOCK, PGW_SQL_SQL_FROM_STRING,
-	PGW_SQL_SET_CONFIG_DYNAMIC,
+	PGW_SQL_SESSION_STATE, PGW_SQL_PREPARE,		PGW_SQL_DDL,
+	PGW_SQL_DO_BLOCK,      PGW_SQL_SQL_FROM_STRING, PGW_SQL_SET_CONFIG_DYNAMIC,
 };
 
 void pgw_sess_pinned(struct pgw_session *s)
@@ -80,13 +80,12 @@ static bool unpin(struct pgw_session *s, const struct pgw_msg_view *m,
 	return true;
 }
 
-/* DDL that pins: a statement of kind DDL other than one that makes a temporary relation
- * (which holds.c counts, and DISCARD TEMP takes back). */
+/* DDL that pins: a statement of kind DDL other than one that is itself the making of a
+ * temporary relation (which holds.c counts, and DISCARD TEMP takes back). */
 static bool pinning_ddl(const struct pgw_sql_info *info)
 {
 	for (size_t i = 0; i < info->nstmts; i++)
-		if ((info->stmts[i].flags & PGW_SQL_BIT(PGW_SQL_DDL)) &&
-		    !(info->stmts[i].flags & PGW_SQL_BIT(PGW_SQL_SESSION_HOLD)))
+		if ((info->stmts[i].flags & PGW_SQL_BIT(PGW_SQL_DDL)) && !info->stmts[i].makes_temp)
 			return true;
 	return false;
 }

@@ -61,6 +61,7 @@ static const char *const flag_names[PGW_SQL_NFLAGS] = {
 	[PGW_SQL_SESSION_STATE] = "session_state",
 	[PGW_SQL_SESSION_SET] = "session_set",
 	[PGW_SQL_SESSION_HOLD] = "session_hold",
+	[PGW_SQL_PREPARE] = "prepare",
 	[PGW_SQL_OUTLIVES_RESET] = "outlives_reset",
 };
 
@@ -311,9 +312,10 @@ void sql_builder_init(struct sql_builder *b, const char *text, size_t len)
 
 static void vecs_free(struct sql_builder *b)
 {
-	struct sql_vec *all[] = {&b->stmts,   &b->rels,	    &b->gucs,	     &b->inserts,
-				 &b->values,  &b->cols,	    &b->hits,	     &b->created,
-				 &b->updates, &b->notifies, &b->deallocates, &b->holds};
+	struct sql_vec *all[] = {&b->stmts,    &b->rels,     &b->gucs,	      &b->inserts,
+				 &b->values,   &b->cols,     &b->hits,	      &b->created,
+				 &b->updates,  &b->notifies, &b->deallocates, &b->holds,
+				 &b->stmt_refs};
 
 	for (size_t i = 0; i < PGW_ARRAY_LEN(all); i++) {
 		free(all[i]->p);
@@ -367,6 +369,7 @@ struct pgw_sql_info *sql_builder_finish(struct sql_builder *b)
 	info->notifies = vec_keep(b, &b->notifies, sizeof(struct pgw_sql_notify));
 	info->deallocates = vec_keep(b, &b->deallocates, sizeof(const char *));
 	info->holds = vec_keep(b, &b->holds, sizeof(struct pgw_sql_hold));
+	info->stmt_refs = vec_keep(b, &b->stmt_refs, sizeof(struct pgw_sql_stmt_ref));
 	/* While walking, the cols/values of inserts and updates are indexes into b->cols and
 	 * b->values. */
 	cols = vec_keep(b, &b->cols, sizeof(const char *));
@@ -396,6 +399,7 @@ struct pgw_sql_info *sql_builder_finish(struct sql_builder *b)
 	info->nnotifies = b->notifies.n;
 	info->ndeallocates = b->deallocates.n;
 	info->nholds = b->holds.n;
+	info->nstmt_refs = b->stmt_refs.n;
 	vecs_free(b);
 	b->info = NULL;
 	return info;

@@ -53,7 +53,8 @@ struct trigger {
  * "co": that is how the scan for SESSION alone finds them (scan_session). PIN: what
  * session_state.c looks for beyond the answers of SESSION and DDL, anywhere (not only
  * first: SELECT ... INTO TEMP, SELECT pg_advisory_lock(...)), and what takes a pin's cause
- * back (UNLISTEN, CLOSE, pg_advisory_unlock_all; DISCARD is a SESSION word).
+ * back (UNLISTEN, CLOSE, pg_advisory_unlock_all; DISCARD is a SESSION word), and EXECUTE of a
+ * prepared statement, renamed on servers (src/session/sql_prepared.c).
  */
 /* clang-format off */
 static const struct trigger triggers[] = {
@@ -75,7 +76,7 @@ static const struct trigger triggers[] = {
 	T("pg_temp", PIN), T("pg_advisory_lock", PIN), T("pg_advisory_lock_shared", PIN),
 	T("pg_try_advisory_lock", PIN), T("pg_try_advisory_lock_shared", PIN),
 	T("dblink_connect", PIN), T("dblink_connect_u", PIN), T("setseed", PIN),
-	T("unlisten", PIN), T("close", PIN), T("pg_advisory_unlock_all", PIN),
+	T("unlisten", PIN), T("close", PIN), T("pg_advisory_unlock_all", PIN), T("execute", PIN),
 };
 /* clang-format on */
 #undef T

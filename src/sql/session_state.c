@@ -6,13 +6,16 @@
  *   SET and RESET of the session (SET LOCAL and SET TRANSACTION end with the transaction;
  *   one pgward can write again elsewhere is PGW_SQL_SESSION_SET instead, and follows the
  *   client),
- *   set_config() whose third argument is not a constant true, PREPARE, LOAD, dblink
+ *   set_config() whose third argument is not a constant true, LOAD, dblink
  *   connections, setseed() and any write of seed (its assign hook reseeds; the random
  *   state outlives a LOCAL write);
  *   and what a later statement can take back (SESSION_HOLD, counted in info->holds): LISTEN
  *   (UNLISTEN), DECLARE ... WITH HOLD (CLOSE), a temporary table, view or sequence (TEMP,
  *   or a name in pg_temp; DISCARD TEMP), the session-level advisory locks
- *   (pg_advisory_unlock_all()).
+ *   (SELECT pg_catalog.pg_advisory_unlock_all(), alone: unlocks_all). A take-back counts only
+ *   as the statement itself, where the server surely runs it.
+ * PREPARE is PGW_SQL_PREPARE: every PREPARE, EXECUTE and DEALLOCATE is listed in
+ * info->stmt_refs, so that a client's statements can follow it from server to server.
  * What a function body does is not seen (sql.h); set_config() there is the guard's concern.
  */
 #include "sql-int.h"
@@ -71,6 +74,71 @@ static void temp_relation(struct sql_builder *b, const cJSON *rv, const char *wh
 		return;
 	snprintf(why, sizeof(why), "%s %s", what, sql_nz(sql_json_str(rv, "relname"), "?"));
 	hold(b, PGW_SQL_HOLD_TEMP, true, NULL, why);
+	if (b->stmt_depth == 0)
+		b->stmt_makes_temp = true;
+}
+
+/* Member <key> of <obj> is absent or the string <value>. */
+static bool absent_or(const cJSON *obj, const char *key, const char *value)
+{
+	const cJSON *item = sql_json_item(obj, key);
+
+	return item == NULL || sql_streq(cJSON_GetStringValue(item), value);
+}
+
+/*
+ * The statement is SELECT pg_catalog.pg_advisory_unlock_all() and nothing else: the only
+ * spelling of the take-back that surely runs the function once (no FROM, WHERE, CASE or
+ * LIMIT that could skip it, no function of another schema: an unqualified name finds one
+ * first where the search_path lists a schema before pg_catalog).
+ */
+static bool unlocks_all(const cJSON *select)
+{
+	static const char *const fields[] = {"targetList", "limitOption", "op"};
+	const cJSON *targets = sql_json_item(select, "targetList"), *fc, *names, *m;
+
+	cJSON_ArrayForEach(m, select)
+	{
+		bool known = false;
+
+		for (size_t i = 0; i < PGW_ARRAY_LEN(fields); i++)
+			known |= m->string != NULL && strcmp(m->string, fields[i]) == 0;
+		if (!known)
+			return false;
+	}
+	if (!absent_or(select, "limitOption", "LIMIT_OPTION_DEFAULT") ||
+	    !absent_or(select, "op", "SETOP_NONE") || cJSON_GetArraySize(targets) != 1)
+		return false;
+	fc = sql_json_item(
+		sql_json_item(sql_json_item(cJSON_GetArrayItem(targets, 0), "ResTarget"), "val"),
+		"FuncCall");
+	cJSON_ArrayForEach(m, fc)
+	{
+		if (m->string == NULL ||
+		    (strcmp(m->string, "funcname") != 0 && strcmp(m->string, "funcformat") != 0 &&
+		     strcmp(m->string, "location") != 0))
+			return false;
+	}
+	names = sql_json_item(fc, "funcname");
+	return fc != NULL && cJSON_GetArraySize(names) == 2 &&
+	       sql_streq(
+		       sql_json_str(sql_json_item(cJSON_GetArrayItem(names, 0), "String"), "sval"),
+		       "pg_catalog") &&
+	       sql_streq(
+		       sql_json_str(sql_json_item(cJSON_GetArrayItem(names, 1), "String"), "sval"),
+		       "pg_advisory_unlock_all");
+}
+
+/* A prepared statement named in SQL, for the renaming of src/session/sql_prepared.c. */
+static void stmt_ref(struct sql_builder *b, enum pgw_sql_stmt_op op, const char *name)
+{
+	struct pgw_sql_stmt_ref *r = sql_vec_push(b, &b->stmt_refs, sizeof(*r));
+
+	if (r == NULL)
+		return;
+	*r = (struct pgw_sql_stmt_ref){.op = op};
+	if (name != NULL && (r->name = sql_strdup(b, name, strlen(name))) == NULL)
+		b->oom = true;
 }
 
 void sql_session_stmt(struct sql_builder *b, const char *type, const cJSON *body)
@@ -80,14 +148,19 @@ void sql_session_stmt(struct sql_builder *b, const char *type, const cJSON *body
 	if (b->in_definition > 0)
 		return; /* a view, rule or function body runs later, as a whole */
 	if (strcmp(type, "PrepareStmt") == 0) {
-		sql_flagf(b, PGW_SQL_SESSION_STATE, "PREPARE %s",
+		stmt_ref(b, PGW_SQL_STMT_PREPARE, sql_json_str(body, "name"));
+		sql_flagf(b, PGW_SQL_PREPARE, "PREPARE %s",
 			  sql_nz(sql_json_str(body, "name"), "?"));
+	} else if (strcmp(type, "ExecuteStmt") == 0) {
+		stmt_ref(b, PGW_SQL_STMT_EXECUTE, sql_json_str(body, "name"));
+	} else if (strcmp(type, "DeallocateStmt") == 0) {
+		stmt_ref(b, PGW_SQL_STMT_DEALLOCATE, sql_json_str(body, "name"));
 	} else if (strcmp(type, "ListenStmt") == 0) {
 		const char *channel = sql_nz(sql_json_str(body, "conditionname"), "");
 
 		snprintf(why, sizeof(why), "LISTEN %s", channel);
 		hold(b, PGW_SQL_HOLD_LISTEN, true, channel, why);
-	} else if (strcmp(type, "UnlistenStmt") == 0) {
+	} else if (strcmp(type, "UnlistenStmt") == 0 && b->stmt_depth == 0) {
 		hold(b, PGW_SQL_HOLD_LISTEN, false, sql_json_str(body, "conditionname"), NULL);
 	} else if (strcmp(type, "DeclareCursorStmt") == 0) {
 		const char *cursor = sql_nz(sql_json_str(body, "portalname"), "");
@@ -95,9 +168,9 @@ void sql_session_stmt(struct sql_builder *b, const char *type, const cJSON *body
 		snprintf(why, sizeof(why), "DECLARE %s WITH HOLD", cursor);
 		if (sql_json_int(body, "options") & CURSOR_OPT_HOLD)
 			hold(b, PGW_SQL_HOLD_CURSOR, true, cursor, why);
-	} else if (strcmp(type, "ClosePortalStmt") == 0) {
+	} else if (strcmp(type, "ClosePortalStmt") == 0 && b->stmt_depth == 0) {
 		hold(b, PGW_SQL_HOLD_CURSOR, false, sql_json_str(body, "portalname"), NULL);
-	} else if (strcmp(type, "DiscardStmt") == 0) {
+	} else if (strcmp(type, "DiscardStmt") == 0 && b->stmt_depth == 0) {
 		if (sql_streq(sql_json_str(body, "target"), "DISCARD_TEMP"))
 			hold(b, PGW_SQL_HOLD_TEMP, false, NULL, NULL);
 	} else if (strcmp(type, "LoadStmt") == 0) {
@@ -115,6 +188,8 @@ void sql_session_stmt(struct sql_builder *b, const char *type, const cJSON *body
 	} else if (strcmp(type, "SelectStmt") == 0) {
 		temp_relation(b, sql_json_item(sql_json_item(body, "intoClause"), "rel"),
 			      "SELECT INTO TEMP");
+		if (b->stmt_depth == 0 && unlocks_all(body))
+			hold(b, PGW_SQL_HOLD_ADVISORY, false, NULL, NULL);
 	}
 }
 
@@ -174,10 +249,6 @@ void sql_session_funccall(struct sql_builder *b, const cJSON *fc)
 		else if (cJSON_GetArraySize(args) != 3 || sql_json_bool(fc, "func_variadic") ||
 			 !surely_local(b, cJSON_GetArrayItem(args, 2)))
 			sql_flag(b, PGW_SQL_SESSION_STATE, "set_config(..., false)");
-		return;
-	}
-	if (strcasecmp(fname, "pg_advisory_unlock_all") == 0) {
-		hold(b, PGW_SQL_HOLD_ADVISORY, false, NULL, NULL);
 		return;
 	}
 	for (size_t i = 0; i < PGW_ARRAY_LEN(advisory_locks); i++)

@@ -37,10 +37,11 @@ struct sql_builder {
 	size_t len;
 	struct pgw_sql_info *info; /* owns the chunks strings are put in */
 	struct sql_vec stmts, rels, gucs, inserts, values, cols, hits, updates, notifies,
-		deallocates, holds;
+		deallocates, holds, stmt_refs;
 	struct sql_vec created; /* "schema.name" of tables created so far, for CREATE INDEX */
 	uint64_t flags;		/* all statements */
 	uint64_t stmt_flags;	/* the current top-level statement */
+	bool stmt_makes_temp;	/* ...is one that makes a temporary relation */
 	uint64_t fp;		/* fingerprint state */
 	unsigned stmt_index;
 	int stmt_depth;		   /* *Stmt nodes above the current one inside this statement */

@@ -138,9 +138,11 @@ void sql_walk_stmt(struct sql_builder *b, const cJSON *raw)
 	st->offset = (uint32_t)loc;
 	st->len = (uint32_t)(len > 0 ? (size_t)len : b->len - (size_t)loc);
 	b->stmt_flags = 0;
+	b->stmt_makes_temp = false;
 	b->stmt_depth = 0;
 	fp_mix(b, type);
 	walk_node(b, type, wrapper->child, 1);
 	/* the walk pushes to other vectors only, so <st> is still where it was */
 	((struct pgw_sql_stmt *)b->stmts.p)[idx].flags = b->stmt_flags;
+	((struct pgw_sql_stmt *)b->stmts.p)[idx].makes_temp = b->stmt_makes_temp;
 }

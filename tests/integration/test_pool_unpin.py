@@ -1,7 +1,7 @@
 """pool_mode = transaction through a real PostgreSQL 15: a client pinned by what it can take
 back itself (LISTEN, a cursor WITH HOLD, a temporary relation, a session advisory lock) is
 unpinned once it has taken all of it back (UNLISTEN, CLOSE, DISCARD TEMP,
-pg_advisory_unlock_all()) in a Query that committed: its server serves other clients again,
+SELECT pg_catalog.pg_advisory_unlock_all()) in a Query that committed: its server serves other clients again,
 and they find nothing of it. A take-back that did not run, or anything else that pins, keeps
 the client pinned."""
 
@@ -23,7 +23,7 @@ HOLDS = {
     "cursor": ("BEGIN; DECLARE unpin_c CURSOR WITH HOLD FOR SELECT 1; COMMIT", ["CLOSE unpin_c", "CLOSE ALL"],
                CURSORS),
     "temp": ("CREATE TEMP TABLE unpin_t (a int)", ["DISCARD TEMP"], TEMPS),
-    "advisory": ("SELECT pg_advisory_lock(4243)", ["SELECT pg_advisory_unlock_all()"], LOCKS),
+    "advisory": ("SELECT pg_advisory_lock(4243)", ["SELECT pg_catalog.pg_advisory_unlock_all()"], LOCKS),
 }
 CASES = [(kind, back) for kind, (_, backs, _) in HOLDS.items() for back in backs]
 
@@ -99,7 +99,7 @@ def test_every_hold_is_taken_back_before_the_pin_goes(pg, txn_pool):
                        ("DISCARD TEMP", "a session advisory lock")):
         assert not unpinned(pw, a, back), back
         assert pinned_by() == [left]
-    assert unpinned(pw, a, "SELECT pg_advisory_unlock_all()")
+    assert unpinned(pw, a, "SELECT pg_catalog.pg_advisory_unlock_all()")
     assert pinned_by() == []
 
 

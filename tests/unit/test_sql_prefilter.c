@@ -319,14 +319,14 @@ static void check_pin_cover(char *sql, size_t len, void *arg)
 {
 	const uint64_t matter =
 		PGW_SQL_BIT(PGW_SQL_SESSION_STATE) | PGW_SQL_BIT(PGW_SQL_SESSION_HOLD) |
-		PGW_SQL_BIT(PGW_SQL_DISCARD_ALL) | PGW_SQL_BIT(PGW_SQL_DDL) |
-		PGW_SQL_BIT(PGW_SQL_DO_BLOCK) | PGW_SQL_BIT(PGW_SQL_SQL_FROM_STRING) |
-		PGW_SQL_BIT(PGW_SQL_SET_CONFIG_DYNAMIC);
+		PGW_SQL_BIT(PGW_SQL_PREPARE) | PGW_SQL_BIT(PGW_SQL_DISCARD_ALL) |
+		PGW_SQL_BIT(PGW_SQL_DDL) | PGW_SQL_BIT(PGW_SQL_DO_BLOCK) |
+		PGW_SQL_BIT(PGW_SQL_SQL_FROM_STRING) | PGW_SQL_BIT(PGW_SQL_SET_CONFIG_DYNAMIC);
 	struct cover *c = arg;
 	const struct pgw_sql_info *info = pgw_sql_inspect(c->cache, sql, len);
 	/* and what takes a hold back (UNLISTEN, CLOSE, ...): it unpins */
-	bool matters =
-		info->status == PGW_SQL_OK && ((info->flags & matter) != 0 || info->nholds > 0);
+	bool matters = info->status == PGW_SQL_OK &&
+		       ((info->flags & matter) != 0 || info->nholds > 0 || info->nstmt_refs > 0);
 	const char *ddl = pgw_sql_info_desc(info, PGW_SQL_DDL);
 
 	/* SELECT INTO without TEMP: as the DDL question, no word for it (INTO would send
@@ -345,7 +345,8 @@ static void test_pin_words_cover_the_tables(void **state)
 {
 	static const char *const files[] = {"flags.tsv",       "gucs.tsv",	    "kinds.tsv",
 					    "inserts.tsv",     "updates.tsv",	    "notifies.tsv",
-					    "deallocates.tsv", "session_state.tsv", "holds.tsv"};
+					    "deallocates.tsv", "session_state.tsv", "holds.tsv",
+					    "stmt_refs.tsv"};
 	struct cover c = {.cache = pgw_sql_cache_new(0, 0)};
 	int checked;
 
@@ -447,6 +448,7 @@ static const char *const pin_words[] = {
 	"unlisten",
 	"close",
 	"pg_advisory_unlock_all",
+	"execute",
 };
 
 /* One of calls.c's built-ins that run SQL given as text: a word of RULES and SESSION. */

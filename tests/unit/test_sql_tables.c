@@ -159,6 +159,17 @@ static void render_holds(const struct pgw_sql_info *info, struct str *s)
 		put(s, "-");
 }
 
+static void render_stmt_refs(const struct pgw_sql_info *info, struct str *s)
+{
+	static const char *const ops[] = {"prepare", "execute", "deallocate"};
+
+	for (size_t i = 0; i < info->nstmt_refs; i++)
+		put(s, "%s%s:%s", i ? " " : "", ops[info->stmt_refs[i].op],
+		    info->stmt_refs[i].name != NULL ? info->stmt_refs[i].name : "(all)");
+	if (info->nstmt_refs == 0)
+		put(s, "-");
+}
+
 static void render_kinds(const struct pgw_sql_info *info, struct str *s)
 {
 	static const char *const actions[] = {"insert",	  "update", "delete", "merge",
@@ -263,7 +274,8 @@ static bool flags_of(struct pgw_sql_cache *c, const char *expect, const char *sq
 /* What transaction pooling reads: session_state.tsv covers it, flags.tsv the rest. */
 #define SESSION_FLAGS                                                                              \
 	(PGW_SQL_BIT(PGW_SQL_SESSION_STATE) | PGW_SQL_BIT(PGW_SQL_OUTLIVES_RESET) |                \
-	 PGW_SQL_BIT(PGW_SQL_SESSION_SET) | PGW_SQL_BIT(PGW_SQL_SESSION_HOLD))
+	 PGW_SQL_BIT(PGW_SQL_SESSION_SET) | PGW_SQL_BIT(PGW_SQL_SESSION_HOLD) |                    \
+	 PGW_SQL_BIT(PGW_SQL_PREPARE))
 
 static bool flags_case(struct pgw_sql_cache *c, const char *expect, const char *sql,
 		       const char *sql2, struct str *got)
@@ -404,6 +416,19 @@ static bool holds_case(struct pgw_sql_cache *c, const char *expect, const char *
 {
 	(void)sql2;
 	return render_case(c, expect, sql, render_holds, got);
+}
+
+static bool stmt_refs_case(struct pgw_sql_cache *c, const char *expect, const char *sql,
+			   const char *sql2, struct str *got)
+{
+	(void)sql2;
+	return render_case(c, expect, sql, render_stmt_refs, got);
+}
+
+static void stmt_refs_table(void **state)
+{
+	(void)state;
+	run_tsv("stmt_refs.tsv", false, stmt_refs_case);
 }
 
 static void holds_table(void **state)
@@ -562,19 +587,13 @@ static void statements_and_offsets(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(flags_table),
-		cmocka_unit_test(session_state_table),
-		cmocka_unit_test(gucs_table),
-		cmocka_unit_test(replays_table),
-		cmocka_unit_test(inserts_table),
-		cmocka_unit_test(updates_table),
-		cmocka_unit_test(notifies_table),
-		cmocka_unit_test(deallocates_table),
-		cmocka_unit_test(holds_table),
-		cmocka_unit_test(kinds_table),
-		cmocka_unit_test(fingerprint_table),
-		cmocka_unit_test(descriptions),
-		cmocka_unit_test(statements_and_offsets),
+		cmocka_unit_test(flags_table),	  cmocka_unit_test(session_state_table),
+		cmocka_unit_test(gucs_table),	  cmocka_unit_test(replays_table),
+		cmocka_unit_test(inserts_table),  cmocka_unit_test(updates_table),
+		cmocka_unit_test(notifies_table), cmocka_unit_test(deallocates_table),
+		cmocka_unit_test(holds_table),	  cmocka_unit_test(stmt_refs_table),
+		cmocka_unit_test(kinds_table),	  cmocka_unit_test(fingerprint_table),
+		cmocka_unit_test(descriptions),	  cmocka_unit_test(statements_and_offsets),
 	};
 
 	return cmocka_run_group_tests_name("sql_tables", tests, NULL, NULL);
