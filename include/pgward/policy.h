@@ -183,6 +183,10 @@ unsigned pgw_policy_prefilter(struct pgw_policy_ctx *ctx, const char *text, size
  */
 const struct pgw_sql_info *pgw_policy_inspect(struct pgw_policy_ctx *ctx, const char *text,
 					      size_t len);
+/* Another text than the message's, classified with the same cache: a reference the caller
+ * drops (pgw_sql_info_unref); NULL out of memory. */
+const struct pgw_sql_info *pgw_policy_inspect_text(const struct pgw_policy_ctx *ctx,
+						   const char *text, size_t len);
 /*
  * The shared path of the policies that judge a Query's or Parse's SQL: pass what the
  * pre-filter says can raise no detection and what cannot be inspected (the guard refuses

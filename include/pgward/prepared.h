@@ -22,7 +22,11 @@ struct pgw_prepared {
 	char name[PGW_PREPARED_NAME_MAX]; /* ...that name, made once */
 	uint32_t refs;
 	uint32_t len;	     /* of body */
-	const uint8_t *body; /* a Parse's body after the statement name: text, NUL, types */
+	const uint8_t *body; /* a Parse's body after the statement name: text, NUL, types;
+				sql: name_at (4 bytes), then the PREPARE's text without its name,
+				which goes at name_at */
+	bool sql;	     /* prepared by a PREPARE in SQL (pgw_prepared_intern_sql) */
+	uint32_t name_at;
 	uint32_t keylen;
 	UT_hash_handle hh;
 	uint8_t key[]; /* the scope's length (4 bytes), the scope, then the body */
@@ -35,6 +39,17 @@ struct pgw_prepared {
  */
 struct pgw_prepared *pgw_prepared_intern(const char *scope, size_t scope_len, const uint8_t *body,
 					 size_t len);
+/*
+ * The statement a client's PREPARE <text> (<len> bytes, its name the <name_len> bytes at
+ * <name_at>) makes, among those of <scope>; never one a Parse makes. Referenced; NULL out of
+ * memory.
+ */
+struct pgw_prepared *pgw_prepared_intern_sql(const char *scope, size_t scope_len, const char *text,
+					     size_t len, size_t name_at, size_t name_len);
+/* The PREPARE that makes a statement of pgw_prepared_intern_sql's under pgward's name:
+ * malloc'd, NUL-terminated; NULL out of memory. */
+char *pgw_prepared_sql_text(const struct pgw_prepared *p);
+
 /* The name on servers of the statement numbered <id>. */
 void pgw_prepared_format_name(uint64_t id, char buf[PGW_PREPARED_NAME_MAX]);
 struct pgw_prepared *pgw_prepared_ref(struct pgw_prepared *p);

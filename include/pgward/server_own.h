@@ -39,7 +39,8 @@ struct pgw_own_answer {
 	uint8_t *error;
 	uint32_t error_len;
 	/* HIDE: errors to swap (taken, may be NULL) and a note reported with its completion;
-	 * for a Query, pgward's are its first <hide> statements, the rest the client's */
+	 * for a Query, pgward's are its first <hide> statements, the rest the client's; a
+	 * Query of pgward's alone (hide 0) passes only its errors */
 	struct pgw_swap *swap;
 	uint8_t note;
 	uint8_t hide;

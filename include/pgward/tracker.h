@@ -42,8 +42,8 @@ struct pgw_expect {
 	uint8_t *error; /* REPLACE: the ErrorResponse to send instead (owned, malloc'd) */
 	struct pgw_swap *swap; /* HIDE, or Query with hide: owned; may be NULL */
 	double sent_at;	       /* when a <note> was pushed */
-	/* a Parse under a name of pgward's (prepared.h): what to undo should the server not
-	 * run it (an error, or skipped to Sync); 0: nothing */
+	/* a Parse or a PREPARE under a name of pgward's (prepared.h): what to undo should the
+	 * server not run it (an error, or skipped to Sync); 0: nothing */
 	uint64_t undo_server; /* the statement's id, in the server's set */
 	uint64_t undo_client; /* the client's statement, by its map's number */
 };

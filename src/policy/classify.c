@@ -179,6 +179,14 @@ enum pgw_verdict pgw_policy_judge_sql(struct pgw_policy_ctx *ctx, const struct p
 	return check(ctx, info);
 }
 
+const struct pgw_sql_info *pgw_policy_inspect_text(const struct pgw_policy_ctx *ctx,
+						   const char *text, size_t len)
+{
+	struct pgw_sql_cache *c = sql_cache(ctx->cfg);
+
+	return c != NULL ? pgw_sql_inspect(c, text, len) : NULL;
+}
+
 enum pgw_verdict pgw_policy_parse_error(struct pgw_policy_ctx *ctx, const struct pgw_sql_info *info)
 {
 	if (ctx->cfg->on_parse_error != PGW_PARSE_ERROR_REFUSE)

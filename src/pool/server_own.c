@@ -104,7 +104,8 @@ int pgw_server_own(struct pgw_server *srv, const struct pgw_own_msg *m,
 	}
 	if (a == NULL)
 		return pgw_tracker_push(tr, m->type, PGW_RESP_SWALLOW, NULL, 0);
-	if (a->action == PGW_RESP_HIDE)
+	/* a Query of pgward's alone (no statement of the client's in it) hides all but errors */
+	if (a->action == PGW_RESP_HIDE && !(m->type == 'Q' && a->hide == 0))
 		return pgw_tracker_push_own(tr, m->type, a->hide, a->swap, a->note, pgw_now());
 	return pgw_tracker_push(tr, m->type, a->action, a->error, a->error_len);
 }

@@ -74,11 +74,60 @@ struct pgw_prepared *pgw_prepared_intern(const char *scope, size_t scope_len, co
 	p->id = next_id();
 	pgw_prepared_format_name(p->id, p->name);
 	p->refs = 1;
+	p->sql = false;
+	p->name_at = 0;
 	p->len = (uint32_t)len;
 	p->body = p->key + 4 + scope_len;
 	p->keylen = (uint32_t)keylen;
 	HASH_ADD_KEYPTR(hh, interned, p->key, p->keylen, p);
 	return p;
+}
+
+/* What sets a PREPARE's statements apart from the Parses' of the same scope: appended to the
+ * scope, which is a tenant's identity and organizations (UUIDs), or empty. */
+static const char sql_mark[] = "\001PREPARE";
+
+struct pgw_prepared *pgw_prepared_intern_sql(const char *scope, size_t scope_len, const char *text,
+					     size_t len, size_t name_at, size_t name_len)
+{
+	/* the body: where the name goes (4 bytes), then the text without it */
+	size_t body_len = 4 + len - name_len, sl = scope_len + sizeof(sql_mark) - 1;
+	char *key_scope = malloc(sl + 1);
+	uint8_t *body = malloc(body_len + 1);
+	struct pgw_prepared *p = NULL;
+	uint32_t at = (uint32_t)name_at;
+
+	if (key_scope != NULL && body != NULL && name_at + name_len <= len &&
+	    name_at <= UINT32_MAX) {
+		memcpy(key_scope, scope, scope_len);
+		memcpy(key_scope + scope_len, sql_mark, sizeof(sql_mark) - 1);
+		memcpy(body, &at, 4);
+		memcpy(body + 4, text, name_at);
+		memcpy(body + 4 + name_at, text + name_at + name_len, len - name_at - name_len);
+		p = pgw_prepared_intern(key_scope, sl, body, body_len);
+	}
+	if (p != NULL && !p->sql) {
+		p->sql = true;
+		p->name_at = at;
+	}
+	free(key_scope);
+	free(body);
+	return p;
+}
+
+char *pgw_prepared_sql_text(const struct pgw_prepared *p)
+{
+	size_t name_len = strlen(p->name), text_len = p->len - 4;
+	const uint8_t *text = p->body + 4;
+	char *t = malloc(text_len + name_len + 1);
+
+	if (t == NULL)
+		return NULL;
+	memcpy(t, text, p->name_at);
+	memcpy(t + p->name_at, p->name, name_len);
+	memcpy(t + p->name_at + name_len, text + p->name_at, text_len - p->name_at);
+	t[text_len + name_len] = '\0';
+	return t;
 }
 
 void pgw_prepared_format_name(uint64_t id, char buf[PGW_PREPARED_NAME_MAX])

@@ -224,6 +224,11 @@ static struct pgw_resp_verdict on_answer(struct pgw_tracker *t, char type, const
 			drop(t);
 			v.completes = true;
 			skip_to_sync(t);
+		} else if (e->type == 'Q' && (e->undo_server != 0 || e->undo_client != 0) &&
+			   t->undo != NULL) {
+			/* a Query with an undo is one statement (a PREPARE): it did not run */
+			t->undo(t->undo_arg, e->undo_server, e->undo_client);
+			e->undo_server = e->undo_client = 0;
 		}
 		return v;
 	}

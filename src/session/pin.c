@@ -24,7 +24,8 @@
 #include <string.h>
 
 /*
- * What pins: session state, and what may create it where pgward cannot see: DDL (a CREATE
+ * What pins: session state (a PREPARE only where sql_prepared.c cannot rename it), and what
+ * may create it where pgward cannot see: DDL (a CREATE
  * under a search_path that puts pg_temp first makes a temporary object, and an object
  * created in pg_temp by its name shadows a table or type of the next client's), a DO block,
  * SQL given as text, a setting written by a name pgward cannot read.
@@ -215,7 +216,8 @@ void pgw_sess_pin_check(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 		}
 		for (size_t i = 0; i < PGW_ARRAY_LEN(pinning); i++)
 			if ((info->flags & PGW_SQL_BIT(pinning[i])) &&
-			    (pinning[i] != PGW_SQL_DDL || pinning_ddl(info))) {
+			    (pinning[i] != PGW_SQL_DDL || pinning_ddl(info)) &&
+			    (pinning[i] != PGW_SQL_PREPARE || !pgw_sess_renames(s, 'Q'))) {
 				pgw_sess_pin(s, pgw_sql_info_desc(info, pinning[i]));
 				return;
 			}

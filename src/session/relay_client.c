@@ -155,6 +155,9 @@ static ssize_t inspect_whole(struct pgw_session *s, const struct pgw_msg_hdr *h)
 		pgw_lt_note(s, &ctx);
 		pgw_sess_text_sent(s, &m, ctx.info);
 		inj = pgw_sess_jobs(s, &ctx, &m);
+		/* before DEALLOCATE drops the client's names from its map */
+		if (s->renames && m.type == 'Q' && inj != PGW_INJ_REPLACED)
+			pgw_sess_sql_rename_plan(s, &ctx, &m);
 		ok = inj != PGW_INJ_FAILED && track_statements(s, &m, ctx.info, &tag);
 		if (s->renamed_body != NULL) {
 			ok = ok && pgw_sess_rename_parse(s, parse_name(&m), s->renamed_body,

@@ -10,8 +10,9 @@
  * plan; a Parse of a name the client has is refused with 42P05; a Parse the server refuses
  * or skips is forgotten (the tracker's undo), and so is a statement whose Bind or Describe
  * fails (a plan a table change made stale is prepared again). Statements are shared within
- * one tenant only (prepared.h), and one client's weigh at most RENAMED_BYTES_MAX. Names the client
- * does not have go to the server as they are (a statement PREPAREd in SQL by a pinned client),
+ * one tenant only (prepared.h), and one client's weigh at most PGW_RENAMED_BYTES_MAX. Names
+ * the client does not have go to the server as they are (a statement PREPAREd in SQL by a
+ * pinned client),
  * except pgward's own, which no client reaches: "does not exist" for Bind and Describe,
  * nothing to close for Close.
  * Never sends a client's name that starts with pgward's prefix.
@@ -30,9 +31,6 @@
 
 /* A name of pgward's no statement has: what a client's Close of a name of pgward's closes. */
 static const char none_name[] = PGW_PREPARED_PREFIX ".none";
-
-/* What one client's named statements may weigh in pgward (their texts and types). */
-#define RENAMED_BYTES_MAX (16u << 20)
 
 static bool reserved(const char *name)
 {
@@ -76,6 +74,11 @@ static bool own(struct pgw_session *s, const struct pgw_own_msg *m, const struct
 /* The newest request's undo (tracker.h), told to this session. */
 static void on_undo(struct pgw_session *s, uint64_t server_id, uint64_t client_gen)
 {
+	pgw_sess_rename_undo(s, server_id, client_gen);
+}
+
+void pgw_sess_rename_undo(struct pgw_session *s, uint64_t server_id, uint64_t client_gen)
+{
 	pgw_tracker_set_undo(&s->srv->tracker, server_id, client_gen);
 	s->srv->tracker.undo = undo;
 	s->srv->tracker.undo_arg = s;
@@ -99,12 +102,11 @@ static void write_parse(struct pgw_server *srv, const char *name, const struct p
 }
 
 /*
- * Prepares <p> on the server: what is least recently used goes first when the server holds
- * max_prepared_statements, and the name is closed before (pgward may have forgotten a
- * statement the server still holds). The Parse's answer is the client's (<client_gen>, its
- * Parse) or, hidden, pgward's (its error the client's). False out of memory.
+ * Room for <p> on the server: what is least recently used goes first when the server holds
+ * max_prepared_statements, and the name is closed (pgward may have forgotten a statement
+ * the server still holds). False out of memory.
  */
-static bool prepare(struct pgw_session *s, struct pgw_prepared *p, uint64_t client_gen)
+static bool make_room(struct pgw_session *s, const struct pgw_prepared *p)
 {
 	struct pgw_server *srv = s->srv;
 	struct pgw_prepared *old;
@@ -126,8 +128,32 @@ static bool prepare(struct pgw_session *s, struct pgw_prepared *p, uint64_t clie
 		if (!ok)
 			return false;
 	}
-	if (!own(s, &(struct pgw_own_msg){.type = 'C', .kind = 'S', .name = p->name}, NULL))
+	return own(s, &(struct pgw_own_msg){.type = 'C', .kind = 'S', .name = p->name}, NULL);
+}
+
+/*
+ * Prepares <p> on the server, after make_room. The Parse's answer is the client's
+ * (<client_gen>, its Parse) or, hidden, pgward's (its error the client's); a PREPARE's is
+ * pgward's, after a Sync that ends the Closes. False out of memory.
+ */
+static bool prepare(struct pgw_session *s, struct pgw_prepared *p, uint64_t client_gen)
+{
+	struct pgw_server *srv = s->srv;
+
+	if (!make_room(s, p))
 		return false;
+	if (p->sql) {
+		char *text = pgw_prepared_sql_text(p);
+		bool ok = text != NULL && own(s, &(struct pgw_own_msg){.type = 'S'}, NULL) &&
+			  own(s, &(struct pgw_own_msg){.type = 'Q', .text = text},
+			      &(struct pgw_own_answer){.action = PGW_RESP_HIDE});
+
+		free(text);
+		if (!ok)
+			return false;
+		on_undo(s, p->id, 0);
+		return pgw_held_add(&srv->held, p) == 0;
+	}
 	write_parse(srv, p->name, p);
 	if ((client_gen != 0 ? pgw_tracker_push(&srv->tracker, 'P', PGW_RESP_PASS, NULL, 0)
 			     : pgw_tracker_push_own(&srv->tracker, 'P', 0, NULL, 0, 0)) < 0)
@@ -177,12 +203,12 @@ bool pgw_sess_rename_refusal(struct pgw_session *s, const struct pgw_msg_view *m
 			 name);
 		return true;
 	}
-	if (s->stmts.prepared_bytes + m->len > RENAMED_BYTES_MAX) {
+	if (s->stmts.prepared_bytes + m->len > PGW_RENAMED_BYTES_MAX) {
 		*r = (struct pgw_refusal){.rule = "prepared_statements_size", .sqlstate = "54000"};
 		snprintf(r->message, sizeof(r->message),
 			 "pgward: the session's named prepared statements would exceed %u bytes "
 			 "(rule prepared_statements_size)",
-			 RENAMED_BYTES_MAX);
+			 PGW_RENAMED_BYTES_MAX);
 		snprintf(r->hint, sizeof(r->hint),
 			 "Close the statements the session no longer uses, or use unnamed ones; "
 			 "with max_prepared_statements = 0 a named statement pins the client "
@@ -236,6 +262,8 @@ enum pgw_rename pgw_sess_rename(struct pgw_session *s, const struct pgw_msg_hdr 
 
 	pgw_reader_init(&r, msg + PGW_HDR_LEN, total - PGW_HDR_LEN);
 	switch (h->type) {
+	case 'Q':
+		return pgw_sess_sql_rename_send(s, h);
 	case 'P':
 		name = pgw_read_cstr(&r);
 		if (name == NULL || name[0] == '\0')
@@ -271,4 +299,23 @@ enum pgw_rename pgw_sess_rename(struct pgw_session *s, const struct pgw_msg_hdr 
 	if (sent == PGW_RENAME_SENT)
 		pgw_rbuf_drain(&s->client.in, total);
 	return sent;
+}
+
+bool pgw_sess_prepare_before_query(struct pgw_session *s, struct pgw_prepared *p)
+{
+	if (pgw_held_use(&s->srv->held, p))
+		return true;
+	/* a Parse's error would make the server skip the Query: a Sync ends its batch */
+	return prepare(s, p, 0) && (p->sql || own(s, &(struct pgw_own_msg){.type = 'S'}, NULL));
+}
+
+bool pgw_sess_prepare_by_query(struct pgw_session *s, struct pgw_prepared *p)
+{
+	return make_room(s, p) && own(s, &(struct pgw_own_msg){.type = 'S'}, NULL) &&
+	       pgw_held_add(&s->srv->held, p) == 0;
+}
+
+bool pgw_sess_reserved_name(const char *name)
+{
+	return reserved(name);
 }

@@ -70,6 +70,25 @@ struct pgw_sess_sets {
 	size_t kind_keylen;
 };
 
+/* pool_mode = transaction: a Query whose PREPARE, EXECUTE or DEALLOCATE names go to the
+ * server as pgward's (sql_prepared.c). */
+#define PGW_SQL_RENAME_MAX 16
+struct pgw_sess_sql_rename {
+	char *text; /* the Query's text with pgward's names; NULL: nothing planned */
+	size_t len;
+	/* statements the server must hold before it (EXECUTE, DEALLOCATE), referenced */
+	struct pgw_prepared *need[PGW_SQL_RENAME_MAX];
+	size_t nneed;
+	struct pgw_prepared *made; /* what its PREPARE makes, referenced; NULL: none */
+	uint64_t gen;		   /* ...recorded in the client's map under this number */
+	bool drops;		   /* it has a DEALLOCATE */
+	bool refuse;		   /* the Query is refused instead, as PostgreSQL would */
+	struct pgw_refusal refusal;
+};
+
+/* What one client's named statements may weigh in pgward (their texts and types). */
+#define PGW_RENAMED_BYTES_MAX (16u << 20)
+
 /* pool_mode = transaction: what a pinned client holds that it can take back (holds.c). */
 struct pgw_sess_names {
 	char **v;
@@ -135,11 +154,12 @@ struct pgw_session {
 	/* ...the body of a named Parse the job serializer rewrote, for renamed.c */
 	uint8_t *renamed_body;
 	size_t renamed_body_len;
-	bool txn_released;		/* ...it has given a server back at least once */
-	char pinned_by[64];		/* ...what pinned it, empty while it is not */
-	struct pgw_sess_holds holds;	/* ...and what of that it can take back (holds.c) */
-	struct pgw_pool_wait pool_wait; /* queued for a server of the pool */
-	bool settings_sent;		/* the startup settings went to a pooled server */
+	bool txn_released;		       /* ...it has given a server back at least once */
+	char pinned_by[64];		       /* ...what pinned it, empty while it is not */
+	struct pgw_sess_holds holds;	       /* ...and what of that it can take back (holds.c) */
+	struct pgw_sess_sql_rename sql_rename; /* ...the Query being renamed (sql_prepared.c) */
+	struct pgw_pool_wait pool_wait;	       /* queued for a server of the pool */
+	bool settings_sent;		       /* the startup settings went to a pooled server */
 	/* Told it is logged in from the welcome on record (welcome.h) before it had a server:
 	 * it gets one at its first message, and its cancel key is pgward's (checkout.c). */
 	bool welcomed;
@@ -405,8 +425,31 @@ bool pgw_sess_rename_refusal(struct pgw_session *s, const struct pgw_msg_view *m
 			     struct pgw_refusal *r);
 static inline bool pgw_sess_renames(const struct pgw_session *s, char type)
 {
-	return s->renames && (type == 'P' || type == 'B' || type == 'D' || type == 'C');
+	return s->renames &&
+	       (type == 'P' || type == 'B' || type == 'D' || type == 'C' ||
+		(type == 'Q' && (s->sql_rename.text != NULL || s->sql_rename.refuse)));
 }
+/* Before a Query of the client's that uses <p> (sql_prepared.c): prepared on the server
+ * first where it lacks it, pgward's answers swallowed but an error. False out of memory. */
+bool pgw_sess_prepare_before_query(struct pgw_session *s, struct pgw_prepared *p);
+/* Before the client's PREPARE that makes <p> under pgward's name: room for it, its name
+ * closed, and <p> recorded as held. False out of memory. */
+bool pgw_sess_prepare_by_query(struct pgw_session *s, struct pgw_prepared *p);
+/* The newest request's undo (tracker.h): statement <server_id> forgotten on the server,
+ * the client's <client_gen> in its map, should the server not run it. */
+void pgw_sess_rename_undo(struct pgw_session *s, uint64_t server_id, uint64_t client_gen);
+/* Whether <name> is one of pgward's names, which no client reaches. */
+bool pgw_sess_reserved_name(const char *name);
+
+/* sql_prepared.c: pool_mode = transaction, statements prepared in SQL follow the client. */
+/* A Query that passed the pipeline, before its statements are tracked: the plan of its
+ * renaming (s->sql_rename), if it names a statement; false if a PREPARE in it cannot
+ * follow the client (it pins). */
+bool pgw_sess_sql_rename_plan(struct pgw_session *s, struct pgw_policy_ctx *ctx,
+			      const struct pgw_msg_view *m);
+/* The planned Query at the head of the client's input, whole: sent renamed (or refused). */
+enum pgw_rename pgw_sess_sql_rename_send(struct pgw_session *s, const struct pgw_msg_hdr *h);
+void pgw_sess_sql_rename_clear(struct pgw_session *s);
 
 /* inject.c: the job serializer's statements ahead of a job INSERT (jobs.h). */
 enum pgw_inject {

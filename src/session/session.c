@@ -188,6 +188,7 @@ static void free_session(struct pgw_session *s)
 	free(s->welcome_key);
 	pgw_sess_sets_free(&s->sets);
 	pgw_sess_holds_free(&s->holds);
+	pgw_sess_sql_rename_clear(s);
 	pgw_sql_info_unref(s->forget_after_bind);
 	pgw_metrics_session_end(&s->metrics);
 	pgw_tenant_end(&s->tenant);
