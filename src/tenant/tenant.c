@@ -314,11 +314,15 @@ void pgw_tenant_end(struct pgw_tenant_sess *t)
 void pgw_tenant_injection(const struct pgw_tenant_sess *t, uint32_t pid, uint64_t checkout,
 			  struct pgw_tenant_injection *inj)
 {
-	static const char sql2[] = "SELECT set_config($1,$2,false),set_config($3,$4,false)";
+	/* pg_catalog's set_config() by name: a client's search_path may list a schema of its
+	 * own with a set_config() in it before pg_catalog */
+	static const char sql2[] = "SELECT pg_catalog.set_config($1,$2,false),"
+				   "pg_catalog.set_config($3,$4,false)";
 	/* claim() checks the signature itself and records the checkout, whatever the order the
 	 * set_config() calls run in */
-	static const char sql3[] = "SELECT set_config($1,$2,false),set_config($3,$4,false),"
-				   "set_config($5,$6,false),pgward.claim($4,$2,$7,$6)";
+	static const char sql3[] = "SELECT pg_catalog.set_config($1,$2,false),"
+				   "pg_catalog.set_config($3,$4,false),"
+				   "pg_catalog.set_config($5,$6,false),pgward.claim($4,$2,$7,$6)";
 	const struct pgw_config *cfg = T.cfg;
 
 	inj->sql = sql2;

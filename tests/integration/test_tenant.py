@@ -496,3 +496,37 @@ def test_signing_without_signing_sql_refuses_the_login(tenant_db, pgward_factory
     text = str(e.value)
     assert "pgward: could not set the tenant context" in text, text
     assert 'schema "pgward" does not exist' in text, text
+
+
+@pytest.mark.parametrize("signing", [True, False], ids=["signed", "unsigned"])
+@pytest.mark.parametrize("pooled", [False, True], ids=["one-server-per-client", "transaction-pooled"])
+def test_a_function_named_set_config_never_writes_the_context(tenant_db, pgward_factory, map_file, pg,
+                                                              signing, pooled):
+    """Goal of alice: have pgward's own context statement call a set_config() of a schema she
+    can create in, by putting that schema before pg_catalog in her search_path (a startup
+    option, or a SET that follows her to every server), so that it writes Globex's
+    organizations instead of hers. pgward calls pg_catalog.set_config(): her context is
+    Acme's, in a new session and after her SET on every later transaction."""
+    pg.execute("CREATE SCHEMA IF NOT EXISTS evil; GRANT USAGE ON SCHEMA evil TO PUBLIC; "
+               "CREATE OR REPLACE FUNCTION evil.set_config(text, text, boolean) RETURNS text "
+               "LANGUAGE sql AS $$SELECT pg_catalog.set_config($1, CASE WHEN $1 = 'app.user_org_ids' "
+               "THEN '{%s}' ELSE $2 END, $3)$$" % ORG_B, dbname="tenant")
+    try:
+        settings = map_settings(map_file, **({} if signing else {"tenant.signing_secret": None}))
+        if pooled:
+            import authkit
+            ul = authkit.write_userlist(map_file.parent / "users.txt", {T_ALICE: PASSWORD})
+            settings.update({"auth_type": "scram-sha-256", "auth_file": ul, "pool_mode": "transaction",
+                             "default_pool_size": "1"})
+        pw = pgward_factory(**settings)
+        alice = connect(pw, T_ALICE, options="-c search_path=evil,pg_catalog")
+        assert one(alice, "SHOW search_path").replace(" ", "") == "evil,pg_catalog"
+        assert context(alice) == "{%s}" % ORG_A
+        alice.autocommit = True
+        alice.cursor().execute("SET search_path = evil, pg_catalog, public")
+        for _ in range(3):
+            assert context(alice) == "{%s}" % ORG_A
+        if signing:
+            assert counts(alice) == SEEN_A
+    finally:
+        pg.execute("DROP SCHEMA evil CASCADE", dbname="tenant")
