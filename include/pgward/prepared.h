@@ -34,8 +34,9 @@ struct pgw_prepared {
 
 /*
  * The statement whose Parse body is the <len> bytes at <body>, among those of <scope> (the
- * <scope_len> bytes of a tenant context: two tenants never share one, nor learn whether the
- * other prepared a text), referenced; NULL out of memory.
+ * <scope_len> bytes naming a database, a user and a tenant context: two pools or tenants
+ * never share one, nor learn whether the other prepared a text), referenced; NULL out of
+ * memory.
  */
 struct pgw_prepared *pgw_prepared_intern(const char *scope, size_t scope_len, const uint8_t *body,
 					 size_t len);

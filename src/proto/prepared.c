@@ -1,8 +1,8 @@
 /*
  * Interned statements and the set each server holds (prepared.h). Two clients of one scope
- * (tenant) whose Parses carry the same bytes share one statement and one name on servers;
- * bytes that differ in anything (text, a parameter type, the scope) are different
- * statements, whatever their hashes.
+ * (database, user and tenant) whose Parses carry the same bytes share one statement and one
+ * name on servers; bytes that differ in anything (text, a parameter type, the scope) are
+ * different statements, whatever their hashes.
  */
 #include "pgward/prepared.h"
 

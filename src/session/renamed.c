@@ -162,17 +162,25 @@ static bool prepare(struct pgw_session *s, struct pgw_prepared *p, uint64_t clie
 	return pgw_held_add(&srv->held, p) == 0;
 }
 
+size_t pgw_sess_statement_scope(const struct pgw_session *s, char *out, size_t outsz)
+{
+	size_t n = (size_t)snprintf(out, outsz, "%s%c%s%c", s->view.database, '\0', s->user, '\0');
+	size_t ctx = n < outsz ? pgw_sess_context_key(s, out + n, outsz - n) : 0;
+
+	/* a context too long to key shares with no one */
+	if (ctx == 0 && s->tenant.status != PGW_TENANT_OFF)
+		ctx = (size_t)snprintf(out + n, outsz - n, "session %" PRIu64, s->id);
+	return PGW_MIN(n + ctx, outsz - 1);
+}
+
 bool pgw_sess_rename_parse(struct pgw_session *s, const char *name, const uint8_t *rest, size_t len)
 {
-	char scope[1024];
-	size_t scope_len = pgw_sess_context_key(s, scope, sizeof(scope));
+	char scope[PGW_SCOPE_MAX];
+	size_t scope_len = pgw_sess_statement_scope(s, scope, sizeof(scope));
 	struct pgw_prepared *p;
 	uint64_t gen;
 	bool ok;
 
-	/* a context too long to key shares with no one */
-	if (scope_len == 0 && s->tenant.status != PGW_TENANT_OFF)
-		scope_len = (size_t)snprintf(scope, sizeof(scope), "session %" PRIu64, s->id);
 	p = pgw_prepared_intern(scope, scope_len, rest, len);
 	if (p == NULL)
 		return false;

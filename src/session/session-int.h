@@ -81,7 +81,8 @@ struct pgw_sess_sql_rename {
 	size_t nneed;
 	struct pgw_prepared *made; /* what its PREPARE makes, referenced; NULL: none */
 	uint64_t gen;		   /* ...recorded in the client's map under this number */
-	bool drops;		   /* it has a DEALLOCATE */
+	bool drops;		   /* it has a DEALLOCATE ALL */
+	size_t ndummies;	   /* ...DEALLOCATEs of the client's statements */
 	bool refuse;		   /* the Query is refused instead, as PostgreSQL would */
 	struct pgw_refusal refusal;
 };
@@ -438,6 +439,11 @@ bool pgw_sess_prepare_by_query(struct pgw_session *s, struct pgw_prepared *p);
 /* The newest request's undo (tracker.h): statement <server_id> forgotten on the server,
  * the client's <client_gen> in its map, should the server not run it. */
 void pgw_sess_rename_undo(struct pgw_session *s, uint64_t server_id, uint64_t client_gen);
+/* Who shares a statement of pgward's (prepared.h): the clients of one database and user with
+ * one tenant context (identity and organizations; one client alone when the context is too
+ * long to key), into <out>; its length. */
+#define PGW_SCOPE_MAX 1200
+size_t pgw_sess_statement_scope(const struct pgw_session *s, char *out, size_t outsz);
 /* Whether <name> is one of pgward's names, which no client reaches. */
 bool pgw_sess_reserved_name(const char *name);
 

@@ -111,13 +111,43 @@ void pgw_sess_sql_rename_clear(struct pgw_session *s)
 {
 	struct pgw_sess_sql_rename *r = &s->sql_rename;
 
-	if (r->text == NULL && !r->refuse && r->nneed == 0 && r->made == NULL && !r->drops)
+	if (r->text == NULL && !r->refuse && r->nneed == 0 && r->made == NULL && !r->drops &&
+	    r->ndummies == 0)
 		return; /* nothing planned: every Query comes here */
 	free(r->text);
 	for (size_t i = 0; i < r->nneed; i++)
 		pgw_prepared_unref(r->need[i]);
 	pgw_prepared_unref(r->made);
 	memset(r, 0, sizeof(*r));
+}
+
+/* What a DEALLOCATE of the client's drops on the server, one per DEALLOCATE of a Query. */
+#define DUMMY(n) PGW_PREPARED_PREFIX "_deallocated_" #n
+static const char *const dummy_names[PGW_SQL_RENAME_MAX] = {
+	DUMMY(1), DUMMY(2),  DUMMY(3),	DUMMY(4),  DUMMY(5),  DUMMY(6),	 DUMMY(7),  DUMMY(8),
+	DUMMY(9), DUMMY(10), DUMMY(11), DUMMY(12), DUMMY(13), DUMMY(14), DUMMY(15), DUMMY(16),
+};
+#undef DUMMY
+
+/* The stand-ins a Query's DEALLOCATEs drop, made in front of it: each name closed, then
+ * PREPAREd, pgward's answers swallowed but an error. False out of memory. */
+static bool make_dummies(struct pgw_session *s, size_t n)
+{
+	char sql[PGW_SQL_RENAME_MAX * 48] = "";
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (pgw_server_own(
+			    s->srv,
+			    &(struct pgw_own_msg){.type = 'C', .kind = 'S', .name = dummy_names[i]},
+			    NULL) < 0)
+			return false;
+		o += (size_t)snprintf(sql + o, sizeof(sql) - o, "%sPREPARE %s AS SELECT",
+				      i > 0 ? "; " : "", dummy_names[i]);
+	}
+	return n == 0 || (pgw_server_own(s->srv, &(struct pgw_own_msg){.type = 'S'}, NULL) == 0 &&
+			  pgw_server_own(s->srv, &(struct pgw_own_msg){.type = 'Q', .text = sql},
+					 &(struct pgw_own_answer){.action = PGW_RESP_HIDE}) == 0);
 }
 
 /* The 26000 PostgreSQL gives for a statement the session does not have. */
@@ -150,24 +180,14 @@ static bool rewrite_checks(struct pgw_policy_ctx *ctx, const char *text, size_t 
 	return ok;
 }
 
-/* The scope statements are shared in (renamed.c): the tenant context. */
-static size_t scope_of(const struct pgw_session *s, char *out, size_t outsz)
-{
-	size_t n = pgw_sess_context_key(s, out, outsz);
-
-	if (n == 0 && s->tenant.status != PGW_TENANT_OFF)
-		n = (size_t)snprintf(out, outsz, "session %" PRIu64, s->id);
-	return n;
-}
-
 /* PREPARE <name>, the Query's only statement, its name at <a>: pgward's statement for it,
  * recorded in the client's map. False when the PREPARE cannot follow the client. */
 static bool plan_prepare(struct pgw_session *s, const char *text, size_t len, const char *name,
 			 const struct name_at *a)
 {
 	struct pgw_sess_sql_rename *r = &s->sql_rename;
-	char scope[1024];
-	size_t scope_len = scope_of(s, scope, sizeof(scope));
+	char scope[PGW_SCOPE_MAX];
+	size_t scope_len = pgw_sess_statement_scope(s, scope, sizeof(scope));
 	struct pgw_prepared *p;
 
 	if (pgw_stmt_map_has(&s->stmts, name)) {
@@ -190,6 +210,61 @@ static bool plan_prepare(struct pgw_session *s, const char *text, size_t len, co
 	return r->gen != 0;
 }
 
+/* <text> with each name at <at> whose <want> differs from the client's in <info> replaced,
+ * malloc'd and NUL-terminated into *out (*out_len bytes); false out of memory. */
+static bool with_names(const char *text, size_t len, const struct name_at *at, int n,
+		       const char *const *want, const struct pgw_sql_info *info, char **out,
+		       size_t *out_len)
+{
+	char *t = malloc(len + (size_t)n * PGW_PREPARED_NAME_MAX + 1);
+	size_t o = 0, from = 0;
+
+	if (t == NULL)
+		return false;
+	for (int i = 0; i < n; i++) {
+		if (want[i] == NULL || want[i] == info->stmt_refs[i].name)
+			continue;
+		memcpy(t + o, text + from, at[i].at - from);
+		o += at[i].at - from;
+		memcpy(t + o, want[i], strlen(want[i]));
+		o += strlen(want[i]);
+		from = at[i].at + at[i].len;
+	}
+	memcpy(t + o, text + from, len - from);
+	o += len - from;
+	t[o] = '\0';
+	*out = t;
+	*out_len = o;
+	return true;
+}
+
+/* A Query that names one of pgward's statements and cannot be renamed: refused, however the
+ * name is spelled (the parse tree reads U&"..." escapes), so that it never reaches one. */
+static bool refuse_reserved(struct pgw_session *s, const struct pgw_sql_info *info)
+{
+	struct pgw_sess_sql_rename *r = &s->sql_rename;
+
+	for (size_t i = 0; i < info->nstmt_refs; i++) {
+		const struct pgw_sql_stmt_ref *ref = &info->stmt_refs[i];
+
+		if (ref->name == NULL || !pgw_sess_reserved_name(ref->name))
+			continue;
+		pgw_sess_sql_rename_clear(s);
+		if (ref->op != PGW_SQL_STMT_PREPARE) {
+			refuse_missing(s, ref->name);
+			return true;
+		}
+		r->refuse = true;
+		r->refusal =
+			(struct pgw_refusal){.rule = "prepared_statement", .sqlstate = "42939"};
+		snprintf(r->refusal.message, sizeof(r->refusal.message),
+			 "pgward: statement names starting with \"%s\" are pgward's own",
+			 PGW_PREPARED_PREFIX);
+		return true;
+	}
+	return false;
+}
+
 bool pgw_sess_sql_rename_plan(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 			      const struct pgw_msg_view *m)
 {
@@ -197,9 +272,9 @@ bool pgw_sess_sql_rename_plan(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 	const struct pgw_sql_info *info;
 	struct name_at at[PGW_SQL_RENAME_MAX];
 	const char *want[PGW_SQL_RENAME_MAX];
-	const char *text;
-	size_t len, out = 0, from = 0;
-	char name[NAME_MAX_BYTES + 2];
+	const char *text, *raw = (const char *)m->body;
+	size_t len, raw_len, check_len;
+	char name[NAME_MAX_BYTES + 2], *check = NULL;
 	int n;
 
 	pgw_sess_sql_rename_clear(s);
@@ -210,21 +285,26 @@ bool pgw_sess_sql_rename_plan(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 	info = pgw_policy_inspect(ctx, text, len);
 	if (info == NULL || info->status != PGW_SQL_OK || info->nstmt_refs == 0)
 		return false;
-	/* the message's own bytes, read as the parser read them */
-	if (text != (const char *)m->body || info->nstmt_refs > PGW_SQL_RENAME_MAX)
-		return false;
+	/* The names go into the message's own bytes: the text the parser read must be those
+	 * bytes, or a copy of the same length that differs in comments only (blanked). Not
+	 * behind an extended-protocol batch without its Sync: an error there makes the server
+	 * skip the Query, which pgward's own Sync would end. */
+	raw_len = strnlen(raw, m->len);
+	if ((text != raw && len != raw_len) || info->nstmt_refs > PGW_SQL_RENAME_MAX ||
+	    s->srv->tracker.batch_open)
+		goto cannot;
 	n = find_names(text, len, at, PGW_SQL_RENAME_MAX);
 	if (n != (int)info->nstmt_refs)
-		return false;
+		goto cannot;
 	for (int i = 0; i < n; i++) {
 		const struct pgw_sql_stmt_ref *ref = &info->stmt_refs[i];
 		struct pgw_prepared *p;
 
 		want[i] = ref->name;
-		if (ref->op != at[i].op)
+		if (ref->op != at[i].op || memcmp(text + at[i].at, raw + at[i].at, at[i].len) != 0)
 			goto cannot;
-		r->drops |= ref->op == PGW_SQL_STMT_DEALLOCATE;
 		if (ref->name == NULL) { /* DEALLOCATE ALL */
+			r->drops = true;
 			if (at[i].quoted || at[i].len != 3 ||
 			    strncasecmp(text + at[i].at, "all", 3) != 0)
 				goto cannot;
@@ -233,7 +313,7 @@ bool pgw_sess_sql_rename_plan(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 		if (!token_name(text, &at[i], name, sizeof(name)) || strcmp(name, ref->name) != 0)
 			goto cannot;
 		if (ref->op == PGW_SQL_STMT_PREPARE) {
-			if (info->nstmts != 1 || !plan_prepare(s, text, len, ref->name, &at[i]))
+			if (info->nstmts != 1 || !plan_prepare(s, raw, raw_len, ref->name, &at[i]))
 				goto cannot;
 			if (r->refuse) {
 				bool refuse = true;
@@ -251,39 +331,42 @@ bool pgw_sess_sql_rename_plan(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 		if (p == NULL) {
 			/* not the client's: the server says it does not exist, but pgward's
 			 * own names are not the client's to reach */
-			if (pgw_sess_reserved_name(ref->name)) {
-				pgw_sess_sql_rename_clear(s);
-				refuse_missing(s, ref->name);
-				return true;
-			}
+			if (pgw_sess_reserved_name(ref->name))
+				goto cannot;
+			continue;
+		}
+		if (ref->op == PGW_SQL_STMT_DEALLOCATE) {
+			/* pgward's statement may be another name's of the client's, or another
+			 * client's: what is dropped is a stand-in of pgward's, made for it */
+			want[i] = dummy_names[r->ndummies++];
 			continue;
 		}
 		want[i] = p->name;
 		r->need[r->nneed++] = pgw_prepared_ref(p);
 	}
-	/* the text with pgward's names in */
-	r->text = malloc(len + (size_t)n * PGW_PREPARED_NAME_MAX + 1);
-	if (r->text == NULL)
+	/* the message's bytes with pgward's names in, and the text pgward reads likewise */
+	if (!with_names(raw, raw_len, at, n, want, info, &r->text, &r->len))
 		goto cannot;
-	for (int i = 0; i < n; i++) {
-		if (want[i] == NULL || want[i] == info->stmt_refs[i].name)
-			continue;
-		memcpy(r->text + out, text + from, at[i].at - from);
-		out += at[i].at - from;
-		memcpy(r->text + out, want[i], strlen(want[i]));
-		out += strlen(want[i]);
-		from = at[i].at + at[i].len;
-	}
-	memcpy(r->text + out, text + from, len - from);
-	r->len = out + len - from;
-	r->text[r->len] = '\0';
-	if (!rewrite_checks(ctx, r->text, r->len, info, want))
+	if (text != raw && !with_names(text, len, at, n, want, info, &check, &check_len))
 		goto cannot;
+	if (!rewrite_checks(ctx, check != NULL ? check : r->text,
+			    check != NULL ? check_len : r->len, info, want))
+		goto cannot;
+	free(check);
 	return true;
 cannot:
+	free(check);
 	if (r->gen != 0)
 		pgw_stmt_map_forget_gen(&s->stmts, r->gen);
 	pgw_sess_sql_rename_clear(s);
+	if (refuse_reserved(s, info))
+		return true;
+	/* a PREPARE that pins keeps the client's name on the server: the name is the client's
+	 * all the same (a second PREPARE of it gets 42P05; EXECUTE sends it as it is) */
+	for (size_t i = 0; i < info->nstmt_refs; i++)
+		if (info->stmt_refs[i].op == PGW_SQL_STMT_PREPARE &&
+		    !pgw_stmt_map_has(&s->stmts, info->stmt_refs[i].name))
+			(void)pgw_stmt_map_put(&s->stmts, info->stmt_refs[i].name, NULL);
 	return false;
 }
 
@@ -303,7 +386,8 @@ enum pgw_rename pgw_sess_sql_rename_send(struct pgw_session *s, const struct pgw
 			sent = PGW_RENAME_FAILED;
 			goto done;
 		}
-	if (r->made != NULL && !pgw_sess_prepare_by_query(s, r->made)) {
+	if (!make_dummies(s, r->ndummies) ||
+	    (r->made != NULL && !pgw_sess_prepare_by_query(s, r->made))) {
 		sent = PGW_RENAME_FAILED;
 		goto done;
 	}
@@ -316,7 +400,7 @@ enum pgw_rename pgw_sess_sql_rename_send(struct pgw_session *s, const struct pgw
 	/* a PREPARE the server refuses is forgotten, by the client and on the server */
 	if (r->made != NULL)
 		pgw_sess_rename_undo(s, r->made->id, r->gen);
-	/* what a DEALLOCATE drops, a Bind pipelined behind it prepares again */
+	/* what a DEALLOCATE ALL drops, a Bind pipelined behind it prepares again */
 	if (r->drops)
 		pgw_held_clear(&srv->held);
 done:

@@ -1,9 +1,10 @@
 """pool_mode = transaction through a real PostgreSQL 15: a client holds a server only for its
 transactions and gets one again at its next message, with its own startup settings and tenant
-context on it before that message runs; what it leaves in the session (SET, PREPARE, LISTEN,
-temporary tables, cursors WITH HOLD, session advisory locks) pins it to its server until it
-leaves, and nothing of it reaches another client. Named prepared statements follow their
-client instead: test_pool_prepared.py."""
+context on it before that message runs; what it leaves in the session (a SET that cannot
+follow it, LISTEN, temporary tables, cursors WITH HOLD, session advisory locks) pins it to
+its server until it leaves or takes it back (test_pool_unpin.py), and nothing of it reaches
+another client. Prepared statements follow their client instead: test_pool_prepared.py,
+test_pool_sql_prepared.py."""
 
 import random
 import threading
@@ -82,7 +83,6 @@ def test_each_transaction_finds_the_clients_own_settings(pg, txn_pool):
     ("SELECT set_config('app.note', 'kept', false)", "SELECT current_setting('app.note', true)", "kept"),
     ("CREATE TEMP TABLE pinned_t (a int)", "SELECT count(*) FROM pg_class WHERE relname = 'pinned_t' AND "
                                            "relnamespace = pg_my_temp_schema()", "1"),
-    ("PREPARE pinned_p AS SELECT 1", "SELECT count(*) FROM pg_prepared_statements", "1"),
     ("LISTEN pinned_ch", "SELECT count(*) FROM pg_listening_channels()", "1"),
     ("SELECT pg_advisory_lock(4242)", "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND "
                                       "pid = pg_backend_pid()", "1"),

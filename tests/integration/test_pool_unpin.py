@@ -104,16 +104,16 @@ def test_every_hold_is_taken_back_before_the_pin_goes(pg, txn_pool):
 
 
 def test_what_nothing_takes_back_keeps_the_pin(pg, txn_pool):
-    """A client pinned by a LISTEN and by a PREPARE: UNLISTEN * leaves the PREPARE, which only
-    DISCARD ALL takes back, and the client stays pinned."""
+    """A client pinned by a LISTEN and by a set_config(..., false): UNLISTEN * leaves the
+    setting, which only DISCARD ALL takes back, and the client stays pinned."""
     pw = txn_pool(default_pool_size=1, query_wait_timeout=2)
     a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
     pin(pw, a, "LISTEN unpin_p")
-    a.rows("PREPARE unpin_stmt AS SELECT 1")
+    a.rows("SELECT set_config('app.unpin', 'kept', false)")
     assert not unpinned(pw, a, "UNLISTEN *")
     b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
     assert starved(b) is not None
-    assert a.scalar("EXECUTE unpin_stmt") == "1"
+    assert a.scalar("SELECT current_setting('app.unpin')") == "kept"
 
 
 def test_settings_made_while_pinned_follow_the_client(pg, txn_pool):
