@@ -2,13 +2,14 @@
  * pool_mode = transaction: what a pinned client holds on its server that it can take back
  * itself (PGW_SQL_SESSION_HOLD, info->holds): the channels it listens on, its cursors WITH
  * HOLD, temporary relations, session advisory locks. A statement that leaves one pins the
- * client at once, whether it runs or not. UNLISTEN, CLOSE, DISCARD TEMP and
- * SELECT pg_catalog.pg_advisory_unlock_all() take them back once the Query that runs them has
+ * client at once, whether it runs or not. UNLISTEN, CLOSE, DISCARD TEMP and SELECT
+ * pg_catalog.pg_advisory_unlock_all() take them back once the Query that runs them has
  * committed: a Query alone in flight, outside a transaction block, with no error before its
  * ReadyForQuery 'I', and nothing that holds sent behind it meanwhile (a take-back anywhere
- * else is not counted, and the client stays pinned). When nothing is held any more and nothing else
- * pinned the client (holds->other: what no statement takes back but DISCARD ALL), the client is
- * unpinned there, and its server goes back to the pool at that ReadyForQuery like any other.
+ * else is not counted, and the client stays pinned). When nothing is held any more and
+ * nothing else pinned the client (holds->other: what no statement takes back but DISCARD
+ * ALL), the client is unpinned there, and its server goes back to the pool at that
+ * ReadyForQuery like any other.
  */
 #include "session-int.h"
 

@@ -2,17 +2,17 @@
  * pool_mode = transaction: what pins a client to its server. A client's next transaction may
  * run on another server, where nothing of its session would be found: a named prepared
  * statement when max_prepared_statements = 0 (renamed.c makes them follow it otherwise), a
- * FunctionCall (pgward cannot tell what the function keeps), and whatever the
- * SQL inspection calls session state (PGW_SQL_SESSION_STATE: SET, PREPARE, LISTEN, temporary
- * tables, cursors WITH HOLD, session advisory locks, ...). Once one passes, the client keeps
- * the server it has, as under pool_mode = session, until it leaves, until a DISCARD ALL of
- * its own runs, or, when only what holds.c counts pinned it (LISTEN, cursors WITH HOLD,
- * temporary relations, advisory locks), until it has taken all of that back. What even
- * DISCARD ALL leaves (LOAD, a dblink connection) closes the server with its client. While
- * pinned, its SETs are noted as before (sets.c), so that the server it leaves holds what
- * its kind says. A text pgward cannot
- * read through (too large, too deep, out of memory) pins too; one the parser refuses the
- * server refuses as well.
+ * FunctionCall (pgward cannot tell what the function keeps), a PREPARE sql_prepared.c cannot
+ * rename, and whatever the SQL inspection calls session state (PGW_SQL_SESSION_STATE: a SET
+ * that cannot follow the client, set_config(..., false), LOAD, setseed, ...) or a hold
+ * (PGW_SQL_SESSION_HOLD: LISTEN, cursors WITH HOLD, temporary relations, session advisory
+ * locks). Once one passes, the client keeps the server it has, as under pool_mode =
+ * session, until it leaves, until a DISCARD ALL of its own runs, or, when only holds pinned
+ * it, until it has taken all of them back (holds.c). What even DISCARD ALL leaves (LOAD, a
+ * dblink connection) closes the server with its client. While pinned, its SETs are noted as
+ * before (sets.c), so that the server it leaves holds what its kind says. A text pgward
+ * cannot read through (too large, too deep, out of memory) pins too; one the parser refuses
+ * the server refuses as well.
  */
 #include "session-int.h"
 

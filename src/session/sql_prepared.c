@@ -1,19 +1,22 @@
 /*
  * pool_mode = transaction: the statements a client prepares in SQL follow it, as its Parses
  * do (renamed.c). PREPARE, EXECUTE (also under EXPLAIN and CREATE TABLE AS) and DEALLOCATE
- * name a statement in the text itself, so the text is rewritten: each name the client
- * prepared becomes pgward's name for the statement (prepared.h), and a statement the
- * server does not hold yet is prepared first, by pgward's own PREPARE (or Parse, for a
- * statement the client made with one: SQL and the protocol share one namespace). The
- * rewritten text is parsed again and must name exactly the statements planned, or nothing is
- * rewritten.
+ * name a statement in the text itself, so the text is rewritten in the message's own bytes:
+ * each name the client prepared becomes pgward's name for the statement (prepared.h), and a
+ * statement the server does not hold yet is prepared first, by pgward's own PREPARE (or
+ * Parse, for a statement the client made with one: SQL and the protocol share one
+ * namespace). A DEALLOCATE drops a stand-in of pgward's made in front of the Query, never
+ * pgward's statement, which other names or clients may share. The rewritten text is parsed
+ * again and must name exactly the statements planned, or nothing is rewritten.
  *
  * What follows the client: a Query of one PREPARE, and EXECUTE and DEALLOCATE in any Query.
  * A PREPARE elsewhere (next to other statements, in the extended protocol, in a text pgward
- * reads only through a conversion, with a name it cannot find in the text) pins the client
- * as before (pin.c). What the client is told is what PostgreSQL would tell it: 42P05 for a
- * PREPARE of a name it has, 26000 for an EXECUTE or DEALLOCATE of one of pgward's names it
- * has not prepared; other errors name pgward's name where they name the statement.
+ * reads through a conversion other than blanked comments, with a name it cannot find in the
+ * text) pins the client as before (pin.c); a Query that names one of pgward's statements and
+ * cannot be renamed is refused, however the name is spelled. What the client is told is
+ * what PostgreSQL would tell it: 42P05 for a PREPARE of a name it has, 26000 for an EXECUTE
+ * or DEALLOCATE of a name it has not prepared; other errors name pgward's name where they
+ * name the statement.
  */
 #include "session-int.h"
 
