@@ -10,11 +10,10 @@
  * plan; a Parse of a name the client has is refused with 42P05; a Parse the server refuses
  * or skips is forgotten (the tracker's undo), and so is a statement whose Bind or Describe
  * fails (a plan a table change made stale is prepared again). Statements are shared within
- * one tenant only (prepared.h), and one client's weigh at most PGW_RENAMED_BYTES_MAX. Names
- * the client does not have go to the server as they are (a statement PREPAREd in SQL by a
- * pinned client),
- * except pgward's own, which no client reaches: "does not exist" for Bind and Describe,
- * nothing to close for Close.
+ * one database, user and tenant only (prepared.h), and one client's weigh at most
+ * PGW_RENAMED_BYTES_MAX. Names the client does not have go to the server as they are (a
+ * statement PREPAREd in SQL by a pinned client), except pgward's own, which no client
+ * reaches: "does not exist" for Bind and Describe, nothing to close for Close.
  * Never sends a client's name that starts with pgward's prefix.
  */
 #include "session-int.h"
@@ -31,6 +30,8 @@
 
 /* A name of pgward's no statement has: what a client's Close of a name of pgward's closes. */
 static const char none_name[] = PGW_PREPARED_PREFIX ".none";
+/* The statement and portal of pgward's PREPARE inside a client's batch (prepare_in_batch). */
+static const char in_batch_name[] = PGW_PREPARED_PREFIX ".prepare";
 
 static bool reserved(const char *name)
 {
@@ -132,6 +133,33 @@ static bool make_room(struct pgw_session *s, const struct pgw_prepared *p)
 }
 
 /*
+ * A PREPARE of pgward's inside the client's extended-protocol batch, where a Sync of
+ * pgward's would end the batch (and a skip after an error in it): parsed, bound and run
+ * under a name of pgward's, closed again; its error is the client's, and the server then
+ * skips the rest of the batch as for the client's own error (the Execute's undo forgets
+ * the statement).
+ */
+static bool prepare_in_batch(struct pgw_session *s, const struct pgw_prepared *p, const char *text)
+{
+	static const struct pgw_own_answer hide = {.action = PGW_RESP_HIDE};
+
+	if (!own(s, &(struct pgw_own_msg){.type = 'C', .kind = 'S', .name = in_batch_name},
+		 &hide) ||
+	    !own(s, &(struct pgw_own_msg){.type = 'P', .name = in_batch_name, .text = text},
+		 &hide) ||
+	    !own(s,
+		 &(struct pgw_own_msg){.type = 'B', .name = in_batch_name, .stmt = in_batch_name},
+		 &hide) ||
+	    !own(s, &(struct pgw_own_msg){.type = 'C', .kind = 'S', .name = in_batch_name},
+		 &hide) ||
+	    !own(s, &(struct pgw_own_msg){.type = 'E', .name = in_batch_name}, &hide))
+		return false;
+	on_undo(s, p->id, 0);
+	return own(s, &(struct pgw_own_msg){.type = 'C', .kind = 'P', .name = in_batch_name},
+		   &hide);
+}
+
+/*
  * Prepares <p> on the server, after make_room. The Parse's answer is the client's
  * (<client_gen>, its Parse) or, hidden, pgward's (its error the client's); a PREPARE's is
  * pgward's, after a Sync that ends the Closes. False out of memory.
@@ -139,20 +167,25 @@ static bool make_room(struct pgw_session *s, const struct pgw_prepared *p)
 static bool prepare(struct pgw_session *s, struct pgw_prepared *p, uint64_t client_gen)
 {
 	struct pgw_server *srv = s->srv;
+	bool in_batch = srv->tracker.batch_open;
 
 	if (!make_room(s, p))
 		return false;
 	if (p->sql) {
 		char *text = pgw_prepared_sql_text(p);
-		bool ok = text != NULL && own(s, &(struct pgw_own_msg){.type = 'S'}, NULL) &&
-			  own(s, &(struct pgw_own_msg){.type = 'Q', .text = text},
-			      &(struct pgw_own_answer){.action = PGW_RESP_HIDE});
+		bool ok = text != NULL;
 
+		if (ok && in_batch) {
+			ok = prepare_in_batch(s, p, text);
+		} else if (ok) {
+			ok = own(s, &(struct pgw_own_msg){.type = 'S'}, NULL) &&
+			     own(s, &(struct pgw_own_msg){.type = 'Q', .text = text},
+				 &(struct pgw_own_answer){.action = PGW_RESP_HIDE});
+			if (ok)
+				on_undo(s, p->id, 0);
+		}
 		free(text);
-		if (!ok)
-			return false;
-		on_undo(s, p->id, 0);
-		return pgw_held_add(&srv->held, p) == 0;
+		return ok && pgw_held_add(&srv->held, p) == 0;
 	}
 	write_parse(srv, p->name, p);
 	if ((client_gen != 0 ? pgw_tracker_push(&srv->tracker, 'P', PGW_RESP_PASS, NULL, 0)

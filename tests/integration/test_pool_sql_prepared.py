@@ -139,3 +139,41 @@ def test_a_deallocate_all_leaves_no_statement_believed_held(pg, txn_pool):
     a.rows("EXECUTE kept(1); DEALLOCATE ALL")
     assert call(b, "kept", 41) == [("2",), ("D", ["42"]), ("C",), ("Z",)]
     assert errors(a, "EXECUTE kept(1)")[0][0] == "26000"
+
+
+def test_a_bind_inside_a_batch_keeps_the_batch_whole(pg, txn_pool):
+    """A client binds a statement it PREPAREd in SQL in the middle of an extended-protocol
+    batch, on a server that lacks it: pgward prepares it inside the batch, with no Sync of
+    its own, so the batch stays one transaction, and after an error earlier in the batch the
+    server skips the rest, pgward's PREPARE and the client's Bind included, as PostgreSQL
+    skips the client's."""
+    pw = txn_pool(default_pool_size=2)
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    a.rows("PREPARE inbatch(int) AS SELECT $1 * 3")
+    first = pid_of(a)
+    b.rows("BEGIN")
+    if pid_of(b) != first:
+        b.rows("COMMIT")
+        a.rows("BEGIN")
+        b.rows("BEGIN")
+        a.rows("COMMIT")
+    assert pid_of(b) == first  # a's next transaction goes to the other server
+    got = run(a, pgwire.parse("", "SELECT txid_current() IS NOT NULL"), pgwire.bind("", ""), pgwire.execute(),
+              pgwire.bind("", "inbatch", ["5"]), pgwire.execute(), pgwire.sync())
+    assert got == [("1",), ("2",), ("D", ["t"]), ("C",), ("2",), ("D", ["15"]), ("C",), ("Z",)], got
+    b.rows("COMMIT")
+    b.rows("BEGIN")  # the other server again: a's statement is not there yet
+    if pid_of(b) != first:
+        b.rows("COMMIT")
+        return
+    a.rows("PREPARE inbatch2(int) AS SELECT $1 * 4")
+    b.rows("COMMIT")
+    a.rows("BEGIN")
+    b.rows("BEGIN")
+    a.rows("COMMIT")
+    got = run(a, pgwire.parse("", "SELECT 1/0"), pgwire.bind("", ""), pgwire.execute(),
+              pgwire.bind("", "inbatch2", ["5"]), pgwire.execute(), pgwire.sync())
+    assert [g[:2] for g in got] == [("1",), ("E", "22012"), ("Z",)], got
+    b.rows("COMMIT")
+    assert a.scalar("EXECUTE inbatch2(2)") == "8"
