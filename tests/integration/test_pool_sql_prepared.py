@@ -22,6 +22,20 @@ def errors(c, sql):
     return [(m.fields()["C"], m.fields()["M"]) for m in c.simple(sql) if m.type == "E"]
 
 
+def other_server(a, b):
+    """Leaves b inside a transaction on the server a used last, so that a's next transaction
+    goes to the other server of a pool of two."""
+    first = pid_of(a)
+    b.rows("BEGIN")
+    if pid_of(b) != first:
+        b.rows("COMMIT")
+        a.rows("BEGIN")
+        b.rows("BEGIN")
+        a.rows("COMMIT")
+    assert pid_of(b) == first
+    return first
+
+
 def test_clients_with_the_same_names_on_two_servers(pg, txn_pool):
     """Goal of each client: its own "p", whatever server a transaction lands on. Ten clients
     each PREPARE p with a text of their own and EXECUTE it, interleaved, on a pool of two:
@@ -55,14 +69,7 @@ def test_a_statement_runs_where_it_was_never_prepared(pg, txn_pool):
     a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
     b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
     a.rows("PREPARE twice(int) AS SELECT $1 * 2 AS twice")
-    first = pid_of(a)
-    b.rows("BEGIN")
-    if pid_of(b) != first:  # b got the other server: a's must be busy for the test
-        b.rows("COMMIT")
-        a.rows("BEGIN")
-        b.rows("BEGIN")
-        a.rows("COMMIT")
-    assert pid_of(b) == first
+    first = other_server(a, b)
     assert a.scalar("EXECUTE twice(21)") == "42"
     assert pid_of(a) != first
     plan = "\n".join(r[0] for r in a.rows("EXPLAIN EXECUTE twice(1)"))
@@ -151,27 +158,13 @@ def test_a_bind_inside_a_batch_keeps_the_batch_whole(pg, txn_pool):
     a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
     b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
     a.rows("PREPARE inbatch(int) AS SELECT $1 * 3")
-    first = pid_of(a)
-    b.rows("BEGIN")
-    if pid_of(b) != first:
-        b.rows("COMMIT")
-        a.rows("BEGIN")
-        b.rows("BEGIN")
-        a.rows("COMMIT")
-    assert pid_of(b) == first  # a's next transaction goes to the other server
+    other_server(a, b)
     got = run(a, pgwire.parse("", "SELECT txid_current() IS NOT NULL"), pgwire.bind("", ""), pgwire.execute(),
               pgwire.bind("", "inbatch", ["5"]), pgwire.execute(), pgwire.sync())
     assert got == [("1",), ("2",), ("D", ["t"]), ("C",), ("2",), ("D", ["15"]), ("C",), ("Z",)], got
     b.rows("COMMIT")
-    b.rows("BEGIN")  # the other server again: a's statement is not there yet
-    if pid_of(b) != first:
-        b.rows("COMMIT")
-        return
     a.rows("PREPARE inbatch2(int) AS SELECT $1 * 4")
-    b.rows("COMMIT")
-    a.rows("BEGIN")
-    b.rows("BEGIN")
-    a.rows("COMMIT")
+    other_server(a, b)
     got = run(a, pgwire.parse("", "SELECT 1/0"), pgwire.bind("", ""), pgwire.execute(),
               pgwire.bind("", "inbatch2", ["5"]), pgwire.execute(), pgwire.sync())
     assert [g[:2] for g in got] == [("1",), ("E", "22012"), ("Z",)], got

@@ -13,6 +13,7 @@ from authkit import login
 from conftest import SCRAM_PASSWORD, SCRAM_USER
 from test_pool import pid_of
 from test_pool_prepared import server_names
+from test_pool_sql_prepared import other_server
 
 roles = test_pool.roles
 pooled = test_pool.pooled
@@ -40,19 +41,6 @@ def direct(pg):
     c = pgwire.Conn("127.0.0.1", pg.port, timeout=30)
     c.startup(SCRAM_USER, password=SCRAM_PASSWORD)
     return c
-
-
-def other_server(a, b):
-    """Leaves b inside a transaction on the server a used last, so a's next one goes to the
-    other server of a pool of two."""
-    first = pid_of(a)
-    b.rows("BEGIN")
-    if pid_of(b) != first:
-        b.rows("COMMIT")
-        a.rows("BEGIN")
-        b.rows("BEGIN")
-        a.rows("COMMIT")
-    assert pid_of(b) == first
 
 
 # ------------------------------------------------ another client's statement, by pgward's name
