@@ -239,9 +239,7 @@ bool pgw_sess_rename_refusal(struct pgw_session *s, const struct pgw_msg_view *m
 	    memchr(m->body, '\0', m->len) == NULL)
 		return false;
 	if (pgw_stmt_map_has(&s->stmts, name)) {
-		*r = (struct pgw_refusal){.rule = "prepared_statement", .sqlstate = "42P05"};
-		snprintf(r->message, sizeof(r->message), "prepared statement \"%s\" already exists",
-			 name);
+		pgw_sess_statement_refusal(r, "42P05", name);
 		return true;
 	}
 	if (s->stmts.prepared_bytes + m->len > PGW_RENAMED_BYTES_MAX) {
@@ -269,12 +267,11 @@ static enum pgw_rename send_renamed(struct pgw_session *s, const uint8_t *msg, s
 	size_t after = at + strlen(stmt) + 1, name_len;
 
 	if (p == NULL) {
-		struct pgw_refusal r = {.rule = "prepared_statement", .sqlstate = "26000"};
+		struct pgw_refusal r;
 
 		if (!reserved(stmt))
 			return PGW_RENAME_FORWARD;
-		snprintf(r.message, sizeof(r.message), "prepared statement \"%s\" does not exist",
-			 stmt);
+		pgw_sess_statement_refusal(&r, "26000", stmt);
 		return pgw_sess_refuse(s, (char)msg[0], NULL, &r) ? PGW_RENAME_SENT
 								  : PGW_RENAME_CLOSED;
 	}
@@ -354,6 +351,15 @@ bool pgw_sess_prepare_by_query(struct pgw_session *s, struct pgw_prepared *p)
 {
 	return make_room(s, p) && own(s, &(struct pgw_own_msg){.type = 'S'}, NULL) &&
 	       pgw_held_add(&s->srv->held, p) == 0;
+}
+
+void pgw_sess_statement_refusal(struct pgw_refusal *r, const char *sqlstate, const char *name)
+{
+	bool exists = strcmp(sqlstate, "42P05") == 0;
+
+	*r = (struct pgw_refusal){.rule = "prepared_statement", .sqlstate = sqlstate};
+	snprintf(r->message, sizeof(r->message), "prepared statement \"%s\" %s", name,
+		 exists ? "already exists" : "does not exist");
 }
 
 bool pgw_sess_reserved_name(const char *name)

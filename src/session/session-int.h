@@ -444,6 +444,9 @@ void pgw_sess_rename_undo(struct pgw_session *s, uint64_t server_id, uint64_t cl
  * long to key), into <out>; its length. */
 #define PGW_SCOPE_MAX 1200
 size_t pgw_sess_statement_scope(const struct pgw_session *s, char *out, size_t outsz);
+/* What PostgreSQL tells a session of its statement <name>: 42P05 (it exists already) or
+ * 26000 (it does not exist), into <r>. */
+void pgw_sess_statement_refusal(struct pgw_refusal *r, const char *sqlstate, const char *name);
 /* Whether <name> is one of pgward's names, which no client reaches. */
 bool pgw_sess_reserved_name(const char *name);
 

@@ -159,9 +159,7 @@ static void refuse_missing(struct pgw_session *s, const char *name)
 	struct pgw_sess_sql_rename *r = &s->sql_rename;
 
 	r->refuse = true;
-	r->refusal = (struct pgw_refusal){.rule = "prepared_statement", .sqlstate = "26000"};
-	snprintf(r->refusal.message, sizeof(r->refusal.message),
-		 "prepared statement \"%s\" does not exist", name);
+	pgw_sess_statement_refusal(&r->refusal, "26000", name);
 }
 
 /* The rewritten text names what was planned: <want[i]> for each statement, in order. */
@@ -195,10 +193,7 @@ static bool plan_prepare(struct pgw_session *s, const char *text, size_t len, co
 
 	if (pgw_stmt_map_has(&s->stmts, name)) {
 		r->refuse = true;
-		r->refusal =
-			(struct pgw_refusal){.rule = "prepared_statement", .sqlstate = "42P05"};
-		snprintf(r->refusal.message, sizeof(r->refusal.message),
-			 "prepared statement \"%s\" already exists", name);
+		pgw_sess_statement_refusal(&r->refusal, "42P05", name);
 		return true;
 	}
 	if (s->stmts.prepared_bytes + len > PGW_RENAMED_BYTES_MAX)
