@@ -159,3 +159,25 @@ def test_a_named_statement_that_listens_pins_again_when_bound(pg, txn_pool):
     b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
     assert starved(b) is not None
     assert a.scalar(LISTENING) == "1"
+
+
+def test_a_change_unseen_while_pinned_does_not_reach_the_next_client(pg, txn_pool):
+    """Goal of a client: leave a setting on its server through a function pgward cannot look
+    into, while pinned, then unpin itself so that the next client of its kind gets the
+    server as it left it. The server's ParameterStatus tells pgward of the change, pinned or
+    not: the server is reset before the next client's first message."""
+    pg.execute("CREATE OR REPLACE FUNCTION public.unpin_tz() RETURNS text LANGUAGE sql "
+               "AS $$SELECT set_config('TimeZone', 'Asia/Tokyo', false)$$")
+    try:
+        pw = txn_pool(default_pool_size=1, query_wait_timeout=2)
+        b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+        plain = b.scalar("SHOW TimeZone")
+        a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+        pin(pw, a, "LISTEN unpin_tz")
+        pid = pid_of(a)
+        a.rows("SELECT unpin_tz()")
+        assert unpinned(pw, a, "UNLISTEN unpin_tz")
+        assert pid_of(b) == pid
+        assert b.scalar("SHOW TimeZone") == plain != "Asia/Tokyo"
+    finally:
+        pg.execute("DROP FUNCTION public.unpin_tz()")
