@@ -21,6 +21,7 @@ struct pgw_welcome {
 	struct pgw_server_param *params;
 	size_t nparams;
 	uint64_t version;		 /* changes whenever the parameters do */
+	uint64_t params_hash;		 /* of params, as server.h's params_hash */
 	struct pgw_welcome *prev, *next; /* most recently stored first */
 	UT_hash_handle hh;
 };
@@ -32,7 +33,9 @@ const struct pgw_welcome *pgw_welcome_find(const char *key, size_t keylen);
 /* What a client with <key> was told once its server was set up: recorded for the next
  * one (the oldest record goes beyond a fixed number). 0, or -1 out of memory. */
 int pgw_welcome_store(const char *key, size_t keylen, const struct pgw_server_param *params,
-		      size_t nparams);
+		      size_t nparams, uint64_t params_hash);
+/* The record <w> (pgw_welcome_find's) was used again: it is the last to go. */
+void pgw_welcome_touch(const struct pgw_welcome *w);
 /* Forgets every record (a reload may have changed the server). */
 void pgw_welcome_forget_all(void);
 

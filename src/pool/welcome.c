@@ -105,15 +105,22 @@ static struct pgw_server_param *params_copy(const struct pgw_server_param *param
 	return copy;
 }
 
+void pgw_welcome_touch(const struct pgw_welcome *w)
+{
+	struct pgw_welcome *rw = (struct pgw_welcome *)w;
+
+	DL_DELETE(recent, rw);
+	DL_PREPEND(recent, rw);
+}
+
 int pgw_welcome_store(const char *key, size_t keylen, const struct pgw_server_param *params,
-		      size_t nparams)
+		      size_t nparams, uint64_t params_hash)
 {
 	struct pgw_welcome *w = (struct pgw_welcome *)pgw_welcome_find(key, keylen);
 	struct pgw_server_param *copy;
 
 	if (w != NULL && same_params(w, params, nparams)) {
-		DL_DELETE(recent, w);
-		DL_PREPEND(recent, w);
+		pgw_welcome_touch(w);
 		return 0;
 	}
 	if ((copy = params_copy(params, nparams)) == NULL)
@@ -134,6 +141,7 @@ int pgw_welcome_store(const char *key, size_t keylen, const struct pgw_server_pa
 	}
 	w->params = copy;
 	w->nparams = nparams;
+	w->params_hash = params_hash;
 	w->version = ++versions;
 	DL_PREPEND(recent, w);
 	if (count > WELCOME_MAX)

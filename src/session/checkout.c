@@ -293,6 +293,12 @@ void pgw_sess_welcome_learn(struct pgw_session *s)
 		return;
 	s->told_params_hash = srv->params_hash;
 	w = pgw_welcome_find(s->welcome_key, s->welcome_keylen);
+	if (s->welcomed && w != NULL && w->version == s->welcome_version &&
+	    w->params_hash == srv->params_hash) {
+		/* told from the record, which says what this server says: nothing to add */
+		pgw_welcome_touch(w);
+		return;
+	}
 	if (s->welcomed) {
 		/* what the server says and the client was not told, it is told now */
 		bool same_record = w != NULL && w->version == s->welcome_version;
@@ -314,7 +320,8 @@ void pgw_sess_welcome_learn(struct pgw_session *s)
 	/* a client of pool_mode = transaction back for another transaction adds nothing new */
 	if (s->txn_released)
 		return;
-	if (pgw_welcome_store(s->welcome_key, s->welcome_keylen, srv->params, srv->nparams) < 0) {
+	if (pgw_welcome_store(s->welcome_key, s->welcome_keylen, srv->params, srv->nparams,
+			      srv->params_hash) < 0) {
 		pgw_debug(s->id, "welcome_not_recorded", "out of memory");
 		return;
 	}

@@ -89,16 +89,47 @@ void pgw_sess_open_server(struct pgw_session *s)
 		link_done(s, false, s->srv->conn.err);
 }
 
-/* A standard-conforming string literal: quotes doubled, nothing else escaped. */
-static void put_literal(struct evbuffer *out, const char *s)
+/* A standard-conforming string literal at <out> (NULL: only counted): quotes doubled,
+ * nothing else escaped. Its length. */
+static size_t put_literal(char *out, const char *s)
 {
-	evbuffer_add(out, "'", 1);
-	for (const char *q; (q = strchr(s, '\'')) != NULL; s = q + 1) {
-		evbuffer_add(out, s, (size_t)(q - s) + 1);
-		evbuffer_add(out, "'", 1);
+	size_t n = 0;
+
+	if (out != NULL)
+		out[n] = '\'';
+	n++;
+	for (; *s != '\0'; s++) {
+		if (out != NULL)
+			out[n] = *s;
+		n++;
+		if (*s == '\'') {
+			if (out != NULL)
+				out[n] = '\'';
+			n++;
+		}
 	}
-	evbuffer_add(out, s, strlen(s));
-	evbuffer_add(out, "'", 1);
+	if (out != NULL)
+		out[n] = '\'';
+	return n + 1;
+}
+
+/* SELECT set_config('<name>', '<value>', false) at <out> (NULL: only counted), with the
+ * NUL a Query carries; its length. */
+static size_t put_set_config(char *out, const char *name, const char *value)
+{
+	static const char head[] = "SELECT set_config(", mid[] = ", ", tail[] = ", false)";
+	size_t n = sizeof(head) - 1;
+
+	if (out != NULL)
+		memcpy(out, head, n);
+	n += put_literal(out != NULL ? out + n : NULL, name);
+	if (out != NULL)
+		memcpy(out + n, mid, sizeof(mid) - 1);
+	n += sizeof(mid) - 1;
+	n += put_literal(out != NULL ? out + n : NULL, value);
+	if (out != NULL)
+		memcpy(out + n, tail, sizeof(tail));
+	return n + sizeof(tail);
 }
 
 /*
@@ -114,29 +145,23 @@ static bool check_settings(struct pgw_session *s)
 	for (size_t i = 0; i < v->nsettings; i++) {
 		struct pgw_policy_ctx ctx;
 		struct pgw_msg_view m = {.type = 'Q'};
-		struct evbuffer *sql = evbuffer_new();
+		const struct pgw_startup_setting *set = &v->settings[i];
+		size_t len = put_set_config(NULL, set->name, set->value);
+		char stack[256], *sql = len <= sizeof(stack) ? stack : malloc(len);
 		enum pgw_verdict verdict;
 		const char *msg;
 
 		if (sql == NULL)
 			goto oom;
-		evbuffer_add_printf(sql, "SELECT set_config(");
-		put_literal(sql, v->settings[i].name);
-		evbuffer_add_printf(sql, ", ");
-		put_literal(sql, v->settings[i].value);
-		evbuffer_add(sql, ", false)", 9); /* with its NUL, as a Query carries it */
-		m.len = (uint32_t)evbuffer_get_length(sql);
-		m.body = evbuffer_pullup(sql, -1);
-		if (m.body == NULL) {
-			evbuffer_free(sql);
-			goto oom;
-		}
+		m.len = (uint32_t)put_set_config(sql, set->name, set->value);
+		m.body = (const uint8_t *)sql;
 		pgw_policy_ctx_init(&ctx, &pgw.cfg, s->user, s->id, NULL);
 		verdict = pgw_pipeline_message(&ctx, &m);
 		if (ctx.sets_lock_timeout)
 			s->lt_client_owns = true;
 		pgw_policy_ctx_release(&ctx);
-		evbuffer_free(sql);
+		if (sql != stack)
+			free(sql);
 		if (verdict == PGW_PASS)
 			continue;
 		msg = ctx.refusal.message;

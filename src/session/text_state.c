@@ -32,23 +32,42 @@ static bool may_be(const struct pgw_text_forms *fs, const struct pgw_text_form *
 	return (fs->encs & (UINT64_C(1) << f->client_enc)) && (fs->scs & PGW_TEXT_SCS_BIT(f->scs));
 }
 
+enum text_param { OTHER_PARAM, CLIENT_ENCODING, SERVER_ENCODING, SCS };
+
+/* Which of the parameters that decide how text is read <name> is; a login reports a dozen,
+ * so the first letter rules most out. */
+static enum text_param text_param(const char *name)
+{
+	switch (name[0]) {
+	case 'c':
+		return strcmp(name, "client_encoding") == 0 ? CLIENT_ENCODING : OTHER_PARAM;
+	case 's':
+		if (strcmp(name, "server_encoding") == 0)
+			return SERVER_ENCODING;
+		return strcmp(name, "standard_conforming_strings") == 0 ? SCS : OTHER_PARAM;
+	default:
+		return OTHER_PARAM;
+	}
+}
+
 void pgw_sess_text_param(struct pgw_session *s, const char *name, const char *value)
 {
 	struct pgw_text_state *t = &s->text;
+	enum text_param which = text_param(name);
 	int enc;
 
-	if (strcmp(name, "client_encoding") == 0 || strcmp(name, "server_encoding") == 0) {
+	if (which == CLIENT_ENCODING || which == SERVER_ENCODING) {
 		enc = pgw_enc_from_name(value);
 		if (enc < 0) {
 			pgw_warn(s->id, "text_form",
 				 "msg=\"unknown encoding from the server\" %s=\"%s\"", name, value);
 			return;
 		}
-		if (name[0] == 'c')
+		if (which == CLIENT_ENCODING)
 			t->now.client_enc = (uint8_t)enc;
 		else
 			t->now.server_enc = (uint8_t)enc;
-	} else if (strcmp(name, "standard_conforming_strings") == 0) {
+	} else if (which == SCS) {
 		t->now.scs = pgw_sql_parse_bool(value) == 1;
 	} else {
 		return;

@@ -147,3 +147,28 @@ def test_statements_sent_before_terminate_still_run_on_a_pooled_server(pg, poole
              what="the INSERT sent before Terminate")
     wait_for(lambda: not pg.backend_alive(pid), 10, what="the busy server ended")
     assert pid_of(login(pw, SCRAM_USER, SCRAM_PASSWORD)) != pid
+
+
+def test_a_welcomed_client_is_told_what_its_new_server_reports(pg, pooled):
+    """A client logged in from the record of what the last client of its kind was told gets a
+    server that reports a setting otherwise (the role's default changed after the record was
+    made): before its first answer it is told the server's value, as a direct login would
+    have shown it; a client whose server reports what the record says is told nothing more."""
+    pw = pooled(default_pool_size=2)
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    recorded = a.params["TimeZone"]
+    assert recorded != "Asia/Tokyo"
+    pg.execute("ALTER ROLE %s SET TimeZone = 'Asia/Tokyo'" % SCRAM_USER)
+    try:
+        b = login(pw, SCRAM_USER, SCRAM_PASSWORD)  # from the record; a keeps its server
+        assert b.params["TimeZone"] == recorded
+        told = [m.parameter_status() for m in b.simple("SHOW TimeZone") if m.type == "S"]
+        assert ("TimeZone", "Asia/Tokyo") in told
+        assert b.scalar("SHOW TimeZone") == "Asia/Tokyo"
+        tokyo = leave_to_pool(pw, b)
+        c = login(pw, SCRAM_USER, SCRAM_PASSWORD)  # the record is what b was told
+        assert c.params["TimeZone"] == "Asia/Tokyo"
+        assert [m for m in c.simple("SELECT 1") if m.type == "S"] == []
+        assert pid_of(c) == tokyo  # a still holds the other server
+    finally:
+        pg.execute("ALTER ROLE %s RESET TimeZone" % SCRAM_USER)

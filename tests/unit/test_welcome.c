@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,7 @@ static void store(const struct pgw_startup_view *v, const char *timezone)
 	size_t len;
 
 	assert_int_equal(pgw_welcome_key(v, &key, &len), 0);
-	assert_int_equal(pgw_welcome_store(key, len, params, 2), 0);
+	assert_int_equal(pgw_welcome_store(key, len, params, 2, (uint64_t)strlen(timezone)), 0);
 	free(key);
 }
 
@@ -85,22 +86,28 @@ static void test_version_changes_with_the_parameters(void **state)
 	v2 = find(&a)->version;
 	assert_true(v2 != v1);
 	assert_string_equal(find(&a)->params[0].value, "Europe/Paris");
+	/* the hash of what it holds now, which clients compare their server's with */
+	assert_int_equal(find(&a)->params_hash, strlen("Europe/Paris"));
 	pgw_welcome_forget_all();
 }
 
-static void test_the_oldest_record_goes(void **state)
+/* 1,100 records for 1,024 places: user0's, used again (<touch>) or stored again after the
+ * 100th, stays; user1's goes. */
+static void oldest_goes(bool touch)
 {
 	char users[1100][16];
 	struct pgw_startup_view v;
 
-	(void)state;
 	for (int i = 0; i < 1100; i++) {
 		snprintf(users[i], sizeof(users[i]), "user%d", i);
 		v = view(users[i], NULL, 0);
 		store(&v, "UTC");
 		if (i == 100) {
 			v = view(users[0], NULL, 0);
-			store(&v, "UTC"); /* stored again: the most recent */
+			if (touch)
+				pgw_welcome_touch(find(&v));
+			else
+				store(&v, "UTC");
 		}
 	}
 	v = view(users[0], NULL, 0);
@@ -112,12 +119,25 @@ static void test_the_oldest_record_goes(void **state)
 	pgw_welcome_forget_all();
 }
 
+static void test_the_oldest_record_goes(void **state)
+{
+	(void)state;
+	oldest_goes(false);
+}
+
+static void test_a_record_used_again_is_the_last_to_go(void **state)
+{
+	(void)state;
+	oldest_goes(true);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_keys_tell_clients_apart),
 		cmocka_unit_test(test_version_changes_with_the_parameters),
 		cmocka_unit_test(test_the_oldest_record_goes),
+		cmocka_unit_test(test_a_record_used_again_is_the_last_to_go),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
