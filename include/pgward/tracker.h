@@ -46,6 +46,9 @@ struct pgw_expect {
 	 * server not run it (an error, or skipped to Sync); 0: nothing */
 	uint64_t undo_server; /* the statement's id, in the server's set */
 	uint64_t undo_client; /* the client's statement, by its map's number */
+	/* a Query whose one statement needs what pgward's own statements ahead of it make: when
+	 * one of those failed (its error the client's), this one's error is swallowed */
+	bool mute_after_own_error;
 };
 
 /* Told of a request whose <undo_*> the server did not run (pgw_tracker_set_undo). */
@@ -59,6 +62,9 @@ struct pgw_tracker {
 	/* extended-protocol messages went since the last Sync: the server is inside a batch
 	 * (and after an error skips to its Sync), whatever is still owed */
 	bool batch_open;
+	/* an own statement ahead of the client's failed since a request of the client's last
+	 * completed (pgw_expect.mute_after_own_error) */
+	bool own_failed;
 	pgw_tracker_undo_fn undo; /* NULL: nobody to tell */
 	void *undo_arg;
 };
@@ -100,12 +106,20 @@ PGW_MUSTCHECK static inline int pgw_tracker_push(struct pgw_tracker *t, char typ
 	e->swap = NULL;
 	e->sent_at = 0;
 	e->undo_server = e->undo_client = 0;
+	e->mute_after_own_error = false;
 	t->count++;
 	if (type == 'S')
 		t->batch_open = false;
 	else if (type != 'Q' && type != 'F')
 		t->batch_open = true;
 	return 0;
+}
+
+/* The newest request (a Query) stays silent about its error if pgward's own statement
+ * ahead of it failed: its error would only repeat that one's, under pgward's names. */
+static inline void pgw_tracker_mute_newest(struct pgw_tracker *t)
+{
+	t->ring[(t->head + t->count - 1) & (t->cap - 1)].mute_after_own_error = true;
 }
 
 /* What the newest request changed in pgward's records, undone through <t>'s undo if the

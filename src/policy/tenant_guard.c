@@ -6,7 +6,9 @@
  * function under a forged or captured context), a set_config() whose name is not a
  * constant (or UPDATE pg_settings, an aggregate or operator that calls set_config later, a
  * cast or a type named text that could change a name: sql/casts.c), and RESET ALL and DISCARD
- * ALL, which would clear it. Reading it (SHOW, current_setting) stays allowed.
+ * ALL, which would clear it. Reading it (SHOW, current_setting) stays allowed. In a session
+ * with a tenant context, ALTER ROLE/DATABASE ... SET/RESET of any setting too: the tenants
+ * share the role, and every later server of it would start with one tenant's choice.
  */
 #include "pgward/policy.h"
 #include "pgward/sql.h"
@@ -44,6 +46,15 @@ static enum pgw_verdict check(struct pgw_policy_ctx *ctx, const struct pgw_sql_i
 				  "pgward: %s is not allowed: it could change %s, the tenant "
 				  "context (rule tenant_context)",
 				  pgw_sql_info_desc(info, PGW_SQL_SET_CONFIG_DYNAMIC), org_ids);
+	if (ctx->tenant_context && (info->flags & PGW_SQL_BIT(PGW_SQL_ALTER_ROLE_SET)))
+		return pgw_refuse(
+			ctx, "tenant_context", "42501",
+			"Change the role's or the database's defaults from a session "
+			"without a tenant context.",
+			"pgward: %s is not allowed in a tenant's session: it changes every "
+			"later session of the role or database, other tenants' too (rule "
+			"tenant_context)",
+			pgw_sql_info_desc(info, PGW_SQL_ALTER_ROLE_SET));
 	if (info->flags & PGW_SQL_BIT(PGW_SQL_RESET_ALL))
 		return pgw_refuse(ctx, "tenant_context", "42501",
 				  "RESET the settings you changed by name.",

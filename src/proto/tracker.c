@@ -211,8 +211,12 @@ static struct pgw_resp_verdict on_answer(struct pgw_tracker *t, char type, const
 	v.action = e->action;
 	ends_at_z = e->type == 'Q' || e->type == 'F' || e->type == 'S';
 	if (type == 'E') {
-		if (e->action == PGW_RESP_HIDE)
+		if (e->action == PGW_RESP_HIDE) {
 			v.action = PGW_RESP_PASS;
+			t->own_failed = true;
+		} else if (e->mute_after_own_error && t->own_failed) {
+			v.action = PGW_RESP_SWALLOW;
+		}
 		if (e->action == PGW_RESP_REPLACE && e->error != NULL) {
 			v.error = e->error;
 			v.error_len = e->len;
@@ -246,6 +250,8 @@ static struct pgw_resp_verdict on_answer(struct pgw_tracker *t, char type, const
 	if (completes(e->type, type)) {
 		if (e->action == PGW_RESP_HIDE)
 			take_note(e, &v);
+		else if (e->action != PGW_RESP_SWALLOW)
+			t->own_failed = false; /* the client's request it concerned is done */
 		pop(t);
 		v.completes = true;
 	}

@@ -312,9 +312,12 @@ void pgw_sess_welcome_learn(struct pgw_session *s)
 			for (size_t j = 0; same_record && told == NULL && j < w->nparams; j++)
 				if (strcmp(w->params[j].name, name) == 0)
 					told = w->params[j].value;
-			if (told == NULL || strcmp(told, srv->params[i].value) != 0)
+			if (told == NULL || strcmp(told, srv->params[i].value) != 0) {
 				pgw_msg_parameter_status(s->client.out, srv->params[i].name,
 							 srv->params[i].value);
+				/* and pgward reads the client's text as this server will */
+				pgw_sess_text_param(s, srv->params[i].name, srv->params[i].value);
+			}
 		}
 	}
 	/* a client of pool_mode = transaction back for another transaction adds nothing new */

@@ -65,8 +65,10 @@ static bool track_statements(struct pgw_session *s, const struct pgw_msg_view *m
 	if (m->type == 'C' && m->len >= 2 && m->body[0] == 'S' &&
 	    memchr(m->body + 1, '\0', m->len - 1) != NULL) {
 		pgw_stmt_map_remove(&s->stmts, name + 1);
-	} else if (m->type == 'Q') {
-		s->srv->unnamed_stmt = false; /* a Query drops it first */
+	} else if (m->type == 'Q' && !s->srv->tracker.batch_open) {
+		/* a Query drops it first; inside a batch an error before it may make the server
+		 * skip it, and the statement stays */
+		s->srv->unnamed_stmt = false;
 	}
 	if (m->type == 'Q' && info != NULL)
 		pgw_sess_stmts_forget(s, info);
@@ -148,6 +150,8 @@ static ssize_t inspect_whole(struct pgw_session *s, const struct pgw_msg_hdr *h)
 		return 0;
 	}
 	v = pgw_pipeline_message(&ctx, &m);
+	if (v == PGW_PASS && h->type == 'P' && pgw_sess_sql_names_refused(s, &ctx, &m))
+		v = PGW_REFUSE;
 	pgw_metrics_client_msg(&s->metrics, h->type, m.body, m.len, v != PGW_PASS, &s->stmts, &tag);
 	if (v == PGW_PASS) {
 		enum pgw_inject inj;

@@ -84,6 +84,7 @@ struct pgw_sess_sql_rename {
 	bool drops;		   /* it has a DEALLOCATE ALL */
 	size_t ndummies;	   /* ...DEALLOCATEs of the client's statements */
 	bool refuse;		   /* the Query is refused instead, as PostgreSQL would */
+	bool lone_execute;	   /* its one statement is an EXECUTE */
 	struct pgw_refusal refusal;
 };
 
@@ -454,6 +455,10 @@ bool pgw_sess_reserved_name(const char *name);
 /* A Query that passed the pipeline, before its statements are tracked: the plan of its
  * renaming (s->sql_rename), if it names a statement; false if a PREPARE in it cannot
  * follow the client (it pins). */
+/* A Parse whose SQL (EXECUTE, DEALLOCATE, PREPARE) names one of pgward's statements, which
+ * are other clients' as much as this one's: <ctx>'s refusal says so, as for a Query. */
+bool pgw_sess_sql_names_refused(struct pgw_session *s, struct pgw_policy_ctx *ctx,
+				const struct pgw_msg_view *m);
 bool pgw_sess_sql_rename_plan(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 			      const struct pgw_msg_view *m);
 /* The planned Query at the head of the client's input, whole: sent renamed (or refused). */

@@ -205,6 +205,11 @@ bool pgw_sess_sets_settle(struct pgw_session *s, char tx_status)
 	size_t keylen;
 
 	if (t->failed || t->unexecuted || tx_status != 'I') {
+		/* Not the client's for sure, but maybe the server's: a COMMIT between the SET and
+		 * the error, or a transaction it is part of now, keeps it there. The server is
+		 * nobody's: the next client resets it (handover.c). */
+		if (t->npending > 0)
+			pgw_server_session_unknown(srv);
 		list_clear(t->pending, &t->npending);
 		return true;
 	}

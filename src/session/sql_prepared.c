@@ -115,7 +115,7 @@ void pgw_sess_sql_rename_clear(struct pgw_session *s)
 	struct pgw_sess_sql_rename *r = &s->sql_rename;
 
 	if (r->text == NULL && !r->refuse && r->nneed == 0 && r->made == NULL && !r->drops &&
-	    r->ndummies == 0)
+	    r->ndummies == 0 && !r->lone_execute)
 		return; /* nothing planned: every Query comes here */
 	free(r->text);
 	for (size_t i = 0; i < r->nneed; i++)
@@ -151,15 +151,6 @@ static bool make_dummies(struct pgw_session *s, size_t n)
 	return n == 0 || (pgw_server_own(s->srv, &(struct pgw_own_msg){.type = 'S'}, NULL) == 0 &&
 			  pgw_server_own(s->srv, &(struct pgw_own_msg){.type = 'Q', .text = sql},
 					 &(struct pgw_own_answer){.action = PGW_RESP_HIDE}) == 0);
-}
-
-/* The 26000 PostgreSQL gives for a statement the session does not have. */
-static void refuse_missing(struct pgw_session *s, const char *name)
-{
-	struct pgw_sess_sql_rename *r = &s->sql_rename;
-
-	r->refuse = true;
-	pgw_sess_statement_refusal(&r->refusal, "26000", name);
 }
 
 /* The rewritten text names what was planned: <want[i]> for each statement, in order. */
@@ -238,29 +229,51 @@ static bool with_names(const char *text, size_t len, const struct name_at *at, i
 
 /* A Query that names one of pgward's statements and cannot be renamed: refused, however the
  * name is spelled (the parse tree reads U&"..." escapes), so that it never reaches one. */
-static bool refuse_reserved(struct pgw_session *s, const struct pgw_sql_info *info)
+static bool reserved_refusal(const struct pgw_sql_info *info, struct pgw_refusal *r)
 {
-	struct pgw_sess_sql_rename *r = &s->sql_rename;
-
 	for (size_t i = 0; i < info->nstmt_refs; i++) {
 		const struct pgw_sql_stmt_ref *ref = &info->stmt_refs[i];
 
 		if (ref->name == NULL || !pgw_sess_reserved_name(ref->name))
 			continue;
-		pgw_sess_sql_rename_clear(s);
 		if (ref->op != PGW_SQL_STMT_PREPARE) {
-			refuse_missing(s, ref->name);
+			pgw_sess_statement_refusal(r, "26000", ref->name);
 			return true;
 		}
-		r->refuse = true;
-		r->refusal =
-			(struct pgw_refusal){.rule = "prepared_statement", .sqlstate = "42939"};
-		snprintf(r->refusal.message, sizeof(r->refusal.message),
+		*r = (struct pgw_refusal){.rule = "prepared_statement", .sqlstate = "42939"};
+		snprintf(r->message, sizeof(r->message),
 			 "pgward: statement names starting with \"%s\" are pgward's own",
 			 PGW_PREPARED_PREFIX);
 		return true;
 	}
 	return false;
+}
+
+static bool refuse_reserved(struct pgw_session *s, const struct pgw_sql_info *info)
+{
+	struct pgw_refusal refusal;
+
+	if (!reserved_refusal(info, &refusal))
+		return false;
+	pgw_sess_sql_rename_clear(s);
+	s->sql_rename.refuse = true;
+	s->sql_rename.refusal = refusal;
+	return true;
+}
+
+bool pgw_sess_sql_names_refused(struct pgw_session *s, struct pgw_policy_ctx *ctx,
+				const struct pgw_msg_view *m)
+{
+	const struct pgw_sql_info *info;
+	const char *text;
+	size_t len;
+
+	if (!s->renames || m->type != 'P' || !pgw_policy_sql_text(ctx, m, &text, &len))
+		return false;
+	if (ctx->info == NULL && !pgw_policy_prefilter(ctx, text, len, PGW_SQL_MAY_PIN))
+		return false;
+	info = pgw_policy_inspect(ctx, text, len);
+	return info != NULL && info->status == PGW_SQL_OK && reserved_refusal(info, &ctx->refusal);
 }
 
 bool pgw_sess_sql_rename_plan(struct pgw_session *s, struct pgw_policy_ctx *ctx,
@@ -294,6 +307,8 @@ bool pgw_sess_sql_rename_plan(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 	n = find_names(text, len, at, PGW_SQL_RENAME_MAX);
 	if (n != (int)info->nstmt_refs)
 		goto cannot;
+	r->lone_execute =
+		info->nstmts == 1 && n == 1 && info->stmt_refs[0].op == PGW_SQL_STMT_EXECUTE;
 	for (int i = 0; i < n; i++) {
 		const struct pgw_sql_stmt_ref *ref = &info->stmt_refs[i];
 		struct pgw_prepared *p;
@@ -395,6 +410,11 @@ enum pgw_rename pgw_sess_sql_rename_send(struct pgw_session *s, const struct pgw
 		sent = PGW_RENAME_FAILED;
 		goto done;
 	}
+	/* EXECUTE p, alone: PostgreSQL answers the error that prepares p again (a table gone),
+	 * once; pgward's PREPARE in front passed it, and the EXECUTE's own, of a statement
+	 * missing under pgward's name, would only repeat it */
+	if (r->lone_execute && r->nneed > 0)
+		pgw_tracker_mute_newest(&srv->tracker);
 	/* a PREPARE the server refuses is forgotten, by the client and on the server */
 	if (r->made != NULL)
 		pgw_sess_rename_undo(s, r->made->id, r->gen);

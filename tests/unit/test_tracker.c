@@ -130,6 +130,31 @@ static void test_swallow_injected(void **state)
 	pgw_tracker_free(&t);
 }
 
+/*
+ * EXECUTE p alone behind pgward's own PREPARE of p (a Sync, then a Query of its own): when
+ * the PREPARE fails, its error is the client's and the EXECUTE's is swallowed; when it
+ * succeeds, the EXECUTE's own error passes. A Query not muted passes its error always.
+ */
+static void test_an_own_failure_mutes_the_query_it_served(void **state)
+{
+	struct pgw_tracker t = {0};
+
+	for (int fails = 1; fails >= 0; fails--) {
+		push_all(&t, "S", PGW_RESP_SWALLOW);
+		push_all(&t, "Q", PGW_RESP_HIDE);
+		push_all(&t, "Q", PGW_RESP_PASS);
+		pgw_tracker_mute_newest(&t);
+		feed(&t, "Z", "S");
+		feed(&t, fails ? "EZ" : "CZ", fails ? "pS" : "sS");
+		feed(&t, "EZ", fails ? "sP" : "pP");
+	}
+	push_all(&t, "Q", PGW_RESP_HIDE);
+	push_all(&t, "Q", PGW_RESP_PASS);
+	feed(&t, "EZ", "pS");
+	feed(&t, "EZ", "pP");
+	pgw_tracker_free(&t);
+}
+
 static void test_portal_suspended_and_copy(void **state)
 {
 	struct pgw_tracker t = {0};
@@ -226,6 +251,7 @@ int main(void)
 		cmocka_unit_test(test_unexpected_z_resynchronises),
 		cmocka_unit_test(test_grows_past_initial_capacity),
 		cmocka_unit_test(test_expects_answer),
+		cmocka_unit_test(test_an_own_failure_mutes_the_query_it_served),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
