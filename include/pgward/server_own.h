@@ -21,7 +21,7 @@ struct pgw_own_param {
 
 /* One message; the fields its type does not use are ignored. */
 struct pgw_own_msg {
-	char type; /* Q, P, B, E, C, D, F (a call of function OID 0), f (CopyFail), S */
+	char type; /* Q, P, B, E, C, D, F (a call of function OID 0), f (CopyFail), S, H (Flush) */
 	char kind; /* C, D: 'S' a statement or 'P' a portal */
 	const char
 		*name; /* P: the statement; B, E: the portal; C, D: what is closed or described */

@@ -96,6 +96,8 @@ int pgw_server_own(struct pgw_server *srv, const struct pgw_own_msg *m,
 	struct pgw_tracker *tr = &srv->tracker;
 
 	write_msg(srv->conn.out, m);
+	if (m->type == 'H')
+		return 0; /* a Flush is answered by nothing: it sends what is owed */
 	if (m->type == 'f') {
 		/* answered as part of the COPY's own request */
 		if (a != NULL && a->error != NULL)

@@ -209,11 +209,15 @@ int pgw_sess_bring_server(struct pgw_session *s, bool *context_written)
 	}
 	/* pgward's own statements replaced it; otherwise it is closed in front of the client's
 	 * first message, its answer swallowed, with no Sync to wait for. That Close opens no
-	 * batch: it cannot fail, so the server never skips to a Sync for it. */
+	 * batch: it cannot fail, so the server never skips to a Sync for it. A Flush sends its
+	 * answer at once: the client's message may be one nothing answers (a CopyDone outside
+	 * COPY), and the server would stay owing it, held by that client. */
 	if (wrote == 0 && srv->unnamed_stmt) {
 		bool open = srv->tracker.batch_open;
 
-		if (pgw_server_own(srv, &(struct pgw_own_msg){.type = 'C', .kind = 'S'}, NULL) < 0)
+		if (pgw_server_own(srv, &(struct pgw_own_msg){.type = 'C', .kind = 'S'}, NULL) <
+			    0 ||
+		    pgw_server_own(srv, &(struct pgw_own_msg){.type = 'H'}, NULL) < 0)
 			return -1;
 		srv->tracker.batch_open = open;
 	}

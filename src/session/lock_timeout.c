@@ -21,10 +21,11 @@
 /* Names no client uses, as for refusals (refuse.c). */
 static const char lt_name[] = "pgward.lock_timeout";
 
-/* One message of pgward's, its answer swallowed; false (the session failed) out of memory. */
-static bool own(struct pgw_session *s, const struct pgw_own_msg *m)
+/* One message of pgward's, its answer swallowed (<a> NULL) or as <a> says; false (the
+ * session failed) out of memory. */
+static bool own(struct pgw_session *s, const struct pgw_own_msg *m, const struct pgw_own_answer *a)
 {
-	if (pgw_server_own(s->srv, m, NULL) == 0)
+	if (pgw_server_own(s->srv, m, a) == 0)
 		return true;
 	pgw_sess_fail(s, "53200", "pgward: out of memory");
 	return false;
@@ -39,16 +40,20 @@ static void set_sql(char *buf, size_t len)
 
 static bool query(struct pgw_session *s, const char *sql)
 {
-	return own(s, &(struct pgw_own_msg){.type = 'Q', .text = sql});
+	return own(s, &(struct pgw_own_msg){.type = 'Q', .text = sql}, NULL);
 }
 
 /*
  * <sql> run on pgward's own statement and portal, closed before (in case an earlier run was
  * cut short: closing what does not exist is no error) and after (pg_prepared_statements
- * must not show it). Then a Sync if <sync>.
+ * must not show it). Then a Sync if <sync>, the restore after the client's batch, whose
+ * answers are all swallowed; without one, in front of the client's Bind, an error is the
+ * client's: the transaction may have failed since the last ReadyForQuery (the client
+ * pipelines), and the server then skips the client's Bind as it would have refused it.
  */
 static bool extended(struct pgw_session *s, const char *sql, bool sync)
 {
+	static const struct pgw_own_answer hide = {.action = PGW_RESP_HIDE};
 	const struct pgw_own_msg seq[] = {
 		{.type = 'C', .kind = 'S', .name = lt_name},
 		{.type = 'C', .kind = 'P', .name = lt_name},
@@ -61,7 +66,7 @@ static bool extended(struct pgw_session *s, const char *sql, bool sync)
 	};
 
 	for (size_t i = 0; i < PGW_ARRAY_LEN(seq) - (sync ? 0 : 1); i++)
-		if (!own(s, &seq[i]))
+		if (!own(s, &seq[i], sync ? NULL : &hide))
 			return false;
 	return true;
 }

@@ -306,6 +306,8 @@ static bool on_message(struct pgw_session *s, const struct pgw_msg_hdr *h, size_
 			return false;
 		}
 		pgw_metrics_sent(&s->metrics, h->type);
+	} else if (h->type == 'c' || h->type == 'f') {
+		pgw_tracker_copy_end(&s->srv->tracker);
 	}
 	pgw_sess_forget_after_bind(s);
 	take = PGW_MIN(total, *avail - *run);

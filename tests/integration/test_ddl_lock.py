@@ -207,3 +207,29 @@ def test_concurrently_statements_run_in_both_protocols(pg, pgward_factory):
                pgwire.sync())
         assert errors(c.recv_until("Z")) == []
         assert c.scalar("SHOW lock_timeout") == "0"
+
+
+def ddl_in_aborted_transaction(c):
+    """A DDL statement prepared, then bound and run in a transaction an error aborted, all
+    pipelined (the client does not wait to learn the transaction failed)."""
+    c.send(pgwire.parse("ddl_abort", "CREATE TABLE lt_abort_new (x int)"), pgwire.sync())
+    got = c.recv_until("Z")
+    c.send(pgwire.query("BEGIN"), pgwire.query("SELECT 1/0"), pgwire.bind("", "ddl_abort"), pgwire.execute(),
+           pgwire.sync(), pgwire.query("ROLLBACK"))
+    for _ in range(4):
+        got += c.recv_until("Z")
+    return [(m.type, m.fields()["C"]) if m.type == "E" else (m.type,) for m in got if m.type in "1ECZ"]
+
+
+def test_a_ddl_in_an_aborted_transaction_gets_its_error(pg, pgward_factory):
+    """pgward's lock_timeout in front of a pipelined DDL Bind fails in the aborted transaction
+    (its tx_status is from before the pipeline): the client still gets the 25P02 its Bind
+    gets from PostgreSQL, not a bare ReadyForQuery."""
+    pg.execute("DROP TABLE IF EXISTS lt_abort_new")
+    d = pg.raw_session()
+    want = ddl_in_aborted_transaction(d)
+    d.close()
+    assert ("E", "25P02") in want
+    pw = pgward_factory(**LT)
+    c = pw.raw_session()
+    assert ddl_in_aborted_transaction(c) == want

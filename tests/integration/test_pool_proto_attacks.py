@@ -1,6 +1,11 @@
 """Attacks on pool_mode = transaction through the extended protocol: reaching another
-client's prepared statements, the unnamed one a client before left on the server or the ones
-pgward prepared under its own names. Each states the attacker's goal and checks it failed."""
+client's prepared statements (the unnamed one a client before left on the server, or the ones
+pgward prepared under its own names), and putting pgward's count of the answers out of step
+or keeping a server from the others with messages the server answers otherwise than one by
+one (a Sync sent into COPY, a message nothing answers). Each states the attacker's goal and
+checks it failed."""
+
+import time
 
 import pytest
 
@@ -51,3 +56,49 @@ def test_a_parse_cannot_name_pgwards_statements(pg, txn_pool, sql):
     assert not any(g[0] == "D" for g in got), got
     assert [g[1] for g in got if g[0] == "E"] == ["42939" if sql.startswith("PREPARE") else "26000"], got
     assert run(victim, B("", "mine", params=["8"]), E(), S())[1] == ("D", ["victim secret 8"])
+
+
+def extended_copy(c):
+    """COPY FROM STDIN as libpq sends it in the extended protocol: Parse, Bind, Execute and
+    Sync, then the data, CopyDone and a second Sync (the server ignores the first: it is
+    copying when it reads it)."""
+    c.send(P("", "COPY atk_copy FROM STDIN"), B("", ""), E(), S())
+    got = [m.type for m in c.recv_until("G", timeout=10)]
+    c.send(pgwire.copy_data(b"1\n"), pgwire.copy_done(), S())
+    return got + [m.type for m in c.recv_until("Z", timeout=10)]
+
+
+def test_a_copy_in_the_extended_protocol_leaves_the_answers_in_step(pg, txn_pool):
+    """Goal of a client: after a COPY sent the way libpq sends it, make pgward count one
+    ReadyForQuery too many, so that the answers to its next messages are swallowed and its
+    server is never given back. The COPY answers as on PostgreSQL, the next batch and Query
+    get their own answers, and another client gets the one server."""
+    pg.execute("DROP TABLE IF EXISTS atk_copy; CREATE TABLE atk_copy (x int); GRANT ALL ON atk_copy TO PUBLIC")
+    d = pgwire.Conn("127.0.0.1", pg.port, timeout=30)
+    d.startup(SCRAM_USER, password=SCRAM_PASSWORD)
+    want = extended_copy(d)
+    d.close()
+    assert want == ["1", "2", "G", "C", "Z"]
+    pw = txn_pool(default_pool_size=1, query_wait_timeout=5)
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    assert extended_copy(a) == want
+    assert run(a, P("s1", "SELECT 41 + 1"), B("", "s1"), E(), S()) == [("1",), ("2",), ("D", ["42"]), ("C",), ("Z",)]
+    assert run(a, Q("SELECT 'mine'")) == [("T",), ("D", ["mine"]), ("C",), ("Z",)]
+    b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    assert b.scalar("SELECT 'b'", timeout=10) == "b"
+    assert pg.execute("SELECT count(*) FROM atk_copy")[0][0] == 2
+
+
+def test_a_message_nothing_answers_does_not_hold_the_server(pg, txn_pool):
+    """Goal of a client: keep the one server from everybody with a first message nothing
+    answers (a CopyDone outside COPY, which PostgreSQL ignores), sent to a server on which
+    pgward closes the unnamed statement a client before left. The other client gets the
+    server at once."""
+    pw = txn_pool(default_pool_size=1, query_wait_timeout=5)
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    b = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    assert run(a, P("", "SELECT 1"), B("", ""), E(), S()) == [("1",), ("2",), ("D", ["1"]), ("C",), ("Z",)]
+    b.send(pgwire.copy_done())
+    time.sleep(0.5)
+    assert run(a, Q("SELECT 'a again'"), timeout=15) == [("T",), ("D", ["a again"]), ("C",), ("Z",)]
+    assert b.scalar("SELECT 'b'") == "b"
