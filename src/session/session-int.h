@@ -452,13 +452,13 @@ void pgw_sess_statement_refusal(struct pgw_refusal *r, const char *sqlstate, con
 bool pgw_sess_reserved_name(const char *name);
 
 /* sql_prepared.c: pool_mode = transaction, statements prepared in SQL follow the client. */
-/* A Query that passed the pipeline, before its statements are tracked: the plan of its
- * renaming (s->sql_rename), if it names a statement; false if a PREPARE in it cannot
- * follow the client (it pins). */
 /* A Parse whose SQL (EXECUTE, DEALLOCATE, PREPARE) names one of pgward's statements, which
  * are other clients' as much as this one's: <ctx>'s refusal says so, as for a Query. */
 bool pgw_sess_sql_names_refused(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 				const struct pgw_msg_view *m);
+/* A Query that passed the pipeline, before its statements are tracked: the plan of its
+ * renaming (s->sql_rename), if it names a statement; false if a PREPARE in it cannot
+ * follow the client (it pins). */
 bool pgw_sess_sql_rename_plan(struct pgw_session *s, struct pgw_policy_ctx *ctx,
 			      const struct pgw_msg_view *m);
 /* The planned Query at the head of the client's input, whole: sent renamed (or refused). */
