@@ -49,7 +49,6 @@ struct pgw_expect {
 	/* a Query whose one statement needs what pgward's own statements ahead of it make: when
 	 * one of those failed (its error the client's), this one's error is swallowed */
 	bool mute_after_own_error;
-	uint32_t copy_ends; /* CopyDone and CopyFail the client had sent before it */
 };
 
 /* Told of a request whose <undo_*> the server did not run (pgw_tracker_set_undo). */
@@ -66,7 +65,6 @@ struct pgw_tracker {
 	/* an own statement ahead of the client's failed since a request of the client's last
 	 * completed (pgw_expect.mute_after_own_error) */
 	bool own_failed;
-	uint32_t copy_ends;	  /* CopyDone and CopyFail sent to the server so far */
 	pgw_tracker_undo_fn undo; /* NULL: nobody to tell */
 	void *undo_arg;
 };
@@ -109,19 +107,12 @@ PGW_MUSTCHECK static inline int pgw_tracker_push(struct pgw_tracker *t, char typ
 	e->sent_at = 0;
 	e->undo_server = e->undo_client = 0;
 	e->mute_after_own_error = false;
-	e->copy_ends = t->copy_ends;
 	t->count++;
 	if (type == 'S')
 		t->batch_open = false;
 	else if (type != 'Q' && type != 'F')
 		t->batch_open = true;
 	return 0;
-}
-
-/* A CopyDone or CopyFail went to the server: the COPY it ends answers the Syncs after it. */
-static inline void pgw_tracker_copy_end(struct pgw_tracker *t)
-{
-	t->copy_ends++;
 }
 
 /* The newest request (a Query) stays silent about its error if pgward's own statement

@@ -7,12 +7,15 @@
  * constant (or UPDATE pg_settings, an aggregate or operator that calls set_config later, a
  * cast or a type named text that could change a name: sql/casts.c), and RESET ALL and DISCARD
  * ALL, which would clear it. Reading it (SHOW, current_setting) stays allowed. In a session
- * with a tenant context, ALTER ROLE/DATABASE ... SET/RESET of any setting too: the tenants
- * share the role, and every later server of it would start with one tenant's choice.
+ * with a tenant context, any ALTER ROLE or ALTER DATABASE too (a default setting, the
+ * password): the tenants share the role, and every later server of it would get one
+ * tenant's choice.
  */
 #include "pgward/policy.h"
 #include "pgward/sql.h"
 #include "pgward/tenant.h"
+
+#include <string.h>
 
 static const char hint[] = "pgward sets the tenant context for each session; it cannot be "
 			   "changed from SQL.";
@@ -28,6 +31,14 @@ static enum pgw_verdict refuse_setting(struct pgw_policy_ctx *ctx, const char *n
 			  : g->reset			     ? "RESET"
 							     : "SET",
 			  name);
+}
+
+/* ALTER ROLE (its password, its defaults: PostgreSQL lets a role change its own) and ALTER
+ * DATABASE (its defaults, for the database's owner) reach every tenant of the role. */
+static bool shared_by_tenants(const char *tag)
+{
+	return tag != NULL &&
+	       (strcmp(tag, "ALTER ROLE") == 0 || strcmp(tag, "ALTER DATABASE") == 0);
 }
 
 static enum pgw_verdict check(struct pgw_policy_ctx *ctx, const struct pgw_sql_info *info)
@@ -46,15 +57,17 @@ static enum pgw_verdict check(struct pgw_policy_ctx *ctx, const struct pgw_sql_i
 				  "pgward: %s is not allowed: it could change %s, the tenant "
 				  "context (rule tenant_context)",
 				  pgw_sql_info_desc(info, PGW_SQL_SET_CONFIG_DYNAMIC), org_ids);
-	if (ctx->tenant_context && (info->flags & PGW_SQL_BIT(PGW_SQL_ALTER_ROLE_SET)))
-		return pgw_refuse(
-			ctx, "tenant_context", "42501",
-			"Change the role's or the database's defaults from a session "
-			"without a tenant context.",
-			"pgward: %s is not allowed in a tenant's session: it changes every "
-			"later session of the role or database, other tenants' too (rule "
-			"tenant_context)",
-			pgw_sql_info_desc(info, PGW_SQL_ALTER_ROLE_SET));
+	for (size_t i = 0; ctx->tenant_context && i < info->nstmts; i++)
+		if (shared_by_tenants(info->stmts[i].tag))
+			return pgw_refuse(
+				ctx, "tenant_context", "42501",
+				"Change the role or the database from a session without a tenant "
+				"context.",
+				"pgward: %s is not allowed in a tenant's session: it changes the "
+				"role "
+				"or database every later session uses, other tenants' too (rule "
+				"tenant_context)",
+				info->stmts[i].tag);
 	if (info->flags & PGW_SQL_BIT(PGW_SQL_RESET_ALL))
 		return pgw_refuse(ctx, "tenant_context", "42501",
 				  "RESET the settings you changed by name.",

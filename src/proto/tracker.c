@@ -199,30 +199,6 @@ static bool own_result(struct pgw_expect *e, char type, struct pgw_resp_verdict 
 	return true;
 }
 
-/*
- * COPY FROM STDIN began for the request at the head: until the client's CopyDone or CopyFail
- * the server ignores Sync (and Flush), so the client's Syncs sent before that (libpq sends
- * one right behind the Execute) are answered by nobody and leave the queue.
- */
-static void copy_in_began(struct pgw_tracker *t)
-{
-	uint32_t ends = t->ring[t->head].copy_ends, kept = 1, n = t->count;
-
-	for (uint32_t i = 1; i < n; i++) {
-		struct pgw_expect *x = &t->ring[(t->head + i) & (t->cap - 1)];
-
-		if (x->type == 'S' && x->action == PGW_RESP_PASS && x->copy_ends == ends) {
-			if (i == n - 1)
-				t->batch_open = true; /* the server is still inside the batch */
-			continue;
-		}
-		if (kept != i)
-			t->ring[(t->head + kept) & (t->cap - 1)] = *x;
-		kept++;
-	}
-	t->count = kept;
-}
-
 static struct pgw_resp_verdict on_answer(struct pgw_tracker *t, char type, const char *sqlstate)
 {
 	struct pgw_resp_verdict v = {PGW_RESP_PASS, false, NULL, 0, 0, 0, 0};
@@ -269,8 +245,6 @@ static struct pgw_resp_verdict on_answer(struct pgw_tracker *t, char type, const
 			return (struct pgw_resp_verdict){PGW_RESP_PASS, false, NULL, 0, 0, 0, 0};
 		v.action = e->action;
 	}
-	if (type == 'G')
-		copy_in_began(t);
 	if (own_result(e, type, &v))
 		return v;
 	if (completes(e->type, type)) {

@@ -293,7 +293,9 @@ void pgw_sess_welcome_learn(struct pgw_session *s)
 		return;
 	s->told_params_hash = srv->params_hash;
 	w = pgw_welcome_find(s->welcome_key, s->welcome_keylen);
-	if (s->welcomed && w != NULL && w->version == s->welcome_version &&
+	/* A client back for another transaction was told what its last server said, which the
+	 * record need not say: it is told everything this server says. */
+	if (s->welcomed && !s->txn_released && w != NULL && w->version == s->welcome_version &&
 	    w->params_hash == srv->params_hash) {
 		/* told from the record, which says what this server says: nothing to add */
 		pgw_welcome_touch(w);
@@ -301,7 +303,8 @@ void pgw_sess_welcome_learn(struct pgw_session *s)
 	}
 	if (s->welcomed) {
 		/* what the server says and the client was not told, it is told now */
-		bool same_record = w != NULL && w->version == s->welcome_version;
+		bool same_record =
+			!s->txn_released && w != NULL && w->version == s->welcome_version;
 
 		for (size_t i = 0; i < srv->nparams; i++) {
 			const char *name = srv->params[i].name, *told = NULL;

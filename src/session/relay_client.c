@@ -284,6 +284,7 @@ static bool on_message(struct pgw_session *s, const struct pgw_msg_hdr *h, size_
 		pgw_sess_text_sent(s, &hv, NULL); /* a portal bound earlier may change the form */
 		s->sets.unexecuted = false;
 	}
+	pgw_sess_sets_watch(s, h->type);
 	if (pgw_sess_renames(s, h->type)) {
 		switch (pgw_sess_rename(s, h)) {
 		case PGW_RENAME_FORWARD:
@@ -306,8 +307,6 @@ static bool on_message(struct pgw_session *s, const struct pgw_msg_hdr *h, size_
 			return false;
 		}
 		pgw_metrics_sent(&s->metrics, h->type);
-	} else if (h->type == 'c' || h->type == 'f') {
-		pgw_tracker_copy_end(&s->srv->tracker);
 	}
 	pgw_sess_forget_after_bind(s);
 	take = PGW_MIN(total, *avail - *run);

@@ -66,6 +66,9 @@ struct pgw_sess_sets {
 	size_t npending;
 	bool failed;	 /* ...an error came for it */
 	bool unexecuted; /* ...a Parse whose batch has run no Execute yet */
+	bool by_parse;	 /* ...noted at a Parse: the rest of its batch is watched */
+	bool watch_skip; /* ...the noting Parse is not watched itself */
+	uint8_t binds;	 /* ...Binds since */
 	char *kind_key;	 /* the welcome key and the kept settings; NULL while there are none */
 	size_t kind_keylen;
 };
@@ -386,6 +389,11 @@ size_t pgw_sess_context_key(const struct pgw_session *s, char *out, size_t outsz
 bool pgw_sess_commits_alone(const struct pgw_session *s, const struct pgw_sql_info *info);
 /* A Query with PGW_SQL_SESSION_SET passed: true if its settings are noted (kept once it
  * commits), false if the client must be pinned instead. */
+/* A client message of <type> went to the server behind a SET noted at its Parse: anything
+ * but that statement's one Bind and Execute (or a Describe, a Flush) could end its
+ * transaction or replace it unseen (a ROLLBACK, a Query, another Parse), and the SET is
+ * then the client's no more for sure. */
+void pgw_sess_sets_watch(struct pgw_session *s, char type);
 bool pgw_sess_sets_note(struct pgw_session *s, const struct pgw_msg_view *m,
 			const struct pgw_sql_info *info);
 /* Whether a ParameterStatus for <name> is the noted Query's own doing. */

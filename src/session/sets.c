@@ -112,7 +112,25 @@ bool pgw_sess_sets_note(struct pgw_session *s, const struct pgw_msg_view *m,
 	}
 	t->failed = false;
 	t->unexecuted = parse; /* kept only if an Execute runs it before the Sync */
+	t->by_parse = t->watch_skip = parse;
+	t->binds = 0;
 	return t->npending > 0;
+}
+
+void pgw_sess_sets_watch(struct pgw_session *s, char type)
+{
+	struct pgw_sess_sets *t = &s->sets;
+
+	if (t->npending == 0 || !t->by_parse)
+		return;
+	if (t->watch_skip) {
+		t->watch_skip = false;
+		return;
+	}
+	if (type == 'B' && t->binds++ == 0)
+		return;
+	if (type == 'P' || type == 'Q' || type == 'F' || type == 'C' || type == 'B')
+		t->failed = true;
 }
 
 bool pgw_sess_sets_explain(const struct pgw_session *s, const char *name)

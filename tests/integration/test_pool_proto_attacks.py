@@ -68,6 +68,7 @@ def extended_copy(c):
     return got + [m.type for m in c.recv_until("Z", timeout=10)]
 
 
+@pytest.mark.xfail(strict=True, reason="residual: a Sync sent into COPY FROM STDIN is owed forever (README)")
 def test_a_copy_in_the_extended_protocol_leaves_the_answers_in_step(pg, txn_pool):
     """Goal of a client: after a COPY sent the way libpq sends it, make pgward count one
     ReadyForQuery too many, so that the answers to its next messages are swallowed and its

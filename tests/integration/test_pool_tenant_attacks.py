@@ -5,10 +5,12 @@ servers. Each states the attacker's goal and checks it failed."""
 
 import time
 
+import pytest
+
 import pgwire
 from authkit import login
 from conftest import SCRAM_PASSWORD, SCRAM_USER
-from test_pool import POOL_APP, pid_of, pool_tenant_db, pooled, roles, tenant_pool  # noqa: F401
+from test_pool import POOL_APP, POOL_APP_PASSWORD, pid_of, pool_tenant_db, pooled, roles, tenant_pool  # noqa: F401
 from test_pool_transaction import txn_pool  # noqa: F401
 
 
@@ -31,6 +33,19 @@ def notes_table(pg, tt, table):
                "GRANT SELECT ON %(t)s TO PUBLIC; "
                "INSERT INTO %(t)s VALUES ('%(a)s', 'alice''s note'), ('%(b)s', 'bob''s note')"
                % {"t": table, "a": tt.ORG_A, "b": tt.ORG_B}, dbname="pool_tenant")
+
+
+def smuggled_from_off(c, tt, table, others):
+    """A text that reads as one string constant with standard_conforming_strings on and, with
+    it off, as a set_config of the other organization then a read of <table>: sent on <c>,
+    no row of Bob's comes back, and <c> and a new connection of <others> keep Alice's
+    context."""
+    text = ("SELECT 'a\\'; SELECT pg_catalog.set_config($q$app.user_org_ids$q$, $q${%s}$q$, false); "
+            "SELECT body FROM %s ORDER BY body; --'" % (tt.ORG_B, table))
+    rows = [m.data_row()[0] for m in c.simple(text) if m.type == "D"]
+    assert b"bob's note" not in rows, rows
+    for x in (c, others(tt.ALICE)):
+        assert x.scalar("SELECT current_setting('app.user_org_ids')") == "{%s}" % tt.ORG_A
 
 
 SMUGGLE = "SELECT 'a\\', ' AS x, pg_catalog.set_config($q$app.user_org_ids$q$, $q${%s}$q$, false) --'"
@@ -126,3 +141,117 @@ def test_a_welcomed_client_is_read_as_its_new_server_reads_text(pg, pool_tenant_
         assert c.rows("SELECT body FROM atk_notes2 ORDER BY body") == [["alice's note"]]
     finally:
         pg.execute("ALTER ROLE %s RESET standard_conforming_strings" % POOL_APP)
+
+
+def test_a_tenant_cannot_change_the_shared_roles_password(pg, pool_tenant_db, pgward_factory, tmp_path):
+    """Goal of a tenant: lock every other tenant out by changing the password of the role
+    they all share (PostgreSQL lets a role change its own). Refused (42501); the other
+    tenant's new server still logs in."""
+    tt = pool_tenant_db
+    pw, tenant = tenant_pool(tt, pgward_factory, tmp_path, signed=True, pool_mode="transaction",
+                             default_pool_size=1)
+    alice = tenant(tt.ALICE)
+    try:
+        errs = [m.fields()["C"] for m in alice.simple("ALTER ROLE CURRENT_USER PASSWORD 'tenant-a-owns-it'")
+                if m.type == "E"]
+        assert errs == ["42501"]
+        alice.send(pgwire.query("SELECT pg_terminate_backend(pg_backend_pid())"))
+        assert alice.wait_closed(5)
+        time.sleep(0.5)
+        assert tenant(tt.BOB).scalar("SELECT 'b'") == "b"
+    finally:
+        pg.execute("ALTER ROLE %s PASSWORD '%s'" % (POOL_APP, POOL_APP_PASSWORD))
+
+
+def test_a_client_back_on_another_server_is_read_as_that_server_reads(pg, pool_tenant_db, pgward_factory,
+                                                                      tmp_path):
+    """Goal of a tenant: keep pgward reading its text with standard_conforming_strings off,
+    as a server it used before read it, on a server that reads it on (the role's default
+    changed meanwhile), and so smuggle a set_config of another organization past it. Back
+    on the first server, the client is told its setting and pgward reads as it does."""
+    tt = pool_tenant_db
+    notes_table(pg, tt, "atk_notes3")
+    try:
+        pw, tenant = tenant_pool(tt, pgward_factory, tmp_path, signed=False, pool_mode="transaction",
+                                 default_pool_size=2)
+        h1, c, h2 = tenant(tt.ALICE), tenant(tt.ALICE), tenant(tt.ALICE)
+        assert c.scalar("SHOW standard_conforming_strings") == "on"
+        assert h2.scalar("SELECT 1") == "1"
+        h1.rows("BEGIN")
+        first = pid_of(h1)
+        pg.execute("ALTER ROLE %s SET standard_conforming_strings = off" % POOL_APP)
+        assert c.scalar("SHOW standard_conforming_strings") == "off"  # on a new server
+        h2.rows("BEGIN")
+        h1.rows("COMMIT")
+        assert pid_of(c) == first
+        smuggled_from_off(c, tt, "atk_notes3", tenant)
+        h2.rows("COMMIT")
+    finally:
+        pg.execute("ALTER ROLE %s RESET standard_conforming_strings" % POOL_APP)
+        pg.execute("DROP TABLE IF EXISTS atk_notes3", dbname="pool_tenant")
+
+
+P, B, E, S, Q = pgwire.parse, pgwire.bind, pgwire.execute, pgwire.sync, pgwire.query
+# A one-shot SET (Parse, Bind, Execute) that PostgreSQL undoes before the Sync, with only a
+# WARNING, or never runs: each reply ends at one ReadyForQuery but the Query's own.
+SET_UNDONE = {
+    "rollback_parse": ([P("", "SET work_mem = '7MB'"), B("", ""), E(), P("", "ROLLBACK"), B("", ""), E(), S()], 1),
+    "abort_in_a_query_in_the_batch": ([P("", "SET work_mem = '7MB'"), B("", ""), E(), Q("ABORT"), S()], 2),
+    "replaced_before_execute": ([P("", "SET work_mem = '7MB'"), P("", "SELECT 1"), B("", ""), E(), S()], 1),
+}
+
+
+def send_and_wait(c, msgs, zs):
+    c.send(*msgs)
+    for _ in range(zs):
+        c.recv_until("Z")
+
+
+@pytest.mark.parametrize("name", sorted(SET_UNDONE))
+def test_a_set_the_server_undid_does_not_follow_the_client(pg, txn_pool, name):
+    """Goal of a client: make pgward keep a SET PostgreSQL undid in the same batch (a
+    ROLLBACK after it, or a Parse that replaced it before it ran), so that its next servers
+    run with it and the server is labelled as holding it. On the client's next server the
+    setting is PostgreSQL's, as on a direct session."""
+    msgs, zs = SET_UNDONE[name]
+    d = pgwire.Conn("127.0.0.1", pg.port, timeout=30)
+    d.startup(SCRAM_USER, password=SCRAM_PASSWORD)
+    plain = d.scalar("SHOW work_mem")
+    send_and_wait(d, msgs, zs)
+    assert d.scalar("SHOW work_mem") == plain
+    d.close()
+    pw = txn_pool(default_pool_size=2, query_wait_timeout=10)
+    h1 = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    h1.rows("BEGIN")
+    a = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    send_and_wait(a, msgs, zs)
+    batch_server = pid_of(a)
+    assert a.scalar("SHOW work_mem") == plain
+    h2 = login(pw, SCRAM_USER, SCRAM_PASSWORD)
+    h2.rows("BEGIN")
+    assert pid_of(h2) == batch_server
+    h1.rows("COMMIT")
+    assert pid_of(a) != batch_server
+    assert a.scalar("SHOW work_mem") == plain
+    h2.rows("COMMIT")
+
+
+def test_a_tenant_cannot_write_its_context_through_a_set_its_batch_rolled_back(
+        pg, pool_tenant_db, pgward_factory, tmp_path):
+    """Goal of a tenant: have pgward believe standard_conforming_strings is off on a server
+    that has it on (a SET its batch rolled back), and so smuggle a set_config of another
+    organization to a connection of its own that really set it off. It reads its own rows."""
+    tt = pool_tenant_db
+    notes_table(pg, tt, "atk_notes4")
+    try:
+        pw, tenant = tenant_pool(tt, pgward_factory, tmp_path, signed=False, pool_mode="transaction",
+                                 default_pool_size=2)
+        h, x, v = tenant(tt.ALICE), tenant(tt.ALICE), tenant(tt.ALICE)
+        h.rows("BEGIN")
+        v.rows("SET standard_conforming_strings = off")
+        send_and_wait(x, [
+            P("", "SET standard_conforming_strings = off"), B("", ""), E(), P("", "ROLLBACK"), B("", ""), E(), S()], 1)
+        smuggled_from_off(v, tt, "atk_notes4", tenant)
+        h.rows("COMMIT")
+    finally:
+        pg.execute("DROP TABLE IF EXISTS atk_notes4", dbname="pool_tenant")

@@ -155,35 +155,6 @@ static void test_an_own_failure_mutes_the_query_it_served(void **state)
 	pgw_tracker_free(&t);
 }
 
-/*
- * COPY FROM STDIN in the extended protocol as libpq sends it: Parse, Bind, Execute, Sync,
- * then the data, CopyDone and another Sync. The server ignores the first Sync (it is in COPY
- * mode when it reads it) and answers the second; a Sync sent after the CopyDone before the
- * CopyInResponse came is still answered.
- */
-static void test_a_sync_sent_into_copy_in_is_not_answered(void **state)
-{
-	struct pgw_tracker t = {0};
-
-	push_all(&t, "PBES", PGW_RESP_PASS);
-	feed(&t, "12G", "PPp");
-	assert_true(t.batch_open);
-	pgw_tracker_copy_end(&t);
-	push_all(&t, "S", PGW_RESP_PASS);
-	feed(&t, "CZ", "PP");
-	assert_int_equal(pgw_tracker_pending(&t), 0);
-
-	push_all(&t, "PBES", PGW_RESP_PASS);
-	pgw_tracker_copy_end(&t);
-	push_all(&t, "S", PGW_RESP_PASS);
-	push_all(&t, "Q", PGW_RESP_PASS);
-	feed(&t, "12GCZ", "PPpPP");
-	assert_false(t.batch_open);
-	feed(&t, "CZ", "pP");
-	assert_int_equal(pgw_tracker_pending(&t), 0);
-	pgw_tracker_free(&t);
-}
-
 static void test_portal_suspended_and_copy(void **state)
 {
 	struct pgw_tracker t = {0};
@@ -281,7 +252,6 @@ int main(void)
 		cmocka_unit_test(test_grows_past_initial_capacity),
 		cmocka_unit_test(test_expects_answer),
 		cmocka_unit_test(test_an_own_failure_mutes_the_query_it_served),
-		cmocka_unit_test(test_a_sync_sent_into_copy_in_is_not_answered),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
