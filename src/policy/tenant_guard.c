@@ -64,9 +64,8 @@ static enum pgw_verdict check(struct pgw_policy_ctx *ctx, const struct pgw_sql_i
 				"Change the role or the database from a session without a tenant "
 				"context.",
 				"pgward: %s is not allowed in a tenant's session: it changes the "
-				"role "
-				"or database every later session uses, other tenants' too (rule "
-				"tenant_context)",
+				"role or database every later session uses, other tenants' too "
+				"(rule tenant_context)",
 				info->stmts[i].tag);
 	if (info->flags & PGW_SQL_BIT(PGW_SQL_RESET_ALL))
 		return pgw_refuse(ctx, "tenant_context", "42501",

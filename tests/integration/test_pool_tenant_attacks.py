@@ -35,6 +35,14 @@ def notes_table(pg, tt, table):
                % {"t": table, "a": tt.ORG_A, "b": tt.ORG_B}, dbname="pool_tenant")
 
 
+def notes_pool(pg, tt, pgward_factory, tmp_path, table, size):
+    """notes_table's <table>, and tenant(user) of a pool of <size> servers per transaction
+    with an unsigned context (test_pool.tenant_pool)."""
+    notes_table(pg, tt, table)
+    return tenant_pool(tt, pgward_factory, tmp_path, signed=False, pool_mode="transaction",
+                       default_pool_size=size)[1]
+
+
 def smuggled_from_off(c, tt, table, others):
     """A text that reads as one string constant with standard_conforming_strings on and, with
     it off, as a set_config of the other organization then a read of <table>: sent on <c>,
@@ -75,9 +83,7 @@ def test_a_tenant_cannot_write_its_context_through_text_read_two_ways(pg, pool_t
     the server does, refuses the set_config, and the tenant sees its own rows only, in the
     same session and in a new one. (Unsigned context: policies read the setting directly.)"""
     tt = pool_tenant_db
-    notes_table(pg, tt, "atk_notes")
-    pw, tenant = tenant_pool(tt, pgward_factory, tmp_path, signed=False, pool_mode="transaction",
-                             default_pool_size=1)
+    tenant = notes_pool(pg, tt, pgward_factory, tmp_path, "atk_notes", 1)
     first = tenant(tt.ALICE)
     second = tenant(tt.ALICE)
     assert first.scalar("SHOW standard_conforming_strings") == "on"
@@ -124,9 +130,7 @@ def test_a_welcomed_client_is_read_as_its_new_server_reads_text(pg, pool_tenant_
     from that record, gets the new server, and is told its setting: pgward reads the text as
     that server does and refuses the set_config."""
     tt = pool_tenant_db
-    notes_table(pg, tt, "atk_notes2")
-    pw, tenant = tenant_pool(tt, pgward_factory, tmp_path, signed=False, pool_mode="transaction",
-                             default_pool_size=2)
+    tenant = notes_pool(pg, tt, pgward_factory, tmp_path, "atk_notes2", 2)
     holder = tenant(tt.ALICE)
     holder.rows("BEGIN")  # keeps the server the record was made on
     pg.execute("ALTER ROLE %s SET standard_conforming_strings = off" % POOL_APP)
@@ -170,10 +174,8 @@ def test_a_client_back_on_another_server_is_read_as_that_server_reads(pg, pool_t
     changed meanwhile), and so smuggle a set_config of another organization past it. Back
     on the first server, the client is told its setting and pgward reads as it does."""
     tt = pool_tenant_db
-    notes_table(pg, tt, "atk_notes3")
     try:
-        pw, tenant = tenant_pool(tt, pgward_factory, tmp_path, signed=False, pool_mode="transaction",
-                                 default_pool_size=2)
+        tenant = notes_pool(pg, tt, pgward_factory, tmp_path, "atk_notes3", 2)
         h1, c, h2 = tenant(tt.ALICE), tenant(tt.ALICE), tenant(tt.ALICE)
         assert c.scalar("SHOW standard_conforming_strings") == "on"
         assert h2.scalar("SELECT 1") == "1"
@@ -242,10 +244,8 @@ def test_a_tenant_cannot_write_its_context_through_a_set_its_batch_rolled_back(
     that has it on (a SET its batch rolled back), and so smuggle a set_config of another
     organization to a connection of its own that really set it off. It reads its own rows."""
     tt = pool_tenant_db
-    notes_table(pg, tt, "atk_notes4")
     try:
-        pw, tenant = tenant_pool(tt, pgward_factory, tmp_path, signed=False, pool_mode="transaction",
-                                 default_pool_size=2)
+        tenant = notes_pool(pg, tt, pgward_factory, tmp_path, "atk_notes4", 2)
         h, x, v = tenant(tt.ALICE), tenant(tt.ALICE), tenant(tt.ALICE)
         h.rows("BEGIN")
         v.rows("SET standard_conforming_strings = off")
